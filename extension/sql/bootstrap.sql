@@ -1,0 +1,80 @@
+-- Sluice bootstrap: roles, schemas and tables. Runs before any function is created.
+
+-- Supabase's roles, created only when missing so an existing cluster keeps its own settings.
+-- `authenticator` is the sidecar's login role: it owns nothing and may only switch to the others
+-- (SET LOCAL ROLE inside each request's transaction, as PostgREST does). It is created NOLOGIN;
+-- give it a password with: ALTER ROLE authenticator LOGIN PASSWORD '...';
+DO $roles$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN
+        CREATE ROLE anon NOLOGIN NOINHERIT;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticated') THEN
+        CREATE ROLE authenticated NOLOGIN NOINHERIT;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role') THEN
+        CREATE ROLE service_role NOLOGIN NOINHERIT BYPASSRLS;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticator') THEN
+        CREATE ROLE authenticator NOLOGIN NOINHERIT;
+    END IF;
+END
+$roles$;
+GRANT anon, authenticated, service_role TO authenticator;
+
+CREATE SCHEMA IF NOT EXISTS auth;
+GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role;
+GRANT USAGE ON SCHEMA sluice TO anon, authenticated, service_role;
+
+-- The tables Sluice tracks and what is switched on for each.
+CREATE TABLE sluice.collections (
+    relid regclass PRIMARY KEY,
+    realtime boolean NOT NULL DEFAULT false,
+    history boolean NOT NULL DEFAULT false,
+    pk_columns text[] NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+GRANT SELECT ON sluice.collections TO PUBLIC;
+
+-- The durable change log. A row is written by the change trigger with `position` NULL; the
+-- position is assigned when its transaction commits (see extension/src/changelog.rs for why a
+-- plain bigserial is not a safe resume cursor). Readers only ever see numbered rows.
+CREATE SEQUENCE sluice.change_positions AS bigint;
+CREATE TABLE sluice.changes (
+    position bigint,
+    xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    seq bigint NOT NULL,
+    at timestamptz NOT NULL DEFAULT now(),
+    schema_name text NOT NULL,
+    table_name text NOT NULL,
+    op text NOT NULL CHECK (op IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')),
+    pk jsonb,
+    record jsonb,
+    old_record jsonb,
+    actor uuid
+);
+CREATE UNIQUE INDEX changes_position_key ON sluice.changes (position) WHERE position IS NOT NULL;
+CREATE INDEX changes_pending_idx ON sluice.changes (xid, seq) WHERE position IS NULL;
+-- Readers of the whole log see every table's rows, so only service_role (and the owner) may.
+GRANT SELECT ON sluice.changes TO service_role;
+
+-- How far pruning has gone: a resume cursor below this can no longer be served completely.
+CREATE TABLE sluice.change_log_state (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    pruned_through bigint NOT NULL DEFAULT 0
+);
+INSERT INTO sluice.change_log_state DEFAULT VALUES;
+GRANT SELECT ON sluice.change_log_state TO service_role;
+
+-- Row history: one numbered version per change of a row of a table with history on.
+CREATE TABLE sluice.history_entries (
+    relid oid NOT NULL,
+    pk jsonb NOT NULL,
+    version int NOT NULL,
+    op text NOT NULL,
+    record jsonb,
+    actor uuid,
+    at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (relid, pk, version)
+);

@@ -1,0 +1,54 @@
+//! Sluice inside Postgres: RLS helpers reading the request's JWT claims, the collection
+//! registry, change triggers feeding a durable change log, row history, and the schema-change
+//! signal. Everything here holds however a row is written (HTTP through the sidecar, or psql).
+
+use pgrx::prelude::*;
+
+mod capture;
+mod changelog;
+mod claims;
+mod elevate;
+mod history;
+mod registry;
+mod settings;
+mod worker;
+
+::pgrx::pg_module_magic!(name, version);
+
+pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
+pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
+
+/// The version the sidecar checks for at start-up.
+#[pg_extern(immutable, parallel_safe)]
+fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+#[allow(non_snake_case)]
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    settings::register();
+    // SAFETY: reading a postmaster global that is set before libraries load.
+    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        worker::init_preloaded();
+    }
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+mod tests;
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        // Preloaded, so the tests exercise the background numbering worker; the inline path is
+        // exercised by switching `sluice.inline_numbering` on per session.
+        vec![
+            "shared_preload_libraries = 'sluice'",
+            "sluice.database = 'pgrx_tests'",
+        ]
+    }
+}
