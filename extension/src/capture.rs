@@ -173,7 +173,7 @@ fn op_name(trigger: &PgTrigger<'_>) -> &'static str {
 #[pg_trigger]
 fn capture_change<'a>(
     trigger: &'a PgTrigger<'a>,
-) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, CaptureError> {
+) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, std::convert::Infallible> {
     let table = triggered_table(trigger);
     let op = op_name(trigger);
     let seq = changelog::next_event_seq();
@@ -197,7 +197,7 @@ fn capture_change<'a>(
         return Ok(None);
     }
     if table.pk_columns.is_empty() {
-        return Err(CaptureError::NoPrimaryKey(table.name));
+        missing_key_arguments(&table);
     }
     let new_row = if op == "DELETE" { None } else { trigger.new() };
     let old_row = if op == "INSERT" { None } else { trigger.old() };
@@ -230,11 +230,11 @@ fn capture_change<'a>(
 #[pg_trigger]
 fn capture_history<'a>(
     trigger: &'a PgTrigger<'a>,
-) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, CaptureError> {
+) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, std::convert::Infallible> {
     let table = triggered_table(trigger);
     let op = op_name(trigger);
     if table.pk_columns.is_empty() {
-        return Err(CaptureError::NoPrimaryKey(table.name));
+        missing_key_arguments(&table);
     }
     let _owner = AsExtensionOwner::begin();
     if op == "TRUNCATE" {
@@ -290,8 +290,13 @@ fn snapshot_before_truncate(table: &TriggeredTable) {
     });
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum CaptureError {
-    #[error("sluice: table \"{0}\" has no primary key arguments on its trigger; call sluice.enable_realtime or sluice.enable_history again")]
-    NoPrimaryKey(String),
+fn missing_key_arguments(table: &TriggeredTable) -> ! {
+    ereport!(
+        ERROR,
+        PgSqlErrorCode::ERRCODE_TRIGGERED_ACTION_EXCEPTION,
+        format!(
+            "sluice: the change trigger on {}.{} has no primary-key arguments; call sluice.enable_realtime or sluice.enable_history again",
+            table.schema, table.name
+        )
+    );
 }

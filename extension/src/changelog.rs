@@ -72,6 +72,8 @@ fn arrange_numbering_at_commit() {
 
 fn number_own_events_before_commit() {
     let _owner = AsExtensionOwner::begin();
+    // Pre-commit runs after the last statement's snapshot was released; SPI needs one.
+    let _snapshot = ActiveSnapshot::push();
     Spi::connect_mut(|client| {
         client
             .update(
@@ -84,6 +86,24 @@ fn number_own_events_before_commit() {
             notify(client, range);
         }
     });
+}
+
+struct ActiveSnapshot;
+
+impl ActiveSnapshot {
+    fn push() -> Self {
+        // SAFETY: we are inside a live transaction (pre-commit); popped in Drop, and on error
+        // the transaction abort discards the active-snapshot stack.
+        unsafe { pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot()) };
+        ActiveSnapshot
+    }
+}
+
+impl Drop for ActiveSnapshot {
+    fn drop(&mut self) {
+        // SAFETY: pops exactly the snapshot pushed in `push`.
+        unsafe { pg_sys::PopActiveSnapshot() }
+    }
 }
 
 /// Which unnumbered events a numbering pass takes.

@@ -129,9 +129,8 @@ fn create_triggers(info: &TableInfo, feature: Feature) {
         .collect::<Vec<_>>()
         .join(", ");
     for (name, timing, level, function) in feature.triggers() {
-        let call_args = if level == "ROW" { args.as_str() } else { "" };
         Spi::run(&format!(
-            "CREATE OR REPLACE TRIGGER {name} {timing} ON {} FOR EACH {level} EXECUTE FUNCTION {function}({call_args})",
+            "CREATE OR REPLACE TRIGGER {name} {timing} ON {} FOR EACH {level} EXECUTE FUNCTION {function}({args})",
             info.qualified
         ))
         .unwrap_or_else(|e| error!("sluice: could not create trigger {name}: {e}"));
@@ -230,7 +229,21 @@ fn refresh_tracking(table: pg_sys::Oid) {
     if recorded == info.pk_columns {
         return;
     }
-    require_trackable(&info, "enable_realtime or sluice.enable_history");
+    if info.pk_columns.is_empty() {
+        pgrx::pg_sys::panic::ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!(
+                "sluice: cannot remove the primary key of \"{}\" while Sluice tracks it",
+                info.qualified
+            ),
+            "sluice::registry",
+        )
+        .set_hint(format!(
+            "Call sluice.disable_realtime('{0}') and sluice.disable_history('{0}') first.",
+            info.qualified.replace('\'', "''")
+        ))
+        .report(PgLogLevel::ERROR);
+    }
     // Record first: re-creating the triggers fires this event trigger again, which must
     // then find nothing to do.
     for (feature, on) in [(Feature::Realtime, realtime), (Feature::History, history)] {

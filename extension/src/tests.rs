@@ -1,1 +1,313 @@
+//! Tests run by `cargo pgrx test` against a real Postgres with Sluice preloaded.
+//! `#[pg_test]`s run inside one transaction that is rolled back; the `#[test]`s further down
+//! open real client connections, because commit ordering needs separate transactions.
 
+use pgrx::prelude::*;
+
+#[pg_schema]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const USER_A: &str = "0b6c1f3e-2d4f-4c47-9a0e-5d4b0e8f9a11";
+    const USER_B: &str = "7f1d2c3b-4a59-4e6f-8a7b-9c0d1e2f3a4b";
+
+    fn set_claims(claims: &str) {
+        Spi::run_with_args(
+            "SELECT set_config('request.jwt.claims', $1, true)",
+            &[claims.into()],
+        )
+        .unwrap();
+    }
+
+    #[pg_test]
+    fn server_ready() {}
+
+    #[test]
+    fn claims_must_be_a_json_object() {
+        use crate::claims;
+        assert_eq!(claims::parse_claims("  "), None);
+        assert_eq!(claims::parse_claims("not json"), None);
+        assert_eq!(claims::parse_claims("[1,2]"), None);
+        assert_eq!(claims::parse_claims("\"sub\""), None);
+        let parsed = claims::parse_claims(r#"{"sub": "x"}"#).unwrap();
+        assert_eq!(claims::claim_str(Some(&parsed), "sub"), Some("x"));
+        assert_eq!(
+            claims::uid_from(Some(&parsed)),
+            None,
+            "a non-uuid sub is no user id"
+        );
+    }
+
+    #[pg_test]
+    fn helpers_read_the_request_claims() {
+        set_claims(&json!({"sub": USER_A, "role": "authenticated", "email": "a@example.com", "aal": "aal1"}).to_string());
+        assert_eq!(
+            Spi::get_one::<String>("SELECT auth.uid()::text").unwrap(),
+            Some(USER_A.into())
+        );
+        assert_eq!(
+            Spi::get_one::<String>("SELECT auth.role()").unwrap(),
+            Some("authenticated".into())
+        );
+        assert_eq!(
+            Spi::get_one::<String>("SELECT auth.email()").unwrap(),
+            Some("a@example.com".into())
+        );
+        assert_eq!(
+            Spi::get_one::<String>("SELECT auth.jwt()->>'aal'").unwrap(),
+            Some("aal1".into())
+        );
+        // A new value in the same transaction is read, not a cached one.
+        set_claims(&json!({"sub": USER_B}).to_string());
+        assert_eq!(
+            Spi::get_one::<String>("SELECT auth.uid()::text").unwrap(),
+            Some(USER_B.into())
+        );
+        assert_eq!(Spi::get_one::<String>("SELECT auth.role()").unwrap(), None);
+    }
+
+    #[pg_test]
+    fn unset_empty_or_malformed_claims_read_as_null() {
+        let all_null = "SELECT auth.uid() IS NULL AND auth.role() IS NULL AND auth.email() IS NULL AND auth.jwt() IS NULL";
+        assert_eq!(Spi::get_one::<bool>(all_null).unwrap(), Some(true), "unset");
+        for bad in [
+            "",
+            "{",
+            "null",
+            "42",
+            "[]",
+            r#"{"sub": 5}"#,
+            r#"{"sub": "not-a-uuid"}"#,
+        ] {
+            set_claims(bad);
+            assert_eq!(
+                Spi::get_one::<bool>("SELECT auth.uid() IS NULL").unwrap(),
+                Some(true),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[pg_test]
+    fn helpers_are_stable_and_parallel_safe() {
+        let flags = Spi::get_one::<String>(
+            "SELECT string_agg(DISTINCT provolatile::text || proparallel::text, ',') FROM pg_proc \
+             WHERE pronamespace = 'auth'::regnamespace AND proname IN ('uid', 'role', 'email', 'jwt')",
+        )
+        .unwrap();
+        assert_eq!(flags, Some("ss".into()));
+    }
+
+    #[pg_test]
+    fn roles_exist_with_supabase_attributes() {
+        let roles = Spi::get_one::<String>(
+            "SELECT string_agg(rolname || ':' || rolcanlogin || ':' || rolbypassrls, ',' ORDER BY rolname) \
+             FROM pg_roles WHERE rolname IN ('anon', 'authenticated', 'service_role')",
+        )
+        .unwrap();
+        assert_eq!(
+            roles,
+            Some("anon:false:false,authenticated:false:false,service_role:false:true".into())
+        );
+        let member = Spi::get_one::<bool>(
+            "SELECT pg_has_role('authenticator', 'anon', 'MEMBER') AND pg_has_role('authenticator', 'authenticated', 'MEMBER') \
+             AND pg_has_role('authenticator', 'service_role', 'MEMBER')",
+        )
+        .unwrap();
+        assert_eq!(member, Some(true));
+    }
+
+    fn make_owned_table() {
+        Spi::run(
+            "CREATE TABLE notes (id int PRIMARY KEY, owner uuid, body text);
+             ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY own_notes ON notes USING (owner = auth.uid());
+             GRANT SELECT, INSERT, UPDATE, DELETE ON notes TO authenticated;",
+        )
+        .unwrap();
+        Spi::run_with_args(
+            "INSERT INTO notes VALUES (1, $1, 'a1'), (2, $1, 'a2'), (3, $2, 'b1')",
+            &[
+                pgrx::Uuid::from_bytes(*uuid::Uuid::parse_str(USER_A).unwrap().as_bytes()).into(),
+                pgrx::Uuid::from_bytes(*uuid::Uuid::parse_str(USER_B).unwrap().as_bytes()).into(),
+            ],
+        )
+        .unwrap();
+    }
+
+    #[pg_test]
+    fn uid_decides_rls_visibility() {
+        make_owned_table();
+        Spi::run("SET LOCAL ROLE authenticated").unwrap();
+        set_claims(&json!({"sub": USER_A, "role": "authenticated"}).to_string());
+        assert_eq!(
+            Spi::get_one::<String>("SELECT string_agg(body, ',' ORDER BY id) FROM notes").unwrap(),
+            Some("a1,a2".into())
+        );
+        set_claims(&json!({"sub": USER_B, "role": "authenticated"}).to_string());
+        assert_eq!(
+            Spi::get_one::<String>("SELECT string_agg(body, ',' ORDER BY id) FROM notes").unwrap(),
+            Some("b1".into())
+        );
+        set_claims("");
+        assert_eq!(
+            Spi::get_one::<i64>("SELECT count(*) FROM notes").unwrap(),
+            Some(0)
+        );
+    }
+
+    #[pg_test(error = "sluice: table \"nokey\" has no primary key")]
+    fn tracking_a_table_without_primary_key_is_refused() {
+        Spi::run("CREATE TABLE nokey (a int); SELECT sluice.enable_realtime('nokey')").unwrap();
+    }
+
+    #[pg_test]
+    fn enabling_is_idempotent_and_registered() {
+        Spi::run("CREATE TABLE items (id int PRIMARY KEY)").unwrap();
+        Spi::run("SELECT sluice.enable_realtime('items'), sluice.enable_realtime('items'), sluice.enable_history('items')").unwrap();
+        let triggers = Spi::get_one::<i64>(
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'items'::regclass",
+        )
+        .unwrap();
+        assert_eq!(triggers, Some(4));
+        let row = Spi::get_one::<String>("SELECT realtime || ',' || history FROM sluice.collections WHERE relid = 'items'::regclass").unwrap();
+        assert_eq!(row, Some("true,true".into()));
+        Spi::run("SELECT sluice.disable_realtime('items'), sluice.disable_realtime('items')")
+            .unwrap();
+        let triggers = Spi::get_one::<i64>(
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'items'::regclass",
+        )
+        .unwrap();
+        assert_eq!(triggers, Some(2));
+        Spi::run("SELECT sluice.disable_history('items')").unwrap();
+        let rows = Spi::get_one::<i64>(
+            "SELECT count(*) FROM sluice.collections WHERE relid = 'items'::regclass",
+        )
+        .unwrap();
+        assert_eq!(rows, Some(0));
+    }
+
+    #[pg_test]
+    fn events_wait_unnumbered_until_commit() {
+        Spi::run("CREATE TABLE things (id int PRIMARY KEY, name text); SELECT sluice.enable_realtime('things')").unwrap();
+        set_claims(&json!({"sub": USER_A}).to_string());
+        Spi::run(
+            "INSERT INTO things VALUES (1, 'x'); UPDATE things SET name = 'y'; DELETE FROM things",
+        )
+        .unwrap();
+        let events = Spi::get_one::<pgrx::JsonB>(
+            "SELECT jsonb_agg(jsonb_build_object('op', op, 'pk', pk, 'record', record, 'old', old_record, \
+                                                 'actor', actor, 'numbered', position IS NOT NULL) ORDER BY seq) \
+             FROM sluice.changes WHERE xid = pg_current_xact_id()",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            events.0,
+            json!([
+                {"op": "INSERT", "pk": {"id": 1}, "record": {"id": 1, "name": "x"}, "old": null, "actor": USER_A, "numbered": false},
+                {"op": "UPDATE", "pk": {"id": 1}, "record": {"id": 1, "name": "y"}, "old": {"id": 1, "name": "x"}, "actor": USER_A, "numbered": false},
+                {"op": "DELETE", "pk": {"id": 1}, "record": null, "old": {"id": 1, "name": "y"}, "actor": USER_A, "numbered": false},
+            ])
+        );
+    }
+
+    #[pg_test]
+    fn history_lists_versions_and_restore_adds_one() {
+        Spi::run("CREATE TABLE docs (id int PRIMARY KEY, body text); SELECT sluice.enable_history('docs')").unwrap();
+        Spi::run(
+            "INSERT INTO docs VALUES (7, 'v1'); UPDATE docs SET body = 'v2'; DELETE FROM docs",
+        )
+        .unwrap();
+        let versions = || {
+            Spi::get_one::<String>(
+                "SELECT string_agg(version || ':' || op || ':' || coalesce(record->>'body', '-'), ',' ORDER BY version) \
+                 FROM sluice.history('docs', '{\"id\": 7}')",
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            versions(),
+            Some("1:INSERT:v1,2:UPDATE:v2,3:DELETE:v2".into())
+        );
+        // The key is typed by the table: a string "7" names the integer key 7.
+        Spi::run("SELECT sluice.restore('docs', '{\"id\": \"7\"}', 1)").unwrap();
+        assert_eq!(
+            Spi::get_one::<String>("SELECT body FROM docs WHERE id = 7").unwrap(),
+            Some("v1".into())
+        );
+        assert_eq!(
+            versions(),
+            Some("1:INSERT:v1,2:UPDATE:v2,3:DELETE:v2,4:INSERT:v1".into())
+        );
+        Spi::run("SELECT sluice.restore('docs', '{\"id\": 7}', 2)").unwrap();
+        assert_eq!(
+            Spi::get_one::<String>("SELECT body FROM docs WHERE id = 7").unwrap(),
+            Some("v2".into())
+        );
+        assert_eq!(
+            Spi::get_one::<String>(
+                "SELECT op FROM sluice.history('docs', '{\"id\": 7}') WHERE version = 5"
+            )
+            .unwrap(),
+            Some("UPDATE".into())
+        );
+    }
+
+    #[pg_test(error = "sluice: docs has no version 9 of the row {\"id\":1}")]
+    fn restoring_a_missing_version_is_an_error() {
+        Spi::run("CREATE TABLE docs (id int PRIMARY KEY, body text); SELECT sluice.enable_history('docs')").unwrap();
+        Spi::run(
+            "INSERT INTO docs VALUES (1, 'v1'); SELECT sluice.restore('docs', '{\"id\": 1}', 9)",
+        )
+        .unwrap();
+    }
+
+    #[pg_test]
+    fn history_follows_row_level_security() {
+        make_owned_table();
+        Spi::run("SELECT sluice.enable_history('notes')").unwrap();
+        Spi::run("UPDATE notes SET body = body || '!'").unwrap();
+        Spi::run("SET LOCAL ROLE authenticated").unwrap();
+        set_claims(&json!({"sub": USER_A, "role": "authenticated"}).to_string());
+        let count = |id: i32| {
+            Spi::get_one::<i64>(&format!(
+                "SELECT count(*) FROM sluice.history('notes', '{{\"id\": {id}}}')"
+            ))
+            .unwrap()
+        };
+        assert_eq!(count(1), Some(1), "A sees the history of A's row");
+        assert_eq!(count(3), Some(0), "A does not see the history of B's row");
+        set_claims(&json!({"sub": USER_B, "role": "authenticated"}).to_string());
+        assert_eq!(count(3), Some(1));
+        assert_eq!(count(1), Some(0));
+    }
+
+    #[pg_test(error = "permission denied for table changes")]
+    fn users_cannot_forge_change_events() {
+        Spi::run("SET LOCAL ROLE authenticated").unwrap();
+        Spi::run("INSERT INTO sluice.changes (seq, schema_name, table_name, op) VALUES (1, 'public', 'x', 'INSERT')").unwrap();
+    }
+
+    #[pg_test]
+    fn primary_key_change_refreshes_the_triggers() {
+        Spi::run("CREATE TABLE renamed (id int PRIMARY KEY, v int); SELECT sluice.enable_realtime('renamed')").unwrap();
+        Spi::run("ALTER TABLE renamed RENAME COLUMN id TO key").unwrap();
+        Spi::run("INSERT INTO renamed VALUES (1, 2)").unwrap();
+        let pk = Spi::get_one::<pgrx::JsonB>("SELECT pk FROM sluice.changes WHERE xid = pg_current_xact_id() AND table_name = 'renamed'").unwrap().unwrap();
+        assert_eq!(pk.0, json!({"key": 1}));
+    }
+
+    #[pg_test(
+        error = "sluice: cannot remove the primary key of \"public.keyed\" while Sluice tracks it"
+    )]
+    fn dropping_the_primary_key_of_a_tracked_table_is_refused() {
+        Spi::run("CREATE TABLE keyed (id int PRIMARY KEY); SELECT sluice.enable_history('keyed')")
+            .unwrap();
+        Spi::run("ALTER TABLE keyed DROP CONSTRAINT keyed_pkey").unwrap();
+    }
+}
+
+#[cfg(test)]
+mod committed;
