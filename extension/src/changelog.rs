@@ -14,16 +14,23 @@
 //! Hence numbered positions become visible strictly in increasing order: every reader's snapshot
 //! holds a prefix of the positions, and `WHERE position > $last ORDER BY position` never skips.
 //!
-//! Who numbers:
-//! * with `shared_preload_libraries = 'sluice'`, the background worker (`worker.rs`): the
-//!   committing backend only records its transaction id in a shared commit queue and sets the
-//!   worker's latch. Commits do not serialize on the log, and one NOTIFY covers a whole batch.
-//! * otherwise (or with `sluice.inline_numbering = on`), the committing backend itself, in a
-//!   pre-commit callback: it holds the lock through its own commit and NOTIFYs its range. Simple,
-//!   but concurrent commits serialize, as they do for any NOTIFY.
+//! Who numbers, at the end of each transaction that wrote events (in a pre-commit callback):
+//! * if the numbering lock is free, the committing backend itself: it numbers every pending
+//!   event its snapshot sees (earlier commits first, its own last), holds the lock through its
+//!   own commit and NOTIFYs the range. Uncontended, this costs no extra commit.
+//! * if the lock is taken (another commit is numbering right now) and the background worker runs
+//!   (`shared_preload_libraries = 'sluice'`, `worker.rs`), the backend does not wait: after its
+//!   commit is visible it pushes its transaction id onto the worker's commit queue and wakes it.
+//!   The worker numbers whole batches, in commit-queue order, with one NOTIFY each. So under
+//!   concurrency commits do not queue behind one another for the log.
+//! * without the worker (or with `sluice.numbering = inline`) the backend waits for the lock:
+//!   correct, but concurrent commits then serialize, as they do for any NOTIFY.
+//!
+//! Numbering everything visible (not only its own events) keeps positions in commit order: a
+//! transaction that committed before this one began numbering is always numbered before it.
 
 use crate::elevate::AsExtensionOwner;
-use crate::settings;
+use crate::settings::{self, Numbering};
 use crate::worker;
 use pgrx::prelude::*;
 use pgrx::{register_xact_callback, PgXactCallbackEvent};
@@ -51,41 +58,57 @@ pub fn next_event_seq() -> i64 {
     seq
 }
 
-fn arrange_numbering_at_commit() {
-    register_xact_callback(PgXactCallbackEvent::Abort, || EVENTS_IN_TRANSACTION.set(0));
-    if settings::INLINE_NUMBERING.get() || !worker::serves_this_database() {
-        register_xact_callback(
-            PgXactCallbackEvent::PreCommit,
-            number_own_events_before_commit,
-        );
-        register_xact_callback(PgXactCallbackEvent::Commit, || EVENTS_IN_TRANSACTION.set(0));
-    } else {
-        // SAFETY: reads the top transaction's id, which the change insert has already assigned.
-        let xid = unsafe { pg_sys::GetTopFullTransactionIdIfAny() }.value;
-        register_xact_callback(PgXactCallbackEvent::Commit, move || {
-            EVENTS_IN_TRANSACTION.set(0);
-            // Runs after the commit is visible, so the worker's next snapshot sees the events.
-            worker::enqueue_committed(xid);
-        });
-    }
+thread_local! {
+    /// Whether this transaction's pre-commit numbered its own events.
+    static NUMBERED_BEFORE_COMMIT: Cell<bool> = const { Cell::new(false) };
 }
 
-fn number_own_events_before_commit() {
+fn arrange_numbering_at_commit() {
+    let mode = settings::NUMBERING.get();
+    let worker_runs = mode != Numbering::Inline && worker::serves_this_database();
+    // SAFETY: reads the top transaction's id, assigned when the tracked row was written.
+    let xid = unsafe { pg_sys::GetTopFullTransactionIdIfAny() }.value;
+    NUMBERED_BEFORE_COMMIT.set(false);
+    register_xact_callback(PgXactCallbackEvent::Abort, || EVENTS_IN_TRANSACTION.set(0));
+    if !(worker_runs && mode == Numbering::Worker) {
+        register_xact_callback(PgXactCallbackEvent::PreCommit, move || {
+            NUMBERED_BEFORE_COMMIT.set(number_before_commit(!worker_runs));
+        });
+    }
+    register_xact_callback(PgXactCallbackEvent::Commit, move || {
+        EVENTS_IN_TRANSACTION.set(0);
+        if !NUMBERED_BEFORE_COMMIT.get() {
+            // Runs after the commit is visible, so the worker's next snapshot sees the events.
+            worker::enqueue_committed(xid);
+        }
+    });
+}
+
+/// Numbers pending events in the committing transaction; returns false when the lock was busy
+/// and `wait` was false (the worker will number them after commit).
+fn number_before_commit(wait: bool) -> bool {
     let _owner = AsExtensionOwner::begin();
     // Pre-commit runs after the last statement's snapshot was released; SPI needs one.
     let _snapshot = ActiveSnapshot::push();
     Spi::connect_mut(|client| {
-        client
-            .update(
-                "SELECT pg_advisory_xact_lock($1)",
-                None,
-                &[NUMBERING_LOCK.into()],
-            )
-            .unwrap_or_else(|e| error!("sluice: could not lock the change log: {e}"));
-        if let Some(range) = number_pending(client, Pending::OwnTransaction, &[]) {
+        let lock = if wait {
+            "SELECT pg_advisory_xact_lock($1) IS NULL"
+        } else {
+            "SELECT pg_try_advisory_xact_lock($1)"
+        };
+        let locked = client
+            .update(lock, None, &[NUMBERING_LOCK.into()])
+            .and_then(|t| t.first().get::<bool>(1))
+            .unwrap_or_else(|e| error!("sluice: could not lock the change log: {e}"))
+            .unwrap_or(false);
+        if !locked && !wait {
+            return false;
+        }
+        if let Some(range) = number_pending(client, &worker::commit_order()) {
             notify(client, range);
         }
-    });
+        true
+    })
 }
 
 struct ActiveSnapshot;
@@ -106,40 +129,23 @@ impl Drop for ActiveSnapshot {
     }
 }
 
-/// Which unnumbered events a numbering pass takes.
-pub enum Pending {
-    /// The events of the calling transaction (inline numbering at pre-commit).
-    OwnTransaction,
-    /// Every committed unnumbered event (the worker); transactions listed in the commit queue
-    /// come first, in commit order, the rest after them by transaction id.
-    Committed,
-}
-
-/// Assigns positions to pending events; returns the first and last position assigned.
-/// The caller holds `NUMBERING_LOCK`. One statement, so one snapshot decides both how many
-/// positions are reserved and which rows receive them.
+/// Assigns positions to every pending event visible to the caller, which holds
+/// `NUMBERING_LOCK`: transactions listed in `commit_order` first in that order, then other
+/// committed ones by transaction id, then the caller's own. Returns the first and last position.
+/// One statement, so one snapshot decides both how many positions are reserved and which rows
+/// receive them.
 pub fn number_pending(
     client: &mut pgrx::spi::SpiClient<'_>,
-    which: Pending,
     commit_order: &[i64],
 ) -> Option<(i64, i64)> {
-    let (source, order) = match which {
-        Pending::OwnTransaction => (
-            "FROM sluice.changes ch WHERE ch.position IS NULL AND ch.xid = pg_current_xact_id()",
-            "ch.seq",
-        ),
-        Pending::Committed => (
-            "FROM sluice.changes ch \
+    let sql = "WITH pending AS MATERIALIZED ( \
+             SELECT ch.ctid AS row_id, \
+                    row_number() OVER (ORDER BY ch.xid = pg_current_xact_id(), q.ord NULLS LAST, \
+                                                ch.xid, ch.seq) AS n \
+             FROM sluice.changes ch \
              LEFT JOIN unnest($1::bigint[]) WITH ORDINALITY AS q(xid, ord) \
                     ON ch.xid = q.xid::text::xid8 \
-             WHERE ch.position IS NULL",
-            "q.ord NULLS LAST, ch.xid, ch.seq",
-        ),
-    };
-    let sql = format!(
-        "WITH pending AS MATERIALIZED ( \
-             SELECT ch.ctid AS row_id, row_number() OVER (ORDER BY {order}) AS n \
-             {source} \
+             WHERE ch.position IS NULL \
          ), block AS MATERIALIZED ( \
              SELECT setval('sluice.change_positions', \
                            nextval('sluice.change_positions') + count(*) - 1) - count(*) AS base \
@@ -149,14 +155,9 @@ pub fn number_pending(
              FROM pending, block WHERE c.ctid = pending.row_id \
              RETURNING c.position \
          ) \
-         SELECT min(position), max(position) FROM numbered"
-    );
-    let args = match which {
-        Pending::OwnTransaction => vec![],
-        Pending::Committed => vec![commit_order.to_vec().into()],
-    };
+         SELECT min(position), max(position) FROM numbered";
     let row = client
-        .update(sql.as_str(), None, &args)
+        .update(sql, None, &[commit_order.to_vec().into()])
         .unwrap_or_else(|e| error!("sluice: could not number change events: {e}"))
         .first();
     let first = row.get::<i64>(1).ok().flatten()?;

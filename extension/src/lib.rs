@@ -44,8 +44,8 @@ pub mod pg_test {
 
     #[must_use]
     pub fn postgresql_conf_options() -> Vec<&'static str> {
-        // Preloaded, so the tests exercise the background numbering worker; the inline path is
-        // exercised by switching `sluice.inline_numbering` on per session.
+        // Preloaded, so the tests can exercise the background numbering worker; the path is
+        // chosen per session with `sluice.numbering`.
         vec![
             "shared_preload_libraries = 'sluice'",
             "sluice.database = 'pgrx_tests'",

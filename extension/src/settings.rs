@@ -7,8 +7,21 @@ use std::ffi::CString;
 pub static WORKER_DATABASE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"postgres"));
 
-/// Number positions in the committing backend even when the worker is running.
-pub static INLINE_NUMBERING: GucSetting<bool> = GucSetting::<bool>::new(false);
+/// Who assigns change-log positions (see `changelog.rs`).
+#[derive(pgrx::PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Numbering {
+    /// The committing backend if the numbering lock is free, else the worker (if it runs).
+    #[name = c"auto"]
+    Auto,
+    /// Always the committing backend, waiting for the lock.
+    #[name = c"inline"]
+    Inline,
+    /// Always the worker (if it runs); mainly for tests of that path.
+    #[name = c"worker"]
+    Worker,
+}
+
+pub static NUMBERING: GucSetting<Numbering> = GucSetting::<Numbering>::new(Numbering::Auto);
 
 pub fn register() {
     GucRegistry::define_string_guc(
@@ -19,11 +32,11 @@ pub fn register() {
         GucContext::Postmaster,
         GucFlags::default(),
     );
-    GucRegistry::define_bool_guc(
-        c"sluice.inline_numbering",
-        c"Assign change-log positions in the committing transaction instead of the background worker.",
-        c"Slower under concurrency (commits serialize), but needs no worker.",
-        &INLINE_NUMBERING,
+    GucRegistry::define_enum_guc(
+        c"sluice.numbering",
+        c"Who assigns change-log positions: auto, inline or worker.",
+        c"auto: the committing transaction when the numbering lock is free, else the background worker. inline: always the committing transaction (commits serialize). worker: always the background worker. Without the worker, all mean inline.",
+        &NUMBERING,
         GucContext::Userset,
         GucFlags::default(),
     );

@@ -1,12 +1,12 @@
 //! The numbering worker (only when Sluice is in `shared_preload_libraries`).
 //!
-//! Committing backends push their transaction id onto a small shared commit queue and set the
-//! worker's latch (only if no wake-up is already pending). The worker drains the queue, numbers
+//! A committing backend that found the numbering lock busy pushes its transaction id onto a
+//! small shared commit queue and sets the worker's latch (only if no wake-up is already pending). The worker drains the queue, numbers
 //! every committed pending event under `NUMBERING_LOCK` in commit-queue order, and sends one
 //! NOTIFY for the whole batch. Commits of tracked tables therefore neither serialize on the log
 //! nor each pay for a NOTIFY; readers are woken once per batch.
 
-use crate::changelog::{self, Pending};
+use crate::changelog;
 use crate::settings;
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::prelude::*;
@@ -95,6 +95,15 @@ pub fn enqueue_committed(xid: u64) {
     }
 }
 
+/// The commit queue as it is now (empty without the worker), for inline numbering's order.
+pub fn commit_order() -> Vec<i64> {
+    if !PRELOADED.load(Ordering::Relaxed) {
+        return Vec::new();
+    }
+    let queue = COMMIT_QUEUE.share();
+    queue.xids[..queue.len].iter().map(|&x| x as i64).collect()
+}
+
 fn drain_commit_queue() -> Vec<i64> {
     let mut queue = COMMIT_QUEUE.exclusive();
     let drained = queue.xids[..queue.len].iter().map(|&x| x as i64).collect();
@@ -153,7 +162,7 @@ fn number_batch(commit_order: &[i64]) {
                 &[changelog::NUMBERING_LOCK.into()],
             )
             .unwrap_or_else(|e| error!("sluice: could not lock the change log: {e}"));
-        if let Some(range) = changelog::number_pending(client, Pending::Committed, commit_order) {
+        if let Some(range) = changelog::number_pending(client, commit_order) {
             changelog::notify(client, range);
         }
     });

@@ -1,6 +1,6 @@
 //! Change-log tests that need real commits from several connections: out-of-order commits,
-//! concurrent writers with a resuming reader, and LISTEN wake-ups. Each runs in both numbering
-//! modes: the background worker (Sluice is preloaded in the test server) and inline at commit.
+//! concurrent writers with a resuming reader, and LISTEN wake-ups. Each runs in every numbering
+//! mode (Sluice is preloaded in the test server, so the background worker runs).
 
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::Client;
@@ -8,9 +8,10 @@ use serde_json::Value;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-const MODES: [(&str, bool); 2] = [("worker", false), ("inline", true)];
+/// Every `sluice.numbering` mode: each must give the same guarantees.
+const MODES: [(&str, &str); 3] = [("auto", "auto"), ("worker", "worker"), ("inline", "inline")];
 
-fn connect(inline: bool) -> Client {
+fn connect(numbering: &str) -> Client {
     // Starts the test server (once per process) and checks it answers.
     pgrx_tests::run_test(
         "server_ready",
@@ -20,7 +21,7 @@ fn connect(inline: bool) -> Client {
     .expect("test server");
     let (mut client, _) = pgrx_tests::client().expect("connect to the test server");
     client
-        .batch_execute(&format!("SET sluice.inline_numbering = {inline}"))
+        .batch_execute(&format!("SET sluice.numbering = {numbering}"))
         .unwrap();
     client
 }
@@ -102,15 +103,15 @@ fn read_until(
 
 #[test]
 fn a_transaction_committing_after_a_later_one_is_not_skipped() {
-    for (mode, inline) in MODES {
+    for (mode, numbering) in MODES {
         let table = format!("out_of_order_{mode}");
-        let mut reader = connect(inline);
+        let mut reader = connect(numbering);
         tracked_table(&mut reader, &table, "id bigserial PRIMARY KEY, label text");
         let start = last_position(&mut reader);
 
         // T1 writes first (lower id, earlier event), T2 writes later but commits first.
-        let mut t1 = connect(inline);
-        let mut t2 = connect(inline);
+        let mut t1 = connect(numbering);
+        let mut t2 = connect(numbering);
         t1.batch_execute(&format!(
             "BEGIN; INSERT INTO {table} (label) VALUES ('first')"
         ))
@@ -147,9 +148,9 @@ struct Committed {
 fn concurrent_writers_and_a_resuming_reader_see_every_event_once_in_commit_order() {
     const WRITERS: i64 = 4;
     const TRANSACTIONS: i64 = 40;
-    for (mode, inline) in MODES {
+    for (mode, numbering) in MODES {
         let table = format!("interleaved_{mode}");
-        let mut reader = connect(inline);
+        let mut reader = connect(numbering);
         tracked_table(
             &mut reader,
             &table,
@@ -161,7 +162,7 @@ fn concurrent_writers_and_a_resuming_reader_see_every_event_once_in_commit_order
             .map(|writer| {
                 let table = table.clone();
                 std::thread::spawn(move || {
-                    let mut client = connect(inline);
+                    let mut client = connect(numbering);
                     let mut committed = Vec::new();
                     for transaction in 0..TRANSACTIONS {
                         let rows = 1 + (writer + transaction) % 3;
@@ -253,14 +254,14 @@ fn concurrent_writers_and_a_resuming_reader_see_every_event_once_in_commit_order
 
 #[test]
 fn a_listener_is_woken_and_reads_a_one_megabyte_row() {
-    for (mode, inline) in MODES {
+    for (mode, numbering) in MODES {
         let table = format!("large_rows_{mode}");
-        let mut listener = connect(inline);
+        let mut listener = connect(numbering);
         tracked_table(&mut listener, &table, "id int PRIMARY KEY, body text");
         let start = last_position(&mut listener);
         listener.batch_execute("LISTEN sluice_changes").unwrap();
 
-        let mut writer = connect(inline);
+        let mut writer = connect(numbering);
         let body = "x".repeat(1024 * 1024);
         let written = Instant::now();
         writer
@@ -299,9 +300,9 @@ fn a_listener_is_woken_and_reads_a_one_megabyte_row() {
 
 #[test]
 fn truncate_is_one_statement_level_event() {
-    for (mode, inline) in MODES {
+    for (mode, numbering) in MODES {
         let table = format!("truncated_{mode}");
-        let mut client = connect(inline);
+        let mut client = connect(numbering);
         tracked_table(&mut client, &table, "id int PRIMARY KEY");
         let start = last_position(&mut client);
         client

@@ -1,0 +1,181 @@
+//! Command-line flags (each also read from the environment) and their validation into a `Config`.
+//!
+//! Parsing is clap's job; everything clap cannot check (the database URL's syntax, the secret's
+//! strength) is checked here once, so the rest of the program receives values that are known good.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::auth::keys::{JwtSecret, SecretError};
+use crate::error::describe;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "The Sluice sidecar: REST, auth and realtime over Postgres"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API.
+    Serve(ServeArgs),
+    /// Print the anon and service_role API keys signed with the JWT secret.
+    Keys(KeysArgs),
+}
+
+// Secrets and URLs with passwords are read from the environment in production; `hide_env_values`
+// keeps `--help` from printing them.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Postgres connection URL, e.g. postgres://authenticator:pw@127.0.0.1:5432/app
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "SLUICE_LISTEN", default_value = "127.0.0.1:54321")]
+    pub listen: SocketAddr,
+
+    /// Secret that signs and verifies JWTs (HS256); at least 32 bytes.
+    #[arg(long, env = "SLUICE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: String,
+
+    /// Maximum number of pooled database connections.
+    #[arg(long, env = "SLUICE_POOL_SIZE", default_value_t = 10,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub pool_size: u16,
+
+    /// How long start-up waits for an unreachable database before giving up.
+    #[arg(
+        long,
+        env = "SLUICE_STARTUP_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = 10
+    )]
+    pub startup_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// Secret that signs the keys (HS256); at least 32 bytes.
+    #[arg(long, env = "SLUICE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: String,
+}
+
+/// Validated configuration of `sluice serve`.
+#[derive(Debug)]
+pub struct Config {
+    pub database: tokio_postgres::Config,
+    pub listen: SocketAddr,
+    pub jwt_secret: JwtSecret,
+    pub pool_size: usize,
+    pub startup_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    // The URL itself is not echoed: it usually carries a password. tokio-postgres's causes name the
+    // bad option, not its value.
+    #[error("DATABASE_URL (--database-url) is not a valid Postgres connection string: {}", describe(.0))]
+    DatabaseUrl(#[source] tokio_postgres::Error),
+    #[error(transparent)]
+    JwtSecret(#[from] SecretError),
+}
+
+impl TryFrom<ServeArgs> for Config {
+    type Error = ConfigError;
+
+    fn try_from(args: ServeArgs) -> Result<Self, ConfigError> {
+        let database = tokio_postgres::Config::from_str(&args.database_url)
+            .map_err(ConfigError::DatabaseUrl)?;
+        Ok(Config {
+            database,
+            listen: args.listen,
+            jwt_secret: JwtSecret::new(args.jwt_secret)?,
+            pool_size: usize::from(args.pool_size),
+            startup_timeout: Duration::from_secs(args.startup_timeout),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD_SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn serve_args(extra: &[&str]) -> Result<ServeArgs, clap::Error> {
+        let mut argv = vec!["sluice", "serve"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Serve(args) => Ok(args),
+            Command::Keys(_) => unreachable!("parsed `serve`"),
+        }
+    }
+
+    #[test]
+    fn valid_flags_become_a_config() {
+        let args = serve_args(&[
+            "--database-url=postgres://u:p@127.0.0.1:5432/app",
+            "--jwt-secret",
+            GOOD_SECRET,
+            "--listen=0.0.0.0:8000",
+            "--pool-size=3",
+        ])
+        .unwrap();
+        let config = Config::try_from(args).unwrap();
+        assert_eq!(config.listen, "0.0.0.0:8000".parse().unwrap());
+        assert_eq!(config.pool_size, 3);
+        assert_eq!(config.startup_timeout, Duration::from_secs(10));
+        assert_eq!(config.database.get_dbname(), Some("app"));
+    }
+
+    #[test]
+    fn short_secret_is_refused_with_the_fix() {
+        let args = serve_args(&[
+            "--database-url=postgres://u@127.0.0.1/app",
+            "--jwt-secret=too-short",
+        ])
+        .unwrap();
+        let err = Config::try_from(args).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::JwtSecret(SecretError::TooShort { len: 9 })
+        ));
+        let message = err.to_string();
+        assert!(message.contains("SLUICE_JWT_SECRET"), "{message}");
+        assert!(message.contains("32"), "{message}");
+    }
+
+    #[test]
+    fn malformed_database_url_is_refused_without_echoing_it() {
+        let args = serve_args(&[
+            "--database-url=postgres://u:hunter2@[bad",
+            "--jwt-secret",
+            GOOD_SECRET,
+        ])
+        .unwrap();
+        let err = Config::try_from(args).unwrap_err();
+        assert!(matches!(err, ConfigError::DatabaseUrl(_)));
+        assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn pool_size_zero_is_a_usage_error() {
+        let err = serve_args(&[
+            "--database-url=postgres://u@127.0.0.1/app",
+            "--jwt-secret",
+            GOOD_SECRET,
+            "--pool-size=0",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+    }
+}

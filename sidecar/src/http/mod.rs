@@ -1,0 +1,118 @@
+//! HTTP routing. Handlers stay thin: they call into `db`/`auth` and return `ApiError` on failure,
+//! which `error` turns into a response.
+
+mod health;
+
+use std::sync::Arc;
+
+use axum::http::{Method, Uri};
+use axum::routing::get;
+use axum::Router;
+
+use crate::db::Pool;
+use crate::error::ApiError;
+
+/// What every handler can reach. Cheap to clone: the pool and the strings are shared.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: Pool,
+    /// The extension version the start-up check found (equal to the sidecar's own).
+    pub extension_version: Arc<str>,
+}
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health::health))
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn route_not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::RouteNotFound {
+        method,
+        path: uri.path().to_owned(),
+    }
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method,
+        path: uri.path().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use axum::body::{to_bytes, Body};
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// A state whose pool points at a port nothing listens on: routes that do not touch the database
+    /// work, and those that do see it down, with no Postgres needed.
+    fn state_without_database() -> AppState {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let url = format!("postgres://nobody@127.0.0.1:{port}/nothing");
+        let config = tokio_postgres::Config::from_str(&url).unwrap();
+        AppState {
+            pool: crate::db::pool::build(&config, 2).unwrap(),
+            extension_version: Arc::from(crate::VERSION),
+        }
+    }
+
+    async fn call(method: Method, path: &str) -> (StatusCode, serde_json::Value) {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
+        let response = app(state_without_database())
+            .oneshot(request)
+            .await
+            .unwrap();
+        let status = response.status();
+        assert_eq!(response.headers()["content-type"], "application/json");
+        let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn unknown_route_is_a_json_404() {
+        let (status, body) = call(Method::GET, "/no/such/route").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "code": "SLUICE100",
+                "message": "no route for GET /no/such/route",
+                "details": null,
+                "hint": null,
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn wrong_method_on_a_known_route_is_a_json_405() {
+        let (status, body) = call(Method::DELETE, "/health").await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(body["code"], "SLUICE101");
+        assert_eq!(body["message"], "DELETE is not allowed on /health");
+    }
+
+    #[tokio::test]
+    async fn health_is_503_when_the_database_is_down() {
+        let (status, body) = call(Method::GET, "/health").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["status"], "unavailable");
+        assert_eq!(body["database"], "down");
+        assert_eq!(body["code"], "SLUICE000");
+        assert!(body["message"].is_string());
+    }
+}

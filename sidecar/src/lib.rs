@@ -1,0 +1,17 @@
+//! The Sluice sidecar: a stateless HTTP front for a Postgres database that has the `sluice` extension.
+//!
+//! Work flows one way: `config` (flags) → `serve` (start-up, lifecycle) → `http` (routes) → `db` (pool,
+//! queries). `auth` signs and (later) verifies tokens; `error` maps every failure to an HTTP response.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod logging;
+pub mod serve;
+pub mod shutdown;
+
+/// The version of this sidecar. The extension installed in the database must have the same version:
+/// the two are released together and the sidecar relies on the extension's SQL API of that release.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

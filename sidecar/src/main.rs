@@ -1,0 +1,35 @@
+//! `sluice`: the command-line entry point. Parsing, logging set-up and dispatch only; the work lives in
+//! the library so that tests can drive it without a process.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use sluice_sidecar::auth::keys::{ApiKeys, JwtSecret};
+use sluice_sidecar::config::{Cli, Command, KeysArgs};
+use sluice_sidecar::{logging, serve};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init();
+    let outcome = match cli.command {
+        Command::Serve(args) => serve::run(args).map_err(|err| err.to_string()),
+        Command::Keys(args) => print_keys(args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `sluice keys`: the two API keys a client library is configured with, signed with the project secret.
+fn print_keys(args: KeysArgs) -> Result<(), String> {
+    let secret = JwtSecret::new(args.jwt_secret).map_err(|err| err.to_string())?;
+    let keys =
+        ApiKeys::sign(&secret, std::time::SystemTime::now()).map_err(|err| err.to_string())?;
+    println!("anon key: {}", keys.anon);
+    println!("service_role key: {}", keys.service_role);
+    Ok(())
+}

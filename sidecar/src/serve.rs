@@ -1,0 +1,108 @@
+//! `sluice serve`: start-up, serving, and graceful shutdown.
+
+use std::future::IntoFuture;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::config::{Config, ConfigError, ServeArgs};
+use crate::db::pool::{self, PoolBuildError};
+use crate::db::startup::{self, StartupError};
+use crate::http::{app, AppState};
+use crate::shutdown::Signals;
+use crate::VERSION;
+
+/// How long in-flight requests may run after a stop signal. Orchestrators send SIGKILL some time
+/// after SIGTERM (Kubernetes: 30 s), so we finish well before that and exit cleanly ourselves.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("could not start the async runtime: {0}")]
+    Runtime(#[source] io::Error),
+    #[error("could not install the SIGTERM/SIGINT handlers: {0}")]
+    Signals(#[source] io::Error),
+    #[error(transparent)]
+    Pool(#[from] PoolBuildError),
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error("could not listen on {addr}: {source}. Choose another address with --listen (or SLUICE_LISTEN)")]
+    Bind { addr: SocketAddr, source: io::Error },
+    #[error("the HTTP server failed: {0}")]
+    Serve(#[source] io::Error),
+}
+
+/// Validates the flags and runs the server until a stop signal.
+pub fn run(args: ServeArgs) -> Result<(), ServeError> {
+    let config = Config::try_from(args)?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(ServeError::Runtime)?
+        .block_on(serve(config))
+}
+
+pub async fn serve(config: Config) -> Result<(), ServeError> {
+    let mut signals = Signals::install().map_err(ServeError::Signals)?;
+    let target = startup::describe_target(&config.database);
+    tracing::info!("sluice {VERSION} starting; database {target}");
+
+    let pool = pool::build(&config.database, config.pool_size)?;
+    let extension_version = tokio::select! {
+        checked = startup::check(&pool, &target, config.startup_timeout, VERSION) => checked?,
+        signal = signals.recv() => {
+            tracing::info!("received {signal} during start-up; sluice stopped");
+            return Ok(());
+        }
+    };
+    tracing::info!("database {target} is up with the sluice extension {extension_version}");
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(ServeError::Serve)?;
+    let state = AppState {
+        pool,
+        extension_version: Arc::from(extension_version),
+    };
+
+    // The signal future tells axum to stop accepting and to drain; `draining` starts our own clock
+    // so that a request that never finishes cannot hold the process forever.
+    let (draining_tx, draining_rx) = oneshot::channel::<()>();
+    let server = axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move {
+            let signal = signals.recv().await;
+            tracing::info!(
+                "received {signal}; shutting down (finishing in-flight requests for up to {}s)",
+                DRAIN_TIMEOUT.as_secs()
+            );
+            let _ = draining_tx.send(());
+        })
+        .into_future();
+    tracing::info!("listening on http://{addr}");
+
+    let drain_deadline = async {
+        match draining_rx.await {
+            Ok(()) => tokio::time::sleep(DRAIN_TIMEOUT).await,
+            // The server ended without a signal; its own result decides.
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        served = server => served.map_err(ServeError::Serve)?,
+        () = drain_deadline => tracing::warn!(
+            "requests still running after {}s; closing them", DRAIN_TIMEOUT.as_secs()
+        ),
+    }
+    tracing::info!("sluice stopped");
+    Ok(())
+}

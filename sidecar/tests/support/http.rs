@@ -1,0 +1,45 @@
+//! A minimal HTTP/1.1 client: enough to GET a JSON endpoint, with no dependency on a client library.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+pub struct Response {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+/// `GET path`; `Err` if the server cannot be reached or answers with something that is not HTTP+JSON.
+pub fn get(addr: SocketAddr, path: &str) -> Result<Response, String> {
+    let timeout = Duration::from_secs(10);
+    let mut stream =
+        TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("write: {e}"))?;
+    let mut raw = String::new();
+    stream
+        .read_to_string(&mut raw)
+        .map_err(|e| format!("read: {e}"))?;
+
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("no header end in {raw:?}"))?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("no status in {head:?}"))?;
+    if !head
+        .to_ascii_lowercase()
+        .contains("content-type: application/json")
+    {
+        return Err(format!("not JSON: {head:?}"));
+    }
+    let body = serde_json::from_str(body).map_err(|e| format!("body {body:?}: {e}"))?;
+    Ok(Response { status, body })
+}
