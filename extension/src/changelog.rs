@@ -16,15 +16,16 @@
 //!
 //! Who numbers, at the end of each transaction that wrote events (in a pre-commit callback):
 //! * if the numbering lock is free, the committing backend itself: it numbers every pending
-//!   event its snapshot sees (earlier commits first, its own last), holds the lock through its
-//!   own commit and NOTIFYs the range. Uncontended, this costs no extra commit.
+//!   event its snapshot sees (earlier commits first, its own last), NOTIFYs the range and holds
+//!   the lock through its own commit. Uncontended, this costs no extra commit or transaction.
 //! * if the lock is taken (another commit is numbering right now) and the background worker runs
 //!   (`shared_preload_libraries = 'sluice'`, `worker.rs`), the backend does not wait: after its
 //!   commit is visible it pushes its transaction id onto the worker's commit queue and wakes it.
 //!   The worker numbers whole batches, in commit-queue order, with one NOTIFY each. So under
 //!   concurrency commits do not queue behind one another for the log.
-//! * without the worker (or with `sluice.numbering = inline`) the backend waits for the lock:
-//!   correct, but concurrent commits then serialize, as they do for any NOTIFY.
+//! * without the worker the backend waits for the lock and NOTIFYs its range itself: correct,
+//!   but concurrent commits then serialize, as they do for any NOTIFY.
+//!   (`sluice.numbering = inline` forces waiting for the lock; `worker` forces deferring.)
 //!
 //! Numbering everything visible (not only its own events) keeps positions in commit order: a
 //! transaction that committed before this one began numbering is always numbered before it.
@@ -32,9 +33,11 @@
 use crate::elevate::AsExtensionOwner;
 use crate::settings::{self, Numbering};
 use crate::worker;
+use pgrx::pg_sys::PgOid;
 use pgrx::prelude::*;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient};
 use pgrx::{register_xact_callback, PgXactCallbackEvent};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 /// Key of the advisory lock that serializes numbering ("sluice" in ASCII).
 pub const NUMBERING_LOCK: i64 = 0x736c_7569_6365;
@@ -59,7 +62,7 @@ pub fn next_event_seq() -> i64 {
 }
 
 thread_local! {
-    /// Whether this transaction's pre-commit numbered its own events.
+    /// Whether this transaction's pre-commit numbered its events.
     static NUMBERED_BEFORE_COMMIT: Cell<bool> = const { Cell::new(false) };
 }
 
@@ -72,42 +75,82 @@ fn arrange_numbering_at_commit() {
     register_xact_callback(PgXactCallbackEvent::Abort, || EVENTS_IN_TRANSACTION.set(0));
     if !(worker_runs && mode == Numbering::Worker) {
         register_xact_callback(PgXactCallbackEvent::PreCommit, move || {
-            NUMBERED_BEFORE_COMMIT.set(number_before_commit(!worker_runs));
+            NUMBERED_BEFORE_COMMIT.set(number_before_commit(worker_runs));
         });
     }
     register_xact_callback(PgXactCallbackEvent::Commit, move || {
         EVENTS_IN_TRANSACTION.set(0);
+        // Runs after the commit is visible, so the worker's next snapshot sees the events.
         if !NUMBERED_BEFORE_COMMIT.get() {
-            // Runs after the commit is visible, so the worker's next snapshot sees the events.
             worker::enqueue_committed(xid);
         }
     });
 }
 
-/// Numbers pending events in the committing transaction; returns false when the lock was busy
-/// and `wait` was false (the worker will number them after commit).
-fn number_before_commit(wait: bool) -> bool {
+thread_local! {
+    static STATEMENTS: RefCell<Option<NumberingStatements>> = const { RefCell::new(None) };
+}
+
+/// Prepared once per backend: these run on every commit that wrote events.
+struct NumberingStatements {
+    wait_for_lock: OwnedPreparedStatement,
+    try_lock: OwnedPreparedStatement,
+    number: OwnedPreparedStatement,
+}
+
+fn with_statements<R>(
+    client: &mut SpiClient<'_>,
+    f: impl FnOnce(&mut SpiClient<'_>, &NumberingStatements) -> R,
+) -> R {
+    STATEMENTS.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let statements = cell.get_or_insert_with(|| {
+            let int8 = [PgOid::BuiltIn(pg_sys::BuiltinOid::INT8OID)];
+            let prepare = |sql: &str, args: &[PgOid]| {
+                client
+                    .prepare_mut(sql, args)
+                    .unwrap_or_else(|e| error!("sluice: could not prepare numbering: {e}"))
+                    .keep()
+            };
+            NumberingStatements {
+                wait_for_lock: prepare("SELECT pg_advisory_xact_lock($1) IS NULL", &int8),
+                try_lock: prepare("SELECT pg_try_advisory_xact_lock($1)", &int8),
+                number: prepare(
+                    NUMBER_PENDING,
+                    &[PgOid::BuiltIn(pg_sys::BuiltinOid::INT8ARRAYOID)],
+                ),
+            }
+        });
+        f(client, statements)
+    })
+}
+
+/// Numbers pending events in the committing transaction and NOTIFYs their range; returns false
+/// when the lock was busy and the worker runs (it numbers them after this commit).
+fn number_before_commit(worker_runs: bool) -> bool {
     let _owner = AsExtensionOwner::begin();
     // Pre-commit runs after the last statement's snapshot was released; SPI needs one.
     let _snapshot = ActiveSnapshot::push();
     Spi::connect_mut(|client| {
-        let lock = if wait {
-            "SELECT pg_advisory_xact_lock($1) IS NULL"
-        } else {
-            "SELECT pg_try_advisory_xact_lock($1)"
-        };
-        let locked = client
-            .update(lock, None, &[NUMBERING_LOCK.into()])
-            .and_then(|t| t.first().get::<bool>(1))
-            .unwrap_or_else(|e| error!("sluice: could not lock the change log: {e}"))
-            .unwrap_or(false);
-        if !locked && !wait {
-            return false;
-        }
-        if let Some(range) = number_pending(client, &worker::commit_order()) {
-            notify(client, range);
-        }
-        true
+        with_statements(client, |client, statements| {
+            let lock = if worker_runs {
+                &statements.try_lock
+            } else {
+                &statements.wait_for_lock
+            };
+            let locked = client
+                .update(lock, None, &[NUMBERING_LOCK.into()])
+                .and_then(|t| t.first().get::<bool>(1))
+                .unwrap_or_else(|e| error!("sluice: could not lock the change log: {e}"))
+                .unwrap_or(false);
+            if !locked {
+                return false;
+            }
+            if let Some(range) = number_with(client, &statements.number, &worker::commit_order()) {
+                notify(client, range);
+            }
+            true
+        })
     })
 }
 
@@ -130,34 +173,43 @@ impl Drop for ActiveSnapshot {
 }
 
 /// Assigns positions to every pending event visible to the caller, which holds
-/// `NUMBERING_LOCK`: transactions listed in `commit_order` first in that order, then other
+/// `NUMBERING_LOCK`: transactions listed in the commit queue ($1) first in that order, then other
 /// committed ones by transaction id, then the caller's own. Returns the first and last position.
 /// One statement, so one snapshot decides both how many positions are reserved and which rows
 /// receive them.
-pub fn number_pending(
-    client: &mut pgrx::spi::SpiClient<'_>,
+const NUMBER_PENDING: &str = "\
+    WITH pending AS MATERIALIZED ( \
+        SELECT ch.ctid AS row_id, \
+               row_number() OVER (ORDER BY ch.xid = pg_current_xact_id(), q.ord NULLS LAST, \
+                                           ch.xid, ch.seq) AS n \
+        FROM sluice.changes ch \
+        LEFT JOIN unnest($1::bigint[]) WITH ORDINALITY AS q(xid, ord) \
+               ON ch.xid = q.xid::text::xid8 \
+        WHERE ch.position IS NULL \
+    ), block AS MATERIALIZED ( \
+        SELECT setval('sluice.change_positions', \
+                      nextval('sluice.change_positions') + count(*) - 1) - count(*) AS base \
+        FROM pending HAVING count(*) > 0 \
+    ), numbered AS ( \
+        UPDATE sluice.changes c SET position = block.base + pending.n \
+        FROM pending, block WHERE c.ctid = pending.row_id \
+        RETURNING c.position \
+    ) \
+    SELECT min(position), max(position) FROM numbered";
+
+pub fn number_pending(client: &mut SpiClient<'_>, commit_order: &[i64]) -> Option<(i64, i64)> {
+    with_statements(client, |client, statements| {
+        number_with(client, &statements.number, commit_order)
+    })
+}
+
+fn number_with(
+    client: &mut SpiClient<'_>,
+    statement: &OwnedPreparedStatement,
     commit_order: &[i64],
 ) -> Option<(i64, i64)> {
-    let sql = "WITH pending AS MATERIALIZED ( \
-             SELECT ch.ctid AS row_id, \
-                    row_number() OVER (ORDER BY ch.xid = pg_current_xact_id(), q.ord NULLS LAST, \
-                                                ch.xid, ch.seq) AS n \
-             FROM sluice.changes ch \
-             LEFT JOIN unnest($1::bigint[]) WITH ORDINALITY AS q(xid, ord) \
-                    ON ch.xid = q.xid::text::xid8 \
-             WHERE ch.position IS NULL \
-         ), block AS MATERIALIZED ( \
-             SELECT setval('sluice.change_positions', \
-                           nextval('sluice.change_positions') + count(*) - 1) - count(*) AS base \
-             FROM pending HAVING count(*) > 0 \
-         ), numbered AS ( \
-             UPDATE sluice.changes c SET position = block.base + pending.n \
-             FROM pending, block WHERE c.ctid = pending.row_id \
-             RETURNING c.position \
-         ) \
-         SELECT min(position), max(position) FROM numbered";
     let row = client
-        .update(sql, None, &[commit_order.to_vec().into()])
+        .update(statement, None, &[commit_order.to_vec().into()])
         .unwrap_or_else(|e| error!("sluice: could not number change events: {e}"))
         .first();
     let first = row.get::<i64>(1).ok().flatten()?;
@@ -167,7 +219,7 @@ pub fn number_pending(
 
 /// One small NOTIFY per numbered range: readers fetch the events with `changes_after`, so a
 /// 1 MB row never goes near the 8000-byte payload limit.
-pub fn notify(client: &mut pgrx::spi::SpiClient<'_>, (first, last): (i64, i64)) {
+pub fn notify(client: &mut SpiClient<'_>, (first, last): (i64, i64)) {
     let payload = format!("{{\"from\":{first},\"to\":{last}}}");
     client
         .update(

@@ -142,6 +142,8 @@ pub fn versions(table: pg_sys::Oid, pk: &JsonB) -> (TableInfo, JsonB, Vec<Versio
 
 /// Backs `sluice.history(regclass, jsonb)`.
 #[pg_extern(name = "history_rows")]
+// pgrx reads the column names from the tuple type itself, so it cannot be a type alias.
+#[allow(clippy::type_complexity)]
 fn history_rows(
     table: pg_sys::Oid,
     pk: JsonB,

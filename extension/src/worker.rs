@@ -70,7 +70,8 @@ pub fn serves_this_database() -> bool {
         && WORKER_DATABASE.get().load(Ordering::Acquire) == mine.to_u32()
 }
 
-/// Called after a commit became visible. Must not raise an error (it runs post-commit).
+/// Called after a commit whose events are still unnumbered became visible. Must not raise an
+/// error (it runs post-commit).
 pub fn enqueue_committed(xid: u64) {
     {
         let mut queue = COMMIT_QUEUE.exclusive();
@@ -80,6 +81,10 @@ pub fn enqueue_committed(xid: u64) {
             queue.len += 1;
         }
     }
+    wake();
+}
+
+fn wake() {
     if !WAKE_PENDING.get().swap(true, Ordering::AcqRel) {
         let proc_number = WORKER_PROC.get().load(Ordering::Acquire);
         if proc_number > 0 {
@@ -142,6 +147,8 @@ pub extern "C-unwind" fn sluice_numbering_worker_main(_arg: pg_sys::Datum) {
     log!("sluice: numbering worker stopped");
 }
 
+/// Numbers every committed pending event (commit-queue order first) and sends one NOTIFY for
+/// the batch.
 fn number_batch(commit_order: &[i64]) {
     Spi::connect_mut(|client| {
         let installed = client
