@@ -3,12 +3,11 @@
 # shares the same machine state. Each variant inserts one row per transaction into its own table:
 #
 #   bare          untracked table (the baseline)
-#   realtime      sluice.enable_realtime, default numbering (sluice.numbering = auto: the committing
-#                 transaction numbers if the lock is free, else the background worker does)
+#   realtime      sluice.enable_realtime with the default sluice.numbering = worker: the background
+#                 worker numbers events in batches after commit and sends one NOTIFY per batch
 #   rt+history    realtime and sluice.enable_history
-#   rt worker     realtime, sluice.numbering = worker (the worker numbers every event)
-#   rt inline     realtime, sluice.numbering = inline (every commit waits for the lock and
-#                 NOTIFYs: what a cluster without shared_preload_libraries = 'sluice' does)
+#   rt inline     realtime with sluice.numbering = inline: each commit takes the numbering lock,
+#                 numbers and NOTIFYs itself (what a cluster without shared_preload_libraries does)
 #
 # Variants are interleaved round by round (ROUNDS rounds of SECONDS each) and the median tps is
 # reported, with the ratio of the baseline's time per insert to each variant's.
@@ -39,26 +38,24 @@ CREATE EXTENSION sluice;
 CREATE TABLE bench_bare (id bigserial PRIMARY KEY, body text, client int);
 CREATE TABLE bench_realtime (LIKE bench_bare INCLUDING ALL);
 CREATE TABLE bench_history (LIKE bench_bare INCLUDING ALL);
-CREATE TABLE bench_worker (LIKE bench_bare INCLUDING ALL);
 CREATE TABLE bench_inline (LIKE bench_bare INCLUDING ALL);
 SELECT sluice.enable_realtime('bench_realtime');
 SELECT sluice.enable_realtime('bench_history'), sluice.enable_history('bench_history');
-SELECT sluice.enable_realtime('bench_worker');
 SELECT sluice.enable_realtime('bench_inline');
 SQL
 
 scripts_dir=$(mktemp -d)
-for table in bare realtime history worker inline; do
+for table in bare realtime history inline; do
     echo "INSERT INTO bench_$table (body, client) VALUES ('a short row of text', :client_id);" \
         >"$scripts_dir/$table.sql"
 done
 
-declare -A label=([bare]="bare" [realtime]="realtime" [history]="rt+history" [worker]="rt worker" [inline]="rt inline")
+declare -A label=([bare]="bare" [realtime]="realtime" [history]="rt+history" [inline]="rt inline")
 declare -A tps
 run() { # table clients -> tps
     local options=""
     case $1 in
-        worker | inline) options="-c sluice.numbering=$1" ;;
+        inline) options="-c sluice.numbering=inline" ;;
     esac
     PGOPTIONS="$options" pgbench -n -h 127.0.0.1 -p "$PORT" -U postgres -c "$2" -j "$2" \
         -T "$SECONDS_PER_RUN" -f "$scripts_dir/$1.sql" postgres 2>/dev/null \
@@ -68,7 +65,7 @@ median() { xargs -n1 | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) 
 
 for clients in $CLIENTS; do
     for round in $(seq "$ROUNDS"); do
-        for table in bare realtime history worker inline; do
+        for table in bare realtime history inline; do
             tps[$table,$clients]+="$(run "$table" "$clients") "
         done
         psql -qX "$URL" -c "CHECKPOINT" >/dev/null
@@ -78,15 +75,15 @@ done
 # Every event was numbered (the worker keeps up) and none is missing.
 sleep 1
 pending=$(psql -qAtX "$URL" -c "SELECT count(*) FROM sluice.changes WHERE position IS NULL")
-logged=$(psql -qAtX "$URL" -c "SELECT count(*) FROM sluice.changes WHERE table_name IN ('bench_realtime', 'bench_history', 'bench_worker', 'bench_inline')")
-written=$(psql -qAtX "$URL" -c "SELECT (SELECT count(*) FROM bench_realtime) + (SELECT count(*) FROM bench_history) + (SELECT count(*) FROM bench_worker) + (SELECT count(*) FROM bench_inline)")
+logged=$(psql -qAtX "$URL" -c "SELECT count(*) FROM sluice.changes WHERE table_name IN ('bench_realtime', 'bench_history', 'bench_inline')")
+written=$(psql -qAtX "$URL" -c "SELECT (SELECT count(*) FROM bench_realtime) + (SELECT count(*) FROM bench_history) + (SELECT count(*) FROM bench_inline)")
 
 echo "pgbench, one-row INSERT per transaction, ${SECONDS_PER_RUN}s x $ROUNDS interleaved rounds, median tps"
 echo "$(nproc) cores; $(date -u +%Y-%m-%d)"
 echo
 printf '| %-11s |' "variant"; for c in $CLIENTS; do printf ' %9s | %-14s |' "tps c=$c" "cost vs bare"; done; echo
 printf '|-------------|'; for _ in $CLIENTS; do printf -- '-----------|----------------|'; done; echo
-for table in bare realtime history worker inline; do
+for table in bare realtime history inline; do
     printf '| %-11s |' "${label[$table]}"
     for c in $CLIENTS; do
         t=$(echo "${tps[$table,$c]}" | median)

@@ -14,21 +14,20 @@
 //! Hence numbered positions become visible strictly in increasing order: every reader's snapshot
 //! holds a prefix of the positions, and `WHERE position > $last ORDER BY position` never skips.
 //!
-//! Who numbers, at the end of each transaction that wrote events (in a pre-commit callback):
-//! * if the numbering lock is free, the committing backend itself: it numbers every pending
-//!   event its snapshot sees (earlier commits first, its own last), NOTIFYs the range and holds
-//!   the lock through its own commit. Uncontended, this costs no extra commit or transaction.
-//! * if the lock is taken (another commit is numbering right now) and the background worker runs
-//!   (`shared_preload_libraries = 'sluice'`, `worker.rs`), the backend does not wait: after its
-//!   commit is visible it pushes its transaction id onto the worker's commit queue and wakes it.
-//!   The worker numbers whole batches, in commit-queue order, with one NOTIFY each. So under
-//!   concurrency commits do not queue behind one another for the log.
-//! * without the worker the backend waits for the lock and NOTIFYs its range itself: correct,
-//!   but concurrent commits then serialize, as they do for any NOTIFY.
-//!   (`sluice.numbering = inline` forces waiting for the lock; `worker` forces deferring.)
+//! Who numbers:
+//! * with `shared_preload_libraries = 'sluice'` (and `sluice.numbering = worker`, the default),
+//!   the background worker (`worker.rs`): after its commit is visible, a backend only pushes its
+//!   transaction id onto a shared commit queue and sets the worker's latch. The worker numbers
+//!   whole batches in commit-queue order and sends one NOTIFY per batch. Commits neither wait
+//!   for one another nor each pay for a NOTIFY.
+//! * otherwise (or with `sluice.numbering = inline`), the committing backend itself, in a
+//!   pre-commit callback: it takes the lock, numbers every pending event its snapshot sees
+//!   (earlier commits first, its own last), NOTIFYs the range and holds the lock through its own
+//!   commit. Correct and cheap alone, but concurrent commits then serialize, as they do for any
+//!   NOTIFY. `bench/README.md` has the numbers.
 //!
 //! Numbering everything visible (not only its own events) keeps positions in commit order: a
-//! transaction that committed before this one began numbering is always numbered before it.
+//! transaction that committed before another began numbering is always numbered before it.
 
 use crate::elevate::AsExtensionOwner;
 use crate::settings::{self, Numbering};
@@ -61,30 +60,20 @@ pub fn next_event_seq() -> i64 {
     seq
 }
 
-thread_local! {
-    /// Whether this transaction's pre-commit numbered its events.
-    static NUMBERED_BEFORE_COMMIT: Cell<bool> = const { Cell::new(false) };
-}
-
 fn arrange_numbering_at_commit() {
-    let mode = settings::NUMBERING.get();
-    let worker_runs = mode != Numbering::Inline && worker::serves_this_database();
-    // SAFETY: reads the top transaction's id, assigned when the tracked row was written.
-    let xid = unsafe { pg_sys::GetTopFullTransactionIdIfAny() }.value;
-    NUMBERED_BEFORE_COMMIT.set(false);
     register_xact_callback(PgXactCallbackEvent::Abort, || EVENTS_IN_TRANSACTION.set(0));
-    if !(worker_runs && mode == Numbering::Worker) {
-        register_xact_callback(PgXactCallbackEvent::PreCommit, move || {
-            NUMBERED_BEFORE_COMMIT.set(number_before_commit(worker_runs));
-        });
-    }
-    register_xact_callback(PgXactCallbackEvent::Commit, move || {
-        EVENTS_IN_TRANSACTION.set(0);
-        // Runs after the commit is visible, so the worker's next snapshot sees the events.
-        if !NUMBERED_BEFORE_COMMIT.get() {
+    if settings::NUMBERING.get() == Numbering::Worker && worker::serves_this_database() {
+        // SAFETY: reads the top transaction's id, assigned when the tracked row was written.
+        let xid = unsafe { pg_sys::GetTopFullTransactionIdIfAny() }.value;
+        register_xact_callback(PgXactCallbackEvent::Commit, move || {
+            EVENTS_IN_TRANSACTION.set(0);
+            // Runs after the commit is visible, so the worker's next snapshot sees the events.
             worker::enqueue_committed(xid);
-        }
-    });
+        });
+    } else {
+        register_xact_callback(PgXactCallbackEvent::PreCommit, number_before_commit);
+        register_xact_callback(PgXactCallbackEvent::Commit, || EVENTS_IN_TRANSACTION.set(0));
+    }
 }
 
 thread_local! {
@@ -93,8 +82,7 @@ thread_local! {
 
 /// Prepared once per backend: these run on every commit that wrote events.
 struct NumberingStatements {
-    wait_for_lock: OwnedPreparedStatement,
-    try_lock: OwnedPreparedStatement,
+    lock: OwnedPreparedStatement,
     number: OwnedPreparedStatement,
 }
 
@@ -113,8 +101,7 @@ fn with_statements<R>(
                     .keep()
             };
             NumberingStatements {
-                wait_for_lock: prepare("SELECT pg_advisory_xact_lock($1) IS NULL", &int8),
-                try_lock: prepare("SELECT pg_try_advisory_xact_lock($1)", &int8),
+                lock: prepare("SELECT pg_advisory_xact_lock($1)", &int8),
                 number: prepare(
                     NUMBER_PENDING,
                     &[PgOid::BuiltIn(pg_sys::BuiltinOid::INT8ARRAYOID)],
@@ -125,31 +112,20 @@ fn with_statements<R>(
     })
 }
 
-/// Numbers pending events in the committing transaction and NOTIFYs their range; returns false
-/// when the lock was busy and the worker runs (it numbers them after this commit).
-fn number_before_commit(worker_runs: bool) -> bool {
+/// Numbers pending events in the committing transaction and NOTIFYs their range.
+fn number_before_commit() {
     let _owner = AsExtensionOwner::begin();
-    // Pre-commit runs after the last statement's snapshot was released; SPI needs one.
+    // Pre-commit runs after the last statement's snapshot was released; SPI needs one, and it
+    // must be taken after the lock is held, which each SPI statement's own snapshot is.
     let _snapshot = ActiveSnapshot::push();
     Spi::connect_mut(|client| {
         with_statements(client, |client, statements| {
-            let lock = if worker_runs {
-                &statements.try_lock
-            } else {
-                &statements.wait_for_lock
-            };
-            let locked = client
-                .update(lock, None, &[NUMBERING_LOCK.into()])
-                .and_then(|t| t.first().get::<bool>(1))
-                .unwrap_or_else(|e| error!("sluice: could not lock the change log: {e}"))
-                .unwrap_or(false);
-            if !locked {
-                return false;
-            }
+            client
+                .update(&statements.lock, None, &[NUMBERING_LOCK.into()])
+                .unwrap_or_else(|e| error!("sluice: could not lock the change log: {e}"));
             if let Some(range) = number_with(client, &statements.number, &worker::commit_order()) {
                 notify(client, range);
             }
-            true
         })
     })
 }

@@ -10,18 +10,16 @@ pub static WORKER_DATABASE: GucSetting<Option<CString>> =
 /// Who assigns change-log positions (see `changelog.rs`).
 #[derive(pgrx::PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Numbering {
-    /// The committing backend if the numbering lock is free, else the worker (if it runs).
-    #[name = c"auto"]
-    Auto,
-    /// Always the committing backend, waiting for the lock.
-    #[name = c"inline"]
-    Inline,
-    /// Always the worker (if it runs); mainly for tests of that path.
+    /// The background worker, in batches (falls back to inline when no worker serves the
+    /// database).
     #[name = c"worker"]
     Worker,
+    /// The committing transaction itself, waiting for the numbering lock.
+    #[name = c"inline"]
+    Inline,
 }
 
-pub static NUMBERING: GucSetting<Numbering> = GucSetting::<Numbering>::new(Numbering::Auto);
+pub static NUMBERING: GucSetting<Numbering> = GucSetting::<Numbering>::new(Numbering::Worker);
 
 pub fn register() {
     GucRegistry::define_string_guc(
@@ -34,8 +32,8 @@ pub fn register() {
     );
     GucRegistry::define_enum_guc(
         c"sluice.numbering",
-        c"Who assigns change-log positions: auto, inline or worker.",
-        c"auto: the committing transaction when the numbering lock is free, else the background worker. inline: always the committing transaction (commits serialize). worker: always the background worker. Without the worker, all mean inline.",
+        c"Who assigns change-log positions: worker or inline.",
+        c"worker: the background worker, in batches after commit. inline: the committing transaction, under a lock held through its commit (concurrent commits serialize). Without a worker serving the database, both mean inline.",
         &NUMBERING,
         GucContext::Userset,
         GucFlags::default(),

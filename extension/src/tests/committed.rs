@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 /// Every `sluice.numbering` mode: each must give the same guarantees.
-const MODES: [(&str, &str); 3] = [("auto", "auto"), ("worker", "worker"), ("inline", "inline")];
+const MODES: [(&str, &str); 2] = [("worker", "worker"), ("inline", "inline")];
 
 fn connect(numbering: &str) -> Client {
     // Starts the test server (once per process) and checks it answers.
