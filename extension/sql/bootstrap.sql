@@ -5,19 +5,25 @@
 -- (SET LOCAL ROLE inside each request's transaction, as PostgREST does). It is created NOLOGIN;
 -- give it a password with: ALTER ROLE authenticator LOGIN PASSWORD '...';
 DO $roles$
+DECLARE
+    wanted text[][] := ARRAY[
+        ['anon', 'NOLOGIN NOINHERIT'],
+        ['authenticated', 'NOLOGIN NOINHERIT'],
+        ['service_role', 'NOLOGIN NOINHERIT BYPASSRLS'],
+        ['authenticator', 'NOLOGIN NOINHERIT']];
+    i int;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN
-        CREATE ROLE anon NOLOGIN NOINHERIT;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticated') THEN
-        CREATE ROLE authenticated NOLOGIN NOINHERIT;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role') THEN
-        CREATE ROLE service_role NOLOGIN NOINHERIT BYPASSRLS;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticator') THEN
-        CREATE ROLE authenticator NOLOGIN NOINHERIT;
-    END IF;
+    FOR i IN 1 .. array_length(wanted, 1) LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = wanted[i][1]) THEN
+            BEGIN
+                EXECUTE format('CREATE ROLE %I %s', wanted[i][1], wanted[i][2]);
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                -- Created meanwhile by CREATE EXTENSION in another database: roles are
+                -- cluster-wide.
+                NULL;
+            END;
+        END IF;
+    END LOOP;
 END
 $roles$;
 GRANT anon, authenticated, service_role TO authenticator;
