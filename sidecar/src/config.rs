@@ -4,12 +4,18 @@
 //! strength) is checked here once, so the rest of the program receives values that are known good.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::auth::keys::{JwtSecret, SecretError};
+use crate::auth::keyset::{
+    keys_from_jwks, keys_from_pem, read_key_file, KeyFileError, JWKS_FILE_FLAG,
+    PUBLIC_KEY_FILE_FLAG,
+};
+use crate::auth::verify::{Verifier, VerifierOptions};
 use crate::error::describe;
 
 #[derive(Debug, Parser)]
@@ -60,6 +66,35 @@ pub struct ServeArgs {
         default_value_t = 10
     )]
     pub startup_timeout: u64,
+
+    /// PEM file of RS256 (RSA) or ES256 (EC P-256) public keys that also verify request JWTs; it
+    /// may hold several `PUBLIC KEY` blocks.
+    #[arg(long, env = "SLUICE_JWT_PUBLIC_KEY_FILE", value_name = "PATH")]
+    pub jwt_public_key_file: Option<PathBuf>,
+
+    /// JSON Web Key Set file (RSA, EC P-256 or oct keys) that also verifies request JWTs; a token's
+    /// `kid` picks the key.
+    #[arg(long, env = "SLUICE_JWT_JWKS_FILE", value_name = "PATH")]
+    pub jwt_jwks_file: Option<PathBuf>,
+
+    /// Audience that tokens must carry in their `aud` claim; unset, `aud` is not checked.
+    #[arg(long, env = "SLUICE_JWT_AUD")]
+    pub jwt_aud: Option<String>,
+
+    /// Clock skew tolerated when checking a token's `exp`, `nbf` and `iat` (at most 600).
+    #[arg(long, env = "SLUICE_JWT_LEEWAY", value_name = "SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub jwt_leeway: u64,
+
+    /// Database roles a token's `role` claim may name, comma-separated. A request without a token
+    /// runs as `anon`, and is refused unless `anon` is listed.
+    #[arg(
+        long,
+        env = "SLUICE_JWT_ROLES",
+        value_delimiter = ',',
+        default_value = "anon,authenticated,service_role"
+    )]
+    pub jwt_roles: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +110,8 @@ pub struct Config {
     pub database: tokio_postgres::Config,
     pub listen: SocketAddr,
     pub jwt_secret: JwtSecret,
+    /// Verifies request JWTs: the secret plus any keys from the key files, read once here.
+    pub verifier: Verifier,
     pub pool_size: usize,
     pub startup_timeout: Duration,
 }
@@ -87,6 +124,13 @@ pub enum ConfigError {
     DatabaseUrl(#[source] tokio_postgres::Error),
     #[error(transparent)]
     JwtSecret(#[from] SecretError),
+    #[error(transparent)]
+    JwtKeys(#[from] KeyFileError),
+    #[error(
+        "SLUICE_JWT_ROLES (--jwt-roles) lists no role; give at least one, e.g. \
+         anon,authenticated,service_role"
+    )]
+    NoJwtRoles,
 }
 
 impl TryFrom<ServeArgs> for Config {
@@ -95,10 +139,33 @@ impl TryFrom<ServeArgs> for Config {
     fn try_from(args: ServeArgs) -> Result<Self, ConfigError> {
         let database = tokio_postgres::Config::from_str(&args.database_url)
             .map_err(ConfigError::DatabaseUrl)?;
+        let jwt_secret = JwtSecret::new(args.jwt_secret)?;
+        let roles: Vec<String> = args
+            .jwt_roles
+            .iter()
+            .map(|role| role.trim().to_owned())
+            .filter(|role| !role.is_empty())
+            .collect();
+        if roles.is_empty() {
+            return Err(ConfigError::NoJwtRoles);
+        }
+        let options = VerifierOptions {
+            leeway: Duration::from_secs(args.jwt_leeway),
+            audience: args.jwt_aud.filter(|aud| !aud.is_empty()),
+            roles,
+        };
+        let mut verifier = Verifier::new(&jwt_secret, options);
+        if let Some(path) = &args.jwt_public_key_file {
+            verifier.add_keys(read_key_file(path, PUBLIC_KEY_FILE_FLAG, keys_from_pem)?);
+        }
+        if let Some(path) = &args.jwt_jwks_file {
+            verifier.add_keys(read_key_file(path, JWKS_FILE_FLAG, keys_from_jwks)?);
+        }
         Ok(Config {
             database,
             listen: args.listen,
-            jwt_secret: JwtSecret::new(args.jwt_secret)?,
+            jwt_secret,
+            verifier,
             pool_size: usize::from(args.pool_size),
             startup_timeout: Duration::from_secs(args.startup_timeout),
         })
@@ -165,6 +232,78 @@ mod tests {
         let err = Config::try_from(args).unwrap_err();
         assert!(matches!(err, ConfigError::DatabaseUrl(_)));
         assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn jwt_settings_have_documented_defaults() {
+        let args = serve_args(&[
+            "--database-url=postgres://u@127.0.0.1/app",
+            "--jwt-secret",
+            GOOD_SECRET,
+        ])
+        .unwrap();
+        assert_eq!(args.jwt_leeway, 30);
+        assert_eq!(args.jwt_roles, ["anon", "authenticated", "service_role"]);
+        assert_eq!(args.jwt_aud, None);
+        let config = Config::try_from(args).unwrap();
+        assert_eq!(config.verifier.keys().len(), 1, "the secret only");
+    }
+
+    #[test]
+    fn key_files_add_verifying_keys() {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwt");
+        let args = serve_args(&[
+            "--database-url=postgres://u@127.0.0.1/app",
+            "--jwt-secret",
+            GOOD_SECRET,
+            &format!("--jwt-public-key-file={fixtures}/ec-public.pem"),
+            "--jwt-roles=anon, authenticated",
+            "--jwt-aud=my-app",
+        ])
+        .unwrap();
+        assert_eq!(args.jwt_roles, ["anon", " authenticated"]);
+        let config = Config::try_from(args).unwrap();
+        assert_eq!(config.verifier.keys().len(), 2);
+    }
+
+    #[test]
+    fn a_bad_key_file_is_refused_naming_the_flag() {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwt");
+        let args = serve_args(&[
+            "--database-url=postgres://u@127.0.0.1/app",
+            "--jwt-secret",
+            GOOD_SECRET,
+            &format!("--jwt-jwks-file={fixtures}/rsa-public.pem"),
+        ])
+        .unwrap();
+        let err = Config::try_from(args).unwrap_err();
+        assert!(matches!(err, ConfigError::JwtKeys(_)));
+        let message = err.to_string();
+        assert!(message.contains("SLUICE_JWT_JWKS_FILE"), "{message}");
+        assert!(message.contains("rsa-public.pem"), "{message}");
+    }
+
+    #[test]
+    fn empty_roles_and_excessive_leeway_are_refused() {
+        let args = serve_args(&[
+            "--database-url=postgres://u@127.0.0.1/app",
+            "--jwt-secret",
+            GOOD_SECRET,
+            "--jwt-roles=,",
+        ])
+        .unwrap();
+        assert!(matches!(
+            Config::try_from(args),
+            Err(ConfigError::NoJwtRoles)
+        ));
+        let err = serve_args(&[
+            "--database-url=postgres://u@127.0.0.1/app",
+            "--jwt-secret",
+            GOOD_SECRET,
+            "--jwt-leeway=3600",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
     }
 
     #[test]

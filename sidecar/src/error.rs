@@ -1,17 +1,21 @@
 //! The one place where failures become HTTP responses.
 //!
 //! Every error body has the shape PostgREST (and so supabase-js) uses: `{code, message, details,
-//! hint}`. `code` is a SQLSTATE when Postgres raised the error, and one of our own `SLUICE…` codes
-//! otherwise (grouped like PostgREST's: 0xx database, 1xx request, 5xx internal). Server-side
-//! failures are logged in full and shown to the client only as a generic message.
+//! hint}`. `code` is a SQLSTATE when Postgres raised the error, PostgREST's own code where we answer
+//! as PostgREST does (`PGRST3xx` for tokens), and one of our own `SLUICE…` codes otherwise (grouped
+//! like PostgREST's: 0xx database, 1xx request, 5xx internal). Server-side failures are logged in
+//! full and shown to the client only as a generic message.
 
 use std::error::Error as StdError;
 
-use axum::http::{Method, StatusCode};
+use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+use crate::auth::AuthError;
+use crate::db::tx::TxError;
 use crate::db::DbError;
 
 pub mod codes {
@@ -19,6 +23,13 @@ pub mod codes {
     pub const DATABASE_TIMEOUT: &str = "SLUICE001";
     pub const ROUTE_NOT_FOUND: &str = "SLUICE100";
     pub const METHOD_NOT_ALLOWED: &str = "SLUICE101";
+    /// The token could not be decoded or verified, or the `Authorization` header is not `Bearer`.
+    pub const JWT_INVALID: &str = "PGRST301";
+    /// No token, and anonymous requests are off (`anon` is not in `--jwt-roles`).
+    pub const JWT_REQUIRED: &str = "PGRST302";
+    /// The token is genuine but its claims are refused: expired, not yet valid, issued in the
+    /// future, wrong audience, a role that is not allowed, claims that are not an object.
+    pub const JWT_CLAIMS: &str = "PGRST303";
     pub const INTERNAL: &str = "SLUICE500";
 }
 
@@ -30,6 +41,11 @@ pub enum ApiError {
     MethodNotAllowed { method: Method, path: String },
     #[error(transparent)]
     Database(#[from] DbError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// A request's own SQL failed: the status follows the SQLSTATE.
+    #[error(transparent)]
+    Transaction(#[from] TxError),
 }
 
 /// The JSON body of every error response.
@@ -55,6 +71,31 @@ impl ErrorBody {
         self.hint = Some(hint.into());
         self
     }
+
+    fn with_details(mut self, details: Option<String>) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// An outage: the database cannot be reached or did not answer.
+    fn unavailable(err: &DbError) -> Self {
+        match err {
+            DbError::Timeout(_) => ErrorBody::new(
+                codes::DATABASE_TIMEOUT,
+                "the database did not answer in time",
+            ),
+            _ => ErrorBody::new(codes::DATABASE_UNAVAILABLE, "the database is unavailable"),
+        }
+        .with_hint("retry later")
+    }
+
+    /// A bug or a broken invariant: the cause goes to the log only.
+    fn internal(sqlstate: Option<&str>) -> Self {
+        ErrorBody::new(
+            sqlstate.unwrap_or(codes::INTERNAL),
+            "internal error: the server log has the details",
+        )
+    }
 }
 
 impl ApiError {
@@ -64,6 +105,14 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Database(err) if err.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Auth(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Transaction(tx) if tx.error.is_unavailable() => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Transaction(tx) => match tx.error.server_error() {
+                Some(db) => status_for_sqlstate(db.code().code(), db.message(), tx.anonymous),
+                None => StatusCode::INTERNAL_SERVER_ERROR,
+            },
         }
     }
 
@@ -75,20 +124,42 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => {
                 ErrorBody::new(codes::METHOD_NOT_ALLOWED, self.to_string())
             }
-            ApiError::Database(DbError::Timeout(_)) => ErrorBody::new(
-                codes::DATABASE_TIMEOUT,
-                "the database did not answer in time",
-            )
-            .with_hint("retry later"),
-            ApiError::Database(err) if err.is_unavailable() => {
-                ErrorBody::new(codes::DATABASE_UNAVAILABLE, "the database is unavailable")
-                    .with_hint("retry later")
+            ApiError::Database(err) if err.is_unavailable() => ErrorBody::unavailable(err),
+            ApiError::Database(err) => ErrorBody::internal(err.sqlstate()),
+            ApiError::Auth(err) => {
+                ErrorBody::new(auth_code(err), err.to_string()).with_details(auth_details(err))
             }
-            // Not an outage, so a bug or a broken invariant: the cause goes to the log only.
-            ApiError::Database(err) => ErrorBody::new(
-                err.sqlstate().unwrap_or(codes::INTERNAL),
-                "internal error: the server log has the details",
-            ),
+            ApiError::Transaction(tx) if tx.error.is_unavailable() => {
+                ErrorBody::unavailable(&tx.error)
+            }
+            // The client's own request failed (a constraint, a permission, bad input, a RAISE):
+            // Postgres's words are the answer, as in PostgREST. A plain 500 is ours to explain.
+            ApiError::Transaction(tx) => match tx.error.server_error() {
+                Some(db) if self.status() != StatusCode::INTERNAL_SERVER_ERROR => ErrorBody {
+                    code: db.code().code().to_owned(),
+                    message: db.message().to_owned(),
+                    details: db.detail().map(str::to_owned),
+                    hint: db.hint().map(str::to_owned),
+                },
+                _ => ErrorBody::internal(tx.error.sqlstate()),
+            },
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge of a 401 (RFC 6750 §3), with PostgREST's wording.
+    pub fn www_authenticate(&self) -> Option<String> {
+        match self {
+            ApiError::Auth(AuthError::TokenRequired) => Some("Bearer".to_owned()),
+            ApiError::Auth(err @ AuthError::NotBearer) => Some(format!(
+                "Bearer error=\"invalid_request\", error_description={}",
+                quoted(&err.to_string())
+            )),
+            ApiError::Auth(err) => Some(format!(
+                "Bearer error=\"invalid_token\", error_description={}",
+                quoted(&err.to_string())
+            )),
+            _ if self.status() == StatusCode::UNAUTHORIZED => Some("Bearer".to_owned()),
+            _ => None,
         }
     }
 
@@ -104,10 +175,104 @@ impl ApiError {
     }
 }
 
+fn auth_code(err: &AuthError) -> &'static str {
+    match err {
+        AuthError::EmptyToken
+        | AuthError::WrongPartCount(_)
+        | AuthError::Undecodable
+        | AuthError::UnsupportedAlgorithm { .. }
+        | AuthError::NoSuitableKey { .. }
+        | AuthError::BadSignature
+        | AuthError::NotBearer => codes::JWT_INVALID,
+        AuthError::TokenRequired => codes::JWT_REQUIRED,
+        AuthError::Expired
+        | AuthError::NotYetValid
+        | AuthError::IssuedInFuture
+        | AuthError::NotInAudience
+        | AuthError::ClaimsNotObject
+        | AuthError::ClaimNotNumber(_)
+        | AuthError::RoleNotString
+        | AuthError::RoleNotAllowed { .. } => codes::JWT_CLAIMS,
+    }
+}
+
+fn auth_details(err: &AuthError) -> Option<String> {
+    match err {
+        AuthError::UnsupportedAlgorithm { alg } => Some(format!(
+            "the token is signed with {alg:?}; accepted are HS256, RS256 and ES256"
+        )),
+        AuthError::NoSuitableKey {
+            alg,
+            kid: Some(kid),
+        } => Some(format!("no {alg} key has the token's kid {kid:?}")),
+        AuthError::NoSuitableKey { alg, kid: None } => Some(format!("no {alg} key is configured")),
+        // PostgREST's own detail for a signature no key verifies.
+        AuthError::BadSignature => Some("None of the keys was able to decode the JWT".to_owned()),
+        AuthError::RoleNotAllowed { role } => Some(format!(
+            "the token's role {role:?} is not one of the roles requests may run as"
+        )),
+        _ => None,
+    }
+}
+
+/// An RFC 9110 quoted-string.
+fn quoted(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The HTTP status of a request whose SQL failed with `sqlstate`, as PostgREST maps it (its
+/// `Error.hs`), so that clients written against PostgREST see the statuses they expect:
+/// 23503/23505 → 409, 42501 → 401 for anon and 403 otherwise, 42P01/42883 → 404, P0001 → 400,
+/// 25006 → 405, `RAISE ... USING ERRCODE = 'PT4xx'` → that status. Three changes, each deliberate:
+/// - 40001 and 40P01 (serialization failure, deadlock) → 503: the same request may succeed again;
+/// - 57014 (canceled, e.g. by `statement_timeout`) → 504;
+/// - a SQLSTATE in no class listed here → 500, where PostgREST says 400: an error we have not
+///   classified is more likely a server problem than the client's. The classes that are the
+///   client's doing (0A, 22, 23, 42, 44) are listed, so their 400 stays.
+pub fn status_for_sqlstate(sqlstate: &str, message: &str, anonymous: bool) -> StatusCode {
+    match sqlstate {
+        "23503" | "23505" => StatusCode::CONFLICT,
+        "25006" => StatusCode::METHOD_NOT_ALLOWED,
+        // The token's role does not exist in this database.
+        "22023" if message.starts_with("role") && message.ends_with("does not exist") => {
+            StatusCode::UNAUTHORIZED
+        }
+        // pg-safeupdate refusing an UPDATE/DELETE without WHERE: the client's doing.
+        "21000" if message.ends_with("requires a WHERE clause") => StatusCode::BAD_REQUEST,
+        "40001" | "40P01" => StatusCode::SERVICE_UNAVAILABLE,
+        "42501" if anonymous => StatusCode::UNAUTHORIZED,
+        "42501" => StatusCode::FORBIDDEN,
+        "42P01" | "42883" => StatusCode::NOT_FOUND,
+        "42P17" | "53400" => StatusCode::INTERNAL_SERVER_ERROR,
+        "57014" => StatusCode::GATEWAY_TIMEOUT,
+        "57P01" | "57P02" | "57P03" => StatusCode::SERVICE_UNAVAILABLE,
+        "P0001" => StatusCode::BAD_REQUEST,
+        _ if sqlstate.starts_with("PT") => sqlstate[2..]
+            .parse::<u16>()
+            .ok()
+            .filter(|code| (100..600).contains(code))
+            .and_then(|code| StatusCode::from_u16(code).ok())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        _ => match sqlstate.get(..2).unwrap_or_default() {
+            "08" | "53" => StatusCode::SERVICE_UNAVAILABLE,
+            "0L" | "0P" | "28" => StatusCode::FORBIDDEN,
+            "0A" | "22" | "23" | "42" | "44" => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        },
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.log();
-        (self.status(), Json(self.body())).into_response()
+        let mut response = (self.status(), Json(self.body())).into_response();
+        if let Some(challenge) = self
+            .www_authenticate()
+            .and_then(|value| HeaderValue::from_str(&value).ok())
+        {
+            response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+        }
+        response
     }
 }
 
@@ -189,6 +354,139 @@ mod tests {
         let (status, body) = respond(DbError::Timeout(Duration::from_secs(2)).into()).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["code"], "SLUICE001");
+    }
+
+    #[test]
+    fn sqlstates_map_to_postgrest_statuses() {
+        let status = |code: &str| status_for_sqlstate(code, "", false).as_u16();
+        for (code, expected) in [
+            ("23505", 409), // unique_violation
+            ("23503", 409), // foreign_key_violation
+            ("23502", 400), // not_null_violation
+            ("23514", 400), // check_violation
+            ("22P02", 400), // invalid_text_representation
+            ("22003", 400), // numeric_value_out_of_range
+            ("42P01", 404), // undefined_table
+            ("42883", 404), // undefined_function
+            ("42703", 400), // undefined_column
+            ("42P17", 500), // infinite_recursion (an RLS policy that recurses)
+            ("44000", 400), // with_check_option_violation
+            ("25006", 405), // read_only_sql_transaction: a write under GET
+            ("P0001", 400), // RAISE EXCEPTION
+            ("P0002", 500), // no_data_found in PL/pgSQL
+            ("PT402", 402), // RAISE ... USING ERRCODE = 'PT402'
+            ("PT999", 500),
+            ("PTabc", 500),
+            ("40001", 503), // serialization_failure: retry
+            ("40P01", 503), // deadlock_detected: retry
+            ("57014", 504), // statement_timeout
+            ("57P01", 503), // admin shutdown
+            ("53300", 503), // too_many_connections
+            ("53400", 500), // configuration_limit_exceeded
+            ("08006", 503),
+            ("28000", 403),
+            ("0P000", 403),
+            ("XX000", 500),
+            ("ZZ999", 500), // unknown: ours, not the client's
+        ] {
+            assert_eq!(status(code), expected, "SQLSTATE {code}");
+        }
+    }
+
+    #[test]
+    fn permission_denied_is_401_for_anon_and_403_otherwise() {
+        assert_eq!(
+            status_for_sqlstate("42501", "permission denied for table t", true),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            status_for_sqlstate("42501", "permission denied for table t", false),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status_for_sqlstate("22023", "role \"admin\" does not exist", false),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            status_for_sqlstate("22023", "invalid value for parameter", false),
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    async fn respond_with_headers(
+        err: ApiError,
+    ) -> (StatusCode, Option<String>, serde_json::Value) {
+        let response = err.into_response();
+        let status = response.status();
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .map(|value| value.to_str().unwrap().to_owned());
+        let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, challenge, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn invalid_token_is_401_pgrst301_with_a_bearer_challenge() {
+        let (status, challenge, body) = respond_with_headers(AuthError::BadSignature.into()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "code": "PGRST301",
+                "message": "No suitable key or wrong key type",
+                "details": "None of the keys was able to decode the JWT",
+                "hint": null,
+            })
+        );
+        assert_eq!(
+            challenge.as_deref(),
+            Some(
+                r#"Bearer error="invalid_token", error_description="No suitable key or wrong key type""#
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_claims_are_pgrst303() {
+        let (status, challenge, body) = respond_with_headers(AuthError::Expired.into()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["code"], "PGRST303");
+        assert_eq!(body["message"], "JWT expired");
+        assert_eq!(
+            challenge.as_deref(),
+            Some(r#"Bearer error="invalid_token", error_description="JWT expired""#)
+        );
+        let role = AuthError::RoleNotAllowed {
+            role: "postgres".into(),
+        };
+        let (_, _, body) = respond_with_headers(role.into()).await;
+        assert_eq!(body["code"], "PGRST303");
+        assert!(body["details"].as_str().unwrap().contains("\"postgres\""));
+    }
+
+    #[tokio::test]
+    async fn missing_token_when_anon_is_off_is_pgrst302_with_a_bare_challenge() {
+        let (status, challenge, body) = respond_with_headers(AuthError::TokenRequired.into()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["code"], "PGRST302");
+        assert_eq!(body["message"], "Anonymous access is disabled");
+        assert_eq!(challenge.as_deref(), Some("Bearer"));
+    }
+
+    #[tokio::test]
+    async fn non_bearer_authorization_is_an_invalid_request() {
+        let (status, challenge, body) = respond_with_headers(AuthError::NotBearer.into()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["code"], "PGRST301");
+        assert!(challenge
+            .unwrap()
+            .starts_with(r#"Bearer error="invalid_request""#));
+    }
+
+    #[test]
+    fn quoted_strings_escape_quotes_and_backslashes() {
+        assert_eq!(quoted(r#"a "b" \c"#), r#""a \"b\" \\c""#);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The Sluice sidecar: a stateless HTTP front for a Postgres database that has the `sluice` extension.
 //!
 //! Work flows one way: `config` (flags) → `serve` (start-up, lifecycle) → `http` (routes) → `db` (pool,
-//! queries). `auth` signs and (later) verifies tokens; `error` maps every failure to an HTTP response.
+//! the per-request transaction). `auth` signs and verifies tokens and turns a request's headers into
+//! an `Identity`; `error` maps every failure to an HTTP response.
 
 pub mod auth;
 pub mod config;
@@ -9,6 +10,8 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod logging;
+pub mod rest;
+pub mod schema;
 pub mod serve;
 pub mod shutdown;
 

@@ -73,6 +73,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let state = AppState {
         pool,
         extension_version: Arc::from(extension_version),
+        verifier: Arc::new(config.verifier),
     };
 
     // The signal future tells axum to stop accepting and to drain; `draining` starts our own clock

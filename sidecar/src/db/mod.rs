@@ -1,8 +1,9 @@
-//! Everything that talks to Postgres: the connection pool, the start-up check and (later) the
-//! per-request transaction and the LISTEN connection.
+//! Everything that talks to Postgres: the connection pool, the start-up check, the per-request
+//! transaction (`tx`) and (later) the LISTEN connection.
 
 pub mod pool;
 pub mod startup;
+pub mod tx;
 
 use std::time::Duration;
 
@@ -60,6 +61,14 @@ impl DbError {
     pub fn sqlstate(&self) -> Option<&str> {
         match self {
             DbError::Connect(err) | DbError::Query(err) => err.code().map(|code| code.code()),
+            _ => None,
+        }
+    }
+
+    /// The error as Postgres reported it (message, detail, hint), when Postgres raised it.
+    pub fn server_error(&self) -> Option<&tokio_postgres::error::DbError> {
+        match self {
+            DbError::Connect(err) | DbError::Query(err) => err.as_db_error(),
             _ => None,
         }
     }

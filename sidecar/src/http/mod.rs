@@ -5,19 +5,29 @@ mod health;
 
 use std::sync::Arc;
 
+use axum::extract::FromRef;
 use axum::http::{Method, Uri};
 use axum::routing::get;
 use axum::Router;
 
+use crate::auth::Verifier;
 use crate::db::Pool;
 use crate::error::ApiError;
 
-/// What every handler can reach. Cheap to clone: the pool and the strings are shared.
+/// What every handler can reach. Cheap to clone: the pool, the verifier and the strings are shared.
 #[derive(Clone)]
 pub struct AppState {
     pub pool: Pool,
     /// The extension version the start-up check found (equal to the sidecar's own).
     pub extension_version: Arc<str>,
+    /// Verifies request tokens; the `Identity` extractor reaches it through `FromRef`.
+    pub verifier: Arc<Verifier>,
+}
+
+impl FromRef<AppState> for Arc<Verifier> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.verifier)
+    }
 }
 
 pub fn app(state: AppState) -> Router {
@@ -61,9 +71,11 @@ mod tests {
         };
         let url = format!("postgres://nobody@127.0.0.1:{port}/nothing");
         let config = tokio_postgres::Config::from_str(&url).unwrap();
+        let secret = crate::auth::keys::JwtSecret::new("x".repeat(32)).unwrap();
         AppState {
             pool: crate::db::pool::build(&config, 2).unwrap(),
             extension_version: Arc::from(crate::VERSION),
+            verifier: Arc::new(Verifier::new(&secret, Default::default())),
         }
     }
 

@@ -1,0 +1,339 @@
+//! The per-request transaction that every REST and RPC request runs in.
+//!
+//! One request is one transaction, sent as one pipeline on one pooled connection:
+//!
+//! ```text
+//! BEGIN [READ ONLY]
+//! SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true), …
+//! <the caller's statements>
+//! COMMIT | ROLLBACK
+//! ```
+//!
+//! tokio-postgres queues a request on the connection the first time its future is polled, and the
+//! connection task writes everything queued before it reads; so polling each of these futures once,
+//! in order, before awaiting any, puts the whole transaction on the wire in one write: one round
+//! trip. The statements are prepared once per connection (`prepare_cached`).
+//!
+//! Preparing is where names are resolved and schema privileges checked, so a statement must be
+//! prepared as the request's role, inside its transaction, not as the login role (which may not even
+//! see schema `auth`). A statement new to the connection is therefore parsed right after the
+//! settings, in a first transaction that is then rolled back, and the request runs in a second one:
+//! two round trips, once per statement and connection.
+//!
+//! COMMIT is queued before the statements' results are known. That is safe because Postgres answers
+//! COMMIT in a failed transaction by rolling back; we report the first error in pipeline order.
+//! It also makes the transaction cancel-safe: every transaction's end is queued in the same poll as
+//! its BEGIN, so it ends on the server whether or not anyone awaits the answer. A connection never
+//! returns to the pool mid-transaction, and the `set_config(..., true)` settings, being
+//! transaction-local, never outlive the request.
+
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::Poll;
+
+use axum::http::{HeaderMap, Method};
+use deadpool_postgres::Client;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Error as PgError, Row, Statement as PgStatement};
+
+use super::DbError;
+use crate::auth::Identity;
+
+/// Sets everything a request's SQL (and RLS policies, through `auth.uid()` and friends) may read.
+/// The settings are transaction-local (`true`), as PostgREST's are.
+const SET_REQUEST: &str = "SELECT set_config('role', $1, true), \
+     set_config('request.jwt.claims', $2, true), \
+     set_config('request.method', $3, true), \
+     set_config('request.path', $4, true), \
+     set_config('request.headers', $5, true)";
+
+/// Whether the transaction may write. GET and HEAD run read-only, as in PostgREST, so that a GET
+/// can never change data (a volatile function called by GET fails with 25006, answered with 405).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    ReadOnly,
+    ReadWrite,
+}
+
+/// How the transaction ends: `Prefer: tx=rollback` asks for a dry run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    Commit,
+    Rollback,
+}
+
+/// The request a transaction runs for.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestContext<'a> {
+    pub identity: &'a Identity,
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub headers: &'a HeaderMap,
+    pub access: Access,
+    pub end: End,
+}
+
+impl<'a> RequestContext<'a> {
+    /// Read-only for GET and HEAD, read-write otherwise; committed.
+    pub fn new(
+        identity: &'a Identity,
+        method: &'a Method,
+        path: &'a str,
+        headers: &'a HeaderMap,
+    ) -> Self {
+        let access = if method == Method::GET || method == Method::HEAD {
+            Access::ReadOnly
+        } else {
+            Access::ReadWrite
+        };
+        RequestContext {
+            identity,
+            method,
+            path,
+            headers,
+            access,
+            end: End::Commit,
+        }
+    }
+}
+
+/// One statement of the transaction: SQL with `$n` placeholders and its parameters.
+#[derive(Clone, Copy)]
+pub struct Statement<'a> {
+    pub sql: &'a str,
+    pub params: &'a [&'a (dyn ToSql + Sync)],
+}
+
+/// A failed request transaction, with whether it ran as `anon`: a permission error (42501) is a
+/// 401 for anon, who may log in, and a 403 for everyone else.
+#[derive(Debug, thiserror::Error)]
+#[error("the request transaction failed")]
+pub struct TxError {
+    #[source]
+    pub error: DbError,
+    pub anonymous: bool,
+}
+
+/// Runs `statements` in one transaction as `context`'s identity; returns each statement's rows.
+pub async fn run(
+    client: &Client,
+    context: &RequestContext<'_>,
+    statements: &[Statement<'_>],
+) -> Result<Vec<Vec<Row>>, TxError> {
+    let fail = |err: PgError| TxError {
+        error: DbError::Query(err),
+        anonymous: context.identity.is_anonymous(),
+    };
+    // It reads nothing the login role lacks, so it may be prepared outside a transaction.
+    let set_request = client.prepare_cached(SET_REQUEST).await.map_err(fail)?;
+    let claims = context.identity.claims.to_string();
+    let method = context.method.as_str();
+    let headers = headers_json(context.headers);
+    let settings: [&(dyn ToSql + Sync); 5] = [
+        &context.identity.role,
+        &claims,
+        &method,
+        &context.path,
+        &headers,
+    ];
+    let begin_sql = match context.access {
+        Access::ReadOnly => "BEGIN READ ONLY",
+        Access::ReadWrite => "BEGIN",
+    };
+    let end_sql = match context.end {
+        End::Commit => "COMMIT",
+        End::Rollback => "ROLLBACK",
+    };
+
+    // Queue BEGIN and the settings, then look each statement up in the connection's cache; a
+    // statement the connection has not seen is parsed there and then, as the request's role.
+    let begin = Step::start(client.batch_execute(begin_sql)).await;
+    let set = Step::start(client.query(&set_request, &settings)).await;
+    let mut lookups = Vec::with_capacity(statements.len());
+    for statement in statements {
+        lookups.push(Step::start(client.prepare_cached(statement.sql)).await);
+    }
+    let cached: Option<Vec<PgStatement>> = lookups.iter().map(Step::cached).collect();
+    let (begin, set, prepared) = match cached {
+        Some(prepared) => (begin, set, prepared),
+        None => {
+            // End this transaction at once (queued before anything is awaited, so it cannot be
+            // left open), wait for the statements to be prepared, and begin the real one.
+            let rollback = Step::start(client.batch_execute("ROLLBACK")).await;
+            let mut errors = FirstError::default();
+            errors.note(begin.finish().await);
+            errors.note(set.finish().await);
+            let mut prepared = Vec::with_capacity(lookups.len());
+            for lookup in lookups {
+                prepared.extend(errors.note(lookup.finish().await));
+            }
+            errors.note(rollback.finish().await);
+            errors.check().map_err(fail)?;
+            let begin = Step::start(client.batch_execute(begin_sql)).await;
+            let set = Step::start(client.query(&set_request, &settings)).await;
+            (begin, set, prepared)
+        }
+    };
+    let mut queries = Vec::with_capacity(statements.len());
+    for (statement, prepared) in statements.iter().zip(&prepared) {
+        queries.push(Step::start(client.query(prepared, statement.params)).await);
+    }
+    let end = Step::start(client.batch_execute(end_sql)).await;
+
+    // Everything is on its way; collect the answers in order.
+    let mut errors = FirstError::default();
+    errors.note(begin.finish().await);
+    errors.note(set.finish().await);
+    let mut rows = Vec::with_capacity(queries.len());
+    for query in queries {
+        rows.extend(errors.note(query.finish().await));
+    }
+    errors.note(end.finish().await);
+    errors.check().map_err(fail)?;
+    Ok(rows)
+}
+
+/// The first error of a pipeline: the cause. Any later one is an echo ("current transaction is
+/// aborted"), and COMMIT after an error rolls back without one.
+#[derive(Default)]
+struct FirstError(Option<PgError>);
+
+impl FirstError {
+    fn note<T>(&mut self, result: Result<T, PgError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(err) => {
+                self.0.get_or_insert(err);
+                None
+            }
+        }
+    }
+
+    fn check(self) -> Result<(), PgError> {
+        self.0.map_or(Ok(()), Err)
+    }
+}
+
+/// `request.headers`: the request's headers as a JSON object of lower-case names (as PostgREST sets
+/// it). Repeated headers are joined with ", " (RFC 9110 §5.3); bytes that are not UTF-8 are
+/// replaced, since a setting is text.
+fn headers_json(headers: &HeaderMap) -> String {
+    let mut object = serde_json::Map::new();
+    for name in headers.keys() {
+        let values: Vec<String> = headers
+            .get_all(name)
+            .iter()
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+            .collect();
+        object.insert(name.as_str().to_owned(), values.join(", ").into());
+    }
+    serde_json::Value::Object(object).to_string()
+}
+
+/// A database request whose message has been queued on the connection.
+enum Step<'a, T> {
+    Waiting(Pin<Box<dyn Future<Output = T> + Send + 'a>>),
+    Done(T),
+}
+
+impl<'a, T> Step<'a, T> {
+    /// Polls `future` once, which is when tokio-postgres queues its request, and keeps it for
+    /// `finish`. Never waits: the next request is queued right behind this one.
+    async fn start(future: impl Future<Output = T> + Send + 'a) -> Step<'a, T> {
+        let mut future = Box::pin(future);
+        match poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await {
+            Poll::Ready(output) => Step::Done(output),
+            Poll::Pending => Step::Waiting(future),
+        }
+    }
+
+    async fn finish(self) -> T {
+        match self {
+            Step::Waiting(future) => future.await,
+            Step::Done(output) => output,
+        }
+    }
+}
+
+impl Step<'_, Result<PgStatement, PgError>> {
+    /// The statement, if the cache had it: the lookup finished without waiting for the server.
+    fn cached(&self) -> Option<PgStatement> {
+        match self {
+            Step::Done(Ok(statement)) => Some(statement.clone()),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_and_head_are_read_only() {
+        let identity = Identity {
+            role: "anon".into(),
+            claims: serde_json::json!({"role": "anon"}),
+        };
+        let headers = HeaderMap::new();
+        for (method, access) in [
+            (Method::GET, Access::ReadOnly),
+            (Method::HEAD, Access::ReadOnly),
+            (Method::POST, Access::ReadWrite),
+            (Method::PATCH, Access::ReadWrite),
+            (Method::DELETE, Access::ReadWrite),
+        ] {
+            let context = RequestContext::new(&identity, &method, "/rest/v1/t", &headers);
+            assert_eq!(context.access, access, "{method}");
+            assert_eq!(context.end, End::Commit);
+        }
+    }
+
+    #[test]
+    fn headers_become_a_json_object_with_repeats_joined() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-one", "1".parse().unwrap());
+        headers.append("accept", "application/json".parse().unwrap());
+        headers.append("accept", "text/csv".parse().unwrap());
+        headers.append(
+            "x-bytes",
+            axum::http::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+        );
+        let json: serde_json::Value = serde_json::from_str(&headers_json(&headers)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "x-one": "1",
+                "accept": "application/json, text/csv",
+                "x-bytes": "caf\u{fffd}",
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_step_is_polled_once_when_started_and_awaited_when_finished() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let polls = AtomicUsize::new(0);
+        let counted = |rounds: usize| {
+            let polls = &polls;
+            async move {
+                for _ in 0..rounds {
+                    polls.fetch_add(1, Ordering::SeqCst);
+                    tokio::task::yield_now().await;
+                }
+                rounds
+            }
+        };
+        let waiting = Step::start(counted(3)).await;
+        assert!(matches!(waiting, Step::Waiting(_)));
+        assert_eq!(
+            polls.load(Ordering::SeqCst),
+            1,
+            "started, not run to completion"
+        );
+        assert_eq!(waiting.finish().await, 3);
+        let done = Step::start(async { 7 }).await;
+        assert!(matches!(done, Step::Done(7)));
+        assert_eq!(done.finish().await, 7);
+    }
+}

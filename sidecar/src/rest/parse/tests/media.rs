@@ -1,0 +1,113 @@
+use axum::http::HeaderValue;
+
+use super::*;
+
+fn accept(value: &str) -> Result<MediaType, ParseError> {
+    parse_read("", &headers(&[("Accept", value)])).map(|parsed| parsed.media)
+}
+
+#[test]
+fn json_without_an_accept_header_or_with_an_empty_one() {
+    assert_eq!(read("").media, MediaType::Json);
+    assert_eq!(accept("").unwrap(), MediaType::Json);
+    assert_eq!(accept(" , ").unwrap(), MediaType::Json);
+}
+
+#[test]
+fn the_media_types_we_produce() {
+    let cases = [
+        ("application/json", MediaType::Json),
+        ("*/*", MediaType::Json),
+        ("application/*", MediaType::Json),
+        ("text/csv", MediaType::Csv),
+        ("application/vnd.pgrst.object+json", MediaType::SingleObject),
+        ("application/vnd.pgrst.object", MediaType::SingleObject),
+        ("Application/JSON", MediaType::Json),
+        ("application/json; charset=utf-8", MediaType::Json),
+    ];
+    for (value, expected) in cases {
+        assert_eq!(accept(value).unwrap(), expected, "{value}");
+    }
+}
+
+#[test]
+fn quality_orders_the_choices() {
+    assert_eq!(
+        accept("text/csv;q=0.5, application/json").unwrap(),
+        MediaType::Json
+    );
+    assert_eq!(
+        accept("application/json;q=0.4, text/csv;q=0.9").unwrap(),
+        MediaType::Csv
+    );
+    assert_eq!(
+        accept("text/html, application/json;q=0.1").unwrap(),
+        MediaType::Json
+    );
+}
+
+#[test]
+fn specificity_breaks_ties() {
+    assert_eq!(accept("*/*, text/csv").unwrap(), MediaType::Csv);
+    assert_eq!(
+        accept("application/*, application/vnd.pgrst.object+json").unwrap(),
+        MediaType::SingleObject
+    );
+}
+
+#[test]
+fn a_browser_accept_header_gets_json() {
+    let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8";
+    assert_eq!(accept(browser).unwrap(), MediaType::Json);
+}
+
+#[test]
+fn unreadable_weights_count_as_one() {
+    assert_eq!(
+        accept("text/csv;q=abc, application/json;q=0.5").unwrap(),
+        MediaType::Csv
+    );
+    assert_eq!(
+        accept("text/csv;q=NaN, application/json;q=0.5").unwrap(),
+        MediaType::Csv
+    );
+}
+
+#[test]
+fn nothing_we_produce_is_406() {
+    for value in [
+        "text/html",
+        "application/geo+json",
+        "application/json;q=0",
+        "image/*, text/plain",
+    ] {
+        let err = accept(value).unwrap_err();
+        assert_eq!(err.code(), "PGRST107", "{value}");
+        assert_eq!(err.http_status(), 406);
+        assert!(err.hint().is_some());
+    }
+    assert_eq!(
+        accept("text/html, text/plain;q=0.5")
+            .unwrap_err()
+            .to_string(),
+        "None of these media types are available: text/html, text/plain"
+    );
+}
+
+#[test]
+fn a_non_ascii_accept_header_is_400() {
+    let mut map = HeaderMap::new();
+    map.insert("accept", HeaderValue::from_bytes(b"text/\xffcsv").unwrap());
+    let err = parse_read("", &map).unwrap_err();
+    assert_eq!(err.code(), "SLUICE113");
+    assert_eq!(err.http_status(), 400);
+}
+
+#[test]
+fn several_accept_headers_combine() {
+    let parsed = parse_read(
+        "",
+        &headers(&[("Accept", "text/html"), ("Accept", "text/csv")]),
+    );
+    assert_eq!(parsed.unwrap().media, MediaType::Csv);
+}

@@ -1,0 +1,35 @@
+//! The schema cache: what the REST API knows about the exposed schemas (PostgREST's `SchemaCache`).
+//!
+//! `config` says which schemas are exposed → `load` reads them from `pg_catalog` into the immutable
+//! `model` (with `relationships` derived from foreign keys) → `holder` keeps the current cache in an
+//! `ArcSwap` and reloads it when `listen` hears of a schema change → `openapi` describes a cache as
+//! an OpenAPI document. Requests take a snapshot with `SchemaHandle::current()`.
+
+pub mod config;
+pub mod holder;
+pub mod listen;
+pub mod load;
+pub mod model;
+pub mod openapi;
+mod relationships;
+
+pub use config::{ExposedSchemas, ExposedSchemasError};
+pub use holder::{start, SchemaHandle};
+pub use model::{
+    Cardinality, Column, ForeignKey, Function, FunctionArg, FunctionLookupError, Identity,
+    Junction, QualifiedName, RelationKind, Relationship, ReturnKind, SchemaCache, Table,
+    Volatility,
+};
+pub use openapi::{openapi, openapi_for_schema};
+
+use crate::error::describe;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("the schema cache could not connect to the database: {}", describe(.0))]
+    Connect(#[source] tokio_postgres::Error),
+    #[error("the schema cache could not LISTEN for schema changes: {}", describe(.0))]
+    Listen(#[source] tokio_postgres::Error),
+    #[error("loading the schema cache from pg_catalog failed: {}", describe(.0))]
+    Load(#[source] tokio_postgres::Error),
+}
