@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# End-to-end tests with the clients people use (@supabase/postgrest-js on Node) against a real
+# sidecar and database.
+#
+#   scripts/js-test.sh <superuser-database-url>
+#
+# Creates a fresh database `sluice_js` on that server with the extension and the fixtures of
+# sidecar/tests/js/fixtures.sql, starts the sidecar on it as `authenticator`, runs
+# `node --test sidecar/tests/js/*.test.mjs`, and stops the sidecar.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+admin_url=${1:?usage: scripts/js-test.sh <superuser-database-url>}
+db=sluice_js
+db_url=${admin_url%/*}/$db
+port=54331
+secret=js-test-secret-that-is-at-least-32-bytes-long
+js=$REPO/sidecar/tests/js
+
+command -v node >/dev/null || { echo "js-test: node is required (apt-get install nodejs npm)" >&2; exit 1; }
+if [ ! -d "$js/node_modules" ] || [ "$js/package-lock.json" -nt "$js/node_modules" ]; then
+    (cd "$js" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+export PGOPTIONS="-c client_min_messages=warning"
+psql "$admin_url" -qX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+psql "$db_url" -qX -v ON_ERROR_STOP=1 \
+    -c "CREATE EXTENSION sluice" \
+    -c "ALTER ROLE authenticator LOGIN PASSWORD 'authenticator'" \
+    -f "$js/fixtures.sql"
+
+cargo build -q -p sluice-sidecar
+host_port=${admin_url#*@}
+host_port=${host_port%%/*}
+DATABASE_URL="postgres://authenticator:authenticator@$host_port/$db" SLUICE_JWT_SECRET=$secret \
+    SLUICE_LISTEN=127.0.0.1:$port RUST_LOG=warn "${CARGO_TARGET_DIR:-$REPO/target}/debug/sluice" serve &
+sidecar=$!
+trap 'kill "$sidecar" 2>/dev/null; wait "$sidecar" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+
+cd "$js"
+SLUICE_URL=http://127.0.0.1:$port SLUICE_JWT_SECRET=$secret \
+    node --test --test-concurrency=1 ./*.test.mjs
