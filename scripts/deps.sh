@@ -20,6 +20,14 @@ if [ ${#missing[@]} -gt 0 ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# The client tests run @supabase/postgrest-js, which needs Node 20 or newer (Debian 12's own is 18).
+if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+    echo "deps: installing Node.js 20 (nodejs from Debian is too old for the client tests)" >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm
+    node -p 'process.versions.node.split(".")[0] >= 20' | grep -q true \
+        || { echo "deps: Node.js 20+ is needed for the client tests (see nodejs.org)" >&2; exit 1; }
+fi
+
 if ! command -v cargo >/dev/null; then
     echo "deps: installing the Rust toolchain with rustup"
     curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal

@@ -71,6 +71,9 @@ fi
 timed_stage "sidecar: cargo test -p sluice-sidecar"
 SLUICE_TEST_DATABASE_URL=$TEST_URL cargo test -p sluice-sidecar
 
+timed_stage "client tests: @supabase/postgrest-js against a real sidecar"
+scripts/js-test.sh "$TEST_URL"
+
 timed_stage "stop the throwaway cluster"
 scripts/pg-cluster.sh stop "$TEST_DATA"
 cluster_up=no

@@ -17,6 +17,7 @@ use crate::auth::keyset::{
 };
 use crate::auth::verify::{Verifier, VerifierOptions};
 use crate::error::describe;
+use crate::schema::{ExposedSchemas, ExposedSchemasError};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,7 +33,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print the anon and service_role API keys signed with the JWT secret.
     Keys(KeysArgs),
 }
@@ -95,6 +96,15 @@ pub struct ServeArgs {
         default_value = "anon,authenticated,service_role"
     )]
     pub jwt_roles: Vec<String>,
+
+    /// Schemas the REST API exposes, comma-separated; the first is the default, the others are
+    /// reached with the `Accept-Profile`/`Content-Profile` headers. Internal schemas are refused.
+    #[arg(long, env = "SLUICE_DB_SCHEMAS", default_value = "public")]
+    pub db_schemas: String,
+
+    /// Most rows one REST response returns (a cap on `limit`); unset, no cap.
+    #[arg(long, env = "SLUICE_MAX_ROWS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_rows: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +124,8 @@ pub struct Config {
     pub verifier: Verifier,
     pub pool_size: usize,
     pub startup_timeout: Duration,
+    pub exposed_schemas: ExposedSchemas,
+    pub max_rows: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +143,8 @@ pub enum ConfigError {
          anon,authenticated,service_role"
     )]
     NoJwtRoles,
+    #[error("SLUICE_DB_SCHEMAS (--db-schemas): {0}")]
+    DbSchemas(#[from] ExposedSchemasError),
 }
 
 impl TryFrom<ServeArgs> for Config {
@@ -161,6 +175,7 @@ impl TryFrom<ServeArgs> for Config {
         if let Some(path) = &args.jwt_jwks_file {
             verifier.add_keys(read_key_file(path, JWKS_FILE_FLAG, keys_from_jwks)?);
         }
+        let exposed_schemas = ExposedSchemas::new(args.db_schemas.split(',').map(str::trim))?;
         Ok(Config {
             database,
             listen: args.listen,
@@ -168,6 +183,8 @@ impl TryFrom<ServeArgs> for Config {
             verifier,
             pool_size: usize::from(args.pool_size),
             startup_timeout: Duration::from_secs(args.startup_timeout),
+            exposed_schemas,
+            max_rows: args.max_rows,
         })
     }
 }
@@ -182,7 +199,7 @@ mod tests {
         let mut argv = vec!["sluice", "serve"];
         argv.extend_from_slice(extra);
         match Cli::try_parse_from(argv)?.command {
-            Command::Serve(args) => Ok(args),
+            Command::Serve(args) => Ok(*args),
             Command::Keys(_) => unreachable!("parsed `serve`"),
         }
     }
@@ -316,5 +333,35 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+    }
+
+    #[test]
+    fn exposed_schemas_and_max_rows_are_validated() {
+        let base = [
+            "--database-url=postgres://u@127.0.0.1/app",
+            "--jwt-secret",
+            GOOD_SECRET,
+        ];
+        let config = Config::try_from(serve_args(&base).unwrap()).unwrap();
+        assert_eq!(config.exposed_schemas.names(), ["public"]);
+        assert_eq!(config.max_rows, None);
+
+        let mut args = base.to_vec();
+        args.extend(["--db-schemas=api, public", "--max-rows=50"]);
+        let config = Config::try_from(serve_args(&args).unwrap()).unwrap();
+        assert_eq!(config.exposed_schemas.names(), ["api", "public"]);
+        assert_eq!(config.max_rows, Some(50));
+
+        let mut args = base.to_vec();
+        args.push("--db-schemas=public,auth");
+        let err = Config::try_from(serve_args(&args).unwrap()).unwrap_err();
+        assert!(matches!(err, ConfigError::DbSchemas(_)), "{err}");
+        assert!(err
+            .to_string()
+            .starts_with("SLUICE_DB_SCHEMAS (--db-schemas): "));
+
+        let mut args = base.to_vec();
+        args.push("--max-rows=0");
+        assert!(serve_args(&args).is_err());
     }
 }

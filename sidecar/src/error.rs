@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::auth::AuthError;
 use crate::db::tx::TxError;
 use crate::db::DbError;
+use crate::rest::RestError;
 
 pub mod codes {
     pub const DATABASE_UNAVAILABLE: &str = "SLUICE000";
@@ -46,6 +47,12 @@ pub enum ApiError {
     /// A request's own SQL failed: the status follows the SQLSTATE.
     #[error(transparent)]
     Transaction(#[from] TxError),
+    /// A broken invariant of our own; the text goes to the log only.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+    /// A REST request that is malformed, names what does not exist, or asks for what we lack.
+    #[error(transparent)]
+    Rest(#[from] RestError),
 }
 
 /// The JSON body of every error response.
@@ -113,6 +120,10 @@ impl ApiError {
                 Some(db) => status_for_sqlstate(db.code().code(), db.message(), tx.anonymous),
                 None => StatusCode::INTERNAL_SERVER_ERROR,
             },
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Rest(err) => {
+                StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
         }
     }
 
@@ -142,6 +153,13 @@ impl ApiError {
                     hint: db.hint().map(str::to_owned),
                 },
                 _ => ErrorBody::internal(tx.error.sqlstate()),
+            },
+            ApiError::Internal(_) => ErrorBody::internal(None),
+            ApiError::Rest(err) => ErrorBody {
+                code: err.code().to_owned(),
+                message: err.to_string(),
+                details: err.details(),
+                hint: err.hint(),
             },
         }
     }

@@ -12,7 +12,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init();
     let outcome = match cli.command {
-        Command::Serve(args) => serve::run(args).map_err(|err| err.to_string()),
+        Command::Serve(args) => serve::run(*args).map_err(|err| err.to_string()),
         Command::Keys(args) => print_keys(args),
     };
     match outcome {

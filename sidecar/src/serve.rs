@@ -13,6 +13,7 @@ use crate::config::{Config, ConfigError, ServeArgs};
 use crate::db::pool::{self, PoolBuildError};
 use crate::db::startup::{self, StartupError};
 use crate::http::{app, AppState};
+use crate::schema::{self, SchemaError};
 use crate::shutdown::Signals;
 use crate::VERSION;
 
@@ -32,6 +33,8 @@ pub enum ServeError {
     Pool(#[from] PoolBuildError),
     #[error(transparent)]
     Startup(#[from] StartupError),
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
     #[error("could not listen on {addr}: {source}. Choose another address with --listen (or SLUICE_LISTEN)")]
     Bind { addr: SocketAddr, source: io::Error },
     #[error("the HTTP server failed: {0}")]
@@ -62,6 +65,13 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         }
     };
     tracing::info!("database {target} is up with the sluice extension {extension_version}");
+    let schema = tokio::select! {
+        started = schema::start(&config.database, config.exposed_schemas.clone()) => started?,
+        signal = signals.recv() => {
+            tracing::info!("received {signal} during start-up; sluice stopped");
+            return Ok(());
+        }
+    };
 
     let listener = TcpListener::bind(config.listen)
         .await
@@ -74,6 +84,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         pool,
         extension_version: Arc::from(extension_version),
         verifier: Arc::new(config.verifier),
+        schema,
+        max_rows: config.max_rows,
     };
 
     // The signal future tells axum to stop accepting and to drain; `draining` starts our own clock

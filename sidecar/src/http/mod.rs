@@ -2,6 +2,7 @@
 //! which `error` turns into a response.
 
 mod health;
+mod rest;
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use axum::Router;
 use crate::auth::Verifier;
 use crate::db::Pool;
 use crate::error::ApiError;
+use crate::schema::SchemaHandle;
 
 /// What every handler can reach. Cheap to clone: the pool, the verifier and the strings are shared.
 #[derive(Clone)]
@@ -22,6 +24,10 @@ pub struct AppState {
     pub extension_version: Arc<str>,
     /// Verifies request tokens; the `Identity` extractor reaches it through `FromRef`.
     pub verifier: Arc<Verifier>,
+    /// The schema cache of the exposed schemas, kept current by its own task.
+    pub schema: SchemaHandle,
+    /// `--max-rows`: the most rows one REST response returns.
+    pub max_rows: Option<u64>,
 }
 
 impl FromRef<AppState> for Arc<Verifier> {
@@ -33,6 +39,9 @@ impl FromRef<AppState> for Arc<Verifier> {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health::health))
+        .route("/rest/v1", get(rest::openapi))
+        .route("/rest/v1/", get(rest::openapi))
+        .route("/rest/v1/{relation}", get(rest::read).head(rest::read))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -76,6 +85,12 @@ mod tests {
             pool: crate::db::pool::build(&config, 2).unwrap(),
             extension_version: Arc::from(crate::VERSION),
             verifier: Arc::new(Verifier::new(&secret, Default::default())),
+            schema: SchemaHandle::fixed(crate::schema::SchemaCache::new(
+                &Default::default(),
+                Vec::new(),
+                Vec::new(),
+            )),
+            max_rows: None,
         }
     }
 
@@ -116,6 +131,30 @@ mod tests {
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(body["code"], "SLUICE101");
         assert_eq!(body["message"], "DELETE is not allowed on /health");
+    }
+
+    #[tokio::test]
+    async fn the_openapi_document_needs_no_database() {
+        let (status, body) = call(Method::GET, "/rest/v1/").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body["openapi"].as_str().map(|v| &v[..2]),
+            Some("3."),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_table_is_404_before_any_database_work() {
+        let (status, body) = call(Method::GET, "/rest/v1/nope?select=id").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["code"], "PGRST205");
+        let (status, body) = call(Method::GET, "/rest/v1/nope?id=eqq.1").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["code"], "PGRST100");
+        let (status, body) = call(Method::GET, "/rest/v1/%FF").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["code"], "SLUICE121");
     }
 
     #[tokio::test]

@@ -2,6 +2,14 @@
 //! supabase-js.
 //!
 //! Work flows one way: `parse` (query string and headers → a typed request, no schema, no I/O) →
-//! plan (resolve names against the schema cache) → SQL (quoted identifiers, bound parameters).
+//! `plan` (resolve names against the schema cache) → `sql` (quoted identifiers, bound
+//! parameters; one statement whose row is the body) → `response` (status, `Content-Range`,
+//! content type). `RestError` lists every refusal with its code and status.
 
+mod error;
 pub mod parse;
+pub mod plan;
+pub mod response;
+pub mod sql;
+
+pub use error::RestError;

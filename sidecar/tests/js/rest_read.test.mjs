@@ -135,3 +135,24 @@ test('CSV', async () => {
   assert.match(res.headers.get('content-type'), /text\/csv/);
   assert.equal(await res.text(), 'id,name\n1,Ursula K. Le Guin\n2,Stanisław Lem\n3,Octavia E. Butler');
 });
+
+test('resource embedding through foreign keys', async () => {
+  const db = client();
+  const toOne = await db.from('books').select('title, author:authors(name)').eq('id', 4).single();
+  assert.equal(toOne.error, null);
+  assert.deepEqual(toOne.data, { title: 'Solaris', author: { name: 'Stanisław Lem' } });
+
+  const toMany = await db
+    .from('authors')
+    .select('name, books(title)')
+    .eq('id', 1)
+    .order('year', { referencedTable: 'books', ascending: false })
+    .limit(2, { referencedTable: 'books' })
+    .single();
+  assert.equal(toMany.error, null);
+  assert.deepEqual(toMany.data, { name: 'Ursula K. Le Guin', books: [{ title: 'The Dispossessed' }, { title: 'The Left Hand of Darkness' }] });
+
+  const inner = await db.from('books').select('title, authors!inner(name)').eq('authors.name', 'Octavia E. Butler').order('id');
+  assert.equal(inner.error, null);
+  assert.deepEqual(titles(inner.data), ['Kindred', 'Parable of the Sower']);
+});

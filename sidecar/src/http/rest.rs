@@ -1,0 +1,99 @@
+//! `/rest/v1/`: the OpenAPI document and reads of tables and views. The work is in `crate::rest`
+//! (parse → plan → SQL → response); this only wires it to the pool and the schema cache.
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::AppState;
+use crate::auth::Identity;
+use crate::db::tx::{self, RequestContext, Statement};
+use crate::error::ApiError;
+use crate::rest::parse::{self, Target};
+use crate::rest::response::{self, ReadResult};
+use crate::rest::{plan, sql, RestError};
+use crate::schema::openapi_for_schema;
+
+/// `GET /rest/v1/`: the OpenAPI document of the schema `Accept-Profile` names (default: the
+/// first exposed schema).
+pub async fn openapi(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let request = parse::parse_request(&Method::GET, Target::Relation, "", &headers)
+        .map_err(RestError::from)?;
+    let cache = state.schema.current();
+    let schema = plan::schema_for(&cache, request.profile.as_deref())?;
+    let host = headers
+        .get("host")
+        .and_then(|host| host.to_str().ok())
+        .unwrap_or("localhost");
+    let url = format!("http://{host}{}", uri.path().trim_end_matches('/'));
+    let document =
+        openapi_for_schema(&cache, schema, &url).ok_or_else(|| RestError::SchemaNotExposed {
+            schema: schema.to_owned(),
+            exposed: cache.exposed_schemas().to_vec(),
+        })?;
+    Ok(Json(document).into_response())
+}
+
+/// `GET`/`HEAD /rest/v1/{relation}`: one read-only transaction, one statement whose single row
+/// carries the body Postgres already shaped.
+pub async fn read(
+    State(state): State<AppState>,
+    identity: Identity,
+    method: Method,
+    relation: Result<Path<String>, PathRejection>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Path(relation) = relation.map_err(|_| RestError::InvalidPath)?;
+    let query = uri.query().unwrap_or("");
+    let request = parse::parse_request(&method, Target::Relation, query, &headers)
+        .map_err(RestError::from)?;
+    let profile_given = request.profile.is_some();
+    let cache = state.schema.current();
+    let plan = plan::plan_read(&cache, &relation, request, state.max_rows)?;
+    let statement = sql::read(&plan);
+
+    let client = state
+        .pool
+        .get()
+        .await
+        .map_err(|err| ApiError::Database(err.into()))?;
+    let params = statement.params.as_sql();
+    let context = RequestContext::new(&identity, &method, uri.path(), &headers);
+    let results = tx::run(
+        &client,
+        &context,
+        &[Statement {
+            sql: &statement.sql,
+            params: &params,
+        }],
+    )
+    .await?;
+    let row = results
+        .first()
+        .and_then(|rows| rows.first())
+        .ok_or(ApiError::Internal("the read statement returned no row"))?;
+    let result = ReadResult {
+        body: row.try_get(0).map_err(query_error)?,
+        page_count: row.try_get(1).map_err(query_error)?,
+        total: row.try_get(2).map_err(query_error)?,
+    };
+    let content_profile =
+        (profile_given || cache.exposed_schemas().len() > 1).then_some(plan.root.schema.as_str());
+    Ok(response::read_response(
+        &plan,
+        &method,
+        result,
+        content_profile,
+    )?)
+}
+
+fn query_error(err: tokio_postgres::Error) -> ApiError {
+    ApiError::Database(crate::db::DbError::Query(err))
+}

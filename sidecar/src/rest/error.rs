@@ -1,0 +1,144 @@
+//! Everything the REST layer can refuse before or after its SQL runs, each with a code and status.
+//! `crate::error` turns these into responses; a Postgres error keeps its own SQLSTATE there.
+//!
+//! | Variant             | Code        | Status | When                                                   |
+//! |---------------------|-------------|--------|--------------------------------------------------------|
+//! | `Parse`             | see `ParseError` |   | the query string or a header does not follow the grammar |
+//! | `SchemaNotExposed`  | `PGRST106`  | 406    | `Accept-Profile` names a schema that is not exposed     |
+//! | `TableNotFound`     | `PGRST205`  | 404    | no table or view of that name in the schema            |
+//! | `ColumnNotFound`    | `42703`     | 400    | a column named in `select`, a filter or `order`         |
+//! | `InvalidCast`       | `SLUICE120` | 400    | `select=col::type` with a type that is not one plain name |
+//! | `InvalidPath`       | `SLUICE121` | 400    | the table name in the path is not UTF-8 once decoded    |
+//! | `NotOneRow`         | `PGRST116`  | 406    | `Accept: application/vnd.pgrst.object+json` and not exactly one row |
+//! | `RelationshipNotFound` | `PGRST200` | 400 | an embedding with no relationship to its parent          |
+//! | `AmbiguousRelationship` | `PGRST201` | 300 | an embedding several relationships match; a hint picks one |
+//! | `RelatedOrderNotToOne` | `PGRST118` | 400 | `order=rel(col)` where `rel` is not a to-one embedding |
+//! | `UnknownEmbedPath`  | `PGRST108`  | 400    | `x.order=…` and friends where `x` is not embedded        |
+//! | `OffsetBeyondTotal` | `PGRST103`  | 416    | with `count=exact`, an offset past the last row         |
+
+use super::parse::ParseError;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RestError {
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    #[error("The schema must be one of the following: {}", .exposed.join(", "))]
+    SchemaNotExposed {
+        schema: String,
+        exposed: Vec<String>,
+    },
+    #[error("Could not find the table '{schema}.{table}' in the schema cache")]
+    TableNotFound { schema: String, table: String },
+    #[error("column {table}.{column} does not exist")]
+    ColumnNotFound { table: String, column: String },
+    #[error("the path is not valid UTF-8 once percent-decoded")]
+    InvalidPath,
+    #[error("cannot cast to the type '{cast}'")]
+    InvalidCast { cast: String },
+    #[error("JSON object requested, multiple (or no) rows returned")]
+    NotOneRow { rows: i64 },
+    #[error("Could not find a relationship between '{table}' and '{target}' in the schema cache")]
+    RelationshipNotFound {
+        table: String,
+        target: String,
+        hint: Option<String>,
+    },
+    #[error(
+        "Could not embed because more than one relationship was found for '{table}' and '{target}'"
+    )]
+    AmbiguousRelationship {
+        table: String,
+        target: String,
+        candidates: Vec<String>,
+    },
+    #[error("A related order on '{relation}' is not possible")]
+    RelatedOrderNotToOne { relation: String },
+    #[error("'{path}' is not an embedded resource in this request")]
+    UnknownEmbedPath { path: String },
+    #[error("Requested range not satisfiable")]
+    OffsetBeyondTotal { offset: u64, total: i64 },
+}
+
+impl RestError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RestError::Parse(err) => err.code(),
+            RestError::SchemaNotExposed { .. } => "PGRST106",
+            RestError::TableNotFound { .. } => "PGRST205",
+            RestError::ColumnNotFound { .. } => "42703",
+            RestError::InvalidCast { .. } => "SLUICE120",
+            RestError::InvalidPath => "SLUICE121",
+            RestError::NotOneRow { .. } => "PGRST116",
+            RestError::RelationshipNotFound { .. } => "PGRST200",
+            RestError::AmbiguousRelationship { .. } => "PGRST201",
+            RestError::UnknownEmbedPath { .. } => "PGRST108",
+            RestError::RelatedOrderNotToOne { .. } => "PGRST118",
+            RestError::OffsetBeyondTotal { .. } => "PGRST103",
+        }
+    }
+
+    pub fn http_status(&self) -> u16 {
+        match self {
+            RestError::Parse(err) => err.http_status(),
+            RestError::SchemaNotExposed { .. } | RestError::NotOneRow { .. } => 406,
+            RestError::TableNotFound { .. } => 404,
+            RestError::ColumnNotFound { .. }
+            | RestError::InvalidCast { .. }
+            | RestError::InvalidPath => 400,
+            RestError::RelationshipNotFound { .. }
+            | RestError::UnknownEmbedPath { .. }
+            | RestError::RelatedOrderNotToOne { .. } => 400,
+            RestError::AmbiguousRelationship { .. } => 300,
+            RestError::OffsetBeyondTotal { .. } => 416,
+        }
+    }
+
+    pub fn details(&self) -> Option<String> {
+        match self {
+            RestError::Parse(err) => err.details(),
+            RestError::NotOneRow { rows } => Some(format!("The result contains {rows} rows")),
+            RestError::RelationshipNotFound {
+                hint: Some(hint), ..
+            } => Some(format!("no relationship matches the hint '{hint}'")),
+            RestError::AmbiguousRelationship { candidates, .. } => {
+                Some(format!("candidates: {}", candidates.join(", ")))
+            }
+            RestError::OffsetBeyondTotal { offset, total } => Some(format!(
+                "An offset of {offset} was requested, but there are only {total} rows."
+            )),
+            _ => None,
+        }
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            RestError::Parse(err) => err.hint(),
+            RestError::InvalidCast { .. } => Some(
+                "cast to one type name such as text, int4, float8, numeric or jsonb".to_owned(),
+            ),
+            RestError::AmbiguousRelationship { target, .. } => Some(format!(
+                "Try changing '{target}' to one of the candidates with its '!' hint, e.g. \
+                 '{target}!<foreign key name>'"
+            )),
+            RestError::RelationshipNotFound { .. } => Some(
+                "embed a table that has a foreign key to or from this one; the schema cache \
+                 reloads after DDL"
+                    .to_owned(),
+            ),
+            RestError::RelatedOrderNotToOne { .. } => Some(
+                "order by a column of a to-one (many-to-one or one-to-one) embedding in select"
+                    .to_owned(),
+            ),
+            RestError::UnknownEmbedPath { .. } => Some(
+                "filter, order or page only embeddings named in select, by alias or name"
+                    .to_owned(),
+            ),
+            RestError::TableNotFound { .. } => Some(
+                "check the name, the Accept-Profile header and the role's privileges; the schema \
+                 cache reloads after DDL"
+                    .to_owned(),
+            ),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,482 @@
+//! A parsed read request resolved against the schema cache: every schema, table and column name
+//! is checked to exist and carries what the SQL builder needs (the column's type from the catalog).
+//! Pure: no I/O, no SQL text.
+//!
+//! Embeddings (`select=*,author(*)`) are resolved with `SchemaCache::relationships` into a tree
+//! of nodes; filters, order and pages scoped to an embedding go to its node, and `order=rel(col)`
+//! may order by a column of a to-one embedding.
+
+#[cfg(test)]
+pub(crate) mod tests;
+
+use super::error::RestError;
+use super::parse::{
+    Condition, Direction, JoinType, JsonArrow, JsonStep, LogicOperator, LogicTree, MediaType,
+    NullsOrder, Operation, Page, RestRequest, Scoped, SelectColumn, SelectItem,
+};
+use super::sql::ident;
+use crate::schema::{Cardinality, SchemaCache, Table};
+
+/// A `GET`/`HEAD` on a table or view, ready to become SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadPlan {
+    /// The requested relation, with its embeddings inside its `select`.
+    pub root: Node,
+    /// `Prefer: count=exact` (or planned/estimated, which are answered exactly).
+    pub count: bool,
+    pub media: MediaType,
+}
+
+/// One relation read at one level: the top level, or an embedding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub schema: String,
+    pub table: String,
+    pub select: Vec<Projection>,
+    /// ANDed together.
+    pub filters: Vec<Predicate>,
+    pub order: Vec<Ordering>,
+    /// At the top level, the request's page with `--max-rows` applied.
+    pub page: Page,
+}
+
+/// A related relation embedded in its parent's rows (PostgREST's resource embedding).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbedPlan {
+    /// The JSON key: the alias, else the name the client wrote.
+    pub key: String,
+    /// An object (or null) rather than an array.
+    pub to_one: bool,
+    /// `!inner`: parent rows without a matching row are dropped.
+    pub inner: bool,
+    pub link: Link,
+    pub node: Node,
+}
+
+/// How a child row belongs to its parent row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// `(parent column, child column)` pairs that are equal.
+    Direct(Vec<(String, String)>),
+    /// Through a junction table: `(parent column, junction column)` and
+    /// `(child column, junction column)` pairs.
+    Junction {
+        schema: String,
+        table: String,
+        parent: Vec<(String, String)>,
+        child: Vec<(String, String)>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Projection {
+    /// Every column of the table.
+    Star,
+    Field {
+        field: ResolvedField,
+        /// The JSON key: the alias, else the last JSON key, else the column name.
+        alias: String,
+        /// Already quoted (`ident::cast_type`).
+        cast: Option<String>,
+    },
+    Embed(Box<EmbedPlan>),
+}
+
+/// A column that exists, with an optional JSON path into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedField {
+    pub column: String,
+    /// The column's type under any domain, as `format_type` spells it (from the catalog).
+    pub column_type: String,
+    pub json_path: Vec<JsonStep>,
+}
+
+impl ResolvedField {
+    /// The type a value compared with this field is cast to: the column's type, or, at the end
+    /// of a JSON path, `text` after `->>` and `jsonb` after `->`.
+    pub fn value_type(&self) -> &str {
+        match self.json_path.last() {
+            None => &self.column_type,
+            Some(step) if step.arrow == JsonArrow::Text => "text",
+            Some(_) => "jsonb",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Predicate {
+    Condition {
+        field: ResolvedField,
+        negated: bool,
+        operation: Operation,
+    },
+    Group {
+        negated: bool,
+        operator: LogicOperator,
+        children: Vec<Predicate>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ordering {
+    /// A column of this node, or of `related`.
+    pub field: ResolvedField,
+    pub direction: Option<Direction>,
+    pub nulls: Option<NullsOrder>,
+    /// `order=author(name)`: the field belongs to a to-one embedding.
+    pub related: Option<Related>,
+}
+
+/// The relation a related order reads from, and how it joins the ordered one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Related {
+    pub schema: String,
+    pub table: String,
+    pub link: Link,
+}
+
+/// The schema a request addresses: its profile header if any, which must be exposed, else the
+/// default (first exposed) schema.
+pub fn schema_for<'a>(
+    cache: &'a SchemaCache,
+    profile: Option<&'a str>,
+) -> Result<&'a str, RestError> {
+    match profile {
+        None => Ok(cache.default_schema()),
+        Some(schema) if cache.exposed_schemas().iter().any(|s| s == schema) => Ok(schema),
+        Some(schema) => Err(RestError::SchemaNotExposed {
+            schema: schema.to_owned(),
+            exposed: cache.exposed_schemas().to_vec(),
+        }),
+    }
+}
+
+/// Resolves a read of `relation` against `cache`.
+pub fn plan_read(
+    cache: &SchemaCache,
+    relation: &str,
+    request: RestRequest,
+    max_rows: Option<u64>,
+) -> Result<ReadPlan, RestError> {
+    let schema = schema_for(cache, request.profile.as_deref())?.to_owned();
+    let table = cache
+        .table(&schema, relation)
+        .ok_or_else(|| RestError::TableNotFound {
+            schema: schema.clone(),
+            table: relation.to_owned(),
+        })?;
+    let mut page = request.page;
+    if let Some(max) = max_rows {
+        page.limit = Some(page.limit.map_or(max, |limit| limit.min(max)));
+    }
+    let mut planner = Planner {
+        cache,
+        request: &request,
+        paths: vec![Vec::new()],
+    };
+    let root = planner.node(table, &request.select, &Vec::new(), page)?;
+    planner.check_paths()?;
+    Ok(ReadPlan {
+        root,
+        count: request.prefer.count.is_some(),
+        media: request.media,
+    })
+}
+
+/// An embed path as planned: each level's `(alias, relation)`; a client may name a level by
+/// either.
+type NamedPath = Vec<(Option<String>, String)>;
+
+struct Planner<'a> {
+    cache: &'a SchemaCache,
+    request: &'a RestRequest,
+    /// Every node planned so far, so that a filter on an embedding that is not selected is an
+    /// error rather than ignored.
+    paths: Vec<NamedPath>,
+}
+
+fn path_matches(written: &[String], planned: &NamedPath) -> bool {
+    written.len() == planned.len()
+        && written
+            .iter()
+            .zip(planned)
+            .all(|(name, (alias, relation))| alias.as_ref() == Some(name) || relation == name)
+}
+
+impl Planner<'_> {
+    fn node(
+        &mut self,
+        table: &Table,
+        select: &[SelectItem],
+        path: &NamedPath,
+        page: Page,
+    ) -> Result<Node, RestError> {
+        let request = self.request;
+        let here = |written: &Vec<String>| path_matches(written, path);
+        let mut projections = Vec::with_capacity(select.len());
+        for item in select {
+            projections.push(match item {
+                SelectItem::Star => Projection::Star,
+                SelectItem::Column(column) => projection(table, column)?,
+                SelectItem::Embed(embed) => {
+                    Projection::Embed(Box::new(self.embed(table, embed, path)?))
+                }
+            });
+        }
+        let mut filters = Vec::new();
+        for Scoped { item, .. } in request.filters.iter().filter(|s| here(&s.path)) {
+            filters.push(condition(table, item)?);
+        }
+        for Scoped { item, .. } in request.logic.iter().filter(|s| here(&s.path)) {
+            filters.push(tree(table, item)?);
+        }
+        let mut order = Vec::new();
+        for Scoped { item: terms, .. } in request.order.iter().filter(|s| here(&s.path)) {
+            for term in terms {
+                let (field, related) = match &term.relation {
+                    None => (resolve(table, &term.field)?, None),
+                    Some(name) => self.related_field(&projections, name, &term.field)?,
+                };
+                order.push(Ordering {
+                    field,
+                    direction: term.direction,
+                    nulls: term.nulls,
+                    related,
+                });
+            }
+        }
+        Ok(Node {
+            schema: table.schema.clone(),
+            table: table.name.clone(),
+            select: projections,
+            filters,
+            order,
+            page,
+        })
+    }
+
+    fn embed(
+        &mut self,
+        table: &Table,
+        embed: &super::parse::Embed,
+        path: &NamedPath,
+    ) -> Result<EmbedPlan, RestError> {
+        let candidates = self.cache.relationships(
+            &table.schema,
+            &table.name,
+            &embed.relation,
+            embed.hint.as_deref(),
+        );
+        let relationship = match candidates.as_slice() {
+            [one] => *one,
+            [] => {
+                return Err(RestError::RelationshipNotFound {
+                    table: table.name.clone(),
+                    target: embed.relation.clone(),
+                    hint: embed.hint.clone(),
+                })
+            }
+            several => {
+                return Err(RestError::AmbiguousRelationship {
+                    table: table.name.clone(),
+                    target: embed.relation.clone(),
+                    candidates: several.iter().map(|rel| describe(rel)).collect(),
+                })
+            }
+        };
+        let foreign = self
+            .cache
+            .table(
+                &relationship.foreign_table.schema,
+                &relationship.foreign_table.name,
+            )
+            .ok_or_else(|| RestError::RelationshipNotFound {
+                table: table.name.clone(),
+                target: embed.relation.clone(),
+                hint: embed.hint.clone(),
+            })?;
+        let (link, to_one) = match &relationship.cardinality {
+            Cardinality::ManyToOne { columns, .. } | Cardinality::OneToOne { columns, .. } => {
+                (Link::Direct(columns.clone()), true)
+            }
+            Cardinality::OneToMany { columns, .. } => (Link::Direct(columns.clone()), false),
+            Cardinality::ManyToMany(junction) => (
+                Link::Junction {
+                    schema: junction.table.schema.clone(),
+                    table: junction.table.name.clone(),
+                    parent: junction.columns.clone(),
+                    child: junction.foreign_columns.clone(),
+                },
+                false,
+            ),
+        };
+        let mut child_path = path.clone();
+        child_path.push((embed.alias.clone(), embed.relation.clone()));
+        let page = self
+            .request
+            .embedded_pages
+            .iter()
+            .find(|s| path_matches(&s.path, &child_path))
+            .map(|s| s.item)
+            .unwrap_or_default();
+        self.paths.push(child_path.clone());
+        let node = self.node(foreign, &embed.select, &child_path, page)?;
+        Ok(EmbedPlan {
+            key: embed
+                .alias
+                .clone()
+                .unwrap_or_else(|| embed.relation.clone()),
+            to_one,
+            inner: embed.join == Some(JoinType::Inner),
+            link,
+            node,
+        })
+    }
+
+    /// `order=name(field)`: `name` must be a to-one embedding of this node, by key or relation.
+    fn related_field(
+        &self,
+        projections: &[Projection],
+        name: &str,
+        field: &super::parse::Field,
+    ) -> Result<(ResolvedField, Option<Related>), RestError> {
+        let embed = projections.iter().find_map(|projection| match projection {
+            Projection::Embed(embed) if embed.key == name || embed.node.table == name => {
+                Some(embed)
+            }
+            _ => None,
+        });
+        let Some(embed) = embed.filter(|embed| embed.to_one) else {
+            return Err(RestError::RelatedOrderNotToOne {
+                relation: name.to_owned(),
+            });
+        };
+        let table = self
+            .cache
+            .table(&embed.node.schema, &embed.node.table)
+            .ok_or_else(|| RestError::RelatedOrderNotToOne {
+                relation: name.to_owned(),
+            })?;
+        Ok((
+            resolve(table, field)?,
+            Some(Related {
+                schema: embed.node.schema.clone(),
+                table: embed.node.table.clone(),
+                link: embed.link.clone(),
+            }),
+        ))
+    }
+
+    /// Every filter, order and page scoped to an embedding must name one that is selected.
+    fn check_paths(&self) -> Result<(), RestError> {
+        let request = self.request;
+        let written = request
+            .filters
+            .iter()
+            .map(|s| &s.path)
+            .chain(request.logic.iter().map(|s| &s.path))
+            .chain(request.order.iter().map(|s| &s.path))
+            .chain(request.embedded_pages.iter().map(|s| &s.path));
+        for path in written {
+            if !self.paths.iter().any(|planned| path_matches(path, planned)) {
+                return Err(RestError::UnknownEmbedPath {
+                    path: path.join("."),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A relationship as a hint would name it, for the ambiguity error.
+fn describe(relationship: &crate::schema::Relationship) -> String {
+    match &relationship.cardinality {
+        Cardinality::ManyToMany(junction) => format!(
+            "{}!{} (many-to-many through {})",
+            relationship.foreign_table.name, junction.table.name, junction.table.name
+        ),
+        cardinality => {
+            let kind = match cardinality {
+                Cardinality::ManyToOne { .. } => "many-to-one",
+                Cardinality::OneToMany { .. } => "one-to-many",
+                _ => "one-to-one",
+            };
+            format!(
+                "{}!{} ({kind})",
+                relationship.foreign_table.name,
+                relationship.constraint().unwrap_or_default()
+            )
+        }
+    }
+}
+
+fn projection(table: &Table, column: &SelectColumn) -> Result<Projection, RestError> {
+    let field = resolve(table, &column.field)?;
+    let cast = column
+        .cast
+        .as_deref()
+        .map(|cast| {
+            ident::cast_type(cast).ok_or_else(|| RestError::InvalidCast {
+                cast: cast.to_owned(),
+            })
+        })
+        .transpose()?;
+    let alias = column
+        .alias
+        .clone()
+        .unwrap_or_else(|| default_alias(&field));
+    Ok(Projection::Field { field, alias, cast })
+}
+
+/// PostgREST names `data->a->>b` after its last key; an index step keeps the previous name.
+fn default_alias(field: &ResolvedField) -> String {
+    field
+        .json_path
+        .iter()
+        .rev()
+        .find_map(|step| match &step.operand {
+            super::parse::JsonOperand::Key(key) => Some(key.clone()),
+            super::parse::JsonOperand::Index(_) => None,
+        })
+        .unwrap_or_else(|| field.column.clone())
+}
+
+fn resolve(table: &Table, field: &super::parse::Field) -> Result<ResolvedField, RestError> {
+    let column = table
+        .column(&field.name)
+        .ok_or_else(|| RestError::ColumnNotFound {
+            table: table.name.clone(),
+            column: field.name.clone(),
+        })?;
+    Ok(ResolvedField {
+        column: column.name.clone(),
+        column_type: column.base_type.clone(),
+        json_path: field.json_path.clone(),
+    })
+}
+
+fn condition(table: &Table, condition: &Condition) -> Result<Predicate, RestError> {
+    Ok(Predicate::Condition {
+        field: resolve(table, &condition.field)?,
+        negated: condition.negated,
+        operation: condition.operation.clone(),
+    })
+}
+
+fn tree(table: &Table, tree_: &LogicTree) -> Result<Predicate, RestError> {
+    match tree_ {
+        LogicTree::Condition(c) => condition(table, c),
+        LogicTree::Group {
+            negated,
+            operator,
+            children,
+        } => Ok(Predicate::Group {
+            negated: *negated,
+            operator: *operator,
+            children: children
+                .iter()
+                .map(|child| tree(table, child))
+                .collect::<Result<_, _>>()?,
+        }),
+    }
+}

@@ -1,0 +1,246 @@
+use axum::http::HeaderMap;
+
+use super::*;
+use crate::rest::parse::parse_read;
+use crate::schema::{Column, ExposedSchemas, ForeignKey, QualifiedName, RelationKind};
+
+fn column(name: &str, base_type: &str) -> Column {
+    Column {
+        name: name.to_owned(),
+        position: 1,
+        type_name: base_type.to_owned(),
+        type_oid: 0,
+        base_type: base_type.to_owned(),
+        base_type_oid: 0,
+        element_type: None,
+        element_type_oid: None,
+        enum_values: Vec::new(),
+        max_length: None,
+        nullable: true,
+        default: None,
+        identity: None,
+        generated: false,
+        description: None,
+    }
+}
+
+fn fk(constraint: &str, column: &str) -> ForeignKey {
+    ForeignKey {
+        constraint: constraint.into(),
+        table: QualifiedName::new("public", "todos"),
+        columns: vec![column.into()],
+        referenced_table: QualifiedName::new("public", "users"),
+        referenced_columns: vec!["id".into()],
+    }
+}
+
+/// `public.users (id uuid, name text)`; `public.todos (id int8, owner uuid, title text, data jsonb)` and `api.things (id integer)`.
+pub(crate) fn cache() -> SchemaCache {
+    let todos = Table {
+        oid: 1,
+        schema: "public".into(),
+        name: "todos".into(),
+        kind: RelationKind::Table,
+        description: None,
+        insertable: true,
+        updatable: true,
+        deletable: true,
+        columns: vec![
+            column("id", "bigint"),
+            column("owner", "uuid"),
+            column("title", "text"),
+            column("data", "jsonb"),
+            column("tags", "text[]"),
+            column("weird \"name\"", "integer"),
+            column("editor", "uuid"),
+        ],
+        primary_key: vec!["id".into()],
+        unique_keys: Vec::new(),
+        foreign_keys: vec![
+            fk("todos_owner_fkey", "owner"),
+            fk("todos_editor_fkey", "editor"),
+        ],
+    };
+    let users = Table {
+        oid: 3,
+        name: "users".into(),
+        columns: vec![column("id", "uuid"), column("name", "text")],
+        foreign_keys: Vec::new(),
+        ..todos.clone()
+    };
+    let things = Table {
+        oid: 2,
+        schema: "api".into(),
+        name: "things".into(),
+        columns: vec![column("id", "integer")],
+        ..todos.clone()
+    };
+    SchemaCache::new(
+        &ExposedSchemas::new(["public", "api"]).unwrap(),
+        vec![todos, things, users],
+        Vec::new(),
+    )
+}
+
+pub(crate) fn plan(
+    query: &str,
+    headers: &[(&'static str, &'static str)],
+) -> Result<ReadPlan, RestError> {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        map.insert(*name, value.parse().unwrap());
+    }
+    let table = if headers.iter().any(|(_, v)| *v == "api") {
+        "things"
+    } else {
+        "todos"
+    };
+    plan_read(&cache(), table, parse_read(query, &map)?, Some(100))
+}
+
+#[test]
+fn names_resolve_against_the_cache() {
+    let plan = plan("select=id,t:title,data->>a&id=eq.1&order=id.desc", &[]).unwrap();
+    assert_eq!(plan.root.schema, "public");
+    assert_eq!(plan.root.table, "todos");
+    assert_eq!(plan.root.select.len(), 3);
+    match &plan.root.select[1] {
+        Projection::Field { alias, field, .. } => {
+            assert_eq!(alias, "t");
+            assert_eq!(field.column_type, "text");
+        }
+        other => panic!("{other:?}"),
+    }
+    match &plan.root.select[2] {
+        Projection::Field { alias, field, .. } => {
+            assert_eq!(alias, "a");
+            assert_eq!(field.value_type(), "text");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(plan.root.filters.len(), 1);
+    assert_eq!(plan.root.order.len(), 1);
+}
+
+#[test]
+fn max_rows_caps_the_limit() {
+    assert_eq!(plan("", &[]).unwrap().root.page.limit, Some(100));
+    assert_eq!(plan("limit=5", &[]).unwrap().root.page.limit, Some(5));
+    assert_eq!(plan("limit=500", &[]).unwrap().root.page.limit, Some(100));
+}
+
+#[test]
+fn accept_profile_picks_an_exposed_schema_only() {
+    let plan_api = plan("", &[("accept-profile", "api")]).unwrap();
+    assert_eq!(plan_api.root.schema, "api");
+    for schema in ["auth", "sluice", "pg_catalog", "nope"] {
+        let mut headers = HeaderMap::new();
+        headers.insert("accept-profile", schema.parse().unwrap());
+        let request = parse_read("", &headers).unwrap();
+        let err = plan_read(&cache(), "todos", request, None).unwrap_err();
+        assert_eq!(err.code(), "PGRST106");
+        assert_eq!(err.http_status(), 406);
+        assert_eq!(
+            err.to_string(),
+            "The schema must be one of the following: public, api"
+        );
+    }
+}
+
+#[test]
+fn unknown_names_are_clear_errors() {
+    let request = parse_read("", &HeaderMap::new()).unwrap();
+    let err = plan_read(&cache(), "nope", request, None).unwrap_err();
+    assert_eq!((err.code(), err.http_status()), ("PGRST205", 404));
+    assert_eq!(
+        err.to_string(),
+        "Could not find the table 'public.nope' in the schema cache"
+    );
+    for query in [
+        "select=nope",
+        "nope=eq.1",
+        "or=(id.eq.1,nope.eq.2)",
+        "order=nope",
+    ] {
+        let err = plan(query, &[]).unwrap_err();
+        assert_eq!((err.code(), err.http_status()), ("42703", 400), "{query}");
+        assert_eq!(err.to_string(), "column todos.nope does not exist");
+    }
+}
+
+#[test]
+fn casts_must_be_one_plain_type_name() {
+    assert!(plan("select=id::text", &[]).is_ok());
+    let err = plan("select=id::double precision", &[]).unwrap_err();
+    assert_eq!(err.code(), "SLUICE120");
+}
+
+#[test]
+fn embeddings_resolve_through_foreign_keys() {
+    let plan = plan(
+        "select=id,author:users!todos_owner_fkey(name)&author.name=eq.x&author.limit=1",
+        &[],
+    )
+    .unwrap();
+    let Projection::Embed(embed) = &plan.root.select[1] else {
+        panic!("{:?}", plan.root.select)
+    };
+    assert_eq!(embed.key, "author");
+    assert!(embed.to_one && !embed.inner);
+    assert_eq!(
+        embed.link,
+        Link::Direct(vec![("owner".into(), "id".into())])
+    );
+    assert_eq!(embed.node.table, "users");
+    assert_eq!(embed.node.filters.len(), 1);
+    assert_eq!(embed.node.page.limit, Some(1));
+    assert!(plan.root.filters.is_empty());
+
+    let back = plan_read(
+        &cache(),
+        "users",
+        parse_read("select=*,todos!owner(*)", &HeaderMap::new()).unwrap(),
+        None,
+    )
+    .unwrap();
+    let Projection::Embed(embed) = &back.root.select[1] else {
+        panic!("{:?}", back.root.select)
+    };
+    assert!(!embed.to_one);
+    assert_eq!(
+        embed.link,
+        Link::Direct(vec![("id".into(), "owner".into())])
+    );
+}
+
+#[test]
+fn embedding_errors_follow_postgrest() {
+    let ambiguous = plan("select=*,users(*)", &[]).unwrap_err();
+    assert_eq!(
+        (ambiguous.code(), ambiguous.http_status()),
+        ("PGRST201", 300)
+    );
+    assert!(ambiguous
+        .details()
+        .unwrap()
+        .contains("users!todos_editor_fkey"));
+    let none = plan("select=*,things(*)", &[]).unwrap_err();
+    assert_eq!((none.code(), none.http_status()), ("PGRST200", 400));
+    let not_selected = plan("users.name=eq.x", &[]).unwrap_err();
+    assert_eq!(
+        (not_selected.code(), not_selected.http_status()),
+        ("PGRST108", 400)
+    );
+    let to_one = plan("select=*,users!owner(*)&order=users(name)", &[]).unwrap();
+    let related = to_one.root.order[0].related.as_ref().unwrap();
+    assert_eq!(related.table, "users");
+    assert_eq!(
+        related.link,
+        Link::Direct(vec![("owner".into(), "id".into())])
+    );
+    let not_embedded = plan("order=users(name)", &[]).unwrap_err();
+    assert_eq!(
+        (not_embedded.code(), not_embedded.http_status()),
+        ("PGRST118", 400)
+    );
+}

@@ -1,0 +1,120 @@
+//! A read's result row into an HTTP response: status, `Content-Range`, content type and body, as
+//! PostgREST answers (`RangeQuery.rangeStatusHeader`).
+
+use axum::body::Body;
+use axum::http::header::{HeaderValue, CONTENT_TYPE};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+
+use super::error::RestError;
+use super::parse::MediaType;
+use super::plan::ReadPlan;
+
+/// What the read statement returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadResult {
+    pub body: Option<String>,
+    pub page_count: i64,
+    pub total: Option<i64>,
+}
+
+/// `Content-Range: first-last/total`; `*` for an empty page and for an unknown total.
+pub fn content_range(offset: u64, page_count: i64, total: Option<i64>) -> String {
+    let total_text = total.map_or_else(|| "*".to_owned(), |total| total.to_string());
+    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+    if page_count > 0 && total != Some(0) {
+        format!("{offset}-{}/{total_text}", offset + page_count - 1)
+    } else {
+        format!("*/{total_text}")
+    }
+}
+
+/// 200, or 206 when a known total has more rows than the page; an offset past a known total is
+/// an error (416).
+pub fn status(offset: u64, page_count: i64, total: Option<i64>) -> Result<StatusCode, RestError> {
+    let Some(total) = total else {
+        return Ok(StatusCode::OK);
+    };
+    if i64::try_from(offset).map_or(true, |offset| offset > total) {
+        return Err(RestError::OffsetBeyondTotal { offset, total });
+    }
+    Ok(if page_count < total {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    })
+}
+
+pub fn read_response(
+    plan: &ReadPlan,
+    method: &Method,
+    result: ReadResult,
+    content_profile: Option<&str>,
+) -> Result<Response, RestError> {
+    if plan.media == MediaType::SingleObject && result.page_count != 1 {
+        return Err(RestError::NotOneRow {
+            rows: result.page_count,
+        });
+    }
+    let status = status(plan.root.page.offset, result.page_count, result.total)?;
+    let content_type = match plan.media {
+        MediaType::Json => "application/json; charset=utf-8",
+        MediaType::SingleObject => "application/vnd.pgrst.object+json; charset=utf-8",
+        MediaType::Csv => "text/csv; charset=utf-8",
+    };
+    let body = if method == Method::HEAD {
+        Body::empty()
+    } else {
+        Body::from(result.body.unwrap_or_default())
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // Digits, `-`, `/` and `*` only: always a valid header value.
+    let range = content_range(plan.root.page.offset, result.page_count, result.total);
+    if let Ok(range) = HeaderValue::from_str(&range) {
+        headers.insert("content-range", range);
+    }
+    if result.total.is_some() {
+        // Planned and estimated counts are answered exactly too; say which one was applied.
+        headers.insert(
+            "preference-applied",
+            HeaderValue::from_static("count=exact"),
+        );
+    }
+    if let Some(profile) = content_profile.and_then(|p| HeaderValue::from_str(p).ok()) {
+        headers.insert("content-profile", profile);
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range_follows_postgrest() {
+        assert_eq!(content_range(0, 10, None), "0-9/*");
+        assert_eq!(content_range(5, 3, Some(8)), "5-7/8");
+        assert_eq!(content_range(0, 0, None), "*/*");
+        assert_eq!(content_range(0, 0, Some(0)), "*/0");
+        assert_eq!(content_range(4, 0, Some(4)), "*/4");
+    }
+
+    #[test]
+    fn status_is_206_only_for_a_partial_page_of_a_known_total() {
+        assert_eq!(status(0, 10, None).unwrap(), StatusCode::OK);
+        assert_eq!(status(0, 2, Some(2)).unwrap(), StatusCode::OK);
+        assert_eq!(status(0, 2, Some(5)).unwrap(), StatusCode::PARTIAL_CONTENT);
+        assert_eq!(status(0, 0, Some(0)).unwrap(), StatusCode::OK);
+        assert_eq!(status(5, 0, Some(5)).unwrap(), StatusCode::PARTIAL_CONTENT);
+        assert!(matches!(
+            status(6, 0, Some(5)),
+            Err(RestError::OffsetBeyondTotal {
+                offset: 6,
+                total: 5
+            })
+        ));
+    }
+}

@@ -1,0 +1,269 @@
+//! The one statement of a read: the page of rows already shaped as the response body by
+//! Postgres, how many rows the page has, and (with `Prefer: count=exact`) the total.
+//!
+//! ```sql
+//! WITH _sluice_page AS (
+//!     SELECT <columns> FROM "schema"."table" _t0 WHERE <filters> ORDER BY <order> LIMIT $n OFFSET $m)
+//! SELECT <body of _sluice_page as JSON or CSV text> AS body,
+//!        (SELECT count(*) FROM _sluice_page) AS page_count,
+//!        (SELECT count(*) FROM "schema"."table" _t0 WHERE <filters>) AS total   -- or NULL
+//! ```
+//! The total reuses the filters' placeholders, so its values are bound once.
+//!
+//! An embedding is a correlated subquery among the columns, as in PostgREST:
+//! `(SELECT coalesce(json_agg(_e1), '[]') FROM (SELECT … FROM "s"."child" _t1
+//! WHERE _t1."parent_id" = _t0."id" …) _e1)` for to-many, `row_to_json` for to-one; `!inner`
+//! adds `EXISTS (…)` to the parent's filters. Each level's alias is `_t<depth>`.
+
+use super::filter::predicate_sql;
+use super::ident::{qualified, quote};
+use super::Params;
+use crate::rest::parse::{Direction, JsonArrow, JsonOperand, MediaType, NullsOrder};
+use crate::rest::plan::{EmbedPlan, Link, Node, Ordering, Projection, ReadPlan, ResolvedField};
+
+/// SQL text and its parameters; the single row has `body text`, `page_count int8`, `total int8`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadStatement {
+    pub sql: String,
+    pub params: Params,
+}
+
+pub fn read(plan: &ReadPlan) -> ReadStatement {
+    let mut params = Params::default();
+    let root = &plan.root;
+    let relation = format!("{} {}", qualified(&root.schema, &root.table), alias(0));
+    let conditions = conditions(root, 0, &mut params);
+    let where_clause = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    let page = node_select(root, 0, &where_clause, &mut params);
+    let total = if plan.count {
+        format!("(SELECT count(*) FROM {relation}{where_clause})")
+    } else {
+        "NULL::int8".to_owned()
+    };
+    let body = match plan.media {
+        MediaType::Json => {
+            "(SELECT coalesce(json_agg(_p), '[]')::text FROM _sluice_page _p)".to_owned()
+        }
+        MediaType::SingleObject => {
+            "(SELECT (json_agg(_p)->0)::text FROM _sluice_page _p)".to_owned()
+        }
+        MediaType::Csv => csv_body(),
+    };
+    ReadStatement {
+        sql: format!(
+            "WITH _sluice_page AS ({page}) SELECT {body} AS body, \
+             (SELECT count(*) FROM _sluice_page) AS page_count, {total} AS total"
+        ),
+        params,
+    }
+}
+
+/// The table alias of the relation at nesting `depth`: a child's conditions name its parent by
+/// the alias one level up.
+pub(super) fn alias(depth: usize) -> String {
+    format!("_t{depth}")
+}
+
+/// `SELECT <columns> FROM <relation> _tN <where> ORDER BY … LIMIT … OFFSET …`.
+fn node_select(node: &Node, depth: usize, where_clause: &str, params: &mut Params) -> String {
+    let columns = node
+        .select
+        .iter()
+        .map(|projection| select_item(projection, depth, params))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut sql = format!(
+        "SELECT {columns} FROM {} {}{where_clause}",
+        qualified(&node.schema, &node.table),
+        alias(depth)
+    );
+    if !node.order.is_empty() {
+        let terms = node
+            .order
+            .iter()
+            .map(|term| order_term(term, depth, params))
+            .collect::<Vec<_>>();
+        sql.push_str(&format!(" ORDER BY {}", terms.join(", ")));
+    }
+    if let Some(limit) = node.page.limit {
+        sql.push_str(&format!(
+            " LIMIT {}",
+            params.typed(&limit.to_string(), "int8")
+        ));
+    }
+    if node.page.offset > 0 {
+        sql.push_str(&format!(
+            " OFFSET {}",
+            params.typed(&node.page.offset.to_string(), "int8")
+        ));
+    }
+    sql
+}
+
+/// The node's own filters and, for each `!inner` embedding, that a matching child exists.
+fn conditions(node: &Node, depth: usize, params: &mut Params) -> Vec<String> {
+    let mut all: Vec<String> = node
+        .filters
+        .iter()
+        .map(|predicate| predicate_sql(predicate, depth, params))
+        .collect();
+    for projection in &node.select {
+        if let Projection::Embed(embed) = projection {
+            if embed.inner {
+                let child = depth + 1;
+                let mut child_conditions = vec![link_sql(&embed.link, child)];
+                child_conditions.extend(conditions(&embed.node, child, params));
+                all.push(format!(
+                    "EXISTS (SELECT 1 FROM {} {} WHERE {})",
+                    qualified(&embed.node.schema, &embed.node.table),
+                    alias(child),
+                    child_conditions.join(" AND ")
+                ));
+            }
+        }
+    }
+    all
+}
+
+/// How the child at `depth` joins its parent at `depth - 1`.
+fn link_sql(link: &Link, depth: usize) -> String {
+    let (parent, child) = (alias(depth - 1), alias(depth));
+    match link {
+        Link::Direct(pairs) => pairs
+            .iter()
+            .map(|(ours, theirs)| format!("{child}.{} = {parent}.{}", quote(theirs), quote(ours)))
+            .collect::<Vec<_>>()
+            .join(" AND "),
+        Link::Junction {
+            schema,
+            table,
+            parent: parent_pairs,
+            child: child_pairs,
+        } => {
+            let junction = format!("_j{depth}");
+            let on = parent_pairs
+                .iter()
+                .map(|(ours, its)| format!("{junction}.{} = {parent}.{}", quote(its), quote(ours)))
+                .chain(child_pairs.iter().map(|(theirs, its)| {
+                    format!("{junction}.{} = {child}.{}", quote(its), quote(theirs))
+                }))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            format!(
+                "EXISTS (SELECT 1 FROM {} {junction} WHERE {on})",
+                qualified(schema, table)
+            )
+        }
+    }
+}
+
+/// A correlated subquery: an array of the child rows (`[]` when none), or one object or null.
+fn embed_sql(embed: &EmbedPlan, depth: usize, params: &mut Params) -> String {
+    let child = depth + 1;
+    let mut child_conditions = vec![link_sql(&embed.link, child)];
+    child_conditions.extend(conditions(&embed.node, child, params));
+    let where_clause = format!(" WHERE {}", child_conditions.join(" AND "));
+    let rows = node_select(&embed.node, child, &where_clause, params);
+    let row = format!("_e{child}");
+    if embed.to_one {
+        format!("(SELECT row_to_json({row}) FROM ({rows}) {row})")
+    } else {
+        format!("(SELECT coalesce(json_agg({row}), '[]') FROM ({rows}) {row})")
+    }
+}
+
+/// RFC 4180 CSV of the page: a header line from the first row's keys, then one line per row,
+/// in the columns' order (`json_each_text` keeps `row_to_json`'s order). Empty with no rows.
+fn csv_body() -> String {
+    let header = format!(
+        "(SELECT string_agg({}, ',' ORDER BY e.n) \
+         FROM json_each_text((SELECT row_to_json(_p) FROM _sluice_page _p LIMIT 1)) \
+         WITH ORDINALITY AS e(key, value, n))",
+        csv_field("e.key")
+    );
+    let line = format!(
+        "(SELECT string_agg({}, ',' ORDER BY e.n) \
+         FROM json_each_text(row_to_json(_p)) WITH ORDINALITY AS e(key, value, n))",
+        csv_field("e.value")
+    );
+    format!(
+        "coalesce({header} || coalesce(chr(10) || \
+         (SELECT string_agg({line}, chr(10)) FROM _sluice_page _p), ''), '')"
+    )
+}
+
+/// One CSV field: NULL is empty; a value that is empty or holds a comma, quote or line break is
+/// quoted with its quotes doubled; anything else is as is.
+fn csv_field(expr: &str) -> String {
+    format!(
+        "CASE WHEN {expr} IS NULL THEN '' \
+         WHEN {expr} = '' OR strpos({expr}, ',') > 0 OR strpos({expr}, '\"') > 0 \
+           OR strpos({expr}, chr(10)) > 0 OR strpos({expr}, chr(13)) > 0 \
+         THEN '\"' || replace({expr}, '\"', '\"\"') || '\"' \
+         ELSE {expr} END"
+    )
+}
+
+fn select_item(projection: &Projection, depth: usize, params: &mut Params) -> String {
+    match projection {
+        Projection::Star => format!("{}.*", alias(depth)),
+        Projection::Field { field, alias, cast } => {
+            let expr = field_expr(field, depth, params);
+            match cast {
+                Some(cast) => format!("({expr})::{cast} AS {}", quote(alias)),
+                None => format!("{expr} AS {}", quote(alias)),
+            }
+        }
+        Projection::Embed(embed) => {
+            format!(
+                "{} AS {}",
+                embed_sql(embed, depth, params),
+                quote(&embed.key)
+            )
+        }
+    }
+}
+
+/// `_tN."col"`, or `_tN."col"->$1::text->>(0)` for a JSON path: keys are bound, indexes are
+/// integers (parsed, so not request text), parenthesised so that a negative one stays one token.
+pub(super) fn field_expr(field: &ResolvedField, depth: usize, params: &mut Params) -> String {
+    let mut expr = format!("{}.{}", alias(depth), quote(&field.column));
+    for step in &field.json_path {
+        expr.push_str(match step.arrow {
+            JsonArrow::Json => "->",
+            JsonArrow::Text => "->>",
+        });
+        match &step.operand {
+            JsonOperand::Key(key) => expr.push_str(&params.text(key)),
+            JsonOperand::Index(index) => expr.push_str(&format!("({index})")),
+        }
+    }
+    expr
+}
+
+fn order_term(term: &Ordering, depth: usize, params: &mut Params) -> String {
+    let mut sql = match &term.related {
+        None => field_expr(&term.field, depth, params),
+        Some(related) => format!(
+            "(SELECT {} FROM {} {} WHERE {})",
+            field_expr(&term.field, depth + 1, params),
+            qualified(&related.schema, &related.table),
+            alias(depth + 1),
+            link_sql(&related.link, depth + 1)
+        ),
+    };
+    sql.push_str(match term.direction {
+        Some(Direction::Desc) => " DESC",
+        Some(Direction::Asc) | None => " ASC",
+    });
+    match term.nulls {
+        Some(NullsOrder::First) => sql.push_str(" NULLS FIRST"),
+        Some(NullsOrder::Last) => sql.push_str(" NULLS LAST"),
+        None => {}
+    }
+    sql
+}
