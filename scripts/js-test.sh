@@ -28,7 +28,8 @@ psql "$admin_url" -qX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $db" -c "CR
 psql "$db_url" -qX -v ON_ERROR_STOP=1 \
     -c "CREATE EXTENSION sluice" \
     -c "ALTER ROLE authenticator LOGIN PASSWORD 'authenticator'" \
-    -f "$js/fixtures.sql"
+    -f "$js/fixtures.sql" \
+    -f "$js/fixtures_rpc.sql"
 
 cargo build -q -p sluice-sidecar
 host_port=${admin_url#*@}

@@ -105,6 +105,16 @@ pub struct ServeArgs {
     /// Most rows one REST response returns (a cap on `limit`); unset, no cap.
     #[arg(long, env = "SLUICE_MAX_ROWS", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_rows: Option<u64>,
+
+    /// Largest request body (a REST write's JSON) accepted, in bytes; longer ones get 413.
+    #[arg(long, env = "SLUICE_MAX_BODY_BYTES", default_value_t = 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_body_bytes: u64,
+
+    /// Let PATCH and DELETE without any filter change every row the role may reach; off, they
+    /// are refused (400) as a guard against a forgotten filter.
+    #[arg(long, env = "SLUICE_ALLOW_UNFILTERED_WRITES")]
+    pub allow_unfiltered_writes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +136,8 @@ pub struct Config {
     pub startup_timeout: Duration,
     pub exposed_schemas: ExposedSchemas,
     pub max_rows: Option<u64>,
+    pub max_body_bytes: usize,
+    pub allow_unfiltered_writes: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +197,8 @@ impl TryFrom<ServeArgs> for Config {
             startup_timeout: Duration::from_secs(args.startup_timeout),
             exposed_schemas,
             max_rows: args.max_rows,
+            max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
+            allow_unfiltered_writes: args.allow_unfiltered_writes,
         })
     }
 }
@@ -345,6 +359,8 @@ mod tests {
         let config = Config::try_from(serve_args(&base).unwrap()).unwrap();
         assert_eq!(config.exposed_schemas.names(), ["public"]);
         assert_eq!(config.max_rows, None);
+        assert_eq!(config.max_body_bytes, 1024 * 1024);
+        assert!(!config.allow_unfiltered_writes);
 
         let mut args = base.to_vec();
         args.extend(["--db-schemas=api, public", "--max-rows=50"]);
@@ -362,6 +378,23 @@ mod tests {
 
         let mut args = base.to_vec();
         args.push("--max-rows=0");
+        assert!(serve_args(&args).is_err());
+    }
+
+    #[test]
+    fn write_limits_are_flags() {
+        let args = [
+            "--database-url=postgres://u@127.0.0.1/app",
+            "--jwt-secret",
+            GOOD_SECRET,
+            "--max-body-bytes=2048",
+            "--allow-unfiltered-writes",
+        ];
+        let config = Config::try_from(serve_args(&args).unwrap()).unwrap();
+        assert_eq!(config.max_body_bytes, 2048);
+        assert!(config.allow_unfiltered_writes);
+        let mut args = args[..3].to_vec();
+        args.push("--max-body-bytes=0");
         assert!(serve_args(&args).is_err());
     }
 }

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use crate::config::{Config, ConfigError, ServeArgs};
 use crate::db::pool::{self, PoolBuildError};
 use crate::db::startup::{self, StartupError};
-use crate::http::{app, AppState};
+use crate::http::{app, AppState, WriteLimits};
 use crate::schema::{self, SchemaError};
 use crate::shutdown::Signals;
 use crate::VERSION;
@@ -86,6 +86,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         verifier: Arc::new(config.verifier),
         schema,
         max_rows: config.max_rows,
+        writes: WriteLimits {
+            max_body_bytes: config.max_body_bytes,
+            allow_unfiltered: config.allow_unfiltered_writes,
+        },
     };
 
     // The signal future tells axum to stop accepting and to drain; `draining` starts our own clock

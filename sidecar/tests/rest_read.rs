@@ -150,6 +150,7 @@ impl Fixture {
             verifier: Arc::new(verifier),
             schema,
             max_rows,
+            writes: Default::default(),
         };
         Fixture {
             app: app(state),

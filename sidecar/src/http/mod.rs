@@ -3,6 +3,7 @@
 
 mod health;
 mod rest;
+mod rpc;
 
 use std::sync::Arc;
 
@@ -28,6 +29,26 @@ pub struct AppState {
     pub schema: SchemaHandle,
     /// `--max-rows`: the most rows one REST response returns.
     pub max_rows: Option<u64>,
+    /// `--max-body-bytes` and `--allow-unfiltered-writes`.
+    pub writes: WriteLimits,
+}
+
+/// What the REST write path allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteLimits {
+    /// The longest request body read; longer ones are refused with 413.
+    pub max_body_bytes: usize,
+    /// Whether PATCH and DELETE may run without a filter.
+    pub allow_unfiltered: bool,
+}
+
+impl Default for WriteLimits {
+    fn default() -> Self {
+        WriteLimits {
+            max_body_bytes: 1024 * 1024,
+            allow_unfiltered: false,
+        }
+    }
 }
 
 impl FromRef<AppState> for Arc<Verifier> {
@@ -41,7 +62,19 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/rest/v1", get(rest::openapi))
         .route("/rest/v1/", get(rest::openapi))
-        .route("/rest/v1/{relation}", get(rest::read).head(rest::read))
+        .route(
+            "/rest/v1/{relation}",
+            get(rest::read)
+                .head(rest::read)
+                .post(rest::write)
+                .patch(rest::write)
+                .put(rest::write)
+                .delete(rest::write),
+        )
+        .route(
+            "/rest/v1/rpc/{function}",
+            get(rpc::call).head(rpc::call).post(rpc::call),
+        )
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -91,6 +124,7 @@ mod tests {
                 Vec::new(),
             )),
             max_rows: None,
+            writes: WriteLimits::default(),
         }
     }
 
@@ -155,6 +189,37 @@ mod tests {
         let (status, body) = call(Method::GET, "/rest/v1/%FF").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["code"], "SLUICE121");
+    }
+
+    #[tokio::test]
+    async fn write_bodies_are_checked_before_any_database_work() {
+        let state = AppState {
+            writes: WriteLimits {
+                max_body_bytes: 16,
+                allow_unfiltered: false,
+            },
+            ..state_without_database()
+        };
+        for (body, status, code) in [
+            ("{\"id\":", StatusCode::BAD_REQUEST, "PGRST102"),
+            ("{\"id\": 1}", StatusCode::NOT_FOUND, "PGRST205"),
+            (
+                "[{\"a\": \"0123456789\"}]",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "SLUICE122",
+            ),
+        ] {
+            let request = Request::builder()
+                .method(Method::POST)
+                .uri("/rest/v1/nope")
+                .body(Body::from(body))
+                .unwrap();
+            let response = app(state.clone()).oneshot(request).await.unwrap();
+            assert_eq!(response.status(), status, "{body}");
+            let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+            let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(json["code"], code, "{body}");
+        }
     }
 
     #[tokio::test]

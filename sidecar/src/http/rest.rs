@@ -1,6 +1,7 @@
-//! `/rest/v1/`: the OpenAPI document and reads of tables and views. The work is in `crate::rest`
+//! `/rest/v1/`: the OpenAPI document, reads of tables and views, and writes to them. The work is in `crate::rest`
 //! (parse → plan → SQL → response); this only wires it to the pool and the schema cache.
 
+use axum::body::{to_bytes, Body};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, Uri};
@@ -9,10 +10,12 @@ use axum::Json;
 
 use super::AppState;
 use crate::auth::Identity;
-use crate::db::tx::{self, RequestContext, Statement};
+use crate::db::tx::{self, End, RequestContext, Statement};
+use crate::db::DbError;
 use crate::error::ApiError;
-use crate::rest::parse::{self, Target};
-use crate::rest::response::{self, ReadResult};
+use crate::rest::parse::{self, Target, Transaction};
+use crate::rest::plan::write::{self, WriteMethod};
+use crate::rest::response::{self, ReadResult, WriteResult};
 use crate::rest::{plan, sql, RestError};
 use crate::schema::openapi_for_schema;
 
@@ -92,6 +95,116 @@ pub async fn read(
         result,
         content_profile,
     )?)
+}
+
+/// `POST`/`PATCH`/`PUT`/`DELETE /rest/v1/{relation}`: the body is read up to `--max-body-bytes`,
+/// checked to be JSON of the right shape, planned, and written in one statement of one
+/// read-write transaction (rolled back with `Prefer: tx=rollback`, answered all the same).
+pub async fn write(
+    State(state): State<AppState>,
+    identity: Identity,
+    method: Method,
+    relation: Result<Path<String>, PathRejection>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let Path(relation) = relation.map_err(|_| RestError::InvalidPath)?;
+    let write_method = match method {
+        Method::POST => WriteMethod::Post,
+        Method::PATCH => WriteMethod::Patch,
+        Method::PUT => WriteMethod::Put,
+        Method::DELETE => WriteMethod::Delete,
+        _ => {
+            return Err(RestError::NotImplemented {
+                what: "this method",
+            }
+            .into())
+        }
+    };
+    let query = uri.query().unwrap_or("");
+    let request = parse::parse_request(&method, Target::Relation, query, &headers)
+        .map_err(RestError::from)?;
+    let limit = state.writes.max_body_bytes;
+    // Any failure to read the body (in practice: the limit) is answered as too large.
+    let bytes = to_bytes(body, limit)
+        .await
+        .map_err(|_| RestError::BodyTooLarge { limit })?;
+    let payload = write::parse_payload(&bytes, write_method)?;
+    let rows = payload_array(&bytes, write_method)?;
+    let profile_given = request.profile.is_some();
+    let rollback = request.prefer.transaction == Some(Transaction::Rollback);
+    let cache = state.schema.current();
+    let plan = write::plan_write(
+        &cache,
+        &relation,
+        write_method,
+        request,
+        &payload,
+        state.writes.allow_unfiltered,
+    )?;
+    let statement = sql::write(&plan, &rows);
+
+    let client = state
+        .pool
+        .get()
+        .await
+        .map_err(|err| ApiError::Database(err.into()))?;
+    let params = statement.params.as_sql();
+    let mut context = RequestContext::new(&identity, &method, uri.path(), &headers);
+    if rollback {
+        context.end = End::Rollback;
+    }
+    let results = tx::run(
+        &client,
+        &context,
+        &[Statement {
+            sql: &statement.sql,
+            params: &params,
+        }],
+    )
+    .await
+    .map_err(|err| match &err.error {
+        DbError::Query(query) => match sql::not_one_row(query) {
+            Some(rows) => ApiError::Rest(RestError::NotOneRow { rows }),
+            None => err.into(),
+        },
+        _ => err.into(),
+    })?;
+    let row = results
+        .first()
+        .and_then(|rows| rows.first())
+        .ok_or(ApiError::Internal("the write statement returned no row"))?;
+    let result = WriteResult {
+        body: row.try_get(0).map_err(query_error)?,
+        affected: row.try_get(1).map_err(query_error)?,
+        location: row.try_get(2).map_err(query_error)?,
+    };
+    let content_profile =
+        (profile_given || cache.exposed_schemas().len() > 1).then_some(plan.schema.as_str());
+    Ok(response::write_response(
+        &plan,
+        write_method,
+        &relation,
+        result,
+        content_profile,
+    )?)
+}
+
+/// The body as the JSON array the statement reads: an object is wrapped, not re-serialized, so
+/// that numbers keep every digit. DELETE sends an empty array.
+fn payload_array(bytes: &[u8], method: WriteMethod) -> Result<String, RestError> {
+    if method == WriteMethod::Delete {
+        return Ok("[]".to_owned());
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| RestError::InvalidBody {
+        details: "the body is not UTF-8".to_owned(),
+    })?;
+    Ok(if text.trim_start().starts_with('[') {
+        text.to_owned()
+    } else {
+        format!("[{text}]")
+    })
 }
 
 fn query_error(err: tokio_postgres::Error) -> ApiError {

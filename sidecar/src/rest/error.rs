@@ -4,6 +4,7 @@
 //! | Variant             | Code        | Status | When                                                   |
 //! |---------------------|-------------|--------|--------------------------------------------------------|
 //! | `Parse`             | see `ParseError` |   | the query string or a header does not follow the grammar |
+//! | `Rpc`               | see `RpcError` |     | `/rpc/<fn>`: no such function (PGRST202, 404) or several fit (PGRST203, 300) |
 //! | `SchemaNotExposed`  | `PGRST106`  | 406    | `Accept-Profile` names a schema that is not exposed     |
 //! | `TableNotFound`     | `PGRST205`  | 404    | no table or view of that name in the schema            |
 //! | `ColumnNotFound`    | `42703`     | 400    | a column named in `select`, a filter or `order`         |
@@ -15,13 +16,25 @@
 //! | `RelatedOrderNotToOne` | `PGRST118` | 400 | `order=rel(col)` where `rel` is not a to-one embedding |
 //! | `UnknownEmbedPath`  | `PGRST108`  | 400    | `x.order=…` and friends where `x` is not embedded        |
 //! | `OffsetBeyondTotal` | `PGRST103`  | 416    | with `count=exact`, an offset past the last row         |
+//! | `InvalidBody`       | `PGRST102`  | 400    | a write's body is not JSON, or not an object (array)    |
+//! | `UnknownPayloadColumn` | `PGRST204` | 400  | a written key (or `columns=` name) is not a column      |
+//! | `BodyTooLarge`      | `SLUICE122` | 413    | the body is longer than `--max-body-bytes`              |
+//! | `UnfilteredWrite`   | `SLUICE123` | 400    | PATCH/DELETE without a filter (unless allowed)          |
+//! | `NoConflictTarget`  | `SLUICE124` | 400    | an upsert on a table without primary key or `on_conflict` |
+//! | `InvalidPutFilters` | `PGRST105`  | 405    | PUT not filtered by exactly its primary key with `eq`   |
+//! | `PutKeyMismatch`    | `PGRST115`  | 400    | PUT's body does not repeat the filtered key values      |
+//! | `NotWritable`       | `SLUICE125` | 405    | a view (or table) that cannot take this write          |
+//! | `NotImplemented`    | `SLUICE501` | 501    | a write form this server does not support yet           |
 
 use super::parse::ParseError;
+use super::plan::rpc::RpcError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RestError {
     #[error(transparent)]
     Parse(#[from] ParseError),
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
     #[error("The schema must be one of the following: {}", .exposed.join(", "))]
     SchemaNotExposed {
         schema: String,
@@ -57,12 +70,31 @@ pub enum RestError {
     UnknownEmbedPath { path: String },
     #[error("Requested range not satisfiable")]
     OffsetBeyondTotal { offset: u64, total: i64 },
+    #[error("Empty or invalid json")]
+    InvalidBody { details: String },
+    #[error("Could not find the '{column}' column of '{table}' in the schema cache")]
+    UnknownPayloadColumn { table: String, column: String },
+    #[error("the request body is larger than {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    #[error("PATCH and DELETE require a filter")]
+    UnfilteredWrite,
+    #[error("there is no primary key or on_conflict to upsert '{table}' on")]
+    NoConflictTarget { table: String },
+    #[error("Filters must include all and only primary key columns with 'eq' operators")]
+    InvalidPutFilters,
+    #[error("Payload values do not match URL in primary key column(s)")]
+    PutKeyMismatch,
+    #[error("'{table}' does not allow {action}")]
+    NotWritable { table: String, action: &'static str },
+    #[error("{what} is not implemented")]
+    NotImplemented { what: &'static str },
 }
 
 impl RestError {
     pub fn code(&self) -> &'static str {
         match self {
             RestError::Parse(err) => err.code(),
+            RestError::Rpc(err) => err.code(),
             RestError::SchemaNotExposed { .. } => "PGRST106",
             RestError::TableNotFound { .. } => "PGRST205",
             RestError::ColumnNotFound { .. } => "42703",
@@ -74,12 +106,22 @@ impl RestError {
             RestError::UnknownEmbedPath { .. } => "PGRST108",
             RestError::RelatedOrderNotToOne { .. } => "PGRST118",
             RestError::OffsetBeyondTotal { .. } => "PGRST103",
+            RestError::InvalidBody { .. } => "PGRST102",
+            RestError::UnknownPayloadColumn { .. } => "PGRST204",
+            RestError::BodyTooLarge { .. } => "SLUICE122",
+            RestError::UnfilteredWrite => "SLUICE123",
+            RestError::NoConflictTarget { .. } => "SLUICE124",
+            RestError::InvalidPutFilters => "PGRST105",
+            RestError::PutKeyMismatch => "PGRST115",
+            RestError::NotWritable { .. } => "SLUICE125",
+            RestError::NotImplemented { .. } => "SLUICE501",
         }
     }
 
     pub fn http_status(&self) -> u16 {
         match self {
             RestError::Parse(err) => err.http_status(),
+            RestError::Rpc(err) => err.http_status(),
             RestError::SchemaNotExposed { .. } | RestError::NotOneRow { .. } => 406,
             RestError::TableNotFound { .. } => 404,
             RestError::ColumnNotFound { .. }
@@ -90,12 +132,21 @@ impl RestError {
             | RestError::RelatedOrderNotToOne { .. } => 400,
             RestError::AmbiguousRelationship { .. } => 300,
             RestError::OffsetBeyondTotal { .. } => 416,
+            RestError::InvalidBody { .. }
+            | RestError::UnknownPayloadColumn { .. }
+            | RestError::UnfilteredWrite
+            | RestError::NoConflictTarget { .. }
+            | RestError::PutKeyMismatch => 400,
+            RestError::BodyTooLarge { .. } => 413,
+            RestError::InvalidPutFilters | RestError::NotWritable { .. } => 405,
+            RestError::NotImplemented { .. } => 501,
         }
     }
 
     pub fn details(&self) -> Option<String> {
         match self {
             RestError::Parse(err) => err.details(),
+            RestError::Rpc(err) => err.details(),
             RestError::NotOneRow { rows } => Some(format!("The result contains {rows} rows")),
             RestError::RelationshipNotFound {
                 hint: Some(hint), ..
@@ -106,6 +157,7 @@ impl RestError {
             RestError::OffsetBeyondTotal { offset, total } => Some(format!(
                 "An offset of {offset} was requested, but there are only {total} rows."
             )),
+            RestError::InvalidBody { details } => Some(details.clone()),
             _ => None,
         }
     }
@@ -113,6 +165,7 @@ impl RestError {
     pub fn hint(&self) -> Option<String> {
         match self {
             RestError::Parse(err) => err.hint(),
+            RestError::Rpc(err) => err.hint(),
             RestError::InvalidCast { .. } => Some(
                 "cast to one type name such as text, int4, float8, numeric or jsonb".to_owned(),
             ),
@@ -133,6 +186,19 @@ impl RestError {
                 "filter, order or page only embeddings named in select, by alias or name"
                     .to_owned(),
             ),
+            RestError::UnfilteredWrite => Some(
+                "add a filter such as id=eq.1; the server may allow unfiltered writes with \
+                 --allow-unfiltered-writes"
+                    .to_owned(),
+            ),
+            RestError::NotWritable { .. } => Some(
+                "only tables and automatically updatable views (or views with INSTEAD OF \
+                 triggers) take writes"
+                    .to_owned(),
+            ),
+            RestError::NoConflictTarget { .. } => {
+                Some("name the unique columns with on_conflict=".to_owned())
+            }
             RestError::TableNotFound { .. } => Some(
                 "check the name, the Accept-Profile header and the role's privileges; the schema \
                  cache reloads after DDL"

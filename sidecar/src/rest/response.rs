@@ -2,12 +2,13 @@
 //! PostgREST answers (`RangeQuery.rangeStatusHeader`).
 
 use axum::body::Body;
-use axum::http::header::{HeaderValue, CONTENT_TYPE};
+use axum::http::header::{HeaderValue, CONTENT_TYPE, LOCATION};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 
 use super::error::RestError;
-use super::parse::MediaType;
+use super::parse::{MediaType, Representation};
+use super::plan::write::{WriteMethod, WritePlan};
 use super::plan::ReadPlan;
 
 /// What the read statement returned.
@@ -89,6 +90,127 @@ pub fn read_response(
     Ok(response)
 }
 
+/// What the write statement returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteResult {
+    /// The shaped rows, with `return=representation`.
+    pub body: Option<String>,
+    pub affected: i64,
+    /// The first written row's primary key as a JSON object, with `return=headers-only`.
+    pub location: Option<String>,
+}
+
+/// As PostgREST answers a write: POST 201; PATCH, PUT and DELETE 200 with a representation and
+/// 204 without; `Content-Range: */N` with `Prefer: count=exact`; `Location` for headers-only.
+pub fn write_response(
+    plan: &WritePlan,
+    method: WriteMethod,
+    relation: &str,
+    result: WriteResult,
+    content_profile: Option<&str>,
+) -> Result<Response, RestError> {
+    let full = plan.representation == Representation::Full;
+    if full && plan.media == MediaType::SingleObject && result.affected != 1 {
+        return Err(RestError::NotOneRow {
+            rows: result.affected,
+        });
+    }
+    let status = match method {
+        WriteMethod::Post => StatusCode::CREATED,
+        _ if full => StatusCode::OK,
+        _ => StatusCode::NO_CONTENT,
+    };
+    let body = if full {
+        Body::from(result.body.unwrap_or_default())
+    } else {
+        Body::empty()
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    if full {
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(content_type(plan.media)),
+        );
+    }
+    let range = if plan.count {
+        format!("*/{}", result.affected)
+    } else if full {
+        content_range(0, result.affected, None)
+    } else {
+        "*/*".to_owned()
+    };
+    if let Ok(range) = HeaderValue::from_str(&range) {
+        headers.insert("content-range", range);
+    }
+    let mut applied = vec![match plan.representation {
+        Representation::Full => "return=representation",
+        Representation::Minimal => "return=minimal",
+        Representation::HeadersOnly => "return=headers-only",
+    }];
+    applied.extend(plan.applied.iter().copied());
+    if plan.count {
+        applied.push("count=exact");
+    }
+    if let Ok(applied) = HeaderValue::from_str(&applied.join(", ")) {
+        headers.insert("preference-applied", applied);
+    }
+    if let Some(location) = result
+        .location
+        .as_deref()
+        .and_then(|key| location(relation, key))
+        .and_then(|location| HeaderValue::from_str(&location).ok())
+    {
+        headers.insert(LOCATION, location);
+    }
+    if let Some(profile) = content_profile.and_then(|p| HeaderValue::from_str(p).ok()) {
+        headers.insert("content-profile", profile);
+    }
+    Ok(response)
+}
+
+fn content_type(media: MediaType) -> &'static str {
+    match media {
+        MediaType::Json => "application/json; charset=utf-8",
+        MediaType::SingleObject => "application/vnd.pgrst.object+json; charset=utf-8",
+        MediaType::Csv => "text/csv; charset=utf-8",
+    }
+}
+
+/// `/todos?id=eq.5` from the key `{"id": 5}`, names and values percent-encoded.
+fn location(relation: &str, key: &str) -> Option<String> {
+    let key: serde_json::Map<String, serde_json::Value> = serde_json::from_str(key).ok()?;
+    let filters = key
+        .iter()
+        .map(|(name, value)| {
+            let value = match value {
+                serde_json::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            format!("{}=eq.{}", percent_encode(name), percent_encode(&value))
+        })
+        .collect::<Vec<_>>();
+    Some(format!(
+        "/{}?{}",
+        percent_encode(relation),
+        filters.join("&")
+    ))
+}
+
+/// Every byte but RFC 3986's unreserved characters as `%XX`.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +222,18 @@ mod tests {
         assert_eq!(content_range(0, 0, None), "*/*");
         assert_eq!(content_range(0, 0, Some(0)), "*/0");
         assert_eq!(content_range(4, 0, Some(4)), "*/4");
+    }
+
+    #[test]
+    fn location_encodes_names_and_values() {
+        assert_eq!(
+            location("todos", r#"{"id": 5}"#).as_deref(),
+            Some("/todos?id=eq.5")
+        );
+        assert_eq!(
+            location("a b", r#"{"k": "x&y=z"}"#).as_deref(),
+            Some("/a%20b?k=eq.x%26y%3Dz")
+        );
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! of nodes; filters, order and pages scoped to an embedding go to its node, and `order=rel(col)`
 //! may order by a column of a to-one embedding.
 
+pub mod rpc;
 #[cfg(test)]
 pub(crate) mod tests;
+pub mod write;
 
 use super::error::RestError;
 use super::parse::{

@@ -70,6 +70,18 @@ pub(super) fn alias(depth: usize) -> String {
 
 /// `SELECT <columns> FROM <relation> _tN <where> ORDER BY … LIMIT … OFFSET …`.
 fn node_select(node: &Node, depth: usize, where_clause: &str, params: &mut Params) -> String {
+    let relation = qualified(&node.schema, &node.table);
+    node_select_from(node, &relation, depth, where_clause, params)
+}
+
+/// `node_select` reading `relation` (a table, or a write's returned rows) as `_tN`.
+pub(super) fn node_select_from(
+    node: &Node,
+    relation: &str,
+    depth: usize,
+    where_clause: &str,
+    params: &mut Params,
+) -> String {
     let columns = node
         .select
         .iter()
@@ -77,8 +89,7 @@ fn node_select(node: &Node, depth: usize, where_clause: &str, params: &mut Param
         .collect::<Vec<_>>()
         .join(", ");
     let mut sql = format!(
-        "SELECT {columns} FROM {} {}{where_clause}",
-        qualified(&node.schema, &node.table),
+        "SELECT {columns} FROM {relation} {}{where_clause}",
         alias(depth)
     );
     if !node.order.is_empty() {
@@ -178,7 +189,7 @@ fn embed_sql(embed: &EmbedPlan, depth: usize, params: &mut Params) -> String {
 
 /// RFC 4180 CSV of the page: a header line from the first row's keys, then one line per row,
 /// in the columns' order (`json_each_text` keeps `row_to_json`'s order). Empty with no rows.
-fn csv_body() -> String {
+pub(super) fn csv_body() -> String {
     let header = format!(
         "(SELECT string_agg({}, ',' ORDER BY e.n) \
          FROM json_each_text((SELECT row_to_json(_p) FROM _sluice_page _p LIMIT 1)) \

@@ -1,0 +1,282 @@
+//! The one statement of a write: the mutation in a CTE, then the response body shaped from the
+//! rows it returned by the read builder, how many rows it touched, and the key of the first.
+//!
+//! ```sql
+//! WITH _sluice_rows AS (
+//!     INSERT INTO "s"."t" AS _t0 ("a", "b")
+//!     SELECT _r."a", _r."b"
+//!     FROM json_array_elements($1::text::json) WITH ORDINALITY AS _e(j, n),
+//!          LATERAL json_populate_record(NULL::"s"."t", _e.j) AS _r ORDER BY _e.n
+//!     [ON CONFLICT ("id") DO UPDATE SET "a" = EXCLUDED."a" … | DO NOTHING]
+//!     RETURNING _t0.*),
+//!   _sluice_page AS (SELECT <select> FROM _sluice_rows _t0)
+//! SELECT <body of _sluice_page> AS body, (SELECT count(*) FROM _sluice_rows) AS affected,
+//!        <the first row's primary key as a JSON object> AS location
+//! ```
+//! The body travels as one bound `json` parameter that Postgres reads into the table's row type;
+//! so every value is typed by the table itself. `RETURNING` asks only for what the response
+//! shows: `_t0.*` for a representation, the key for `Location`, else nothing (`1`), so that a
+//! role may write what it may not read.
+
+use super::filter::predicate_sql;
+use super::ident::{qualified, quote};
+use super::read::{alias, csv_body, node_select_from};
+use super::Params;
+use crate::rest::parse::{MediaType, Representation};
+use crate::rest::plan::write::{Mutation, WritePlan};
+
+/// The text a single-object write that touched other than one row fails to read as a number.
+const NOT_ONE_ROW: &str = "sluice_not_one_row:";
+
+/// The row count of a single-object write's guard failure (`22P02` on `NOT_ONE_ROW`), if that is
+/// what `err` is.
+pub fn not_one_row(err: &tokio_postgres::Error) -> Option<i64> {
+    let db = err.as_db_error()?;
+    if db.code().code() != "22P02" {
+        return None;
+    }
+    let (_, rest) = db.message().split_once(NOT_ONE_ROW)?;
+    rest.trim_end_matches('"').parse().ok()
+}
+
+/// SQL text and its parameters; the single row has `body text`, `affected int8`,
+/// `location text`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteStatement {
+    pub sql: String,
+    pub params: Params,
+}
+
+/// `rows` is the payload as a JSON array of objects (empty for DELETE).
+pub fn write(plan: &WritePlan, rows: &str) -> WriteStatement {
+    let mut params = Params::default();
+    let table = qualified(&plan.schema, &plan.table);
+    let t0 = alias(0);
+    let returning = match plan.representation {
+        Representation::Full => format!("{t0}.*"),
+        Representation::HeadersOnly if !plan.primary_key.is_empty() => plan
+            .primary_key
+            .iter()
+            .map(|column| format!("{t0}.{}", quote(column)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => "1".to_owned(),
+    };
+    let mutation = match &plan.mutation {
+        Mutation::Insert { defaults, conflict } => {
+            let values = plan
+                .columns
+                .iter()
+                .map(|column| {
+                    let value = format!("_r.{}", quote(column));
+                    match defaults.iter().find(|(name, _)| name == column) {
+                        // The default is catalog text (`pg_get_expr`), not request text.
+                        Some((_, default)) => format!(
+                            "CASE WHEN _e.j::jsonb ? {} THEN {value} ELSE ({default}) END",
+                            params.text(column)
+                        ),
+                        None => value,
+                    }
+                })
+                .collect::<Vec<_>>();
+            let target = if plan.columns.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", quoted_list(&plan.columns))
+            };
+            let source = format!(
+                "FROM json_array_elements({}::json) WITH ORDINALITY AS _e(j, n), \
+                 LATERAL json_populate_record(NULL::{table}, _e.j) AS _r ORDER BY _e.n",
+                params.text(rows)
+            );
+            let on_conflict = match conflict {
+                None => String::new(),
+                Some(conflict) => {
+                    let action = if conflict.merge && !plan.columns.is_empty() {
+                        let sets = plan
+                            .columns
+                            .iter()
+                            .map(|column| format!("{0} = EXCLUDED.{0}", quote(column)))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        format!("DO UPDATE SET {sets}")
+                    } else {
+                        "DO NOTHING".to_owned()
+                    };
+                    format!(" ON CONFLICT ({}) {action}", quoted_list(&conflict.columns))
+                }
+            };
+            format!(
+                "INSERT INTO {table} AS {t0}{target} SELECT {} {source}{on_conflict} \
+                 RETURNING {returning}",
+                values.join(", ")
+            )
+        }
+        Mutation::Update if plan.columns.is_empty() => {
+            // Nothing to set: PostgREST touches no row.
+            format!("SELECT {returning} FROM {table} {t0} WHERE false")
+        }
+        Mutation::Update => {
+            let sets = plan
+                .columns
+                .iter()
+                .map(|column| format!("{0} = _r.{0}", quote(column)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let object = params.text(rows);
+            let where_clause = where_clause(plan, &mut params);
+            format!(
+                "UPDATE {table} AS {t0} SET {sets} \
+                 FROM json_populate_record(NULL::{table}, ({object}::json)->0) AS _r\
+                 {where_clause} RETURNING {returning}"
+            )
+        }
+        Mutation::Delete => {
+            let where_clause = where_clause(plan, &mut params);
+            format!("DELETE FROM {table} AS {t0}{where_clause} RETURNING {returning}")
+        }
+    };
+
+    let mut ctes = vec![format!("_sluice_rows AS ({mutation})")];
+    let body = if plan.representation == Representation::Full {
+        let page = node_select_from(&plan.returning, "_sluice_rows", 0, "", &mut params);
+        ctes.push(format!("_sluice_page AS ({page})"));
+        match plan.media {
+            MediaType::Json => {
+                "(SELECT coalesce(json_agg(_p), '[]')::text FROM _sluice_page _p)".to_owned()
+            }
+            // Not exactly one row must undo the write, and COMMIT is already on its way: the
+            // statement fails instead, with an error `not_one_row` recognises.
+            MediaType::SingleObject => format!(
+                "CASE WHEN (SELECT count(*) FROM _sluice_page) = 1 \
+                 THEN (SELECT (json_agg(_p)->0)::text FROM _sluice_page _p) \
+                 ELSE ('{NOT_ONE_ROW}' || (SELECT count(*) FROM _sluice_page))::int4::text END"
+            ),
+            MediaType::Csv => csv_body(),
+        }
+    } else {
+        "NULL::text".to_owned()
+    };
+    let location = if plan.representation == Representation::HeadersOnly
+        && !plan.primary_key.is_empty()
+        && matches!(plan.mutation, Mutation::Insert { .. })
+    {
+        "(SELECT row_to_json(_l)::text FROM _sluice_rows _l LIMIT 1)"
+    } else {
+        "NULL::text"
+    };
+    WriteStatement {
+        sql: format!(
+            "WITH {} SELECT {body} AS body, (SELECT count(*) FROM _sluice_rows) AS affected, \
+             {location} AS location",
+            ctes.join(", ")
+        ),
+        params,
+    }
+}
+
+fn where_clause(plan: &WritePlan, params: &mut Params) -> String {
+    let conditions = plan
+        .filters
+        .iter()
+        .map(|predicate| predicate_sql(predicate, 0, params))
+        .collect::<Vec<_>>();
+    if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    }
+}
+
+fn quoted_list(columns: &[String]) -> String {
+    columns
+        .iter()
+        .map(|column| quote(column))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rest::plan::write::tests::plan;
+    use crate::rest::plan::write::WriteMethod;
+
+    #[test]
+    fn an_insert_reads_the_body_into_the_row_type() {
+        let plan = plan(WriteMethod::Post, "", "", r#"{"id": 1}"#).unwrap();
+        let statement = write(&plan, r#"[{"id": 1}]"#);
+        assert_eq!(
+            statement.sql,
+            "WITH _sluice_rows AS (INSERT INTO \"public\".\"todos\" AS _t0 (\"id\") \
+             SELECT _r.\"id\" FROM json_array_elements($1::text::json) WITH ORDINALITY \
+             AS _e(j, n), LATERAL json_populate_record(NULL::\"public\".\"todos\", _e.j) AS _r \
+             ORDER BY _e.n RETURNING 1) SELECT NULL::text AS body, \
+             (SELECT count(*) FROM _sluice_rows) AS affected, NULL::text AS location"
+        );
+        assert_eq!(statement.params.texts(), [r#"[{"id": 1}]"#]);
+    }
+
+    #[test]
+    fn an_upsert_sets_every_written_column_from_excluded() {
+        let plan = plan(
+            WriteMethod::Post,
+            "select=id",
+            "resolution=merge-duplicates, return=representation",
+            r#"{"id": 1, "weird \"name\"": 2}"#,
+        )
+        .unwrap();
+        let sql = write(&plan, "[]").sql;
+        assert!(
+            sql.contains(
+                "ON CONFLICT (\"id\") DO UPDATE SET \"id\" = EXCLUDED.\"id\", \
+                 \"weird \"\"name\"\"\" = EXCLUDED.\"weird \"\"name\"\"\" RETURNING _t0.*"
+            ),
+            "{sql}"
+        );
+        assert!(sql.contains("_sluice_page AS (SELECT _t0.\"id\" AS \"id\" FROM _sluice_rows _t0)"));
+    }
+
+    #[test]
+    fn hostile_values_never_reach_the_text() {
+        let hostile = "x'); DROP TABLE todos; --";
+        let body = serde_json::json!({ "title": hostile }).to_string();
+        let query = "title=eq.x%27)%3B%20DROP%20TABLE%20todos%3B%20--";
+        for (method, body) in [
+            (WriteMethod::Patch, body.as_str()),
+            (WriteMethod::Delete, ""),
+        ] {
+            let plan = plan(method, query, "return=representation", body).unwrap();
+            let statement = write(&plan, &format!("[{body}]"));
+            assert!(!statement.sql.contains("DROP"), "{}", statement.sql);
+            assert!(
+                statement.sql.contains("_t0.\"title\" = $"),
+                "{}",
+                statement.sql
+            );
+        }
+    }
+
+    #[test]
+    fn patch_and_delete_filter_the_target_rows() {
+        let plan = plan(WriteMethod::Patch, "id=eq.4", "", r#"{"title": "t"}"#).unwrap();
+        let sql = write(&plan, "[]").sql;
+        assert!(
+            sql.contains(
+                "UPDATE \"public\".\"todos\" AS _t0 SET \"title\" = _r.\"title\" FROM \
+             json_populate_record(NULL::\"public\".\"todos\", ($1::text::json)->0) AS _r \
+             WHERE _t0.\"id\" = $2::text::bigint RETURNING 1"
+            ),
+            "{sql}"
+        );
+        let plan = plan_delete();
+        let sql = write(&plan, "[]").sql;
+        assert!(sql.contains(
+            "DELETE FROM \"public\".\"todos\" AS _t0 WHERE _t0.\"id\" = $1::text::bigint RETURNING 1"
+        ), "{sql}");
+    }
+
+    fn plan_delete() -> WritePlan {
+        plan(WriteMethod::Delete, "id=eq.4", "", "").unwrap()
+    }
+}

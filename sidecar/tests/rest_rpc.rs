@@ -1,0 +1,540 @@
+//! RPC end to end: `POST`/`GET`/`HEAD /rest/v1/rpc/{function}` through the real router, with the
+//! real pool (as `authenticator`), the real schema cache and real Postgres with the extension and
+//! RLS.
+
+mod support;
+
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{to_bytes, Body};
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use jsonwebtoken::{EncodingKey, Header};
+use serde_json::{json, Value};
+use sluice_sidecar::auth::keys::JwtSecret;
+use sluice_sidecar::auth::{Verifier, VerifierOptions};
+use sluice_sidecar::db::pool;
+use sluice_sidecar::http::{app, AppState};
+use sluice_sidecar::schema::{self, ExposedSchemas, SchemaHandle};
+use support::postgres::{execute, Server, TestDb};
+use tokio_postgres::config::Host;
+use tower::ServiceExt;
+
+const ALICE: &str = "0b6a3c4e-8f5d-4a2b-9c1d-7e6f5a4b3c2d";
+const BOB: &str = "f1e2d3c4-b5a6-4978-8a9b-0c1d2e3f4a5b";
+const AUTHENTICATOR_PASSWORD: &str = "sluice-test-authenticator";
+
+const SCHEMA: &str = r#"
+    CREATE TABLE todos (
+        id bigint PRIMARY KEY,
+        owner uuid NOT NULL,
+        title text NOT NULL,
+        done boolean NOT NULL DEFAULT false
+    );
+    ALTER TABLE todos ENABLE ROW LEVEL SECURITY;
+    CREATE POLICY own_todos ON todos USING (owner = auth.uid());
+    CREATE POLICY add_own_todos ON todos FOR INSERT WITH CHECK (owner = auth.uid());
+    GRANT SELECT, INSERT ON todos TO anon, authenticated;
+    INSERT INTO todos VALUES
+        (1, '0b6a3c4e-8f5d-4a2b-9c1d-7e6f5a4b3c2d', 'buy milk', false),
+        (2, '0b6a3c4e-8f5d-4a2b-9c1d-7e6f5a4b3c2d', 'walk the dog', true),
+        (3, '0b6a3c4e-8f5d-4a2b-9c1d-7e6f5a4b3c2d', 'write report', false),
+        (4, '0b6a3c4e-8f5d-4a2b-9c1d-7e6f5a4b3c2d', 'buy bread', true),
+        (6, 'f1e2d3c4-b5a6-4978-8a9b-0c1d2e3f4a5b', 'bob secret', false);
+
+    CREATE FUNCTION add(a integer, b integer DEFAULT 10) RETURNS integer
+        LANGUAGE sql IMMUTABLE AS $$ SELECT a + b $$;
+    CREATE FUNCTION greet(name text) RETURNS text
+        LANGUAGE sql STABLE AS $$ SELECT 'hello ' || name $$;
+    CREATE FUNCTION numbers(up_to integer) RETURNS SETOF integer
+        LANGUAGE sql STABLE AS $$ SELECT generate_series(1, up_to) $$;
+    -- SECURITY INVOKER (the default): RLS sees the caller through auth.uid().
+    CREATE FUNCTION my_todos() RETURNS SETOF todos
+        LANGUAGE sql STABLE AS $$ SELECT * FROM todos $$;
+    CREATE FUNCTION first_todo() RETURNS todos
+        LANGUAGE sql STABLE AS $$ SELECT * FROM todos ORDER BY id LIMIT 1 $$;
+    CREATE FUNCTION todo_titles(min_id bigint) RETURNS TABLE (todo_id bigint, label text)
+        LANGUAGE sql STABLE AS $$ SELECT id, upper(title) FROM todos WHERE id >= min_id $$;
+    CREATE TYPE pair AS (k text, v integer);
+    CREATE FUNCTION pairs() RETURNS SETOF pair
+        LANGUAGE sql IMMUTABLE AS $$ VALUES ('a', 1), ('b', 2), ('c', 3) $$;
+    CREATE FUNCTION one_pair() RETURNS pair
+        LANGUAGE sql IMMUTABLE AS $$ VALUES ('z', 26) $$;
+    CREATE FUNCTION shout(text) RETURNS text
+        LANGUAGE sql IMMUTABLE AS $$ SELECT upper($1) $$;
+    CREATE FUNCTION echo(json) RETURNS json
+        LANGUAGE sql IMMUTABLE AS $$ SELECT json_build_object('got', $1) $$;
+    CREATE FUNCTION add_todo(id bigint, title text) RETURNS todos
+        LANGUAGE sql VOLATILE AS $$
+            INSERT INTO todos (id, owner, title) VALUES (id, auth.uid(), title) RETURNING *
+        $$;
+    CREATE FUNCTION touch() RETURNS void
+        LANGUAGE plpgsql VOLATILE AS $$ BEGIN PERFORM 1; END $$;
+    CREATE FUNCTION fail(message text) RETURNS integer
+        LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RAISE EXCEPTION '%', message; END $$;
+    CREATE FUNCTION pay() RETURNS integer
+        LANGUAGE plpgsql IMMUTABLE AS $$
+            BEGIN RAISE EXCEPTION 'no money' USING ERRCODE = 'PT402', HINT = 'top up'; END
+        $$;
+    CREATE FUNCTION sum_all(VARIADIC xs integer[]) RETURNS integer
+        LANGUAGE sql IMMUTABLE AS $$ SELECT sum(x)::integer FROM unnest(xs) x $$;
+    CREATE FUNCTION sorted(xs integer[], flag boolean DEFAULT false) RETURNS integer[]
+        LANGUAGE sql IMMUTABLE AS $$ SELECT array_agg(x ORDER BY x) FROM unnest(xs) x $$;
+    CREATE FUNCTION pick(x integer) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'int' $$;
+    CREATE FUNCTION pick(x text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'text' $$;
+"#;
+
+const SECRET: &str = "sluice-rest-rpc-test-secret-0123456789";
+
+struct Fixture {
+    // Dropped in order: the app (and its pool) before the database.
+    app: Router,
+    runtime: tokio::runtime::Runtime,
+    _db: TestDb,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|err| panic!("not JSON ({err}): {:?}", self.body))
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
+            .to_str()
+            .unwrap()
+    }
+
+    fn ids(&self) -> Vec<i64> {
+        let body = self.json();
+        body.as_array()
+            .unwrap_or_else(|| panic!("not an array: {body}"))
+            .iter()
+            .map(|row| row["id"].as_i64().unwrap())
+            .collect()
+    }
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        Fixture::with_max_rows(None)
+    }
+
+    fn with_max_rows(max_rows: Option<u64>) -> Fixture {
+        let db = TestDb::create(&Server::shared());
+        db.install_extension();
+        allow_authenticator_login(&db);
+        db.execute(SCHEMA);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let config = authenticator_config(&db);
+        let exposed = ExposedSchemas::new(["public"]).unwrap();
+        let schema: SchemaHandle = runtime.block_on(schema::start(&config, exposed)).unwrap();
+        let verifier = Verifier::new(&JwtSecret::new(SECRET).unwrap(), VerifierOptions::default());
+        let state = AppState {
+            pool: pool::build(&config, 2).unwrap(),
+            extension_version: Arc::from(sluice_sidecar::VERSION),
+            verifier: Arc::new(verifier),
+            schema,
+            max_rows,
+            writes: Default::default(),
+        };
+        Fixture {
+            app: app(state),
+            runtime,
+            _db: db,
+        }
+    }
+
+    fn request(&self, method: Method, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.send(method, path, headers, "")
+    }
+
+    fn send(&self, method: Method, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+        let mut request = Request::builder().method(method).uri(encode(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Body::from(body.to_owned())).unwrap();
+        self.runtime.block_on(async {
+            let response = self.app.clone().oneshot(request).await.unwrap();
+            let status = response.status();
+            let headers = response.headers().clone();
+            let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+            Reply {
+                status,
+                headers,
+                body: String::from_utf8(bytes.to_vec()).unwrap(),
+            }
+        })
+    }
+
+    /// `GET path` as alice.
+    fn get(&self, path: &str) -> Reply {
+        self.get_as(&token(Some(ALICE), SECRET), path, &[])
+    }
+
+    fn get_as(&self, token: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let bearer = format!("Bearer {token}");
+        let mut all = vec![("authorization", bearer.as_str())];
+        all.extend_from_slice(headers);
+        self.request(Method::GET, path, &all)
+    }
+
+    /// `POST path` with `body` as alice.
+    fn post(&self, path: &str, body: &str) -> Reply {
+        self.post_with(path, &[], body)
+    }
+
+    fn post_with(&self, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+        let bearer = format!("Bearer {}", token(Some(ALICE), SECRET));
+        let mut all = vec![
+            ("authorization", bearer.as_str()),
+            ("content-type", "application/json"),
+        ];
+        all.extend_from_slice(headers);
+        self.send(Method::POST, path, &all, body)
+    }
+}
+
+/// `path` with the characters a URI may not hold as they are percent-encoded, as a client sends them.
+fn encode(path: &str) -> String {
+    let mut encoded = String::new();
+    for ch in path.chars() {
+        if "{}\"^<>|\\[]` ".contains(ch) || !ch.is_ascii() {
+            let mut buf = [0; 4];
+            for byte in ch.encode_utf8(&mut buf).bytes() {
+                encoded.push_str(&format!("%{byte:02X}"));
+            }
+        } else {
+            encoded.push(ch);
+        }
+    }
+    encoded
+}
+
+/// An HS256 token for `authenticated` (with `sub`) signed with `secret`.
+fn token(sub: Option<&str>, secret: &str) -> String {
+    let mut claims = json!({"role": "authenticated", "aud": "authenticated"});
+    if let Some(sub) = sub {
+        claims["sub"] = json!(sub);
+    }
+    jsonwebtoken::encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// The extension creates `authenticator` without LOGIN; tests give it a password, one at a time
+/// (roles are cluster-wide), retrying when another process alters the role at the same moment.
+fn allow_authenticator_login(db: &TestDb) {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _guard = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let sql = format!("ALTER ROLE authenticator WITH LOGIN PASSWORD '{AUTHENTICATOR_PASSWORD}'");
+    for attempt in 1.. {
+        match execute(&db.url(), &sql) {
+            Ok(()) => return,
+            Err(err) if attempt < 5 && err.contains("concurrently") => {
+                std::thread::sleep(Duration::from_millis(200))
+            }
+            Err(err) => panic!("{sql}: {err}"),
+        }
+    }
+}
+
+fn authenticator_config(db: &TestDb) -> tokio_postgres::Config {
+    let admin = tokio_postgres::Config::from_str(&db.url()).unwrap();
+    let mut config = tokio_postgres::Config::new();
+    config
+        .user("authenticator")
+        .password(AUTHENTICATOR_PASSWORD)
+        .dbname(admin.get_dbname().unwrap());
+    for host in admin.get_hosts() {
+        match host {
+            Host::Tcp(name) => config.host(name),
+            Host::Unix(path) => config.host_path(path),
+        };
+    }
+    config.port(admin.get_ports().first().copied().unwrap_or(5432));
+    config
+}
+#[test]
+fn a_scalar_function_answers_its_value() {
+    let f = Fixture::new();
+    let sum = f.post("/rest/v1/rpc/add", r#"{"a": 1, "b": 2}"#);
+    assert_eq!(sum.status, StatusCode::OK, "{}", sum.body);
+    assert_eq!(
+        sum.header("content-type"),
+        "application/json; charset=utf-8"
+    );
+    assert_eq!(sum.json(), json!(3));
+    // A left-out argument with a default takes it.
+    assert_eq!(f.post("/rest/v1/rpc/add", r#"{"a": 1}"#).json(), json!(11));
+    assert_eq!(
+        f.post("/rest/v1/rpc/greet", r#"{"name": "ann"}"#).json(),
+        json!("hello ann")
+    );
+    // Arrays and VARIADIC take JSON arrays.
+    let sorted = f.post("/rest/v1/rpc/sorted", r#"{"xs": [3, 1, 2]}"#);
+    assert_eq!(sorted.json(), json!([1, 2, 3]), "{}", sorted.body);
+    assert_eq!(
+        f.post("/rest/v1/rpc/sum_all", r#"{"xs": [1, 2, 3]}"#)
+            .json(),
+        json!(6)
+    );
+    // NULL is an argument like any other.
+    assert_eq!(
+        f.post("/rest/v1/rpc/add", r#"{"a": null, "b": 2}"#).json(),
+        Value::Null
+    );
+    // A scalar SETOF is an array of values.
+    assert_eq!(
+        f.post("/rest/v1/rpc/numbers", r#"{"up_to": 3}"#).json(),
+        json!([1, 2, 3])
+    );
+    let page = f.get("/rest/v1/rpc/numbers?up_to=5&limit=2&offset=1");
+    assert_eq!(page.json(), json!([2, 3]), "{}", page.body);
+    // A composite type that is no table: objects, without filters.
+    let pairs = f.post("/rest/v1/rpc/pairs?limit=2", "");
+    assert_eq!(
+        pairs.json(),
+        json!([{"k": "a", "v": 1}, {"k": "b", "v": 2}]),
+        "{}",
+        pairs.body
+    );
+    assert_eq!(
+        f.post("/rest/v1/rpc/one_pair", "").json(),
+        json!({"k": "z", "v": 26})
+    );
+}
+
+#[test]
+fn a_set_of_rows_takes_select_filters_order_and_paging() {
+    let f = Fixture::new();
+    let rows = f.post(
+        "/rest/v1/rpc/my_todos?select=id,title&done=is.false&order=id.desc",
+        "{}",
+    );
+    assert_eq!(rows.status, StatusCode::OK, "{}", rows.body);
+    assert_eq!(
+        rows.json(),
+        json!([{"id": 3, "title": "write report"}, {"id": 1, "title": "buy milk"}])
+    );
+    let page = f.post_with(
+        "/rest/v1/rpc/my_todos?select=id&order=id&limit=2&offset=1",
+        &[("prefer", "count=exact")],
+        "",
+    );
+    assert_eq!(page.status, StatusCode::PARTIAL_CONTENT, "{}", page.body);
+    assert_eq!(page.ids(), [2, 3]);
+    assert_eq!(page.header("content-range"), "1-2/4");
+    let one = f.post_with(
+        "/rest/v1/rpc/my_todos?id=eq.2",
+        &[("accept", "application/vnd.pgrst.object+json")],
+        "",
+    );
+    assert_eq!(one.status, StatusCode::OK, "{}", one.body);
+    assert_eq!(one.json()["title"], "walk the dog");
+    let csv = f.post_with(
+        "/rest/v1/rpc/my_todos?select=id,title&id=lt.3&order=id",
+        &[("accept", "text/csv")],
+        "",
+    );
+    assert_eq!(csv.body, "id,title\n1,buy milk\n2,walk the dog");
+    // Without SETOF, the row is an object.
+    let first = f.post("/rest/v1/rpc/first_todo?select=id,title", "");
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(first.json(), json!({"id": 1, "title": "buy milk"}));
+    let unknown = f.post("/rest/v1/rpc/my_todos?nope=eq.1", "");
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert_eq!(unknown.json()["code"], "42703");
+}
+
+#[test]
+fn returns_table_columns_are_filterable() {
+    let f = Fixture::new();
+    let rows = f.post(
+        "/rest/v1/rpc/todo_titles?label=like.BUY*&order=todo_id.desc",
+        r#"{"min_id": 1}"#,
+    );
+    assert_eq!(rows.status, StatusCode::OK, "{}", rows.body);
+    assert_eq!(
+        rows.json(),
+        json!([{"todo_id": 4, "label": "BUY BREAD"}, {"todo_id": 1, "label": "BUY MILK"}])
+    );
+    let get = f.get("/rest/v1/rpc/todo_titles?min_id=3&select=label&limit=1&order=todo_id");
+    assert_eq!(get.status, StatusCode::OK, "{}", get.body);
+    assert_eq!(get.json(), json!([{"label": "WRITE REPORT"}]));
+}
+
+#[test]
+fn a_single_unnamed_json_argument_receives_the_whole_body() {
+    let f = Fixture::new();
+    let echo = f.post("/rest/v1/rpc/echo", r#"{"any": ["thing", 1]}"#);
+    assert_eq!(echo.status, StatusCode::OK, "{}", echo.body);
+    assert_eq!(echo.json(), json!({"got": {"any": ["thing", 1]}}));
+    let array = f.post("/rest/v1/rpc/echo", "[1, 2]");
+    assert_eq!(array.json(), json!({"got": [1, 2]}));
+    let not_json = f.post("/rest/v1/rpc/echo", "{not json");
+    assert_eq!(not_json.status, StatusCode::BAD_REQUEST);
+    assert_eq!(not_json.json()["code"], "PGRST102");
+    // A single unnamed text argument takes a body that is not JSON as it is.
+    let text = f.post_with(
+        "/rest/v1/rpc/shout",
+        &[("content-type", "text/plain")],
+        "plain words",
+    );
+    assert_eq!(text.status, StatusCode::OK, "{}", text.body);
+    assert_eq!(text.json(), json!("PLAIN WORDS"));
+}
+
+#[test]
+fn get_runs_read_only_so_a_volatile_write_is_405() {
+    let f = Fixture::new();
+    let stable = f.get("/rest/v1/rpc/add?a=4&b=5");
+    assert_eq!(stable.status, StatusCode::OK, "{}", stable.body);
+    assert_eq!(stable.json(), json!(9));
+    let head = f.request(Method::HEAD, "/rest/v1/rpc/greet?name=x", &[]);
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(head.body, "");
+
+    let volatile = f.get("/rest/v1/rpc/add_todo?id=10&title=nope");
+    assert_eq!(
+        volatile.status,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "{}",
+        volatile.body
+    );
+    assert_eq!(volatile.json()["code"], "25006");
+    // POST runs it read-write; RLS applies inside (auth.uid() is the caller).
+    let added = f.post("/rest/v1/rpc/add_todo", r#"{"id": 10, "title": "new"}"#);
+    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    assert_eq!(added.json()["owner"], ALICE);
+    assert_eq!(
+        f.post("/rest/v1/rpc/my_todos?select=id&id=eq.10", "").ids(),
+        [10]
+    );
+    // A void function answers 204 without a body.
+    let void = f.post("/rest/v1/rpc/touch", "");
+    assert_eq!(void.status, StatusCode::NO_CONTENT, "{}", void.body);
+    assert_eq!(void.body, "");
+}
+
+#[test]
+fn prefer_tx_rollback_undoes_the_call() {
+    let f = Fixture::new();
+    let dry = f.post_with(
+        "/rest/v1/rpc/add_todo",
+        &[("prefer", "tx=rollback")],
+        r#"{"id": 11, "title": "dry run"}"#,
+    );
+    assert_eq!(dry.status, StatusCode::OK, "{}", dry.body);
+    assert_eq!(dry.json()["title"], "dry run");
+    assert_eq!(dry.header("preference-applied"), "tx=rollback");
+    assert!(f
+        .post("/rest/v1/rpc/my_todos?id=eq.11", "")
+        .ids()
+        .is_empty());
+}
+
+#[test]
+fn rls_applies_inside_a_security_invoker_function() {
+    let f = Fixture::new();
+    assert_eq!(
+        f.post("/rest/v1/rpc/my_todos?select=id&order=id", "").ids(),
+        [1, 2, 3, 4]
+    );
+    let bearer = format!("Bearer {}", token(Some(BOB), SECRET));
+    let bob = f.send(
+        Method::POST,
+        "/rest/v1/rpc/my_todos?select=id",
+        &[("authorization", bearer.as_str())],
+        "",
+    );
+    assert_eq!(bob.ids(), [6]);
+    let anon = f.send(Method::POST, "/rest/v1/rpc/my_todos", &[], "");
+    assert_eq!(anon.status, StatusCode::OK, "{}", anon.body);
+    assert_eq!(anon.json(), json!([]));
+}
+
+#[test]
+fn unknown_functions_and_argument_sets_are_404_pgrst202() {
+    let f = Fixture::new();
+    let missing = f.post("/rest/v1/rpc/nope", r#"{"x": 1}"#);
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        missing.json(),
+        json!({
+            "code": "PGRST202",
+            "message": "Could not find the function public.nope(x) in the schema cache",
+            "details": "Searched for the function public.nope with parameters x or with a single \
+                        unnamed json/jsonb parameter, but no matches were found in the schema cache.",
+            "hint": null,
+        })
+    );
+    let wrong = f.post("/rest/v1/rpc/add", r#"{"a": 1, "c": 2}"#);
+    assert_eq!(wrong.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        wrong.json()["message"],
+        "Could not find the function public.add(a, c) in the schema cache"
+    );
+    assert_eq!(
+        wrong.json()["hint"],
+        "Perhaps you meant to call the function public.add(a, b)"
+    );
+    let none = f.post("/rest/v1/rpc/add", "");
+    assert_eq!(
+        none.json()["message"],
+        "Could not find the function public.add without parameters in the schema cache"
+    );
+    let ambiguous = f.post("/rest/v1/rpc/pick", r#"{"x": 1}"#);
+    assert_eq!(ambiguous.status, StatusCode::MULTIPLE_CHOICES);
+    assert_eq!(ambiguous.json()["code"], "PGRST203");
+    let bad_json = f.post("/rest/v1/rpc/add", "{");
+    assert_eq!(bad_json.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad_json.json()["code"], "PGRST102");
+    let huge = format!(r#"{{"a": 1, "b": 2, "pad": "{}"}}"#, "x".repeat(2 << 20));
+    let too_large = f.post("/rest/v1/rpc/add", &huge);
+    assert_eq!(too_large.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(too_large.json()["code"], "SLUICE122");
+    let put = f.send(Method::PUT, "/rest/v1/rpc/add", &[], "{}");
+    assert_eq!(put.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[test]
+fn errors_keep_their_sqlstate() {
+    let f = Fixture::new();
+    let wrong_type = f.post("/rest/v1/rpc/add", r#"{"a": "one", "b": 2}"#);
+    assert_eq!(
+        wrong_type.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        wrong_type.body
+    );
+    assert_eq!(wrong_type.json()["code"], "22P02");
+    let raised = f.post("/rest/v1/rpc/fail", r#"{"message": "it broke"}"#);
+    assert_eq!(raised.status, StatusCode::BAD_REQUEST);
+    assert_eq!(raised.json()["code"], "P0001");
+    assert_eq!(raised.json()["message"], "it broke");
+    let custom = f.post("/rest/v1/rpc/pay", "{}");
+    assert_eq!(custom.status.as_u16(), 402, "{}", custom.body);
+    assert_eq!(custom.json()["code"], "PT402");
+    assert_eq!(custom.json()["message"], "no money");
+    assert_eq!(custom.json()["hint"], "top up");
+}
