@@ -9,8 +9,9 @@ mod support;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
+use support::rest::{allow_authenticator_login, AUTHENTICATOR_PASSWORD};
 
 use axum::http::{HeaderMap, Method, StatusCode};
 use jsonwebtoken::{EncodingKey, Header};
@@ -20,14 +21,13 @@ use sluice_sidecar::auth::{Identity, Verifier, VerifierOptions};
 use sluice_sidecar::db::tx::{self, End, RequestContext, Statement};
 use sluice_sidecar::db::{pool, Pool};
 use sluice_sidecar::error::ApiError;
-use support::postgres::{execute, Server, TestDb};
+use support::postgres::{Server, TestDb};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_postgres::config::Host;
 
 const ALICE: &str = "0b6a3c4e-8f5d-4a2b-9c1d-7e6f5a4b3c2d";
 const BOB: &str = "f1e2d3c4-b5a6-4978-8a9b-0c1d2e3f4a5b";
-const AUTHENTICATOR_PASSWORD: &str = "sluice-test-authenticator";
 
 const SCHEMA: &str = "
     CREATE TABLE notes (id bigserial PRIMARY KEY, owner uuid NOT NULL, body text NOT NULL);
@@ -53,26 +53,6 @@ fn setup() -> TestDb {
     allow_authenticator_login(&db);
     db.execute(SCHEMA);
     db
-}
-
-/// The extension creates `authenticator` without LOGIN; deployments give it a password
-/// (`make run`, docker/initdb.sh). Roles are cluster-wide, so tests take turns and retry when
-/// another process updates the role at the same moment.
-fn allow_authenticator_login(db: &TestDb) {
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-    let _guard = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let sql = format!("ALTER ROLE authenticator WITH LOGIN PASSWORD '{AUTHENTICATOR_PASSWORD}'");
-    for attempt in 1.. {
-        match execute(&db.url(), &sql) {
-            Ok(()) => return,
-            Err(err) if attempt < 5 && err.contains("concurrently") => {
-                std::thread::sleep(Duration::from_millis(200))
-            }
-            Err(err) => panic!("{sql}: {err}"),
-        }
-    }
 }
 
 fn runtime() -> tokio::runtime::Runtime {

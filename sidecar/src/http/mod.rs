@@ -4,6 +4,7 @@
 mod health;
 mod rest;
 mod rpc;
+mod statement;
 
 use std::sync::Arc;
 

@@ -8,14 +8,15 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use super::statement::{query_error, read_result, run_one};
 use super::AppState;
 use crate::auth::Identity;
-use crate::db::tx::{self, End, RequestContext, Statement};
+use crate::db::tx::{End, RequestContext};
 use crate::db::DbError;
 use crate::error::ApiError;
 use crate::rest::parse::{self, Target, Transaction};
 use crate::rest::plan::write::{self, WriteMethod};
-use crate::rest::response::{self, ReadResult, WriteResult};
+use crate::rest::response::{self, WriteResult};
 use crate::rest::{plan, sql, RestError};
 use crate::schema::openapi_for_schema;
 
@@ -62,31 +63,17 @@ pub async fn read(
     let plan = plan::plan_read(&cache, &relation, request, state.max_rows)?;
     let statement = sql::read(&plan);
 
-    let client = state
-        .pool
-        .get()
-        .await
-        .map_err(|err| ApiError::Database(err.into()))?;
-    let params = statement.params.as_sql();
     let context = RequestContext::new(&identity, &method, uri.path(), &headers);
-    let results = tx::run(
-        &client,
+    let row = run_one(
+        &state,
         &context,
-        &[Statement {
-            sql: &statement.sql,
-            params: &params,
-        }],
+        &statement.sql,
+        &statement.params,
+        "the read statement returned no row",
+        ApiError::from,
     )
     .await?;
-    let row = results
-        .first()
-        .and_then(|rows| rows.first())
-        .ok_or(ApiError::Internal("the read statement returned no row"))?;
-    let result = ReadResult {
-        body: row.try_get(0).map_err(query_error)?,
-        page_count: row.try_get(1).map_err(query_error)?,
-        total: row.try_get(2).map_err(query_error)?,
-    };
+    let result = read_result(&row)?;
     let content_profile =
         (profile_given || cache.exposed_schemas().len() > 1).then_some(plan.root.schema.as_str());
     Ok(response::read_response(
@@ -145,36 +132,25 @@ pub async fn write(
     )?;
     let statement = sql::write(&plan, &rows);
 
-    let client = state
-        .pool
-        .get()
-        .await
-        .map_err(|err| ApiError::Database(err.into()))?;
-    let params = statement.params.as_sql();
     let mut context = RequestContext::new(&identity, &method, uri.path(), &headers);
     if rollback {
         context.end = End::Rollback;
     }
-    let results = tx::run(
-        &client,
+    let row = run_one(
+        &state,
         &context,
-        &[Statement {
-            sql: &statement.sql,
-            params: &params,
-        }],
-    )
-    .await
-    .map_err(|err| match &err.error {
-        DbError::Query(query) => match sql::not_one_row(query) {
-            Some(rows) => ApiError::Rest(RestError::NotOneRow { rows }),
-            None => err.into(),
+        &statement.sql,
+        &statement.params,
+        "the write statement returned no row",
+        |err| match &err.error {
+            DbError::Query(query) => match sql::not_one_row(query) {
+                Some(rows) => ApiError::Rest(RestError::NotOneRow { rows }),
+                None => err.into(),
+            },
+            _ => err.into(),
         },
-        _ => err.into(),
-    })?;
-    let row = results
-        .first()
-        .and_then(|rows| rows.first())
-        .ok_or(ApiError::Internal("the write statement returned no row"))?;
+    )
+    .await?;
     let result = WriteResult {
         body: row.try_get(0).map_err(query_error)?,
         affected: row.try_get(1).map_err(query_error)?,
@@ -205,8 +181,4 @@ fn payload_array(bytes: &[u8], method: WriteMethod) -> Result<String, RestError>
     } else {
         format!("[{text}]")
     })
-}
-
-fn query_error(err: tokio_postgres::Error) -> ApiError {
-    ApiError::Database(crate::db::DbError::Query(err))
 }

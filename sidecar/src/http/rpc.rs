@@ -8,13 +8,14 @@ use axum::http::header::{HeaderValue, CONTENT_TYPE};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 
+use super::statement::{read_result, run_one};
 use super::AppState;
 use crate::auth::Identity;
-use crate::db::tx::{self, Access, End, RequestContext, Statement};
+use crate::db::tx::{Access, End, RequestContext};
 use crate::error::ApiError;
 use crate::rest::parse::{self, Target};
 use crate::rest::plan::rpc::{self as rpc_plan, CallResult};
-use crate::rest::response::{self, ReadResult};
+use crate::rest::response;
 use crate::rest::sql::rpc as rpc_sql;
 use crate::rest::RestError;
 
@@ -45,12 +46,6 @@ pub async fn call(
     let plan = rpc_plan::plan_call(&cache, &function, &method, request, &body, state.max_rows)?;
     let statement = rpc_sql::call(&plan);
 
-    let client = state
-        .pool
-        .get()
-        .await
-        .map_err(|err| ApiError::Database(err.into()))?;
-    let params = statement.params.as_sql();
     let mut context = RequestContext::new(&identity, &method, uri.path(), &headers);
     context.access = if plan.read_only {
         Access::ReadOnly
@@ -60,24 +55,16 @@ pub async fn call(
     if plan.rollback {
         context.end = End::Rollback;
     }
-    let results = tx::run(
-        &client,
+    let row = run_one(
+        &state,
         &context,
-        &[Statement {
-            sql: &statement.sql,
-            params: &params,
-        }],
+        &statement.sql,
+        &statement.params,
+        "the call statement returned no row",
+        ApiError::from,
     )
     .await?;
-    let row = results
-        .first()
-        .and_then(|rows| rows.first())
-        .ok_or(ApiError::Internal("the call statement returned no row"))?;
-    let result = ReadResult {
-        body: row.try_get(0).map_err(query_error)?,
-        page_count: row.try_get(1).map_err(query_error)?,
-        total: row.try_get(2).map_err(query_error)?,
-    };
+    let result = read_result(&row)?;
     let content_profile =
         (profile_given || cache.exposed_schemas().len() > 1).then_some(plan.schema.as_str());
 
@@ -114,8 +101,4 @@ pub async fn call(
         );
     }
     Ok(response)
-}
-
-fn query_error(err: tokio_postgres::Error) -> ApiError {
-    ApiError::Database(crate::db::DbError::Query(err))
 }

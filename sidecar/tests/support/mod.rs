@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod postgres;
+pub mod rest;
 pub mod sidecar;
 
 use std::collections::hash_map::RandomState;
