@@ -86,26 +86,16 @@ fn run_cached(key: StatementKey, args: &[DatumWithOid<'_>]) {
     STATEMENTS.with(|cache| {
         let mut cache = cache.borrow_mut();
         Spi::connect_mut(|client| {
-            if !cache.contains_key(&key) {
+            let statement = cache.entry(key).or_insert_with_key(|key| {
                 let sql = statement_sql(key.kind, &key.pk_columns);
                 let types = argument_types(key.kind, key.row_type);
-                let prepared = client
+                client
                     .prepare_mut(sql.as_str(), &types)
                     .unwrap_or_else(|e| error!("sluice: could not prepare change capture: {e}"))
-                    .keep();
-                cache.insert(
-                    StatementKey {
-                        kind: key.kind,
-                        relid: key.relid,
-                        row_type: key.row_type,
-                        pk_columns: key.pk_columns.clone(),
-                    },
-                    prepared,
-                );
-            }
-            let statement = &cache[&key];
+                    .keep()
+            });
             client
-                .update(statement, None, args)
+                .update(&*statement, None, args)
                 .unwrap_or_else(|e| error!("sluice: could not record change: {e}"));
         })
     })

@@ -29,6 +29,13 @@ pub struct CommitQueue {
 // SAFETY: plain old data, no pointers.
 unsafe impl PGRXSharedMemory for CommitQueue {}
 
+impl CommitQueue {
+    /// The queued transaction ids, oldest commit first, as the numbering statement takes them.
+    fn xids(&self) -> Vec<i64> {
+        self.xids[..self.len].iter().map(|&x| x as i64).collect()
+    }
+}
+
 static COMMIT_QUEUE: PgLwLock<CommitQueue> = unsafe { PgLwLock::new(c"sluice_commit_queue") };
 /// The worker's PGPROC number plus one (0: no worker running).
 static WORKER_PROC: PgAtomic<AtomicI32> = unsafe { PgAtomic::new(c"sluice_worker_proc") };
@@ -106,13 +113,12 @@ pub fn commit_order() -> Vec<i64> {
     if !PRELOADED.load(Ordering::Relaxed) {
         return Vec::new();
     }
-    let queue = COMMIT_QUEUE.share();
-    queue.xids[..queue.len].iter().map(|&x| x as i64).collect()
+    COMMIT_QUEUE.share().xids()
 }
 
 fn drain_commit_queue() -> Vec<i64> {
     let mut queue = COMMIT_QUEUE.exclusive();
-    let drained = queue.xids[..queue.len].iter().map(|&x| x as i64).collect();
+    let drained = queue.xids();
     queue.len = 0;
     drained
 }
