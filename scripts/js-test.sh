@@ -14,7 +14,7 @@ source "$(dirname "$0")/lib.sh"
 admin_url=${1:?usage: scripts/js-test.sh <superuser-database-url>}
 db=sluice_js
 db_url=${admin_url%/*}/$db
-port=54331
+port=${SLUICE_JS_PORT:-54331}
 secret=js-test-secret-that-is-at-least-32-bytes-long
 js=$REPO/sidecar/tests/js
 

@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$REPO"
 
 TEST_DATA=$REPO/.sluice/test-data
-TEST_PORT=54330
+TEST_PORT=${SLUICE_TEST_PORT:-54330}
 TEST_URL=postgres://postgres:postgres@127.0.0.1:$TEST_PORT/postgres
 REGRESS_DB=sluice_regress
 REGRESS_OUT=$REPO/.sluice/regress-out
