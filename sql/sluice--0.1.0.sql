@@ -7,7 +7,7 @@ The ordering of items is not stable, it is driven by a dependency graph.
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:18
+-- extension/src/lib.rs:19
 -- bootstrap
 -- Sluice bootstrap: roles, schemas and tables. Runs before any function is created.
 
@@ -42,6 +42,8 @@ GRANT anon, authenticated, service_role TO authenticator;
 CREATE SCHEMA IF NOT EXISTS auth;
 GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role;
 GRANT USAGE ON SCHEMA sluice TO anon, authenticated, service_role;
+-- The sidecar's login calls sluice.run_request (granted to it alone) before it switches role.
+GRANT USAGE ON SCHEMA sluice TO authenticator;
 
 -- The tables Sluice tracks and what is switched on for each.
 CREATE TABLE sluice.collections (
@@ -159,7 +161,13 @@ AS 'MODULE_PATHNAME', 'restore_version_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:22
+-- extension/src/request.rs:47
+-- sluice::request::run_request
+CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'run_request_wrapper'; COMMENT ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text[]) IS 'Runs one sidecar request: settings, role and statement in one call (for authenticator only).'; REVOKE ALL ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text[]) FROM PUBLIC; GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text[]) TO authenticator;
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/lib.rs:23
 -- sluice::version
 CREATE  FUNCTION "version"() RETURNS TEXT /* & '_ str */
 IMMUTABLE STRICT PARALLEL SAFE
@@ -168,7 +176,7 @@ AS 'MODULE_PATHNAME', 'version_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/capture.rs:173
+-- extension/src/capture.rs:163
 -- sluice::capture::capture_change
 CREATE FUNCTION "capture_change"()
 	RETURNS TRIGGER
@@ -177,7 +185,7 @@ CREATE FUNCTION "capture_change"()
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/capture.rs:230
+-- extension/src/capture.rs:220
 -- sluice::capture::capture_history
 CREATE FUNCTION "capture_history"()
 	RETURNS TRIGGER
@@ -191,12 +199,12 @@ CREATE SCHEMA IF NOT EXISTS auth; /* sluice::claims::auth */
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/claims.rs:85
--- sluice::claims::auth::jwt
-CREATE  FUNCTION auth."jwt"() RETURNS jsonb /* Option < pgrx :: JsonB > */
+-- extension/src/claims.rs:67
+-- sluice::claims::auth::uid
+CREATE  FUNCTION auth."uid"() RETURNS uuid /* Option < pgrx :: Uuid > */
 STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'jwt_wrapper';
+AS 'MODULE_PATHNAME', 'uid_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -218,16 +226,16 @@ AS 'MODULE_PATHNAME', 'role_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/claims.rs:67
--- sluice::claims::auth::uid
-CREATE  FUNCTION auth."uid"() RETURNS uuid /* Option < pgrx :: Uuid > */
+-- extension/src/claims.rs:85
+-- sluice::claims::auth::jwt
+CREATE  FUNCTION auth."jwt"() RETURNS jsonb /* Option < pgrx :: JsonB > */
 STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'uid_wrapper';
+AS 'MODULE_PATHNAME', 'jwt_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:19
+-- extension/src/lib.rs:20
 -- finalize
 -- Sluice finalize: SQL-level functions and the event triggers. Runs after the Rust functions exist.
 

@@ -31,6 +31,8 @@ GRANT anon, authenticated, service_role TO authenticator;
 CREATE SCHEMA IF NOT EXISTS auth;
 GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role;
 GRANT USAGE ON SCHEMA sluice TO anon, authenticated, service_role;
+-- The sidecar's login calls sluice.run_request (granted to it alone) before it switches role.
+GRANT USAGE ON SCHEMA sluice TO authenticator;
 
 -- The tables Sluice tracks and what is switched on for each.
 CREATE TABLE sluice.collections (

@@ -10,6 +10,7 @@ mod claims;
 mod elevate;
 mod history;
 mod registry;
+mod request;
 mod settings;
 mod worker;
 

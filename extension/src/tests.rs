@@ -23,6 +23,65 @@ mod tests {
     #[pg_test]
     fn server_ready() {}
 
+    const RUN_REQUEST_SIGNATURE: &str =
+        "sluice.run_request(text, text, text, text, text, bool, text, text[])";
+
+    #[pg_test]
+    fn run_request_runs_the_statement_as_the_role_with_the_claims() {
+        let row = Spi::get_one::<Vec<Option<String>>>(&format!(
+            "SELECT sluice.run_request('anon', '{{\"sub\": \"{USER_A}\"}}', 'GET', '/rest/v1/x', \
+             '{{\"x-a\": \"1\"}}', true, \
+             'SELECT current_user::text, auth.uid(), $1::text::int + 1, NULL::text, \
+              current_setting(''transaction_read_only''), current_setting(''request.headers'')', \
+             ARRAY['41'])"
+        ))
+        .unwrap()
+        .unwrap();
+        let expected = [
+            Some("anon"),
+            Some(USER_A),
+            Some("42"),
+            None,
+            Some("on"),
+            Some(r#"{"x-a": "1"}"#),
+        ];
+        assert_eq!(row, expected.map(|v| v.map(str::to_owned)));
+    }
+
+    #[pg_test]
+    fn only_authenticator_may_call_run_request() {
+        for (role, allowed) in [
+            ("authenticator", true),
+            ("anon", false),
+            ("authenticated", false),
+            ("service_role", false),
+        ] {
+            let may = Spi::get_one_with_args::<bool>(
+                "SELECT has_function_privilege($1, $2, 'EXECUTE')",
+                &[role.into(), RUN_REQUEST_SIGNATURE.into()],
+            )
+            .unwrap();
+            assert_eq!(may, Some(allowed), "{role}");
+        }
+    }
+
+    #[pg_test]
+    fn run_request_keeps_a_bounded_number_of_plans() {
+        let me = Spi::get_one::<String>("SELECT current_user::text")
+            .unwrap()
+            .unwrap();
+        for i in 0..300 {
+            let value = Spi::get_one_with_args::<Vec<Option<String>>>(
+                "SELECT sluice.run_request($1, '{}', 'GET', '/', '{}', true, $2, '{}')",
+                &[me.as_str().into(), format!("SELECT {i}::text").into()],
+            )
+            .unwrap()
+            .unwrap();
+            assert_eq!(value, vec![Some(i.to_string())]);
+        }
+        assert_eq!(crate::request::cached_plan_count(), 256);
+    }
+
     #[test]
     fn claims_must_be_a_json_object() {
         use crate::claims;

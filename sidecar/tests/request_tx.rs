@@ -550,3 +550,146 @@ fn a_request_is_one_round_trip_once_its_statements_are_prepared() {
         assert_eq!(proxy.turns() - before, 2);
     });
 }
+
+/// `sluice.run_request` (the path REST requests take): runs as the request's identity with its
+/// settings, read-only for GET, and leaves nothing behind on the connection.
+#[test]
+fn run_request_runs_as_its_identity_and_leaves_nothing_behind() {
+    let db = setup();
+    runtime().block_on(async {
+        let pool = pool_of_one(&authenticator_config(&db, None));
+        let alice = identity("authenticated", Some(ALICE));
+        let mut headers = HeaderMap::new();
+        headers.insert("x-test", "yes".parse().unwrap());
+        let client = pool.get().await.unwrap();
+        let whoami = "SELECT current_user, auth.uid(), current_setting('request.method'), \
+             current_setting('request.path'), current_setting('request.headers')::json->>'x-test', \
+             current_setting('transaction_read_only'), \
+             (SELECT string_agg(body, ',' ORDER BY id) FROM notes), $1::text";
+        for (method, read_only) in [(Method::GET, "on"), (Method::POST, "off")] {
+            let context = RequestContext::new(&alice, &method, "/rest/v1/notes", &headers);
+            let row = tx::run_request(&client, &context, whoami, &[Some("p".into())])
+                .await
+                .unwrap()
+                .unwrap();
+            let expected = [
+                "authenticated",
+                ALICE,
+                method.as_str(),
+                "/rest/v1/notes",
+                "yes",
+                read_only,
+                "alice 1,alice 2",
+                "p",
+            ];
+            assert_eq!(row, expected.map(|v| Some(v.to_owned())), "{method}");
+        }
+        let row = client
+            .query_one(
+                "SELECT current_user::text, current_setting('role'), \
+                 coalesce(current_setting('request.jwt.claims', true), '')",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, String>(0), "authenticator");
+        assert_eq!(row.get::<_, String>(1), "none");
+        assert_eq!(row.get::<_, String>(2), "");
+
+        // Array parameters travel as array literals and come back intact.
+        let mut params = sluice_sidecar::rest::sql::Params::default();
+        let tricky = ["a,b", "say \"hi\"", "back\\slash", "NULL", "{}", "", "ünï"];
+        let placeholder = params.text_array(&tricky.map(str::to_owned));
+        let sql = format!("SELECT array_to_json({placeholder})::text");
+        let context = RequestContext::new(&alice, &Method::GET, "/", &headers);
+        let values = params.as_text();
+        let row = tx::run_request(&client, &context, &sql, &values);
+        let json: Vec<String> =
+            serde_json::from_str(row.await.unwrap().unwrap()[0].as_deref().unwrap()).unwrap();
+        assert_eq!(json, tricky);
+
+        // No row is None; NULL columns are None.
+        let none = tx::run_request(&client, &context, "SELECT 1 WHERE false", &[]);
+        assert_eq!(none.await.unwrap(), None);
+        let nulls = tx::run_request(&client, &context, "SELECT NULL::int8, 7::int8", &[]);
+        assert_eq!(nulls.await.unwrap(), Some(vec![None, Some("7".into())]));
+    });
+}
+
+#[test]
+fn run_request_refuses_writes_on_get_and_rolls_back_failures() {
+    let db = setup();
+    runtime().block_on(async {
+        let pool = pool_of_one(&authenticator_config(&db, None));
+        let alice = identity("authenticated", Some(ALICE));
+        let headers = HeaderMap::new();
+        let client = pool.get().await.unwrap();
+        let insert = "INSERT INTO handles VALUES ($1::text) RETURNING handle";
+
+        let get = RequestContext::new(&alice, &Method::GET, "/", &headers);
+        let err = tx::run_request(&client, &get, insert, &[Some("a".into())])
+            .await
+            .unwrap_err();
+        assert_eq!(err.error.sqlstate(), Some("25006"), "{err:?}");
+
+        // The insert succeeds, then the statement fails: nothing stays.
+        let post = RequestContext::new(&alice, &Method::POST, "/", &headers);
+        let failing = "WITH i AS (INSERT INTO handles VALUES ($1::text) RETURNING 1) \
+                       SELECT 1 / (count(*) - 1) FROM i";
+        let err = tx::run_request(&client, &post, failing, &[Some("b".into())])
+            .await
+            .unwrap_err();
+        assert_eq!(err.error.sqlstate(), Some("22012"), "{err:?}");
+        // A unique violation keeps its SQLSTATE and detail.
+        let err = tx::run_request(&client, &post, insert, &[Some("taken".into())])
+            .await
+            .unwrap_err();
+        assert_eq!(err.error.sqlstate(), Some("23505"), "{err:?}");
+        let detail = err.error.server_error().and_then(|e| e.detail());
+        assert_eq!(detail, Some("Key (handle)=(taken) already exists."));
+
+        let handles = "SELECT string_agg(handle, ',' ORDER BY handle) FROM handles";
+        let kept = tx::run_request(&client, &get, handles, &[]).await.unwrap();
+        assert_eq!(kept, Some(vec![Some("taken".into())]));
+
+        // A dry run answers and keeps nothing.
+        let mut dry = RequestContext::new(&alice, &Method::POST, "/", &headers);
+        dry.end = End::Rollback;
+        let row = tx::run_request(&client, &dry, insert, &[Some("dry".into())])
+            .await
+            .unwrap();
+        assert_eq!(row, Some(vec![Some("dry".into())]));
+        let kept = tx::run_request(&client, &get, handles, &[]).await.unwrap();
+        assert_eq!(kept, Some(vec![Some("taken".into())]));
+    });
+}
+
+#[test]
+fn run_request_is_one_round_trip_once_prepared() {
+    let db = setup();
+    runtime().block_on(async {
+        let proxy = TurnCounter::start(tcp_target(&db)).await;
+        let pool = pool_of_one(&authenticator_config(&db, Some(proxy.addr)));
+        let alice = identity("authenticated", Some(ALICE));
+        let headers = HeaderMap::new();
+        let context = RequestContext::new(&alice, &Method::GET, "/", &headers);
+        let client = pool.get().await.unwrap();
+        let count = "SELECT count(*) FROM notes WHERE body <> $1::text";
+        // The first call prepares `SELECT sluice.run_request(…)` on the connection.
+        tx::run_request(&client, &context, count, &[Some("x".into())])
+            .await
+            .unwrap();
+        for sql in [count, "SELECT 'a statement new to the connection'"] {
+            let before = proxy.turns();
+            let params = if sql == count {
+                vec![Some("x".into())]
+            } else {
+                vec![]
+            };
+            tx::run_request(&client, &context, sql, &params)
+                .await
+                .unwrap();
+            assert_eq!(proxy.turns() - before, 1, "{sql}");
+        }
+    });
+}

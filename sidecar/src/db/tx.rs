@@ -193,6 +193,59 @@ pub async fn run(
     Ok(rows)
 }
 
+/// Calls `sluice.run_request`, which sets the role and settings and runs the statement inside
+/// the calling statement's own transaction: one protocol message, one flush on each side.
+const RUN_REQUEST: &str = "SELECT sluice.run_request($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// The first result row of a statement run by `run_request`, each column as its text output
+/// (`None` for SQL NULL); `None` when the statement returned no row.
+pub type TextRow = Vec<Option<String>>;
+
+/// Runs one statement (parameters as text, cast in its SQL) as `context`'s identity, with one
+/// message to the server: the extension's `sluice.run_request` does what `run`'s BEGIN, settings
+/// and COMMIT do, in the implicit transaction of the call. A dry run (`End::Rollback`) wraps the
+/// call in BEGIN … ROLLBACK, still one pipeline.
+pub async fn run_request(
+    client: &Client,
+    context: &RequestContext<'_>,
+    sql: &str,
+    params: &[Option<String>],
+) -> Result<Option<TextRow>, TxError> {
+    let fail = |err: PgError| TxError {
+        error: DbError::Query(err),
+        anonymous: context.identity.is_anonymous(),
+    };
+    let call = client.prepare_cached(RUN_REQUEST).await.map_err(fail)?;
+    let claims = context.identity.claims.to_string();
+    let headers = headers_json(context.headers);
+    let read_only = context.access == Access::ReadOnly;
+    let args: [&(dyn ToSql + Sync); 8] = [
+        &context.identity.role,
+        &claims,
+        &context.method.as_str(),
+        &context.path,
+        &headers,
+        &read_only,
+        &sql,
+        &params,
+    ];
+    let row = match context.end {
+        End::Commit => client.query_one(&call, &args).await.map_err(fail)?,
+        End::Rollback => {
+            let begin = Step::start(client.batch_execute("BEGIN")).await;
+            let query = Step::start(client.query_one(&call, &args)).await;
+            let rollback = Step::start(client.batch_execute("ROLLBACK")).await;
+            let mut errors = FirstError::default();
+            errors.note(begin.finish().await);
+            let row = errors.note(query.finish().await);
+            errors.note(rollback.finish().await);
+            errors.check().map_err(fail)?;
+            row.expect("no error means the call returned its row")
+        }
+    };
+    row.try_get(0).map_err(fail)
+}
+
 /// The first error of a pipeline: the cause. Any later one is an echo ("current transaction is
 /// aborted"), and COMMIT after an error rolls back without one.
 #[derive(Default)]

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::statement::{query_error, read_result, run_one};
+use super::statement::{int8_column, read_result, run_one, text_column};
 use super::AppState;
 use crate::auth::Identity;
 use crate::db::tx::{End, RequestContext};
@@ -152,9 +152,9 @@ pub async fn write(
     )
     .await?;
     let result = WriteResult {
-        body: row.try_get(0).map_err(query_error)?,
-        affected: row.try_get(1).map_err(query_error)?,
-        location: row.try_get(2).map_err(query_error)?,
+        body: text_column(&row, 0)?,
+        affected: int8_column(&row, 1)?.ok_or(ApiError::Internal("a NULL row count"))?,
+        location: text_column(&row, 2)?,
     };
     let content_profile =
         (profile_given || cache.exposed_schemas().len() > 1).then_some(plan.schema.as_str());

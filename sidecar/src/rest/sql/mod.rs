@@ -66,6 +66,18 @@ impl Params {
             .collect()
     }
 
+    /// The values as text, for `sluice.run_request`, which binds every parameter as `text`: an
+    /// array becomes its array literal, which the SQL's `$n::text[]` reads back.
+    pub fn as_text(&self) -> Vec<Option<String>> {
+        self.values
+            .iter()
+            .map(|param| match param {
+                Param::Text(text) => Some(text.clone()),
+                Param::TextArray(values) => Some(array_literal(values)),
+            })
+            .collect()
+    }
+
     /// The values as text, for tests.
     #[cfg(test)]
     pub fn texts(&self) -> Vec<String> {
@@ -77,4 +89,25 @@ impl Params {
             })
             .collect()
     }
+}
+
+/// `{"a","b \"c\""}`: every element double-quoted, with `\` and `"` escaped, so that commas,
+/// braces, blanks and the word NULL inside values stay values.
+fn array_literal(values: &[String]) -> String {
+    let mut literal = String::from("{");
+    for (index, value) in values.iter().enumerate() {
+        if index > 0 {
+            literal.push(',');
+        }
+        literal.push('"');
+        for ch in value.chars() {
+            if ch == '"' || ch == '\\' {
+                literal.push('\\');
+            }
+            literal.push(ch);
+        }
+        literal.push('"');
+    }
+    literal.push('}');
+    literal
 }

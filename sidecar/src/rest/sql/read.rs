@@ -4,9 +4,10 @@
 //! ```sql
 //! WITH _sluice_page AS (
 //!     SELECT <columns> FROM "schema"."table" _t0 WHERE <filters> ORDER BY <order> LIMIT $n OFFSET $m)
-//! SELECT <body of _sluice_page as JSON or CSV text> AS body,
-//!        (SELECT count(*) FROM _sluice_page) AS page_count,
+//! SELECT coalesce(json_agg(_p), '[]')::text AS body,       -- CSV: text built from the page
+//!        count(*) AS page_count,
 //!        (SELECT count(*) FROM "schema"."table" _t0 WHERE <filters>) AS total   -- or NULL
+//! FROM _sluice_page _p
 //! ```
 //! The total reuses the filters' placeholders, so its values are bound once.
 //!
@@ -44,22 +45,29 @@ pub fn read(plan: &ReadPlan) -> ReadStatement {
     } else {
         "NULL::int8".to_owned()
     };
-    let body = match plan.media {
-        MediaType::Json => {
-            "(SELECT coalesce(json_agg(_p), '[]')::text FROM _sluice_page _p)".to_owned()
-        }
-        MediaType::SingleObject => {
-            "(SELECT (json_agg(_p)->0)::text FROM _sluice_page _p)".to_owned()
-        }
-        MediaType::Csv => csv_body(),
-    };
-    ReadStatement {
-        sql: format!(
-            "WITH _sluice_page AS ({page}) SELECT {body} AS body, \
-             (SELECT count(*) FROM _sluice_page) AS page_count, {total} AS total"
+    // JSON bodies and the page count come from one aggregate over the page (the CTE, read
+    // once, is inlined by the planner); CSV reads the page twice (header and lines).
+    let (body, from) = match plan.media {
+        MediaType::Json => (
+            "coalesce(json_agg(_p), '[]')::text",
+            " FROM _sluice_page _p",
         ),
-        params,
-    }
+        MediaType::SingleObject => ("(json_agg(_p)->0)::text", " FROM _sluice_page _p"),
+        MediaType::Csv => ("", ""),
+    };
+    let sql = if plan.media == MediaType::Csv {
+        format!(
+            "WITH _sluice_page AS ({page}) SELECT {} AS body, \
+             (SELECT count(*) FROM _sluice_page) AS page_count, {total} AS total",
+            csv_body()
+        )
+    } else {
+        format!(
+            "WITH _sluice_page AS ({page}) SELECT {body} AS body, count(*) AS page_count, \
+             {total} AS total{from}"
+        )
+    };
+    ReadStatement { sql, params }
 }
 
 /// The table alias of the relation at nesting `depth`: a child's conditions name its parent by

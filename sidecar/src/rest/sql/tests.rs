@@ -20,8 +20,8 @@ fn a_plain_read_is_one_statement_shaped_as_json() {
     assert_eq!(
         statement.sql,
         "WITH _sluice_page AS (SELECT _t0.* FROM \"public\".\"todos\" _t0 LIMIT $1::text::int8) \
-         SELECT (SELECT coalesce(json_agg(_p), '[]')::text FROM _sluice_page _p) AS body, \
-         (SELECT count(*) FROM _sluice_page) AS page_count, NULL::int8 AS total"
+         SELECT coalesce(json_agg(_p), '[]')::text AS body, count(*) AS page_count, \
+         NULL::int8 AS total FROM _sluice_page _p"
     );
     assert_eq!(statement.params.texts(), ["100"]);
 }
@@ -192,5 +192,24 @@ fn embeddings_are_correlated_subqueries() {
         ),
         "{}",
         inner.sql
+    );
+}
+
+#[test]
+fn array_parameters_become_array_literals_that_keep_every_character() {
+    let mut params = Params::default();
+    params.text_array(&[
+        "a,b".to_owned(),
+        "say \"hi\"".to_owned(),
+        "back\\slash".to_owned(),
+        "NULL".to_owned(),
+        "{}".to_owned(),
+        String::new(),
+    ]);
+    assert_eq!(
+        params.as_text(),
+        vec![Some(
+            r#"{"a,b","say \"hi\"","back\\slash","NULL","{}",""}"#.to_owned()
+        )]
     );
 }

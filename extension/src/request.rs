@@ -1,0 +1,180 @@
+//! `sluice.run_request`: one sidecar request in one protocol message.
+//!
+//! The sidecar's REST requests each compile to one statement, which must run with the request's
+//! role and claims set transaction-locally. Sent as `BEGIN; SELECT set_config(…); <statement>;
+//! COMMIT`, that is four protocol messages, and the client library ends each with a Sync: Postgres
+//! then flushes its socket four times per request, and on a 2-core machine those flushes and the
+//! wake-ups they cause on both sides cost more than the query itself (see bench/README.md).
+//!
+//! This function does the whole request inside the single implicit transaction of the statement
+//! that calls it: it sets the settings locally (as `set_config(…, true)` does), marks the
+//! transaction read-only for GET/HEAD, and runs the statement through a plan cached per backend
+//! and SQL text. Errors raised by the statement leave with their own SQLSTATE, message, detail and
+//! hint, and abort the transaction, settings included. Nothing outlives the call: the settings are
+//! transaction-local and the transaction ends with the calling statement.
+//!
+//! Only `authenticator` (the sidecar's login) may call it; it can do nothing that login cannot do
+//! with plain SQL. The role switch is checked by Postgres against the session user, as SET ROLE is.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::ffi::{CStr, CString};
+use std::rc::Rc;
+
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::spi::OwnedPreparedStatement;
+use pgrx::PgOid;
+
+/// Plans kept per backend. Request shapes repeat (the sidecar's SQL differs by columns, filters
+/// and order, never by values), so a few hundred cover an application; beyond that the least
+/// recently used plan is freed.
+const PLAN_CACHE_CAPACITY: usize = 256;
+
+struct CachedPlan {
+    statement: Rc<OwnedPreparedStatement>,
+    last_used: u64,
+}
+
+thread_local! {
+    static PLANS: RefCell<HashMap<String, CachedPlan>> = RefCell::new(HashMap::new());
+    static CLOCK: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Runs `sql` with `params` (all `text`; the SQL casts them) as `role` with the request settings,
+/// and returns the first result row's columns as text (NULL when the statement returned no row).
+#[allow(clippy::too_many_arguments)]
+#[pg_extern(
+    sql = "CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@'; \
+    COMMENT ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text[]) IS 'Runs one sidecar request: settings, role and statement in one call (for authenticator only).'; \
+    REVOKE ALL ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text[]) FROM PUBLIC; \
+    GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text[]) TO authenticator;"
+)]
+fn run_request(
+    role: &str,
+    claims: &str,
+    method: &str,
+    path: &str,
+    headers: &str,
+    read_only: bool,
+    sql: &str,
+    params: Vec<Option<String>>,
+) -> Option<Vec<Option<String>>> {
+    set_local("role", role);
+    set_local("request.jwt.claims", claims);
+    set_local("request.method", method);
+    set_local("request.path", path);
+    set_local("request.headers", headers);
+    if read_only {
+        set_local("transaction_read_only", "on");
+    }
+    let statement = cached_plan(sql, params.len());
+    let args: Vec<DatumWithOid<'_>> = params.iter().map(|p| p.as_deref().into()).collect();
+    Spi::connect_mut(|client| {
+        client
+            .update(&**statement, None, &args)
+            .unwrap_or_else(|e| error!("sluice: could not run the request: {e}"));
+        first_row_as_text()
+    })
+}
+
+/// `set_config(name, value, true)` without the SQL round: the same checks (a role the session
+/// user is not a member of is refused), scoped to the transaction.
+fn set_local(name: &str, value: &str) {
+    let name = CString::new(name).expect("setting names have no NUL");
+    let value = CString::new(value)
+        .unwrap_or_else(|_| error!("sluice: a request setting contains a NUL character"));
+    // SAFETY: both strings outlive the call, which copies them; errors are raised as ERROR.
+    unsafe {
+        let context = if pg_sys::superuser() {
+            pg_sys::GucContext::PGC_SUSET
+        } else {
+            pg_sys::GucContext::PGC_USERSET
+        };
+        pg_sys::set_config_option(
+            name.as_ptr(),
+            value.as_ptr(),
+            context,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_LOCAL,
+            true,
+            PgLogLevel::ERROR as i32,
+            false,
+        );
+    }
+}
+
+/// The kept plan for `sql`, prepared on first use as the current role (so names resolve as the
+/// request sees them). Postgres revalidates kept plans after DDL and when the role changes under
+/// a plan that depends on row-level security.
+fn cached_plan(sql: &str, param_count: usize) -> Rc<OwnedPreparedStatement> {
+    let now = CLOCK.with(|clock| {
+        clock.set(clock.get() + 1);
+        clock.get()
+    });
+    if let Some(statement) = PLANS.with(|plans| {
+        plans.borrow_mut().get_mut(sql).map(|cached| {
+            cached.last_used = now;
+            Rc::clone(&cached.statement)
+        })
+    }) {
+        return statement;
+    }
+    let types = vec![PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID); param_count];
+    let statement = Rc::new(Spi::connect_mut(|client| {
+        client
+            .prepare_mut(sql, &types)
+            .unwrap_or_else(|e| error!("sluice: could not prepare the request: {e}"))
+            .keep()
+    }));
+    PLANS.with(|plans| {
+        let mut plans = plans.borrow_mut();
+        if plans.len() >= PLAN_CACHE_CAPACITY {
+            let oldest = plans
+                .iter()
+                .min_by_key(|(_, cached)| cached.last_used)
+                .map(|(key, _)| key.clone());
+            if let Some(oldest) = oldest {
+                plans.remove(&oldest);
+            }
+        }
+        plans.insert(
+            sql.to_owned(),
+            CachedPlan {
+                statement: Rc::clone(&statement),
+                last_used: now,
+            },
+        );
+    });
+    statement
+}
+
+/// The first row of the last SPI result, each column through its type's output function.
+fn first_row_as_text() -> Option<Vec<Option<String>>> {
+    // SAFETY: called inside the SPI connection that ran the statement, so SPI_tuptable is its
+    // result (or NULL); SPI_getvalue returns a palloc'd copy (or NULL for a NULL column), read
+    // before the connection ends.
+    unsafe {
+        let table = pg_sys::SPI_tuptable;
+        if table.is_null() || pg_sys::SPI_processed == 0 {
+            return None;
+        }
+        let desc = (*table).tupdesc;
+        let tuple = *(*table).vals;
+        let columns = (*desc).natts;
+        Some(
+            (1..=columns)
+                .map(|column| {
+                    let text = pg_sys::SPI_getvalue(tuple, desc, column);
+                    (!text.is_null()).then(|| CStr::from_ptr(text).to_string_lossy().into_owned())
+                })
+                .collect(),
+        )
+    }
+}
+
+/// How many plans this backend keeps (tests check the bound).
+#[cfg(any(test, feature = "pg_test"))]
+pub(crate) fn cached_plan_count() -> usize {
+    PLANS.with(|plans| plans.borrow().len())
+}
