@@ -161,9 +161,9 @@ AS 'MODULE_PATHNAME', 'restore_version_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/request.rs:47
+-- extension/src/request.rs:48
 -- sluice::request::run_request
-CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'run_request_wrapper'; COMMENT ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text[]) IS 'Runs one sidecar request: settings, role and statement in one call (for authenticator only).'; REVOKE ALL ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text[]) FROM PUBLIC; GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text[]) TO authenticator;
+CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, statement_timeout text, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'run_request_wrapper'; COMMENT ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) IS 'Runs one sidecar request: settings, role and statement in one call (for authenticator only).'; REVOKE ALL ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) FROM PUBLIC; GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) TO authenticator;
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -199,6 +199,24 @@ CREATE SCHEMA IF NOT EXISTS auth; /* sluice::claims::auth */
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- extension/src/claims.rs:85
+-- sluice::claims::auth::jwt
+CREATE  FUNCTION auth."jwt"() RETURNS jsonb /* Option < pgrx :: JsonB > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'jwt_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/claims.rs:73
+-- sluice::claims::auth::role
+CREATE  FUNCTION auth."role"() RETURNS TEXT /* Option < String > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'role_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- extension/src/claims.rs:67
 -- sluice::claims::auth::uid
 CREATE  FUNCTION auth."uid"() RETURNS uuid /* Option < pgrx :: Uuid > */
@@ -214,24 +232,6 @@ CREATE  FUNCTION auth."email"() RETURNS TEXT /* Option < String > */
 STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'email_wrapper';
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/claims.rs:73
--- sluice::claims::auth::role
-CREATE  FUNCTION auth."role"() RETURNS TEXT /* Option < String > */
-STRICT STABLE PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'role_wrapper';
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/claims.rs:85
--- sluice::claims::auth::jwt
-CREATE  FUNCTION auth."jwt"() RETURNS jsonb /* Option < pgrx :: JsonB > */
-STRICT STABLE PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'jwt_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */

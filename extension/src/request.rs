@@ -41,14 +41,15 @@ thread_local! {
     static CLOCK: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Runs `sql` with `params` (all `text`; the SQL casts them) as `role` with the request settings,
-/// and returns the first result row's columns as text (NULL when the statement returned no row).
+/// Runs `sql` with `params` (all `text`; the SQL casts them) as `role` with the request settings
+/// and the role's statement timeout (empty: none), and returns the first result row's columns as
+/// text (NULL when the statement returned no row).
 #[allow(clippy::too_many_arguments)]
 #[pg_extern(
-    sql = "CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@'; \
-    COMMENT ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text[]) IS 'Runs one sidecar request: settings, role and statement in one call (for authenticator only).'; \
-    REVOKE ALL ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text[]) FROM PUBLIC; \
-    GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text[]) TO authenticator;"
+    sql = "CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, statement_timeout text, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@'; \
+    COMMENT ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) IS 'Runs one sidecar request: settings, role and statement in one call (for authenticator only).'; \
+    REVOKE ALL ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) FROM PUBLIC; \
+    GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) TO authenticator;"
 )]
 fn run_request(
     role: &str,
@@ -57,6 +58,7 @@ fn run_request(
     path: &str,
     headers: &str,
     read_only: bool,
+    statement_timeout: &str,
     sql: &str,
     params: Vec<Option<String>>,
 ) -> Option<Vec<Option<String>>> {
@@ -67,6 +69,9 @@ fn run_request(
     set_local("request.headers", headers);
     if read_only {
         set_local("transaction_read_only", "on");
+    }
+    if !statement_timeout.is_empty() {
+        apply_statement_timeout(statement_timeout);
     }
     let statement = cached_plan(sql, params.len());
     let args: Vec<DatumWithOid<'_>> = params.iter().map(|p| p.as_deref().into()).collect();
@@ -102,6 +107,28 @@ fn set_local(name: &str, value: &str) {
             false,
         );
     }
+}
+
+/// The role's `statement_timeout` (`SET ROLE` does not apply it; the sidecar passes it). Setting
+/// it only takes effect at the next statement's start, and this call is inside its statement, so
+/// the timer is armed here, counting from now; the statement's end disarms it.
+fn apply_statement_timeout(timeout: &str) {
+    set_local("statement_timeout", timeout);
+    // SAFETY: reading a GUC variable of this backend and arming one of its own timers, which
+    // cannot raise an error for a predefined timeout id.
+    unsafe {
+        let milliseconds = pg_sys::StatementTimeout;
+        if milliseconds > 0 {
+            enable_timeout_after(STATEMENT_TIMEOUT, milliseconds);
+        }
+    }
+}
+
+// utils/timeout.h, which pgrx does not bind. `TimeoutId` is a C enum; STATEMENT_TIMEOUT is its
+// fourth value in Postgres 15 (the only version this extension is built for).
+const STATEMENT_TIMEOUT: std::ffi::c_int = 3;
+extern "C" {
+    fn enable_timeout_after(id: std::ffi::c_int, delay_ms: std::ffi::c_int);
 }
 
 /// The kept plan for `sql`, prepared on first use as the current role (so names resolve as the

@@ -24,13 +24,13 @@ mod tests {
     fn server_ready() {}
 
     const RUN_REQUEST_SIGNATURE: &str =
-        "sluice.run_request(text, text, text, text, text, bool, text, text[])";
+        "sluice.run_request(text, text, text, text, text, bool, text, text, text[])";
 
     #[pg_test]
     fn run_request_runs_the_statement_as_the_role_with_the_claims() {
         let row = Spi::get_one::<Vec<Option<String>>>(&format!(
             "SELECT sluice.run_request('anon', '{{\"sub\": \"{USER_A}\"}}', 'GET', '/rest/v1/x', \
-             '{{\"x-a\": \"1\"}}', true, \
+             '{{\"x-a\": \"1\"}}', true, '', \
              'SELECT current_user::text, auth.uid(), $1::text::int + 1, NULL::text, \
               current_setting(''transaction_read_only''), current_setting(''request.headers'')', \
              ARRAY['41'])"
@@ -72,7 +72,7 @@ mod tests {
             .unwrap();
         for i in 0..300 {
             let value = Spi::get_one_with_args::<Vec<Option<String>>>(
-                "SELECT sluice.run_request($1, '{}', 'GET', '/', '{}', true, $2, '{}')",
+                "SELECT sluice.run_request($1, '{}', 'GET', '/', '{}', true, '', $2, '{}')",
                 &[me.as_str().into(), format!("SELECT {i}::text").into()],
             )
             .unwrap()

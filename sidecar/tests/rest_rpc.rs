@@ -127,10 +127,16 @@ impl Fixture {
     }
 
     fn with_max_rows(max_rows: Option<u64>) -> Fixture {
+        Fixture::build(max_rows, "")
+    }
+
+    /// A fixture whose database also ran `extra_sql` before the sidecar loaded its schema.
+    fn build(max_rows: Option<u64>, extra_sql: &str) -> Fixture {
         let db = TestDb::create(&Server::shared());
         db.install_extension();
         allow_authenticator_login(&db);
         db.execute(SCHEMA);
+        db.execute(extra_sql);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -468,4 +474,32 @@ fn errors_keep_their_sqlstate() {
     assert_eq!(custom.json()["code"], "PT402");
     assert_eq!(custom.json()["message"], "no money");
     assert_eq!(custom.json()["hint"], "top up");
+}
+
+/// `SET ROLE` does not apply a role's settings; the sidecar applies the role's statement_timeout
+/// (read with the schema) to each request of that role, as PostgREST does.
+#[test]
+fn a_roles_statement_timeout_applies_to_its_requests() {
+    let f = Fixture::build(
+        None,
+        "CREATE FUNCTION nap(seconds float8) RETURNS integer LANGUAGE sql VOLATILE \
+             AS $$ SELECT 1 FROM pg_sleep(seconds) $$;
+         DO $$ BEGIN
+             EXECUTE format('ALTER ROLE authenticated IN DATABASE %I SET statement_timeout = %L',
+                            current_database(), '300ms');
+         END $$;",
+    );
+    let quick = f.post("/rest/v1/rpc/nap", r#"{"seconds": 0.01}"#);
+    assert_eq!(quick.status, StatusCode::OK, "{}", quick.body);
+    let slow = f.post("/rest/v1/rpc/nap", r#"{"seconds": 3}"#);
+    assert_eq!(slow.status, StatusCode::GATEWAY_TIMEOUT, "{}", slow.body);
+    assert_eq!(slow.json()["code"], "57014");
+    // anon has no timeout of its own: the same nap that alice may not take, anon may.
+    let anon = f.send(
+        Method::POST,
+        "/rest/v1/rpc/nap",
+        &[("content-type", "application/json")],
+        r#"{"seconds": 0.6}"#,
+    );
+    assert_eq!(anon.status, StatusCode::OK, "{}", anon.body);
 }

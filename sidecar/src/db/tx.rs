@@ -71,6 +71,8 @@ pub struct RequestContext<'a> {
     pub headers: &'a HeaderMap,
     pub access: Access,
     pub end: End,
+    /// The role's own `statement_timeout` (from the schema cache), applied to this request.
+    pub statement_timeout: Option<&'a str>,
 }
 
 impl<'a> RequestContext<'a> {
@@ -93,6 +95,7 @@ impl<'a> RequestContext<'a> {
             headers,
             access,
             end: End::Commit,
+            statement_timeout: None,
         }
     }
 }
@@ -195,7 +198,7 @@ pub async fn run(
 
 /// Calls `sluice.run_request`, which sets the role and settings and runs the statement inside
 /// the calling statement's own transaction: one protocol message, one flush on each side.
-const RUN_REQUEST: &str = "SELECT sluice.run_request($1, $2, $3, $4, $5, $6, $7, $8)";
+const RUN_REQUEST: &str = "SELECT sluice.run_request($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 /// The first result row of a statement run by `run_request`, each column as its text output
 /// (`None` for SQL NULL); `None` when the statement returned no row.
@@ -219,13 +222,15 @@ pub async fn run_request(
     let claims = context.identity.claims.to_string();
     let headers = headers_json(context.headers);
     let read_only = context.access == Access::ReadOnly;
-    let args: [&(dyn ToSql + Sync); 8] = [
+    let statement_timeout = context.statement_timeout.unwrap_or_default();
+    let args: [&(dyn ToSql + Sync); 9] = [
         &context.identity.role,
         &claims,
         &context.method.as_str(),
         &context.path,
         &headers,
         &read_only,
+        &statement_timeout,
         &sql,
         &params,
     ];

@@ -63,7 +63,8 @@ pub async fn read(
     let plan = plan::plan_read(&cache, &relation, request, state.max_rows)?;
     let statement = sql::read(&plan);
 
-    let context = RequestContext::new(&identity, &method, uri.path(), &headers);
+    let mut context = RequestContext::new(&identity, &method, uri.path(), &headers);
+    context.statement_timeout = cache.statement_timeout(&identity.role);
     let row = run_one(
         &state,
         &context,
@@ -133,6 +134,7 @@ pub async fn write(
     let statement = sql::write(&plan, &rows);
 
     let mut context = RequestContext::new(&identity, &method, uri.path(), &headers);
+    context.statement_timeout = cache.statement_timeout(&identity.role);
     if rollback {
         context.end = End::Rollback;
     }

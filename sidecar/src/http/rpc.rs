@@ -47,6 +47,7 @@ pub async fn call(
     let statement = rpc_sql::call(&plan);
 
     let mut context = RequestContext::new(&identity, &method, uri.path(), &headers);
+    context.statement_timeout = cache.statement_timeout(&identity.role);
     context.access = if plan.read_only {
         Access::ReadOnly
     } else {

@@ -205,11 +205,12 @@ pub async fn load(
     // Concurrent requests on one connection are pipelined by tokio-postgres: the four queries cost
     // about two round trips (prepare, execute), not eight.
     let params: [&(dyn ToSql + Sync); 1] = [&schemas];
-    let (relations, columns, constraints, functions) = tokio::try_join!(
+    let (relations, columns, constraints, functions, role_settings) = tokio::try_join!(
         tx.query(RELATIONS, &params),
         tx.query(columns_sql.as_str(), &params),
         tx.query(CONSTRAINTS, &params),
         tx.query(functions_sql.as_str(), &params),
+        tx.query(ROLE_STATEMENT_TIMEOUTS, &[]),
     )
     .map_err(SchemaError::Load)?;
     tx.commit().await.map_err(SchemaError::Load)?;
@@ -220,8 +221,25 @@ pub async fn load(
         .map(decode_function)
         .collect::<Result<Vec<_>, _>>()
         .map_err(SchemaError::Load)?;
-    Ok(SchemaCache::new(exposed, tables, functions))
+    let timeouts = role_settings
+        .iter()
+        .map(|row| Ok((row.try_get("role")?, row.try_get("timeout")?)))
+        .collect::<Result<_, tokio_postgres::Error>>()
+        .map_err(SchemaError::Load)?;
+    Ok(SchemaCache::new(exposed, tables, functions).with_statement_timeouts(timeouts))
 }
+
+/// Each role's `statement_timeout` from `ALTER ROLE … [IN DATABASE …] SET`; a setting for this
+/// database wins over one for all databases, as at login.
+const ROLE_STATEMENT_TIMEOUTS: &str = "
+    SELECT DISTINCT ON (r.rolname) r.rolname::text AS role, substr(c.setting, 19) AS timeout
+    FROM pg_catalog.pg_db_role_setting s
+    JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
+    CROSS JOIN LATERAL unnest(s.setconfig) AS c(setting)
+    WHERE s.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database
+                                WHERE datname = pg_catalog.current_database()))
+      AND c.setting LIKE 'statement\\_timeout=%'
+    ORDER BY r.rolname, s.setdatabase DESC";
 
 fn assemble_tables(
     relations: &[Row],

@@ -402,6 +402,10 @@ pub struct SchemaObjects {
 pub struct SchemaCache {
     exposed: Vec<String>,
     schemas: BTreeMap<String, SchemaObjects>,
+    /// `ALTER ROLE … SET statement_timeout` of the roles requests switch to, by role name.
+    /// `SET ROLE` does not apply a role's settings (only logging in does), so each request applies
+    /// its role's timeout itself, as PostgREST does.
+    statement_timeouts: BTreeMap<String, String>,
 }
 
 impl SchemaCache {
@@ -445,7 +449,19 @@ impl SchemaCache {
         SchemaCache {
             exposed: exposed.names().to_vec(),
             schemas,
+            statement_timeouts: BTreeMap::new(),
         }
+    }
+
+    /// The cache with the roles' statement timeouts (role name → setting text, e.g. `5s`).
+    pub fn with_statement_timeouts(mut self, timeouts: BTreeMap<String, String>) -> Self {
+        self.statement_timeouts = timeouts;
+        self
+    }
+
+    /// The `statement_timeout` set for `role` (in this database, or for all databases).
+    pub fn statement_timeout(&self, role: &str) -> Option<&str> {
+        self.statement_timeouts.get(role).map(String::as_str)
     }
 
     /// The exposed schemas, the default first.
