@@ -1,6 +1,10 @@
 //! The per-request transaction that every REST and RPC request runs in.
 //!
-//! One request is one transaction, sent as one pipeline on one pooled connection:
+//! REST requests take `run_request`: one call of the extension's `sluice.run_request`, which sets
+//! the role and settings and runs the statement inside the call's own implicit transaction (one
+//! protocol message; see extension/src/request.rs for why). `run`, below, is the same transaction
+//! spelled out in SQL, used for several statements at once and to report an error exactly when the
+//! call could not (a custom SQLSTATE):
 //!
 //! ```text
 //! BEGIN [READ ONLY]
