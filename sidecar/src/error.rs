@@ -8,7 +8,7 @@
 
 use std::error::Error as StdError;
 
-use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::header::{CONTENT_RANGE, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -289,6 +289,12 @@ impl IntoResponse for ApiError {
             .and_then(|value| HeaderValue::from_str(&value).ok())
         {
             response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+        }
+        if let ApiError::Rest(RestError::OffsetBeyondTotal { total, .. }) = &self {
+            // As PostgREST: the client learns how many rows there are.
+            if let Ok(value) = HeaderValue::from_str(&format!("*/{total}")) {
+                response.headers_mut().insert(CONTENT_RANGE, value);
+            }
         }
         response
     }

@@ -377,6 +377,7 @@ fn range_and_exact_counts() {
         &[("prefer", "count=exact")],
     );
     assert_eq!(beyond.status, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(beyond.header("content-range"), "*/5");
     assert_eq!(beyond.json()["code"], "PGRST103");
 }
 
