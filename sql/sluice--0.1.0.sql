@@ -142,6 +142,12 @@ AS 'MODULE_PATHNAME', 'history_rows_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- extension/src/request.rs:213
+-- sluice::request::planned_rows
+CREATE FUNCTION sluice.planned_rows(query text, params text[]) RETURNS int8 STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'planned_rows_wrapper'; COMMENT ON FUNCTION sluice.planned_rows(text, text[]) IS 'The planner''s row estimate for a query (Prefer: count=planned).'; REVOKE ALL ON FUNCTION sluice.planned_rows(text, text[]) FROM PUBLIC; GRANT EXECUTE ON FUNCTION sluice.planned_rows(text, text[]) TO anon, authenticated, service_role;
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- extension/src/registry.rs:216
 -- sluice::registry::refresh_tracking
 CREATE FUNCTION sluice.refresh_tracking("table" regclass) RETURNS void STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'refresh_tracking_wrapper'; COMMENT ON FUNCTION sluice.refresh_tracking(regclass) IS 'Re-attaches change triggers after DDL changed a tracked table''s primary key.';
@@ -199,21 +205,21 @@ CREATE SCHEMA IF NOT EXISTS auth; /* sluice::claims::auth */
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/claims.rs:85
--- sluice::claims::auth::jwt
-CREATE  FUNCTION auth."jwt"() RETURNS jsonb /* Option < pgrx :: JsonB > */
-STRICT STABLE PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'jwt_wrapper';
-/* </end connected objects> */
-
-/* <begin connected objects> */
 -- extension/src/claims.rs:73
 -- sluice::claims::auth::role
 CREATE  FUNCTION auth."role"() RETURNS TEXT /* Option < String > */
 STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'role_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/claims.rs:85
+-- sluice::claims::auth::jwt
+CREATE  FUNCTION auth."jwt"() RETURNS jsonb /* Option < pgrx :: JsonB > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'jwt_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */

@@ -77,6 +77,13 @@ const SCHEMA: &str = r#"
     INSERT INTO labels VALUES (1, 'urgent'), (2, 'errand'), (3, 'unused');
     INSERT INTO todo_labels VALUES (1, 1), (1, 2), (4, 2);
 
+    -- Statistics say 1000 rows, 500 remain: planned counts differ from exact ones.
+    CREATE TABLE readings (id integer PRIMARY KEY, value float8) WITH (autovacuum_enabled = false);
+    GRANT SELECT ON readings TO anon, authenticated;
+    INSERT INTO readings SELECT g, g / 10.0 FROM generate_series(1, 1000) g;
+    ANALYZE readings;
+    DELETE FROM readings WHERE id > 500;
+
     CREATE SCHEMA api;
     GRANT USAGE ON SCHEMA api TO anon, authenticated;
     CREATE TABLE api.things (id integer PRIMARY KEY, name text);
@@ -667,4 +674,56 @@ fn the_real_binary_serves_the_exposed_schemas() {
     let (status, log) = support::sidecar::run(refused, Duration::from_secs(30));
     assert!(!status.success());
     assert!(log.contains("SLUICE_DB_SCHEMAS"), "{log}");
+}
+
+/// The total of `Content-Range` for `Prefer: count=…` on `path`.
+fn total(f: &Fixture, path: &str, count: &str) -> i64 {
+    let reply = f.get_as(&token(Some(ALICE), SECRET), path, &[("prefer", count)]);
+    assert!(
+        reply.status.is_success(),
+        "{}: {}",
+        reply.status,
+        reply.body
+    );
+    // What was applied: as asked, except estimated without --max-rows, which is exact.
+    let applied = reply.header("preference-applied");
+    assert!(applied == count || applied == "count=exact", "{applied} for {count}");
+    let range = reply.header("content-range");
+    range
+        .rsplit_once('/')
+        .unwrap()
+        .1
+        .parse()
+        .unwrap_or_else(|_| panic!("{range}"))
+}
+
+#[test]
+fn planned_counts_come_from_the_planner_and_estimated_ones_switch_at_max_rows() {
+    let f = Fixture::new();
+    assert_eq!(total(&f, "/rest/v1/readings?limit=1", "count=exact"), 500);
+    // The statistics still say 1000 rows: only the planner can have answered this.
+    let planned = total(&f, "/rest/v1/readings?limit=1", "count=planned");
+    assert!((900..=1100).contains(&planned), "{planned}");
+    // Filters (bound parameters, an `in` list among them) are part of the estimate.
+    let filtered = total(
+        &f,
+        "/rest/v1/readings?id=in.(1,2,3)&limit=1",
+        "count=planned",
+    );
+    assert!((1..=10).contains(&filtered), "{filtered}");
+    // Without --max-rows, estimated is exact.
+    assert_eq!(
+        total(&f, "/rest/v1/readings?limit=1", "count=estimated"),
+        500
+    );
+
+    let capped = Fixture::with_max_rows(Some(10));
+    // More rows than max-rows: the estimate; at most max-rows: exact.
+    let estimated = total(&capped, "/rest/v1/readings", "count=estimated");
+    assert!((900..=1100).contains(&estimated), "{estimated}");
+    assert_eq!(
+        total(&capped, "/rest/v1/readings?id=lte.5", "count=estimated"),
+        5
+    );
+    assert_eq!(total(&capped, "/rest/v1/readings", "count=exact"), 500);
 }

@@ -9,7 +9,7 @@ use axum::response::Response;
 use super::error::RestError;
 use super::parse::{MediaType, Representation};
 use super::plan::write::{WriteMethod, WritePlan};
-use super::plan::ReadPlan;
+use super::plan::{ReadPlan, TotalCount};
 
 /// What the read statement returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,12 +77,13 @@ pub fn read_response(
     if let Ok(range) = HeaderValue::from_str(&range) {
         headers.insert("content-range", range);
     }
-    if result.total.is_some() {
-        // Planned and estimated counts are answered exactly too; say which one was applied.
-        headers.insert(
-            "preference-applied",
-            HeaderValue::from_static("count=exact"),
-        );
+    if let (Some(count), Some(_)) = (plan.count, result.total) {
+        let applied = match count {
+            TotalCount::Exact => "count=exact",
+            TotalCount::Planned => "count=planned",
+            TotalCount::Estimated { .. } => "count=estimated",
+        };
+        headers.insert("preference-applied", HeaderValue::from_static(applied));
     }
     if let Some(profile) = content_profile.and_then(|p| HeaderValue::from_str(p).ok()) {
         headers.insert("content-profile", profile);

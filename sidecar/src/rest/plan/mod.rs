@@ -13,8 +13,8 @@ pub mod write;
 
 use super::error::RestError;
 use super::parse::{
-    Condition, Direction, JoinType, JsonArrow, JsonStep, LogicOperator, LogicTree, MediaType,
-    NullsOrder, Operation, Page, RestRequest, Scoped, SelectColumn, SelectItem,
+    Condition, Count, Direction, JoinType, JsonArrow, JsonStep, LogicOperator, LogicTree,
+    MediaType, NullsOrder, Operation, Page, RestRequest, Scoped, SelectColumn, SelectItem,
 };
 use super::sql::ident;
 use crate::schema::{Cardinality, SchemaCache, Table};
@@ -24,9 +24,20 @@ use crate::schema::{Cardinality, SchemaCache, Table};
 pub struct ReadPlan {
     /// The requested relation, with its embeddings inside its `select`.
     pub root: Node,
-    /// `Prefer: count=exact` (or planned/estimated, which are answered exactly).
-    pub count: bool,
+    /// How to count the total for `Content-Range` (`Prefer: count=`), if asked.
+    pub count: Option<TotalCount>,
     pub media: MediaType,
+}
+
+/// `Prefer: count=` resolved against the configuration, as PostgREST does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TotalCount {
+    /// `count(*)` of the filtered relation.
+    Exact,
+    /// The planner's estimate (`EXPLAIN`): cheap on any size, approximate.
+    Planned,
+    /// Exact up to `exact_up_to` rows (the `--max-rows` limit), the planner's estimate beyond.
+    Estimated { exact_up_to: u64 },
 }
 
 /// One relation read at one level: the top level, or an embedding.
@@ -180,7 +191,11 @@ pub fn plan_read(
     planner.check_paths()?;
     Ok(ReadPlan {
         root,
-        count: request.prefer.count.is_some(),
+        count: request.prefer.count.map(|count| match (count, max_rows) {
+            (Count::Exact, _) | (Count::Estimated, None) => TotalCount::Exact,
+            (Count::Planned, _) => TotalCount::Planned,
+            (Count::Estimated, Some(max)) => TotalCount::Estimated { exact_up_to: max },
+        }),
         media: request.media,
     })
 }

@@ -9,7 +9,7 @@
 
 use axum::http::Method;
 
-use super::{plan_read, schema_for, ReadPlan};
+use super::{plan_read, schema_for, ReadPlan, TotalCount};
 use crate::rest::parse::{Page, RestRequest, Transaction};
 use crate::rest::RestError;
 use crate::schema::{
@@ -325,7 +325,7 @@ fn call_result(
                 return Ok(CallResult::Records { set });
             }
             request.profile = Some(relation.schema.clone());
-            let read = plan_read(cache, &relation.name, request, max_rows)?;
+            let read = exact_count(plan_read(cache, &relation.name, request, max_rows)?);
             Ok(CallResult::Rows {
                 read: Box::new(read),
                 set,
@@ -343,7 +343,7 @@ fn call_result(
             })?;
             let own = SchemaCache::new(&exposed, vec![table], Vec::new());
             request.profile = Some(function.schema.clone());
-            let read = plan_read(&own, &function.name, request, max_rows)?;
+            let read = exact_count(plan_read(&own, &function.name, request, max_rows)?);
             Ok(CallResult::Rows {
                 read: Box::new(read),
                 set,
@@ -395,6 +395,13 @@ fn out_args_table(function: &Function) -> Table {
         unique_keys: Vec::new(),
         foreign_keys: Vec::new(),
     }
+}
+
+/// A call's rows are counted exactly whatever `count=` asked: the planner cannot estimate a
+/// function's rows from statistics (it assumes `ROWS 1000`), so an estimate would mislead.
+fn exact_count(mut read: ReadPlan) -> ReadPlan {
+    read.count = read.count.map(|_| TotalCount::Exact);
+    read
 }
 
 #[cfg(test)]

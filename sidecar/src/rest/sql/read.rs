@@ -20,7 +20,9 @@ use super::filter::predicate_sql;
 use super::ident::{qualified, quote};
 use super::Params;
 use crate::rest::parse::{Direction, JsonArrow, JsonOperand, MediaType, NullsOrder};
-use crate::rest::plan::{EmbedPlan, Link, Node, Ordering, Projection, ReadPlan, ResolvedField};
+use crate::rest::plan::{
+    EmbedPlan, Link, Node, Ordering, Projection, ReadPlan, ResolvedField, TotalCount,
+};
 
 /// SQL text and its parameters; the single row has `body text`, `page_count int8`, `total int8`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,10 +42,19 @@ pub fn read(plan: &ReadPlan) -> ReadStatement {
         format!(" WHERE {}", conditions.join(" AND "))
     };
     let page = node_select(root, 0, &where_clause, &mut params);
-    let total = if plan.count {
-        format!("(SELECT count(*) FROM {relation}{where_clause})")
-    } else {
-        "NULL::int8".to_owned()
+    let total = match plan.count {
+        None => "NULL::int8".to_owned(),
+        Some(TotalCount::Exact) => format!("(SELECT count(*) FROM {relation}{where_clause})"),
+        Some(TotalCount::Planned) => planned_rows(&relation, &where_clause, &mut params),
+        Some(TotalCount::Estimated { exact_up_to }) => {
+            let planned = planned_rows(&relation, &where_clause, &mut params);
+            let limit = exact_up_to.saturating_add(1);
+            format!(
+                "(SELECT CASE WHEN _c.n > {exact_up_to} THEN greatest(_c.n, {planned}) ELSE _c.n END \
+                 FROM (SELECT count(*) AS n FROM \
+                 (SELECT 1 FROM {relation}{where_clause} LIMIT {limit}) _l) _c)"
+            )
+        }
     };
     // JSON bodies and the page count come from one aggregate over the page (the CTE, read
     // once, is inlined by the planner); CSV reads the page twice (header and lines).
@@ -68,6 +79,18 @@ pub fn read(plan: &ReadPlan) -> ReadStatement {
         )
     };
     ReadStatement { sql, params }
+}
+
+/// `sluice.planned_rows(<the count query>, <the parameters bound so far>)`: the query's text is
+/// itself a bound parameter (our own SQL of quoted names and placeholders), and it reads the
+/// filters' values from the array, by the same `$n` numbers.
+fn planned_rows(relation: &str, where_clause: &str, params: &mut Params) -> String {
+    let values: Vec<String> = (1..=params.len()).map(|n| format!("${n}::text")).collect();
+    let query = params.text(&format!("SELECT 1 FROM {relation}{where_clause}"));
+    format!(
+        "sluice.planned_rows({query}, ARRAY[{}]::text[])",
+        values.join(", ")
+    )
 }
 
 /// The table alias of the relation at nesting `depth`: a child's conditions name its parent by

@@ -150,7 +150,7 @@ fn select_order_and_page() {
 #[test]
 fn count_repeats_the_filters_with_the_same_parameters() {
     let mut plan = plan("id=gt.1", &[]).unwrap();
-    plan.count = true;
+    plan.count = Some(crate::rest::plan::TotalCount::Exact);
     let statement = read(&plan);
     assert!(statement.sql.contains(
         "(SELECT count(*) FROM \"public\".\"todos\" _t0 WHERE _t0.\"id\" > $1::text::bigint) AS total"
