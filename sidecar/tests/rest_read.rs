@@ -687,7 +687,10 @@ fn total(f: &Fixture, path: &str, count: &str) -> i64 {
     );
     // What was applied: as asked, except estimated without --max-rows, which is exact.
     let applied = reply.header("preference-applied");
-    assert!(applied == count || applied == "count=exact", "{applied} for {count}");
+    assert!(
+        applied == count || applied == "count=exact",
+        "{applied} for {count}"
+    );
     let range = reply.header("content-range");
     range
         .rsplit_once('/')

@@ -755,3 +755,77 @@ fn a_single_object_write_of_other_than_one_row_is_undone() {
         json!([{"id": 1, "qty": 5}, {"id": 2, "qty": 1}])
     );
 }
+
+#[test]
+fn limit_and_order_pick_the_rows_a_patch_or_delete_touches() {
+    let f = Fixture::new();
+    f.db.execute("INSERT INTO items (id, qty) SELECT g, g FROM generate_series(1, 6) g");
+    // The two highest ids after skipping the highest one: 5 and 4.
+    let patched = f.send(
+        Method::PATCH,
+        "/rest/v1/items?qty=gt.1&order=id.desc&limit=2&offset=1&select=id",
+        REPR,
+        r#"{"label": "picked"}"#,
+    );
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    let mut ids: Vec<i64> = patched
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [4, 5]);
+    let deleted = f.send(
+        Method::DELETE,
+        "/rest/v1/items?id=gt.0&order=qty&limit=1",
+        "",
+        "",
+    );
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    assert_eq!(
+        f.rows("SELECT id, label FROM items ORDER BY id"),
+        json!([
+            {"id": 2, "label": "none"}, {"id": 3, "label": "none"}, {"id": 4, "label": "picked"},
+            {"id": 5, "label": "picked"}, {"id": 6, "label": "none"}
+        ])
+    );
+    let unordered = f.send(Method::DELETE, "/rest/v1/items?id=gt.0&limit=1", "", "");
+    assert_eq!(unordered.error(StatusCode::BAD_REQUEST), "SLUICE126");
+}
+
+#[test]
+fn max_affected_with_strict_handling_undoes_a_write_that_touches_more() {
+    let f = Fixture::new();
+    f.db.execute("INSERT INTO items (id, qty) VALUES (1, 1), (2, 2), (3, 3)");
+    let strict = "handling=strict, max-affected=2";
+    let too_many = f.send(
+        Method::PATCH,
+        "/rest/v1/items?id=gt.0",
+        strict,
+        r#"{"qty": 0}"#,
+    );
+    assert_eq!(too_many.error(StatusCode::BAD_REQUEST), "PGRST124");
+    assert_eq!(too_many.json()["details"], "The query affects 3 rows");
+    let deleted = f.send(Method::DELETE, "/rest/v1/items?id=gt.0", strict, "");
+    assert_eq!(deleted.error(StatusCode::BAD_REQUEST), "PGRST124");
+    assert_eq!(
+        f.rows("SELECT id, qty FROM items ORDER BY id"),
+        json!([{"id": 1, "qty": 1}, {"id": 2, "qty": 2}, {"id": 3, "qty": 3}])
+    );
+    let within = f.send(Method::DELETE, "/rest/v1/items?id=gt.1", strict, "");
+    assert_eq!(within.status, StatusCode::NO_CONTENT, "{}", within.body);
+    // Without handling=strict, max-affected is ignored, as in PostgREST.
+    let lenient = f.send(
+        Method::PATCH,
+        "/rest/v1/items?id=gt.0",
+        "max-affected=0",
+        r#"{"qty": 9}"#,
+    );
+    assert_eq!(lenient.status, StatusCode::NO_CONTENT, "{}", lenient.body);
+    assert_eq!(
+        f.rows("SELECT id, qty FROM items"),
+        json!([{"id": 1, "qty": 9}])
+    );
+}

@@ -145,10 +145,15 @@ pub async fn write(
         &statement.params,
         "the write statement returned no row",
         |err| match &err.error {
-            DbError::Query(query) => match sql::not_one_row(query) {
-                Some(rows) => ApiError::Rest(RestError::NotOneRow { rows }),
-                None => err.into(),
-            },
+            DbError::Query(query) => {
+                if let Some(rows) = sql::not_one_row(query) {
+                    ApiError::Rest(RestError::NotOneRow { rows })
+                } else if let Some(affected) = sql::too_many_rows(query) {
+                    ApiError::Rest(RestError::MaxAffectedExceeded { affected })
+                } else {
+                    err.into()
+                }
+            }
             _ => err.into(),
         },
     )

@@ -24,6 +24,8 @@
 //! | `InvalidPutFilters` | `PGRST105`  | 405    | PUT not filtered by exactly its primary key with `eq`   |
 //! | `PutKeyMismatch`    | `PGRST115`  | 400    | PUT's body does not repeat the filtered key values      |
 //! | `NotWritable`       | `SLUICE125` | 405    | a view (or table) that cannot take this write          |
+//! | `LimitWithoutOrder` | `SLUICE126` | 400    | `limit`/`offset` on PATCH/DELETE without `order=`       |
+//! | `MaxAffectedExceeded` | `PGRST124` | 400   | `handling=strict, max-affected=N` and more rows touched |
 //! | `NotImplemented`    | `SLUICE501` | 501    | a write form this server does not support yet           |
 
 use super::parse::ParseError;
@@ -86,6 +88,10 @@ pub enum RestError {
     PutKeyMismatch,
     #[error("'{table}' does not allow {action}")]
     NotWritable { table: String, action: &'static str },
+    #[error("A limit on PATCH or DELETE needs an explicit order")]
+    LimitWithoutOrder,
+    #[error("Query result exceeds max-affected preference constraint")]
+    MaxAffectedExceeded { affected: i64 },
     #[error("{what} is not implemented")]
     NotImplemented { what: &'static str },
 }
@@ -114,6 +120,8 @@ impl RestError {
             RestError::InvalidPutFilters => "PGRST105",
             RestError::PutKeyMismatch => "PGRST115",
             RestError::NotWritable { .. } => "SLUICE125",
+            RestError::LimitWithoutOrder => "SLUICE126",
+            RestError::MaxAffectedExceeded { .. } => "PGRST124",
             RestError::NotImplemented { .. } => "SLUICE501",
         }
     }
@@ -135,6 +143,8 @@ impl RestError {
             RestError::InvalidBody { .. }
             | RestError::UnknownPayloadColumn { .. }
             | RestError::UnfilteredWrite
+            | RestError::LimitWithoutOrder
+            | RestError::MaxAffectedExceeded { .. }
             | RestError::NoConflictTarget { .. }
             | RestError::PutKeyMismatch => 400,
             RestError::BodyTooLarge { .. } => 413,
@@ -158,6 +168,9 @@ impl RestError {
                 "An offset of {offset} was requested, but there are only {total} rows."
             )),
             RestError::InvalidBody { details } => Some(details.clone()),
+            RestError::MaxAffectedExceeded { affected } => {
+                Some(format!("The query affects {affected} rows"))
+            }
             _ => None,
         }
     }
@@ -184,6 +197,10 @@ impl RestError {
             ),
             RestError::UnknownEmbedPath { .. } => Some(
                 "filter, order or page only embeddings named in select, by alias or name"
+                    .to_owned(),
+            ),
+            RestError::LimitWithoutOrder => Some(
+                "order by unique column(s), e.g. order=id, so that the limit picks known rows"
                     .to_owned(),
             ),
             RestError::UnfilteredWrite => Some(

@@ -9,9 +9,10 @@
 
 use serde_json::Value;
 
-use super::{condition, tree, Node, Planner, Predicate, RestError};
+use super::{condition, tree, Node, Ordering, Planner, Predicate, RestError};
 use crate::rest::parse::{
-    Handling, MediaType, Missing, Operation, Operator, Representation, Resolution, RestRequest,
+    Handling, MediaType, Missing, Operation, Operator, Page, Representation, Resolution,
+    RestRequest,
 };
 use crate::schema::{SchemaCache, Table};
 
@@ -59,8 +60,19 @@ pub struct WritePlan {
     pub count: bool,
     /// The primary key, for `Location` with `return=headers-only`.
     pub primary_key: Vec<String>,
+    /// PATCH/DELETE with `limit`/`offset`: which of the filtered rows, in which order.
+    pub limit: Option<Limit>,
+    /// `Prefer: handling=strict, max-affected=N`: more rows touched fail the request.
+    pub max_affected: Option<u64>,
     /// Other preferences honoured, for `Preference-Applied`.
     pub applied: Vec<&'static str>,
+}
+
+/// The rows a limited PATCH/DELETE touches: the first `page` of the filtered rows in `order`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limit {
+    pub order: Vec<Ordering>,
+    pub page: Page,
 }
 
 /// The request body, once read: a JSON object or an array of objects.
@@ -113,18 +125,24 @@ pub fn plan_write(
         })?;
 
     check_writable(table, method, request.prefer.resolution.is_some())?;
-    if matches!(method, WriteMethod::Patch | WriteMethod::Delete)
-        && request.page != Default::default()
-    {
-        return Err(RestError::NotImplemented {
-            what: "limit and offset on PATCH and DELETE",
-        });
+    let limited = matches!(method, WriteMethod::Patch | WriteMethod::Delete)
+        && request.page != Page::default();
+    if limited {
+        if table.kind.is_view() {
+            // Rows are picked by `ctid`, which only tables have.
+            return Err(RestError::NotImplemented {
+                what: "limit and offset on PATCH and DELETE of a view",
+            });
+        }
+        if !request.order.iter().any(|scoped| scoped.path.is_empty()) {
+            return Err(RestError::LimitWithoutOrder);
+        }
     }
-    if request.prefer.max_affected.is_some() && request.prefer.handling == Some(Handling::Strict) {
-        return Err(RestError::NotImplemented {
-            what: "Prefer: max-affected",
-        });
-    }
+    // PostgREST honours max-affected only with handling=strict; lenient ignores it.
+    let max_affected = request
+        .prefer
+        .max_affected
+        .filter(|_| request.prefer.handling == Some(Handling::Strict));
 
     let mut filters = Vec::new();
     for scoped in request.filters.iter().filter(|s| s.path.is_empty()) {
@@ -176,8 +194,20 @@ pub fn plan_write(
         request: &shaped,
         paths: vec![Vec::new()],
     };
-    let returning = planner.node(table, &shaped.select, &Vec::new(), Default::default())?;
+    let page = if limited {
+        request.page
+    } else {
+        Page::default()
+    };
+    let mut returning = planner.node(table, &shaped.select, &Vec::new(), page)?;
     planner.check_paths()?;
+    // A limited write picks its rows by the top-level order and page; the body then shows all
+    // of the rows it wrote.
+    let limit = limited.then(|| Limit {
+        order: returning.order.clone(),
+        page: returning.page,
+    });
+    returning.page = Page::default();
 
     Ok(WritePlan {
         schema,
@@ -197,6 +227,8 @@ pub fn plan_write(
         media: request.media,
         count: request.prefer.count.is_some(),
         primary_key: table.primary_key.clone(),
+        limit,
+        max_affected,
         applied: applied(&request, method),
     })
 }
@@ -446,19 +478,50 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn what_is_not_supported_is_a_clear_501() {
-        for (query, prefer) in [
-            ("id=gt.1&limit=1", ""),
-            ("id=gt.1&offset=1", ""),
-            ("id=gt.1", "handling=strict, max-affected=1"),
-        ] {
-            let err = plan(WriteMethod::Delete, query, prefer, "").unwrap_err();
-            assert!(
-                matches!(err, RestError::NotImplemented { .. }),
-                "{query}: {err:?}"
-            );
-            assert_eq!((err.code(), err.http_status()), ("SLUICE501", 501));
+    fn a_limited_write_needs_an_order_and_picks_rows_by_it() {
+        for query in ["id=gt.1&limit=1", "id=gt.1&offset=1"] {
+            let err = plan(WriteMethod::Delete, query, "", "").unwrap_err();
+            assert_eq!(err, RestError::LimitWithoutOrder, "{query}");
+            assert_eq!((err.code(), err.http_status()), ("SLUICE126", 400));
         }
+        let limited = plan(
+            WriteMethod::Delete,
+            "id=gt.1&order=id.desc&limit=2&offset=1",
+            "",
+            "",
+        )
+        .unwrap();
+        let limit = limited.limit.expect("a limit");
+        assert_eq!(
+            limit.page,
+            Page {
+                offset: 1,
+                limit: Some(2)
+            }
+        );
+        assert_eq!(limit.order.len(), 1);
+        assert_eq!(
+            limited.returning.page,
+            Page::default(),
+            "the body shows every written row"
+        );
+        assert!(plan(WriteMethod::Delete, "id=gt.1", "", "")
+            .unwrap()
+            .limit
+            .is_none());
+    }
+
+    #[test]
+    fn max_affected_counts_only_with_strict_handling() {
+        let strict = plan(
+            WriteMethod::Delete,
+            "id=gt.1",
+            "handling=strict, max-affected=1",
+            "",
+        );
+        assert_eq!(strict.unwrap().max_affected, Some(1));
+        let lenient = plan(WriteMethod::Delete, "id=gt.1", "max-affected=1", "");
+        assert_eq!(lenient.unwrap().max_affected, None);
     }
 
     #[test]

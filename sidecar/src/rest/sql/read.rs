@@ -19,7 +19,7 @@
 use super::filter::predicate_sql;
 use super::ident::{qualified, quote};
 use super::Params;
-use crate::rest::parse::{Direction, JsonArrow, JsonOperand, MediaType, NullsOrder};
+use crate::rest::parse::{Direction, JsonArrow, JsonOperand, MediaType, NullsOrder, Page};
 use crate::rest::plan::{
     EmbedPlan, Link, Node, Ordering, Projection, ReadPlan, ResolvedField, TotalCount,
 };
@@ -123,24 +123,35 @@ pub(super) fn node_select_from(
         "SELECT {columns} FROM {relation} {}{where_clause}",
         alias(depth)
     );
-    if !node.order.is_empty() {
-        let terms = node
-            .order
+    sql.push_str(&order_and_page(&node.order, node.page, depth, params));
+    sql
+}
+
+/// ` ORDER BY … LIMIT $n OFFSET $m`, each part only when there is one.
+pub(super) fn order_and_page(
+    order: &[Ordering],
+    page: Page,
+    depth: usize,
+    params: &mut Params,
+) -> String {
+    let mut sql = String::new();
+    if !order.is_empty() {
+        let terms = order
             .iter()
             .map(|term| order_term(term, depth, params))
             .collect::<Vec<_>>();
         sql.push_str(&format!(" ORDER BY {}", terms.join(", ")));
     }
-    if let Some(limit) = node.page.limit {
+    if let Some(limit) = page.limit {
         sql.push_str(&format!(
             " LIMIT {}",
             params.typed(&limit.to_string(), "int8")
         ));
     }
-    if node.page.offset > 0 {
+    if page.offset > 0 {
         sql.push_str(&format!(
             " OFFSET {}",
-            params.typed(&node.page.offset.to_string(), "int8")
+            params.typed(&page.offset.to_string(), "int8")
         ));
     }
     sql

@@ -20,22 +20,33 @@
 
 use super::filter::predicate_sql;
 use super::ident::{qualified, quote};
-use super::read::{alias, csv_body, node_select_from};
+use super::read::{alias, csv_body, node_select_from, order_and_page};
 use super::Params;
 use crate::rest::parse::{MediaType, Representation};
 use crate::rest::plan::write::{Mutation, WritePlan};
 
 /// The text a single-object write that touched other than one row fails to read as a number.
 const NOT_ONE_ROW: &str = "sluice_not_one_row:";
+/// The same for a write that touched more rows than `Prefer: max-affected` allows.
+const TOO_MANY_ROWS: &str = "sluice_max_affected:";
 
 /// The row count of a single-object write's guard failure (`22P02` on `NOT_ONE_ROW`), if that is
 /// what `err` is.
 pub fn not_one_row(err: &tokio_postgres::Error) -> Option<i64> {
+    guard_failure(err, NOT_ONE_ROW)
+}
+
+/// The row count of a write that failed its `max-affected` guard, if that is what `err` is.
+pub fn too_many_rows(err: &tokio_postgres::Error) -> Option<i64> {
+    guard_failure(err, TOO_MANY_ROWS)
+}
+
+fn guard_failure(err: &tokio_postgres::Error, marker: &str) -> Option<i64> {
     let db = err.as_db_error()?;
     if db.code().code() != "22P02" {
         return None;
     }
-    let (_, rest) = db.message().split_once(NOT_ONE_ROW)?;
+    let (_, rest) = db.message().split_once(marker)?;
     rest.trim_end_matches('"').parse().ok()
 }
 
@@ -165,26 +176,48 @@ pub fn write(plan: &WritePlan, rows: &str) -> WriteStatement {
     } else {
         "NULL::text"
     };
+    // More rows than `max-affected` fail the statement, which undoes the write.
+    let affected = match plan.max_affected {
+        None => "(SELECT count(*) FROM _sluice_rows)".to_owned(),
+        Some(max) => format!(
+            "(SELECT CASE WHEN count(*) > {} \
+             THEN ('{TOO_MANY_ROWS}' || count(*))::int8 ELSE count(*) END FROM _sluice_rows)",
+            params.typed(&max.to_string(), "int8")
+        ),
+    };
     WriteStatement {
         sql: format!(
-            "WITH {} SELECT {body} AS body, (SELECT count(*) FROM _sluice_rows) AS affected, \
-             {location} AS location",
+            "WITH {} SELECT {body} AS body, {affected} AS affected, {location} AS location",
             ctes.join(", ")
         ),
         params,
     }
 }
 
+/// The filters; for a limited write, the rows are those the filters, order and page pick, named
+/// by `ctid` (a subquery's `_t0` is its own table, not the outer one).
 fn where_clause(plan: &WritePlan, params: &mut Params) -> String {
     let conditions = plan
         .filters
         .iter()
         .map(|predicate| predicate_sql(predicate, 0, params))
         .collect::<Vec<_>>();
-    if conditions.is_empty() {
+    let filters = if conditions.is_empty() {
         String::new()
     } else {
         format!(" WHERE {}", conditions.join(" AND "))
+    };
+    match &plan.limit {
+        None => filters,
+        Some(limit) => {
+            let t0 = alias(0);
+            let table = qualified(&plan.schema, &plan.table);
+            let order_and_page = order_and_page(&limit.order, limit.page, 0, params);
+            format!(
+                " WHERE {t0}.ctid = ANY (ARRAY(SELECT {t0}.ctid FROM {table} {t0}{filters}\
+                 {order_and_page}))"
+            )
+        }
     }
 }
 
