@@ -2,13 +2,19 @@
 # REST API speed: wrk against the sidecar vs pgbench running the equivalent SQL directly on the same
 # database (the ceiling), in one run, at several client counts. A table of 100k rows.
 #
-#   bench/rest.sh                       # CLIENTS="1 16 64" SECONDS_PER_RUN=10
+#   bench/rest.sh                       # CLIENTS="1 16 64" SECONDS_PER_RUN=5 ROUNDS=3
+#
+# Each cell alternates sidecar and pgbench runs ROUNDS times and reports medians, so that load from
+# other work on a shared machine falls on both sides alike. A last table runs, with pgbench, the
+# exact call the sidecar makes for a GET by key (`sluice.run_request`: role, claims, method, path
+# and headers set, then the statement): the database-side cost of a REST request, with no HTTP.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 CLIENTS=${CLIENTS:-"1 16 64"}
-SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
+ROUNDS=${ROUNDS:-3}
 DATA=.sluice/bench-rest
 PORT=54360
 API_PORT=54361
@@ -77,17 +83,47 @@ run_pgbench() { # script clients
     rm -rf "$dir"
 }
 
-echo "REST via the sidecar (wrk) vs the same SQL via pgbench -M prepared, ${SECONDS_PER_RUN}s per cell"
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# One cell: ROUNDS alternating runs; prints "rps p50 p99 bad tps q50 q99" as medians.
+measure() { # wrk-script pgbench-script clients
+    local dir; dir=$(mktemp -d)
+    for _ in $(seq "$ROUNDS"); do
+        run_wrk "$1" "$3" >>"$dir/wrk"
+        run_pgbench "$2" "$3" >>"$dir/pgbench"
+    done
+    local out=()
+    for col in 1 2 3 4; do out+=("$(awk -v c=$col '{ print $c }' "$dir/wrk" | median)"); done
+    for col in 1 2 3; do out+=("$(awk -v c=$col '{ print $c }' "$dir/pgbench" | median)"); done
+    rm -rf "$dir"
+    echo "${out[@]}"
+}
+
+echo "REST via the sidecar (wrk) vs the same SQL via pgbench -M prepared: medians of $ROUNDS alternating ${SECONDS_PER_RUN}s runs"
 echo "$(nproc) cores; $(date -u +%Y-%m-%d); items: 100k rows"
 echo
 echo "| request | clients | sidecar req/s | p50 ms | p99 ms | pgbench tps | p50 ms | p99 ms | sidecar / pgbench |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for script in get_pk list insert embed; do
     for c in $CLIENTS; do
-        read -r rps p50 p99 bad < <(run_wrk "$script" "$c")
-        read -r tps q50 q99 < <(run_pgbench "$script" "$c")
+        read -r rps p50 p99 bad tps q50 q99 < <(measure "$script" "$script" "$c")
         ratio=$(awk -v a="$rps" -v b="$tps" 'BEGIN { printf "%.2f", a / b }')
         note=""; [ "$bad" != 0 ] && note=" ($bad non-2xx!)"
         echo "| $script | $c | $rps$note | $p50 | $p99 | $tps | $q50 | $q99 | $ratio |"
     done
+done
+
+echo
+echo "Database side of a GET by key: pgbench running the sidecar's call vs the plain SELECT"
+echo
+echo "| clients | sluice.run_request tps | plain SELECT tps | ratio |"
+echo "|---|---|---|---|"
+for c in $CLIENTS; do
+    gateway=(); plain=()
+    for _ in $(seq "$ROUNDS"); do
+        read -r tps _ _ < <(run_pgbench get_pk_gateway "$c"); gateway+=("$tps")
+        read -r tps _ _ < <(run_pgbench get_pk "$c"); plain+=("$tps")
+    done
+    g=$(printf '%s\n' "${gateway[@]}" | median); p=$(printf '%s\n' "${plain[@]}" | median)
+    echo "| $c | $g | $p | $(awk -v a="$g" -v b="$p" 'BEGIN { printf "%.2f", a / b }') |"
 done
