@@ -15,6 +15,9 @@ use crate::auth::keyset::{
     keys_from_jwks, keys_from_pem, read_key_file, KeyFileError, JWKS_FILE_FLAG,
     PUBLIC_KEY_FILE_FLAG,
 };
+use crate::auth::mailer::{MailError, Mailer};
+use crate::auth::settings::{AuthArgs, AuthSettings};
+use crate::auth::tokens::DEFAULT_AUDIENCE;
 use crate::auth::verify::{Verifier, VerifierOptions};
 use crate::error::describe;
 use crate::schema::{ExposedSchemas, ExposedSchemasError};
@@ -115,6 +118,10 @@ pub struct ServeArgs {
     /// are refused (400) as a guard against a forgotten filter.
     #[arg(long, env = "SLUICE_ALLOW_UNFILTERED_WRITES")]
     pub allow_unfiltered_writes: bool,
+
+    /// The auth API (`/auth/v1/`).
+    #[command(flatten)]
+    pub auth: AuthArgs,
 }
 
 #[derive(Debug, Args)]
@@ -138,6 +145,10 @@ pub struct Config {
     pub max_rows: Option<u64>,
     pub max_body_bytes: usize,
     pub allow_unfiltered_writes: bool,
+    pub auth: AuthSettings,
+    /// The audience of the access tokens /auth/v1 issues: `--jwt-aud`, else `authenticated`.
+    pub auth_audience: String,
+    pub mailer: Mailer,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -157,6 +168,8 @@ pub enum ConfigError {
     NoJwtRoles,
     #[error("SLUICE_DB_SCHEMAS (--db-schemas): {0}")]
     DbSchemas(#[from] ExposedSchemasError),
+    #[error(transparent)]
+    Mailer(#[from] MailError),
 }
 
 impl TryFrom<ServeArgs> for Config {
@@ -175,6 +188,13 @@ impl TryFrom<ServeArgs> for Config {
         if roles.is_empty() {
             return Err(ConfigError::NoJwtRoles);
         }
+        let auth = AuthSettings::from(&args.auth);
+        let mailer = Mailer::from_settings(args.auth.smtp_url.as_deref(), &args.auth.smtp_from)?;
+        let auth_audience = args
+            .jwt_aud
+            .clone()
+            .filter(|aud| !aud.is_empty())
+            .unwrap_or_else(|| DEFAULT_AUDIENCE.to_owned());
         let options = VerifierOptions {
             leeway: Duration::from_secs(args.jwt_leeway),
             audience: args.jwt_aud.filter(|aud| !aud.is_empty()),
@@ -199,6 +219,9 @@ impl TryFrom<ServeArgs> for Config {
             max_rows: args.max_rows,
             max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
             allow_unfiltered_writes: args.allow_unfiltered_writes,
+            auth,
+            auth_audience,
+            mailer,
         })
     }
 }

@@ -1,0 +1,652 @@
+//! Accounts and sessions: the steps behind each auth endpoint (sign-up, sign-in, refresh, user
+//! updates, logout, recovery, admin), independent of HTTP. `http::auth_api` parses requests, calls
+//! these, and shapes the answers and `AccountError`s as GoTrue does.
+
+use std::time::SystemTime;
+
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use super::mailer::{Mail, MailError, Mailer};
+use super::password::{PasswordError, Passwords};
+use super::ratelimit::{Limited, RateLimiter};
+use super::settings::{AuthSettings, ONE_TIME_TOKEN_VALIDITY};
+use super::store::{self, StoreError, UserChanges};
+use super::tokens::{random_token, token_hash, AccessToken, AccessTokens, TokenError};
+use crate::db::Pool;
+
+/// Why an auth request was refused. The HTTP status and GoTrue error code of each are in
+/// `http::auth_api::error`.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("Signups not allowed for this instance")]
+    SignupDisabled,
+    #[error("User already registered")]
+    UserAlreadyExists,
+    #[error("Password should be at least {0} characters.")]
+    WeakPassword(usize),
+    #[error("Unable to validate email address: invalid format")]
+    InvalidEmail,
+    #[error("{0}")]
+    Validation(&'static str),
+    /// Unknown email or wrong password: one answer for both.
+    #[error("Invalid login credentials")]
+    InvalidCredentials,
+    #[error("Email not confirmed")]
+    EmailNotConfirmed,
+    #[error("User is banned")]
+    UserBanned,
+    #[error("Invalid Refresh Token: Refresh Token Not Found")]
+    RefreshTokenNotFound,
+    #[error("Invalid Refresh Token: Already Used")]
+    RefreshTokenAlreadyUsed,
+    #[error("Request rate limit reached")]
+    RateLimited(Limited),
+    #[error("Session from session_id claim in JWT does not exist")]
+    SessionNotFound,
+    #[error("User from sub claim in JWT does not exist")]
+    UserFromTokenNotFound,
+    #[error("User not found")]
+    UserNotFound,
+    #[error("Email link is invalid or has expired")]
+    OtpExpired,
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+}
+
+impl From<StoreError> for AccountError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::EmailTaken => AccountError::UserAlreadyExists,
+            err => AccountError::Store(err),
+        }
+    }
+}
+
+impl From<Limited> for AccountError {
+    fn from(limited: Limited) -> Self {
+        AccountError::RateLimited(limited)
+    }
+}
+
+/// Who is calling, from a verified access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub user_id: Uuid,
+    pub session_id: Option<Uuid>,
+}
+
+impl Caller {
+    /// `None` when the token has no user (an API key, say) or its `sub` is not a UUID.
+    pub fn from_claims(claims: &Map<String, Value>) -> Option<Caller> {
+        let user_id = claims.get("sub")?.as_str()?.parse().ok()?;
+        let session_id = claims
+            .get("session_id")
+            .and_then(Value::as_str)
+            .and_then(|id| id.parse().ok());
+        Some(Caller {
+            user_id,
+            session_id,
+        })
+    }
+}
+
+/// Where a request came from, for rate limits and the session record.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub ip: String,
+    pub user_agent: Option<String>,
+}
+
+/// A signed-in session as the client receives it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub access: AccessToken,
+    pub refresh_token: String,
+    pub user: Value,
+}
+
+impl Session {
+    /// GoTrue's `AccessTokenResponse`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "access_token": self.access.token,
+            "token_type": "bearer",
+            "expires_in": self.access.expires_in,
+            "expires_at": self.access.expires_at,
+            "refresh_token": self.refresh_token,
+            "user": self.user,
+        })
+    }
+}
+
+/// The result of a sign-up: a session at once (autoconfirm), or the unconfirmed user.
+#[derive(Debug)]
+pub enum SignedUp {
+    Session(Session),
+    AwaitingConfirmation(Value),
+}
+
+/// A new user as an admin creates it.
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    pub email: String,
+    pub password: Option<String>,
+    pub email_confirm: bool,
+    pub user_metadata: Option<Value>,
+    pub app_metadata: Option<Value>,
+    pub role: Option<String>,
+    pub ban_seconds: Option<f64>,
+}
+
+/// Changes to a user, by the user (PUT /user) or an admin.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    pub email: Option<String>,
+    pub password: Option<String>,
+    pub user_metadata: Option<Value>,
+    pub app_metadata: Option<Value>,
+    pub ban_seconds: Option<f64>,
+    pub email_confirm: bool,
+}
+
+#[derive(Debug)]
+pub struct Accounts {
+    pub pool: Pool,
+    pub settings: AuthSettings,
+    pub passwords: Passwords,
+    pub tokens: AccessTokens,
+    pub limiter: RateLimiter,
+    pub mailer: Mailer,
+}
+
+/// Lower-cased and trimmed, if it looks like an address: one `@`, something on each side, a dot in
+/// the domain, no spaces or controls, at most 320 bytes. Deliverability is the mail's test.
+pub fn normalize_email(email: &str) -> Result<String, AccountError> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= 320
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && match email.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            }
+            None => false,
+        };
+    if valid {
+        Ok(email)
+    } else {
+        Err(AccountError::InvalidEmail)
+    }
+}
+
+impl Accounts {
+    pub fn new(pool: Pool, settings: AuthSettings, tokens: AccessTokens, mailer: Mailer) -> Self {
+        let limiter = RateLimiter::new(settings.per_ip, settings.per_email);
+        Accounts {
+            pool,
+            settings,
+            passwords: Passwords::default(),
+            tokens,
+            limiter,
+            mailer,
+        }
+    }
+
+    fn check_password(&self, password: &str) -> Result<(), AccountError> {
+        if password.chars().count() < self.settings.password_min_length {
+            return Err(AccountError::WeakPassword(
+                self.settings.password_min_length,
+            ));
+        }
+        Ok(())
+    }
+
+    pub async fn signup(
+        &self,
+        client: &Client,
+        email: &str,
+        password: &str,
+        data: Option<Value>,
+    ) -> Result<SignedUp, AccountError> {
+        if self.settings.disable_signup {
+            return Err(AccountError::SignupDisabled);
+        }
+        let email = normalize_email(email)?;
+        self.limiter.check("signup", &client.ip, Some(&email))?;
+        if password.is_empty() {
+            return Err(AccountError::Validation("Signup requires a valid password"));
+        }
+        self.check_password(password)?;
+        let hash = self.passwords.hash(password.to_owned()).await?;
+        let user = store::create_user(
+            &self.pool,
+            &email,
+            Some(&hash),
+            &data.unwrap_or_else(|| json!({})),
+            &json!({}),
+            self.settings.autoconfirm,
+            None,
+        )
+        .await?;
+        if self.settings.autoconfirm {
+            let user_id = user_id_of(&user)?;
+            return Ok(SignedUp::Session(
+                self.start(client, user_id, "password").await?,
+            ));
+        }
+        let user = self.send_link(&email, "signup").await?.unwrap_or(user);
+        Ok(SignedUp::AwaitingConfirmation(user))
+    }
+
+    /// grant_type=password.
+    pub async fn sign_in(
+        &self,
+        client: &Client,
+        email: &str,
+        password: &str,
+    ) -> Result<Session, AccountError> {
+        let email = email.trim().to_lowercase();
+        self.limiter.check("token", &client.ip, Some(&email))?;
+        let row = store::password_of(&self.pool, &email).await?;
+        let hash = row.as_ref().map(|row| row.hash.clone());
+        // The hash is checked whether or not the account exists (see `password`), and before
+        // anything else about the account is revealed.
+        if !self.passwords.verify(password.to_owned(), hash).await? {
+            return Err(AccountError::InvalidCredentials);
+        }
+        let row = row.ok_or(AccountError::InvalidCredentials)?;
+        if row.banned {
+            return Err(AccountError::UserBanned);
+        }
+        if !row.confirmed && !self.settings.autoconfirm {
+            return Err(AccountError::EmailNotConfirmed);
+        }
+        self.start(client, row.user_id, "password").await
+    }
+
+    /// grant_type=refresh_token: rotate the token, with reuse detection (see
+    /// `auth.sluice_refresh`).
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Session, AccountError> {
+        if refresh_token.is_empty() {
+            return Err(AccountError::RefreshTokenNotFound);
+        }
+        let next = random_token()?;
+        let outcome = store::refresh(
+            &self.pool,
+            &token_hash(refresh_token),
+            &token_hash(&next),
+            self.settings.refresh_reuse_interval.as_secs_f64(),
+        )
+        .await?;
+        match outcome["error"].as_str() {
+            None => {}
+            Some("refresh_token_already_used") => {
+                tracing::warn!("refresh token reused; its session is revoked");
+                return Err(AccountError::RefreshTokenAlreadyUsed);
+            }
+            Some("user_banned") => return Err(AccountError::UserBanned),
+            Some(_) => return Err(AccountError::RefreshTokenNotFound),
+        }
+        let session_id = outcome["session_id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .ok_or(AccountError::RefreshTokenNotFound)?;
+        let aal = outcome["aal"].as_str().unwrap_or("aal1");
+        let user = outcome["user"].clone();
+        let access =
+            self.tokens
+                .issue(&user, session_id, aal, "token_refresh", SystemTime::now())?;
+        Ok(Session {
+            access,
+            refresh_token: next,
+            user,
+        })
+    }
+
+    /// Starts a session for a user whose credentials were checked.
+    async fn start(
+        &self,
+        client: &Client,
+        user_id: Uuid,
+        method: &str,
+    ) -> Result<Session, AccountError> {
+        let refresh_token = random_token()?;
+        let started = store::start_session(
+            &self.pool,
+            user_id,
+            &token_hash(&refresh_token),
+            client.user_agent.as_deref(),
+            &client.ip,
+        )
+        .await?
+        // Gone or banned in between.
+        .ok_or(AccountError::UserBanned)?;
+        let access = self.tokens.issue(
+            &started.user,
+            started.session_id,
+            "aal1",
+            method,
+            SystemTime::now(),
+        )?;
+        Ok(Session {
+            access,
+            refresh_token,
+            user: started.user,
+        })
+    }
+
+    /// The caller's user; refused when their session has ended or the user is gone.
+    pub async fn user(&self, caller: &Caller) -> Result<Value, AccountError> {
+        let user = store::user_of(&self.pool, caller.user_id, caller.session_id)
+            .await?
+            .ok_or(AccountError::UserFromTokenNotFound)?;
+        if user["error"] == "session_not_found" {
+            return Err(AccountError::SessionNotFound);
+        }
+        Ok(user)
+    }
+
+    /// PUT /user: email, password, metadata (`data`). A new password ends the user's other sessions.
+    pub async fn update_self(
+        &self,
+        caller: &Caller,
+        changes: Changes,
+    ) -> Result<Value, AccountError> {
+        self.user(caller).await?;
+        let changes = Changes {
+            app_metadata: None,
+            ban_seconds: None,
+            email_confirm: false,
+            ..changes
+        };
+        self.apply(caller.user_id, changes, caller.session_id)
+            .await?
+            .ok_or(AccountError::UserFromTokenNotFound)
+    }
+
+    async fn apply(
+        &self,
+        user_id: Uuid,
+        changes: Changes,
+        keep_session: Option<Uuid>,
+    ) -> Result<Option<Value>, AccountError> {
+        let email = changes.email.as_deref().map(normalize_email).transpose()?;
+        let password_hash = match changes.password {
+            Some(password) => {
+                self.check_password(&password)?;
+                Some(self.passwords.hash(password).await?)
+            }
+            None => None,
+        };
+        let changes = UserChanges {
+            email,
+            password_hash,
+            user_metadata: changes.user_metadata,
+            app_metadata: changes.app_metadata,
+            ban_seconds: changes.ban_seconds,
+            confirm_email: changes.email_confirm,
+            keep_session,
+        };
+        Ok(store::update_user(&self.pool, user_id, &changes).await?)
+    }
+
+    /// POST /logout: `local` ends this session, `others` the user's other sessions, `global` all.
+    pub async fn logout(&self, caller: &Caller, scope: &str) -> Result<(), AccountError> {
+        store::logout(&self.pool, caller.user_id, caller.session_id, scope).await?;
+        Ok(())
+    }
+
+    /// POST /recover: mails a recovery link if the email has an account. The answer is the same
+    /// either way, so it does not reveal which emails have accounts.
+    pub async fn recover(&self, client: &Client, email: &str) -> Result<(), AccountError> {
+        let email = normalize_email(email)?;
+        self.limiter.check("recover", &client.ip, Some(&email))?;
+        self.send_link(&email, "recovery").await?;
+        Ok(())
+    }
+
+    /// Stores a one-time token for `email` and mails its link; the user, if there is one.
+    async fn send_link(
+        &self,
+        email: &str,
+        kind: &'static str,
+    ) -> Result<Option<Value>, AccountError> {
+        let token = random_token()?;
+        let Some(user) =
+            store::issue_one_time_token(&self.pool, email, kind, &token_hash(&token)).await?
+        else {
+            return Ok(None);
+        };
+        let link = format!(
+            "{}/auth/v1/verify?token={token}&type={kind}&redirect_to={}",
+            self.settings.external_url,
+            percent_encode(&self.settings.site_url)
+        );
+        let (subject, intro) = match kind {
+            "signup" => (
+                "Confirm your signup",
+                "Follow this link to confirm your email:",
+            ),
+            _ => (
+                "Reset your password",
+                "Follow this link to reset your password:",
+            ),
+        };
+        let mail = Mail {
+            kind,
+            to: email.to_owned(),
+            subject: subject.to_owned(),
+            body: format!("{intro}\n\n{link}\n\nOr enter this code: {token}\n"),
+        };
+        self.mailer.send(&self.pool, mail).await?;
+        Ok(Some(user))
+    }
+
+    /// POST/GET /verify: uses up a signup or recovery token and signs the user in.
+    /// `token` is the token from the mail; `hashed` says it is already its hash (`token_hash`).
+    pub async fn verify(
+        &self,
+        client: &Client,
+        kind: &str,
+        token: &str,
+        hashed: bool,
+    ) -> Result<Session, AccountError> {
+        let kind = match kind {
+            "signup" | "email" => "signup",
+            "recovery" => "recovery",
+            _ => {
+                return Err(AccountError::Validation(
+                    "Verify requires a verification type",
+                ))
+            }
+        };
+        let hash = if hashed {
+            token.to_lowercase()
+        } else {
+            token_hash(token)
+        };
+        let user_id = store::consume_one_time_token(
+            &self.pool,
+            kind,
+            &hash,
+            ONE_TIME_TOKEN_VALIDITY.as_secs_f64(),
+        )
+        .await?
+        .ok_or(AccountError::OtpExpired)?;
+        self.start(client, user_id, "otp").await
+    }
+
+    pub async fn admin_create(&self, new: NewUser) -> Result<Value, AccountError> {
+        let email = normalize_email(&new.email)?;
+        let hash = match new.password {
+            Some(password) => {
+                self.check_password(&password)?;
+                Some(self.passwords.hash(password).await?)
+            }
+            None => None,
+        };
+        let user = store::create_user(
+            &self.pool,
+            &email,
+            hash.as_deref(),
+            &new.user_metadata.unwrap_or_else(|| json!({})),
+            &new.app_metadata.unwrap_or_else(|| json!({})),
+            new.email_confirm,
+            new.role.as_deref(),
+        )
+        .await?;
+        match new.ban_seconds {
+            Some(ban) => {
+                let changes = Changes {
+                    ban_seconds: Some(ban),
+                    ..Changes::default()
+                };
+                let id = user_id_of(&user)?;
+                self.apply(id, changes, None)
+                    .await?
+                    .ok_or(AccountError::UserNotFound)
+            }
+            None => Ok(user),
+        }
+    }
+
+    pub async fn admin_update(&self, id: Uuid, changes: Changes) -> Result<Value, AccountError> {
+        self.apply(id, changes, None)
+            .await?
+            .ok_or(AccountError::UserNotFound)
+    }
+
+    pub async fn admin_get(&self, id: Uuid) -> Result<Value, AccountError> {
+        store::get_user(&self.pool, id)
+            .await?
+            .ok_or(AccountError::UserNotFound)
+    }
+
+    pub async fn admin_delete(&self, id: Uuid) -> Result<(), AccountError> {
+        if store::delete_user(&self.pool, id).await? {
+            Ok(())
+        } else {
+            Err(AccountError::UserNotFound)
+        }
+    }
+
+    /// One page of users (1-based) and the total count.
+    pub async fn admin_list(&self, page: i32, per_page: i32) -> Result<(Value, i64), AccountError> {
+        let listed = store::list_users(&self.pool, page, per_page).await?;
+        let total = listed["total"].as_i64().unwrap_or(0);
+        Ok((listed["users"].clone(), total))
+    }
+}
+
+fn user_id_of(user: &Value) -> Result<Uuid, AccountError> {
+    user["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .ok_or(AccountError::UserNotFound)
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters (for a query value).
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A Go duration as GoTrue's `ban_duration` takes it ("24h", "1h30m", "90s", "none" to lift a
+/// ban): its length in seconds, 0 for "none".
+pub fn parse_ban_duration(text: &str) -> Option<f64> {
+    let text = text.trim();
+    if text == "none" {
+        return Some(0.0);
+    }
+    let mut total = 0.0;
+    let mut rest = text;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter(|&end| end > 0)?;
+        let number: f64 = rest[..number_end].parse().ok()?;
+        rest = &rest[number_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += number * scale;
+        rest = &rest[unit_end..];
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalized_or_refused() {
+        assert_eq!(
+            normalize_email("  Ann@Example.COM ").unwrap(),
+            "ann@example.com"
+        );
+        for bad in [
+            "", "ann", "@x.io", "ann@", "ann@x", "a b@x.io", "a@b@x.io", "ann@.io", "ann@x.",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ban_durations_are_go_durations() {
+        assert_eq!(parse_ban_duration("none"), Some(0.0));
+        assert_eq!(parse_ban_duration("24h"), Some(86400.0));
+        assert_eq!(parse_ban_duration("1h30m"), Some(5400.0));
+        assert_eq!(parse_ban_duration("1.5s"), Some(1.5));
+        for bad in ["", "h", "10", "10d", "-1h"] {
+            assert_eq!(parse_ban_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn callers_come_from_sub_and_session_id() {
+        let claims =
+            json!({"sub": "6f1d0d8e-2c3b-4b59-9a9e-1f5c7d2b8a10", "session_id": "not-a-uuid"});
+        let caller = Caller::from_claims(claims.as_object().unwrap()).unwrap();
+        assert_eq!(caller.session_id, None);
+        assert!(Caller::from_claims(json!({"role": "anon"}).as_object().unwrap()).is_none());
+        assert!(Caller::from_claims(json!({"sub": "x"}).as_object().unwrap()).is_none());
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(
+            percent_encode("http://a.b/c?d=e f"),
+            "http%3A%2F%2Fa.b%2Fc%3Fd%3De%20f"
+        );
+    }
+}

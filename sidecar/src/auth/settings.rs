@@ -1,0 +1,139 @@
+//! The auth API's settings: command-line flags (each also an environment variable) validated into
+//! `AuthSettings`.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use super::ratelimit::Limit;
+
+/// How long a confirmation or recovery link stays valid (GoTrue's default).
+pub const ONE_TIME_TOKEN_VALIDITY: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// Lifetime of access tokens issued by /auth/v1.
+    #[arg(long, env = "SLUICE_AUTH_JWT_EXPIRY", value_name = "SECONDS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(30..=7 * 24 * 3600))]
+    pub auth_jwt_expiry: u64,
+
+    /// Grace window for refresh-token reuse: a refresh token presented again within this many
+    /// seconds of its first use (two tabs refreshing at once) gets a new token; later, reuse
+    /// revokes the whole session.
+    #[arg(long, env = "SLUICE_AUTH_REFRESH_REUSE_INTERVAL", value_name = "SECONDS",
+          default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub auth_refresh_reuse_interval: u64,
+
+    /// Shortest password accepted (in characters).
+    #[arg(long, env = "SLUICE_AUTH_PASSWORD_MIN_LENGTH", default_value_t = 6,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub auth_password_min_length: u32,
+
+    /// Sign-ups are confirmed at once and get a session (no confirmation email). Off by default;
+    /// `make run` turns it on, as Supabase's local development does.
+    #[arg(long, env = "SLUICE_AUTH_AUTOCONFIRM")]
+    pub auth_autoconfirm: bool,
+
+    /// Refuse new sign-ups (admins can still create users).
+    #[arg(long, env = "SLUICE_AUTH_DISABLE_SIGNUP")]
+    pub auth_disable_signup: bool,
+
+    /// The API's public URL, used in the links of confirmation and recovery mail.
+    #[arg(
+        long,
+        env = "SLUICE_AUTH_EXTERNAL_URL",
+        default_value = "http://127.0.0.1:54321"
+    )]
+    pub auth_external_url: String,
+
+    /// Where confirmation and recovery links send the browser when no redirect_to is given.
+    #[arg(
+        long,
+        env = "SLUICE_AUTH_SITE_URL",
+        default_value = "http://127.0.0.1:3000"
+    )]
+    pub auth_site_url: String,
+
+    /// Sign-in, sign-up and recovery attempts allowed per client IP in each window.
+    #[arg(long, env = "SLUICE_AUTH_RATE_LIMIT_IP", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_rate_limit_ip: u32,
+
+    /// Sign-in, sign-up and recovery attempts allowed per email address in each window.
+    #[arg(long, env = "SLUICE_AUTH_RATE_LIMIT_EMAIL", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_rate_limit_email: u32,
+
+    /// The rate-limit window.
+    #[arg(long, env = "SLUICE_AUTH_RATE_LIMIT_WINDOW", value_name = "SECONDS",
+          default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub auth_rate_limit_window: u64,
+
+    /// SMTP server for auth mail, as a URL: smtps://user:pass@host:465, or
+    /// smtp://user:pass@host:587?tls=required for STARTTLS. Unset, mail goes to the log and to
+    /// the table auth.mail_outbox.
+    #[arg(long, env = "SLUICE_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// Sender of auth mail.
+    #[arg(
+        long,
+        env = "SLUICE_SMTP_FROM",
+        default_value = "Sluice <noreply@localhost>"
+    )]
+    pub smtp_from: String,
+}
+
+/// Validated auth settings.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub jwt_expiry: Duration,
+    pub refresh_reuse_interval: Duration,
+    pub password_min_length: usize,
+    pub autoconfirm: bool,
+    pub disable_signup: bool,
+    pub external_url: String,
+    pub site_url: String,
+    pub per_ip: Limit,
+    pub per_email: Limit,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        let window = Duration::from_secs(300);
+        AuthSettings {
+            jwt_expiry: Duration::from_secs(3600),
+            refresh_reuse_interval: Duration::from_secs(10),
+            password_min_length: 6,
+            autoconfirm: false,
+            disable_signup: false,
+            external_url: "http://127.0.0.1:54321".into(),
+            site_url: "http://127.0.0.1:3000".into(),
+            per_ip: Limit { limit: 30, window },
+            per_email: Limit { limit: 10, window },
+        }
+    }
+}
+
+impl From<&AuthArgs> for AuthSettings {
+    fn from(args: &AuthArgs) -> Self {
+        let window = Duration::from_secs(args.auth_rate_limit_window);
+        AuthSettings {
+            jwt_expiry: Duration::from_secs(args.auth_jwt_expiry),
+            refresh_reuse_interval: Duration::from_secs(args.auth_refresh_reuse_interval),
+            password_min_length: args.auth_password_min_length as usize,
+            autoconfirm: args.auth_autoconfirm,
+            disable_signup: args.auth_disable_signup,
+            external_url: args.auth_external_url.trim_end_matches('/').to_owned(),
+            site_url: args.auth_site_url.clone(),
+            per_ip: Limit {
+                limit: args.auth_rate_limit_ip,
+                window,
+            },
+            per_email: Limit {
+                limit: args.auth_rate_limit_email,
+                window,
+            },
+        }
+    }
+}
