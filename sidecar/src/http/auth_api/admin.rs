@@ -70,8 +70,9 @@ fn ban(duration: Option<String>) -> Result<Option<f64>, AuthApiError> {
 
 #[derive(Deserialize)]
 pub struct Page {
-    page: Option<i32>,
-    per_page: Option<i32>,
+    // Text: supabase-js sends `page=&per_page=` when none is given; those read as the defaults.
+    page: Option<String>,
+    per_page: Option<String>,
 }
 
 pub async fn list(
@@ -80,8 +81,16 @@ pub async fn list(
     headers: HeaderMap,
 ) -> Result<Response, AuthApiError> {
     require_admin(&headers, &state)?;
-    let number = page.page.unwrap_or(1).max(1);
-    let per_page = page.per_page.unwrap_or(50).clamp(1, 1000);
+    let number = page
+        .page
+        .and_then(|page| page.parse::<i32>().ok())
+        .unwrap_or(1)
+        .clamp(1, 1_000_000);
+    let per_page = page
+        .per_page
+        .and_then(|size| size.parse::<i32>().ok())
+        .unwrap_or(50)
+        .clamp(1, 1000);
     let (users, total) = state.accounts.admin_list(number, per_page).await?;
     let last = ((total + i64::from(per_page) - 1) / i64::from(per_page)).max(1);
     let mut links = Vec::new();
