@@ -40,17 +40,19 @@ pub enum MailError {
 
 pub enum Mailer {
     Outbox,
-    Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
-        from: Mailbox,
-    },
+    Smtp(Box<Smtp>),
+}
+
+pub struct Smtp {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
 }
 
 impl std::fmt::Debug for Mailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Mailer::Outbox => f.write_str("Mailer::Outbox"),
-            Mailer::Smtp { from, .. } => write!(f, "Mailer::Smtp(from {from})"),
+            Mailer::Smtp(smtp) => write!(f, "Mailer::Smtp(from {})", smtp.from),
         }
     }
 }
@@ -68,7 +70,7 @@ impl Mailer {
         let from = from
             .parse()
             .map_err(|err: lettre::address::AddressError| MailError::From(err.to_string()))?;
-        Ok(Mailer::Smtp { transport, from })
+        Ok(Mailer::Smtp(Box::new(Smtp { transport, from })))
     }
 
     pub async fn send(&self, pool: &Pool, mail: Mail) -> Result<(), MailError> {
@@ -84,7 +86,8 @@ impl Mailer {
                 store::enqueue_mail(pool, &mail).await?;
                 Ok(())
             }
-            Mailer::Smtp { transport, from } => {
+            Mailer::Smtp(smtp) => {
+                let Smtp { transport, from } = smtp.as_ref();
                 let to: Mailbox = mail
                     .to
                     .parse()
@@ -121,7 +124,7 @@ mod tests {
             "Sluice <noreply@example.com>",
         )
         .unwrap();
-        assert!(matches!(smtp, Mailer::Smtp { .. }));
+        assert!(matches!(smtp, Mailer::Smtp(_)));
         assert!(matches!(
             Mailer::from_settings(Some("http://nope"), "a@b.c"),
             Err(MailError::Url(_))
