@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::auth::keys::ISSUER;
 use crate::auth::keys::{JwtSecret, SecretError};
 use crate::auth::keyset::{
     keys_from_jwks, keys_from_pem, read_key_file, KeyFileError, JWKS_FILE_FLAG,
@@ -17,7 +18,7 @@ use crate::auth::keyset::{
 };
 use crate::auth::mailer::{MailError, Mailer};
 use crate::auth::settings::{AuthArgs, AuthSettings};
-use crate::auth::tokens::DEFAULT_AUDIENCE;
+use crate::auth::tokens::{AccessTokens, TokenError, DEFAULT_AUDIENCE};
 use crate::auth::verify::{Verifier, VerifierOptions};
 use crate::error::describe;
 use crate::schema::{ExposedSchemas, ExposedSchemasError};
@@ -146,8 +147,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub allow_unfiltered_writes: bool,
     pub auth: AuthSettings,
-    /// The audience of the access tokens /auth/v1 issues: `--jwt-aud`, else `authenticated`.
-    pub auth_audience: String,
+    /// Signs the access tokens /auth/v1 issues (audience `--jwt-aud`, else `authenticated`).
+    pub auth_tokens: AccessTokens,
     pub mailer: Mailer,
 }
 
@@ -170,6 +171,11 @@ pub enum ConfigError {
     DbSchemas(#[from] ExposedSchemasError),
     #[error(transparent)]
     Mailer(#[from] MailError),
+    #[error(
+        "SLUICE_AUTH_JWT_SIGNING_KEY_FILE (--auth-jwt-signing-key-file) {}: {reason}",
+        path.display()
+    )]
+    SigningKey { path: PathBuf, reason: String },
 }
 
 impl TryFrom<ServeArgs> for Config {
@@ -195,6 +201,29 @@ impl TryFrom<ServeArgs> for Config {
             .clone()
             .filter(|aud| !aud.is_empty())
             .unwrap_or_else(|| DEFAULT_AUDIENCE.to_owned());
+        let auth_tokens = match &args.auth.auth_jwt_signing_key_file {
+            None => AccessTokens::hs256(
+                &jwt_secret,
+                auth.jwt_expiry,
+                auth_audience,
+                ISSUER.to_owned(),
+            ),
+            Some(path) => {
+                let failed = |reason: String| ConfigError::SigningKey {
+                    path: path.clone(),
+                    reason,
+                };
+                let pem = std::fs::read(path).map_err(|err| failed(err.to_string()))?;
+                AccessTokens::from_pem(
+                    &pem,
+                    args.auth.auth_jwt_signing_kid.clone(),
+                    auth.jwt_expiry,
+                    auth_audience,
+                    ISSUER.to_owned(),
+                )
+                .map_err(|err: TokenError| failed(err.to_string()))?
+            }
+        };
         let options = VerifierOptions {
             leeway: Duration::from_secs(args.jwt_leeway),
             audience: args.jwt_aud.filter(|aud| !aud.is_empty()),
@@ -220,7 +249,7 @@ impl TryFrom<ServeArgs> for Config {
             max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
             allow_unfiltered_writes: args.allow_unfiltered_writes,
             auth,
-            auth_audience,
+            auth_tokens,
             mailer,
         })
     }
@@ -401,6 +430,48 @@ mod tests {
 
         let mut args = base.to_vec();
         args.push("--max-rows=0");
+        assert!(serve_args(&args).is_err());
+    }
+
+    #[test]
+    fn auth_flags_have_defaults_and_read_a_signing_key() {
+        let base = [
+            "--database-url=postgres://u@127.0.0.1/app",
+            "--jwt-secret",
+            GOOD_SECRET,
+        ];
+        let config = Config::try_from(serve_args(&base).unwrap()).unwrap();
+        assert_eq!(config.auth.jwt_expiry, Duration::from_secs(3600));
+        assert_eq!(config.auth.refresh_reuse_interval, Duration::from_secs(10));
+        assert_eq!(config.auth.password_min_length, 6);
+        assert!(!config.auth.autoconfirm);
+        assert_eq!(config.auth_tokens.audience, "authenticated");
+        assert_eq!(
+            config.auth_tokens.algorithm(),
+            jsonwebtoken::Algorithm::HS256
+        );
+
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwt");
+        let mut args = base.to_vec();
+        let key = format!("--auth-jwt-signing-key-file={fixtures}/ec-private.pem");
+        args.extend([key.as_str(), "--jwt-aud=my-app", "--auth-jwt-expiry=600"]);
+        let config = Config::try_from(serve_args(&args).unwrap()).unwrap();
+        assert_eq!(
+            config.auth_tokens.algorithm(),
+            jsonwebtoken::Algorithm::ES256
+        );
+        assert_eq!(config.auth_tokens.audience, "my-app");
+        assert_eq!(config.auth_tokens.lifetime, Duration::from_secs(600));
+
+        let mut args = base.to_vec();
+        let key = format!("--auth-jwt-signing-key-file={fixtures}/rsa-public.pem");
+        args.push(key.as_str());
+        let err = Config::try_from(serve_args(&args).unwrap()).unwrap_err();
+        assert!(matches!(err, ConfigError::SigningKey { .. }), "{err}");
+        assert!(err.to_string().contains("rsa-public.pem"), "{err}");
+
+        let mut args = base.to_vec();
+        args.push("--auth-jwt-expiry=5");
         assert!(serve_args(&args).is_err());
     }
 

@@ -10,8 +10,6 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::auth::accounts::Accounts;
-use crate::auth::keys::ISSUER;
-use crate::auth::tokens::AccessTokens;
 use crate::config::{Config, ConfigError, ServeArgs};
 use crate::db::pool::{self, PoolBuildError};
 use crate::db::startup::{self, StartupError};
@@ -85,17 +83,11 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         })?;
     let addr = listener.local_addr().map_err(ServeError::Serve)?;
     let verifier = Arc::new(config.verifier);
-    let tokens = AccessTokens::hs256(
-        &config.jwt_secret,
-        config.auth.jwt_expiry,
-        config.auth_audience,
-        ISSUER.to_owned(),
-    );
     let auth = AuthState {
         accounts: Arc::new(Accounts::new(
             pool.clone(),
             config.auth,
-            tokens,
+            config.auth_tokens,
             config.mailer,
         )),
         verifier: Arc::clone(&verifier),

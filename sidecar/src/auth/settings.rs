@@ -69,6 +69,15 @@ pub struct AuthArgs {
           default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub auth_rate_limit_window: u64,
 
+    /// PEM private key (RSA or EC P-256) that signs access tokens with RS256/ES256 instead of
+    /// the JWT secret (HS256). Give the public key to --jwt-public-key-file so REST accepts them.
+    #[arg(long, env = "SLUICE_AUTH_JWT_SIGNING_KEY_FILE", value_name = "PATH")]
+    pub auth_jwt_signing_key_file: Option<std::path::PathBuf>,
+
+    /// `kid` header of tokens signed with --auth-jwt-signing-key-file.
+    #[arg(long, env = "SLUICE_AUTH_JWT_SIGNING_KID")]
+    pub auth_jwt_signing_kid: Option<String>,
+
     /// SMTP server for auth mail, as a URL: smtps://user:pass@host:465, or
     /// smtp://user:pass@host:587?tls=required for STARTTLS. Unset, mail goes to the log and to
     /// the table auth.mail_outbox.

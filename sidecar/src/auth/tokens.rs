@@ -27,6 +27,8 @@ pub enum TokenError {
     Clock,
     #[error("could not sign the access token: {0}")]
     Sign(#[from] jsonwebtoken::errors::Error),
+    #[error("the signing key is neither an RSA nor an EC P-256 private key in PEM")]
+    SigningKey,
 }
 
 /// 32 random bytes, base64url: a refresh or one-time token as the client sees it.
@@ -80,6 +82,45 @@ impl AccessTokens {
         }
     }
 
+    /// Tokens signed with a private key instead of the secret: RS256 for an RSA key, ES256 for an
+    /// EC P-256 key (PEM), with `kid` in the header when given. The REST verifier then needs the
+    /// public key (`--jwt-public-key-file` or `--jwt-jwks-file`).
+    pub fn from_pem(
+        pem: &[u8],
+        kid: Option<String>,
+        lifetime: Duration,
+        audience: String,
+        issuer: String,
+    ) -> Result<Self, TokenError> {
+        let text = std::str::from_utf8(pem).map_err(|_| TokenError::SigningKey)?;
+        let (key, alg) = if text.contains("RSA PRIVATE KEY") || is_pkcs8_rsa(text) {
+            let key = EncodingKey::from_rsa_pem(pem).map_err(|_| TokenError::SigningKey)?;
+            (key, Algorithm::RS256)
+        } else {
+            let key = EncodingKey::from_ec_pem(pem).map_err(|_| TokenError::SigningKey)?;
+            (key, Algorithm::ES256)
+        };
+        let mut header = Header::new(alg);
+        header.kid = kid;
+        let tokens = AccessTokens {
+            key,
+            header,
+            lifetime,
+            audience,
+            issuer,
+        };
+        // A key of the wrong kind fails when used, not when read: sign once to find out now.
+        let probe = json!({"id": "probe", "role": "authenticated"});
+        tokens
+            .issue(&probe, Uuid::nil(), "aal1", "probe", SystemTime::now())
+            .map_err(|_| TokenError::SigningKey)?;
+        Ok(tokens)
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        self.header.alg
+    }
+
     /// The token of `user` (GoTrue's user JSON) in `session`, with Supabase's claims.
     pub fn issue(
         &self,
@@ -118,12 +159,69 @@ impl AccessTokens {
     }
 }
 
+/// A PKCS#8 `PRIVATE KEY` block holding an RSA key (its algorithm OID, 1.2.840.113549.1.1.1).
+fn is_pkcs8_rsa(pem: &str) -> bool {
+    let body: String = pem
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body.trim())
+        .is_ok_and(|der| {
+            der.windows(9)
+                .any(|w| w == [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01])
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::auth::verify::{Verifier, VerifierOptions};
 
     const SECRET: &str = "sluice-token-test-secret-0123456789abcdef";
+
+    #[test]
+    fn rsa_and_ec_keys_sign_tokens_the_public_keys_verify() {
+        use crate::auth::keyset::keys_from_pem;
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwt");
+        let user = json!({"id": "6f1d0d8e-2c3b-4b59-9a9e-1f5c7d2b8a10", "role": "authenticated"});
+        for (private, public, alg) in [
+            ("rsa-private.pem", "rsa-public.pem", Algorithm::RS256),
+            ("ec-private.pem", "ec-public.pem", Algorithm::ES256),
+        ] {
+            let pem = std::fs::read(format!("{fixtures}/{private}")).unwrap();
+            let tokens = AccessTokens::from_pem(
+                &pem,
+                Some("k1".into()),
+                Duration::from_secs(60),
+                DEFAULT_AUDIENCE.into(),
+                "sluice".into(),
+            )
+            .unwrap();
+            assert_eq!(tokens.algorithm(), alg);
+            let issued = tokens
+                .issue(&user, Uuid::nil(), "aal1", "password", SystemTime::now())
+                .unwrap();
+            let secret = JwtSecret::new(SECRET).unwrap();
+            let mut verifier = Verifier::new(&secret, VerifierOptions::default());
+            let public = std::fs::read_to_string(format!("{fixtures}/{public}")).unwrap();
+            verifier.add_keys(keys_from_pem(&public).unwrap());
+            assert_eq!(
+                verifier.verify(&issued.token).unwrap().role,
+                "authenticated"
+            );
+        }
+        assert!(matches!(
+            AccessTokens::from_pem(
+                b"not a key",
+                None,
+                Duration::from_secs(60),
+                "a".into(),
+                "b".into()
+            ),
+            Err(TokenError::SigningKey)
+        ));
+    }
 
     #[test]
     fn random_tokens_are_distinct_and_hashes_are_hex_sha256() {
