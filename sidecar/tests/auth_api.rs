@@ -200,10 +200,13 @@ fn logout_scopes_local_and_others() {
 
 #[test]
 fn confirmation_mail_and_link_when_autoconfirm_is_off() {
-    let fx = Fixture::new(AuthSettings::default());
+    let fx = Fixture::new(AuthSettings {
+        additional_redirect_urls: vec!["https://app.example/".into()],
+        ..AuthSettings::default()
+    });
     let email = unique_email("erin");
     let signed_up = fx.post(
-        "/auth/v1/signup",
+        "/auth/v1/signup?redirect_to=https%3A%2F%2Fapp.example%2Fwelcome",
         json!({"email": email, "password": "erin-password", "data": {"name": "Erin"}}),
     );
     let user = signed_up.ok().clone();
@@ -231,11 +234,11 @@ fn confirmation_mail_and_link_when_autoconfirm_is_off() {
         .lines()
         .find(|line| line.contains("/auth/v1/verify?"))
         .unwrap();
-    let path = &link[link.find("/auth/v1/verify").unwrap()..];
-    let path = path.replace(
-        "redirect_to=http%3A%2F%2F127.0.0.1%3A3000",
-        "redirect_to=https%3A%2F%2Fapp.example%2Fwelcome",
+    assert!(
+        link.ends_with("redirect_to=https%3A%2F%2Fapp.example%2Fwelcome"),
+        "{link}"
     );
+    let path = link[link.find("/auth/v1/verify").unwrap()..].to_owned();
     let followed = fx.call(Method::GET, &path, None, None);
     assert_eq!(followed.status, StatusCode::SEE_OTHER, "{}", followed.text);
     let location = followed.headers["location"].to_str().unwrap();
@@ -253,6 +256,12 @@ fn confirmation_mail_and_link_when_autoconfirm_is_off() {
         location.contains("#error=access_denied&error_code=otp_expired"),
         "{location}"
     );
+    // A link edited to send the browser elsewhere goes to the site URL instead.
+    let evil = path.replace("app.example", "evil.example");
+    let diverted = fx.call(Method::GET, &evil, None, None);
+    assert_eq!(diverted.status, StatusCode::SEE_OTHER);
+    let location = diverted.headers["location"].to_str().unwrap();
+    assert!(location.starts_with("http://127.0.0.1:3000#"), "{location}");
 }
 
 #[test]

@@ -217,6 +217,7 @@ impl Accounts {
         email: &str,
         password: &str,
         data: Option<Value>,
+        redirect_to: Option<&str>,
     ) -> Result<SignedUp, AccountError> {
         if self.settings.disable_signup {
             return Err(AccountError::SignupDisabled);
@@ -244,7 +245,10 @@ impl Accounts {
                 self.start(client, user_id, "password").await?,
             ));
         }
-        let user = self.send_link(&email, "signup").await?.unwrap_or(user);
+        let user = self
+            .send_link(&email, "signup", redirect_to)
+            .await?
+            .unwrap_or(user);
         Ok(SignedUp::AwaitingConfirmation(user))
     }
 
@@ -408,10 +412,15 @@ impl Accounts {
 
     /// POST /recover: mails a recovery link if the email has an account. The answer is the same
     /// either way, so it does not reveal which emails have accounts.
-    pub async fn recover(&self, client: &Client, email: &str) -> Result<(), AccountError> {
+    pub async fn recover(
+        &self,
+        client: &Client,
+        email: &str,
+        redirect_to: Option<&str>,
+    ) -> Result<(), AccountError> {
         let email = normalize_email(email)?;
         self.limiter.check("recover", &client.ip, Some(&email))?;
-        self.send_link(&email, "recovery").await?;
+        self.send_link(&email, "recovery", redirect_to).await?;
         Ok(())
     }
 
@@ -420,6 +429,7 @@ impl Accounts {
         &self,
         email: &str,
         kind: &'static str,
+        redirect_to: Option<&str>,
     ) -> Result<Option<Value>, AccountError> {
         let token = random_token()?;
         let Some(user) =
@@ -430,7 +440,7 @@ impl Accounts {
         let link = format!(
             "{}/auth/v1/verify?token={token}&type={kind}&redirect_to={}",
             self.settings.external_url,
-            percent_encode(&self.settings.site_url)
+            percent_encode(&self.settings.redirect_target(redirect_to))
         );
         let (subject, intro) = match kind {
             "signup" => (

@@ -54,6 +54,16 @@ pub struct AuthArgs {
     )]
     pub auth_site_url: String,
 
+    /// Other URLs (comma-separated prefixes) that `redirect_to` may name besides the site URL's
+    /// origin; any other redirect goes to the site URL, so links cannot hand a session to a
+    /// stranger's site.
+    #[arg(
+        long,
+        env = "SLUICE_AUTH_ADDITIONAL_REDIRECT_URLS",
+        value_delimiter = ','
+    )]
+    pub auth_additional_redirect_urls: Vec<String>,
+
     /// Sign-in, sign-up and recovery attempts allowed per client IP in each window.
     #[arg(long, env = "SLUICE_AUTH_RATE_LIMIT_IP", default_value_t = 30,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -103,6 +113,7 @@ pub struct AuthSettings {
     pub disable_signup: bool,
     pub external_url: String,
     pub site_url: String,
+    pub additional_redirect_urls: Vec<String>,
     pub per_ip: Limit,
     pub per_email: Limit,
 }
@@ -118,9 +129,76 @@ impl Default for AuthSettings {
             disable_signup: false,
             external_url: "http://127.0.0.1:54321".into(),
             site_url: "http://127.0.0.1:3000".into(),
+            additional_redirect_urls: Vec::new(),
             per_ip: Limit { limit: 30, window },
             per_email: Limit { limit: 10, window },
         }
+    }
+}
+
+impl AuthSettings {
+    /// Where a link may send the browser: `requested` if it is on the site URL's origin or under
+    /// one of the additional URLs, else the site URL.
+    pub fn redirect_target(&self, requested: Option<&str>) -> String {
+        let allowed = |url: &str| {
+            origin(url).is_some_and(|origin| Some(origin) == self::origin(&self.site_url))
+                || self
+                    .additional_redirect_urls
+                    .iter()
+                    .any(|prefix| url.starts_with(prefix.as_str()))
+        };
+        match requested {
+            Some(url) if !url.is_empty() && allowed(url) => url.to_owned(),
+            _ => self.site_url.clone(),
+        }
+    }
+}
+
+/// `scheme://authority` of an absolute http(s) URL, lower-cased.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.is_empty() || authority.contains('@') || authority.contains('\\') {
+        return None;
+    }
+    Some(format!("{scheme}://{authority}").to_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_stay_on_the_site_or_the_allowed_urls() {
+        let settings = AuthSettings {
+            site_url: "https://app.example".into(),
+            additional_redirect_urls: vec!["http://localhost:5173/".into()],
+            ..AuthSettings::default()
+        };
+        let target = |url| settings.redirect_target(Some(url));
+        assert_eq!(
+            target("https://app.example/welcome?x=1"),
+            "https://app.example/welcome?x=1"
+        );
+        assert_eq!(target("HTTPS://APP.EXAMPLE/a"), "HTTPS://APP.EXAMPLE/a");
+        assert_eq!(
+            target("http://localhost:5173/cb"),
+            "http://localhost:5173/cb"
+        );
+        for refused in [
+            "https://evil.example/",
+            "https://app.example.evil.example/",
+            "https://app.example@evil.example/",
+            "//evil.example",
+            "javascript:alert(1)",
+            "http://localhost:5174/",
+        ] {
+            assert_eq!(target(refused), "https://app.example", "{refused}");
+        }
+        assert_eq!(settings.redirect_target(None), "https://app.example");
     }
 }
 
@@ -135,6 +213,12 @@ impl From<&AuthArgs> for AuthSettings {
             disable_signup: args.auth_disable_signup,
             external_url: args.auth_external_url.trim_end_matches('/').to_owned(),
             site_url: args.auth_site_url.clone(),
+            additional_redirect_urls: args
+                .auth_additional_redirect_urls
+                .iter()
+                .map(|url| url.trim().to_owned())
+                .filter(|url| !url.is_empty())
+                .collect(),
             per_ip: Limit {
                 limit: args.auth_rate_limit_ip,
                 window,

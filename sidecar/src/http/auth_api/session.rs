@@ -20,8 +20,16 @@ pub struct SignupBody {
     data: Option<Value>,
 }
 
+/// `?redirect_to=`: where the mail's link sends the browser (supabase-js's `emailRedirectTo` and
+/// `redirectTo`), if the settings allow it.
+#[derive(Deserialize)]
+pub struct Redirect {
+    redirect_to: Option<String>,
+}
+
 pub async fn signup(
     State(state): State<AuthState>,
+    Query(redirect): Query<Redirect>,
     client: Client,
     body: Bytes,
 ) -> Result<Json<Value>, AuthApiError> {
@@ -36,7 +44,13 @@ pub async fn signup(
     let password = body.password.unwrap_or_default();
     match state
         .accounts
-        .signup(&client, &email, &password, data)
+        .signup(
+            &client,
+            &email,
+            &password,
+            data,
+            redirect.redirect_to.as_deref(),
+        )
         .await?
     {
         SignedUp::Session(session) => Ok(Json(session.to_json())),
@@ -110,6 +124,7 @@ pub struct RecoverBody {
 
 pub async fn recover(
     State(state): State<AuthState>,
+    Query(redirect): Query<Redirect>,
     client: Client,
     body: Bytes,
 ) -> Result<Json<Value>, AuthApiError> {
@@ -117,7 +132,10 @@ pub async fn recover(
     let email = body.email.ok_or(AuthApiError::Validation(
         "Password recovery requires an email",
     ))?;
-    state.accounts.recover(&client, &email).await?;
+    state
+        .accounts
+        .recover(&client, &email, redirect.redirect_to.as_deref())
+        .await?;
     Ok(Json(json!({})))
 }
 
@@ -168,10 +186,10 @@ pub async fn verify_link(
     Query(link): Query<VerifyLink>,
     client: Client,
 ) -> Response {
-    let target = link
-        .redirect_to
-        .filter(|url| !url.is_empty())
-        .unwrap_or_else(|| state.accounts.settings.site_url.clone());
+    let target = state
+        .accounts
+        .settings
+        .redirect_target(link.redirect_to.as_deref());
     let kind = link.kind.unwrap_or_default();
     let outcome = match link.token {
         Some(token) => state.accounts.verify(&client, &kind, &token, false).await,
