@@ -204,6 +204,9 @@ CREATE TABLE auth.users (
     email_confirmed_at timestamptz,
     confirmation_sent_at timestamptz,
     recovery_sent_at timestamptz,
+    -- A requested new email, applied when the link mailed to it is followed.
+    email_change text CHECK (email_change = lower(email_change)),
+    email_change_sent_at timestamptz,
     last_sign_in_at timestamptz,
     raw_app_meta_data jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(raw_app_meta_data) = 'object'),
     raw_user_meta_data jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(raw_user_meta_data) = 'object'),
@@ -250,7 +253,7 @@ CREATE INDEX refresh_tokens_session_id_idx ON auth.refresh_tokens (session_id);
 -- Confirmation and recovery tokens (SHA-256 hex of the emailed token); one of each kind per user.
 CREATE TABLE auth.one_time_tokens (
     user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
-    token_type text NOT NULL CHECK (token_type IN ('signup', 'recovery')),
+    token_type text NOT NULL CHECK (token_type IN ('signup', 'recovery', 'email_change')),
     token_hash text NOT NULL UNIQUE,
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (user_id, token_type)
@@ -286,6 +289,7 @@ AS $$
         'confirmation_sent_at', u.confirmation_sent_at,
         'confirmed_at', u.email_confirmed_at,
         'recovery_sent_at', u.recovery_sent_at,
+        'email_change_sent_at', u.email_change_sent_at,
         'last_sign_in_at', u.last_sign_in_at,
         'app_metadata', u.raw_app_meta_data,
         'user_metadata', u.raw_user_meta_data,
@@ -308,6 +312,8 @@ AS $$
         'is_anonymous', u.is_anonymous)
     || CASE WHEN u.banned_until IS NULL THEN '{}'::jsonb
             ELSE jsonb_build_object('banned_until', u.banned_until) END
+    || CASE WHEN u.email_change IS NULL THEN '{}'::jsonb
+            ELSE jsonb_build_object('new_email', u.email_change) END
 $$;
 
 -- GoTrue's metadata update: keys of `patch` replace those of `base`, and a key set to null is removed.
@@ -522,8 +528,37 @@ BEGIN
 END
 $$;
 
--- Uses up a one-time token younger than `valid_for`; a signup token confirms the email. Returns the
--- user's id, or NULL when the token is unknown, of another kind, or expired.
+-- Records a requested email change and its token (the link goes to the new address). A new email
+-- that another user has raises unique_violation. NULL when the user is gone.
+CREATE FUNCTION auth.sluice_request_email_change(user_id uuid, new_email text, token_hash text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    u auth.users;
+BEGIN
+    IF EXISTS (SELECT 1 FROM auth.users AS x WHERE x.email = lower($2) AND x.id <> $1) THEN
+        RAISE EXCEPTION 'duplicate key value violates unique constraint "users_email_key"'
+            USING ERRCODE = 'unique_violation';
+    END IF;
+    UPDATE auth.users AS x SET email_change = lower($2), email_change_sent_at = now(), updated_at = now()
+    WHERE x.id = $1
+    RETURNING * INTO u;
+    IF u.id IS NULL THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO auth.one_time_tokens AS o (user_id, token_type, token_hash)
+    VALUES (u.id, 'email_change', $3)
+    ON CONFLICT ON CONSTRAINT one_time_tokens_pkey
+    DO UPDATE SET token_hash = EXCLUDED.token_hash, created_at = now();
+    RETURN auth.sluice_user_json(u);
+END
+$$;
+
+-- Uses up a one-time token younger than `valid_for`; a signup token confirms the email, an
+-- email_change token applies the new email. Returns the user's id, or NULL when the token is
+-- unknown, of another kind, or expired.
 CREATE FUNCTION auth.sluice_consume_one_time_token(token_type text, token_hash text, valid_for interval)
 RETURNS uuid
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -538,6 +573,10 @@ BEGIN
     IF uid IS NOT NULL AND $1 = 'signup' THEN
         UPDATE auth.users SET email_confirmed_at = coalesce(email_confirmed_at, now()), updated_at = now()
         WHERE id = uid;
+    ELSIF uid IS NOT NULL AND $1 = 'email_change' THEN
+        UPDATE auth.users AS x SET email = x.email_change, email_change = NULL,
+            email_change_sent_at = NULL, email_confirmed_at = now(), updated_at = now()
+        WHERE x.id = uid AND x.email_change IS NOT NULL;
     END IF;
     RETURN uid;
 END
@@ -604,6 +643,7 @@ GRANT EXECUTE ON FUNCTION
     auth.sluice_update_user(uuid, text, text, jsonb, jsonb, timestamptz, boolean, uuid),
     auth.sluice_logout(uuid, uuid, text),
     auth.sluice_issue_one_time_token(text, text, text),
+    auth.sluice_request_email_change(uuid, text, text),
     auth.sluice_consume_one_time_token(text, text, interval),
     auth.sluice_list_users(int, int),
     auth.sluice_get_user(uuid),
@@ -627,21 +667,21 @@ CREATE SCHEMA IF NOT EXISTS auth; /* sluice::claims::auth */
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/claims.rs:67
--- sluice::claims::auth::uid
-CREATE  FUNCTION auth."uid"() RETURNS uuid /* Option < pgrx :: Uuid > */
-STRICT STABLE PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'uid_wrapper';
-/* </end connected objects> */
-
-/* <begin connected objects> */
 -- extension/src/claims.rs:85
 -- sluice::claims::auth::jwt
 CREATE  FUNCTION auth."jwt"() RETURNS jsonb /* Option < pgrx :: JsonB > */
 STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'jwt_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/claims.rs:73
+-- sluice::claims::auth::role
+CREATE  FUNCTION auth."role"() RETURNS TEXT /* Option < String > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'role_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -654,12 +694,12 @@ AS 'MODULE_PATHNAME', 'email_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/claims.rs:73
--- sluice::claims::auth::role
-CREATE  FUNCTION auth."role"() RETURNS TEXT /* Option < String > */
+-- extension/src/claims.rs:67
+-- sluice::claims::auth::uid
+CREATE  FUNCTION auth."uid"() RETURNS uuid /* Option < pgrx :: Uuid > */
 STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'role_wrapper';
+AS 'MODULE_PATHNAME', 'uid_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */

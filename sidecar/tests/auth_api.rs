@@ -500,3 +500,85 @@ fn access_token_lifetime_is_configurable() {
         120
     );
 }
+
+#[test]
+fn an_email_change_waits_for_the_link_sent_to_the_new_address() {
+    let fx = Fixture::new(AuthSettings::default());
+    let service = fx.service_key.clone();
+    let old = unique_email("kim");
+    let created = fx.call(
+        Method::POST,
+        "/auth/v1/admin/users",
+        Some(&service),
+        Some(json!({"email": old, "password": "kim-password", "email_confirm": true})),
+    );
+    created.ok();
+    let access = fx.sign_in(&old, "kim-password").ok()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let taken = unique_email("taken");
+    fx.call(
+        Method::POST,
+        "/auth/v1/admin/users",
+        Some(&service),
+        Some(json!({"email": taken, "password": "x-password"})),
+    )
+    .ok();
+    let refused = fx.call(
+        Method::PUT,
+        "/auth/v1/user",
+        Some(&access),
+        Some(json!({"email": taken})),
+    );
+    assert_eq!(
+        refused.error_code(StatusCode::UNPROCESSABLE_ENTITY),
+        "user_already_exists"
+    );
+
+    let new = unique_email("kim-new");
+    let pending = fx.call(
+        Method::PUT,
+        "/auth/v1/user",
+        Some(&access),
+        Some(json!({"email": new.to_uppercase()})),
+    );
+    assert_eq!(pending.ok()["email"], old, "not changed yet");
+    assert_eq!(pending.body["new_email"], new);
+    assert!(pending.body["email_change_sent_at"].is_string());
+    let mail = fx.rows(&format!(
+        "SELECT body FROM auth.mail_outbox WHERE kind = 'email_change' AND recipient = '{new}'"
+    ));
+    let body = mail[0]["body"].as_str().unwrap();
+    let code = body.rsplit("Or enter this code: ").next().unwrap().trim();
+    fx.post(
+        "/auth/v1/verify",
+        json!({"type": "email_change", "token": code}),
+    )
+    .ok();
+    let user = fx.call(Method::GET, "/auth/v1/user", Some(&access), None);
+    assert_eq!(user.ok()["email"], new);
+    assert!(user.body.get("new_email").is_none());
+    fx.sign_in(&new, "kim-password").ok();
+    assert_eq!(
+        fx.sign_in(&old, "kim-password")
+            .error_code(StatusCode::BAD_REQUEST),
+        "invalid_credentials"
+    );
+}
+
+#[test]
+fn with_autoconfirm_an_email_change_applies_at_once() {
+    let fx = Fixture::autoconfirm();
+    let session = fx.sign_up(&unique_email("lou"), "lou-password");
+    let access = session["access_token"].as_str().unwrap();
+    let new = unique_email("lou-new");
+    let changed = fx.call(
+        Method::PUT,
+        "/auth/v1/user",
+        Some(access),
+        Some(json!({"email": new})),
+    );
+    assert_eq!(changed.ok()["email"], new);
+    fx.sign_in(&new, "lou-password").ok();
+}

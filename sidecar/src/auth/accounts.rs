@@ -361,21 +361,59 @@ impl Accounts {
     }
 
     /// PUT /user: email, password, metadata (`data`). A new password ends the user's other sessions.
+    /// A new email is applied at once with autoconfirm; otherwise it is pending (`new_email`) until
+    /// the link mailed to the new address is followed.
     pub async fn update_self(
         &self,
         caller: &Caller,
         changes: Changes,
+        redirect_to: Option<&str>,
     ) -> Result<Value, AccountError> {
-        self.user(caller).await?;
+        let current = self.user(caller).await?;
+        let new_email = changes
+            .email
+            .as_deref()
+            .map(normalize_email)
+            .transpose()?
+            .filter(|email| current["email"].as_str() != Some(email.as_str()));
+        let pending = new_email.filter(|_| !self.settings.autoconfirm);
         let changes = Changes {
+            email: if pending.is_some() {
+                None
+            } else {
+                changes.email
+            },
             app_metadata: None,
             ban_seconds: None,
             email_confirm: false,
             ..changes
         };
-        self.apply(caller.user_id, changes, caller.session_id)
+        let user = self
+            .apply(caller.user_id, changes, caller.session_id)
             .await?
-            .ok_or(AccountError::UserFromTokenNotFound)
+            .ok_or(AccountError::UserFromTokenNotFound)?;
+        match pending {
+            Some(email) => {
+                self.request_email_change(caller.user_id, &email, redirect_to)
+                    .await
+            }
+            None => Ok(user),
+        }
+    }
+
+    async fn request_email_change(
+        &self,
+        user_id: Uuid,
+        email: &str,
+        redirect_to: Option<&str>,
+    ) -> Result<Value, AccountError> {
+        let token = random_token()?;
+        let user = store::request_email_change(&self.pool, user_id, email, &token_hash(&token))
+            .await?
+            .ok_or(AccountError::UserFromTokenNotFound)?;
+        self.mail_link(email, "email_change", &token, redirect_to)
+            .await?;
+        Ok(user)
     }
 
     async fn apply(
@@ -437,6 +475,18 @@ impl Accounts {
         else {
             return Ok(None);
         };
+        self.mail_link(email, kind, &token, redirect_to).await?;
+        Ok(Some(user))
+    }
+
+    /// Mails `to` the link (and code) of a one-time token.
+    async fn mail_link(
+        &self,
+        to: &str,
+        kind: &'static str,
+        token: &str,
+        redirect_to: Option<&str>,
+    ) -> Result<(), AccountError> {
         let link = format!(
             "{}/auth/v1/verify?token={token}&type={kind}&redirect_to={}",
             self.settings.external_url,
@@ -447,6 +497,10 @@ impl Accounts {
                 "Confirm your signup",
                 "Follow this link to confirm your email:",
             ),
+            "email_change" => (
+                "Confirm your new email",
+                "Follow this link to confirm the change of your email to this address:",
+            ),
             _ => (
                 "Reset your password",
                 "Follow this link to reset your password:",
@@ -454,12 +508,12 @@ impl Accounts {
         };
         let mail = Mail {
             kind,
-            to: email.to_owned(),
+            to: to.to_owned(),
             subject: subject.to_owned(),
             body: format!("{intro}\n\n{link}\n\nOr enter this code: {token}\n"),
         };
         self.mailer.send(&self.pool, mail).await?;
-        Ok(Some(user))
+        Ok(())
     }
 
     /// POST/GET /verify: uses up a signup or recovery token and signs the user in.
@@ -474,6 +528,7 @@ impl Accounts {
         let kind = match kind {
             "signup" | "email" => "signup",
             "recovery" => "recovery",
+            "email_change" => "email_change",
             _ => {
                 return Err(AccountError::Validation(
                     "Verify requires a verification type",

@@ -216,6 +216,21 @@ pub async fn issue_one_time_token(
     Ok(row.get(0))
 }
 
+pub async fn request_email_change(
+    pool: &Pool,
+    user_id: Uuid,
+    new_email: &str,
+    token_hash: &str,
+) -> Result<Option<Value>, StoreError> {
+    let row = call(
+        pool,
+        "SELECT auth.sluice_request_email_change($1, $2, $3)",
+        &[&user_id, &new_email, &token_hash],
+    )
+    .await?;
+    Ok(row.get(0))
+}
+
 pub async fn consume_one_time_token(
     pool: &Pool,
     kind: &str,

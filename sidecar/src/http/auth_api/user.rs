@@ -1,7 +1,7 @@
 //! `GET /user` and `PUT /user`: the signed-in user, read and changed with their access token.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;
@@ -26,8 +26,15 @@ pub struct UpdateBody {
     data: Option<Value>,
 }
 
+#[derive(Deserialize)]
+pub struct Redirect {
+    redirect_to: Option<String>,
+}
+
+/// PUT /user; `?redirect_to=` is where the email-change link sends the browser (if allowed).
 pub async fn update(
     State(state): State<AuthState>,
+    Query(redirect): Query<Redirect>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, AuthApiError> {
@@ -43,5 +50,9 @@ pub async fn update(
         user_metadata: data,
         ..Changes::default()
     };
-    Ok(Json(state.accounts.update_self(&caller, changes).await?))
+    let user = state
+        .accounts
+        .update_self(&caller, changes, redirect.redirect_to.as_deref())
+        .await?;
+    Ok(Json(user))
 }
