@@ -167,6 +167,35 @@ fn origin(url: &str) -> Option<String> {
     Some(format!("{scheme}://{authority}").to_lowercase())
 }
 
+impl From<&AuthArgs> for AuthSettings {
+    fn from(args: &AuthArgs) -> Self {
+        let window = Duration::from_secs(args.auth_rate_limit_window);
+        AuthSettings {
+            jwt_expiry: Duration::from_secs(args.auth_jwt_expiry),
+            refresh_reuse_interval: Duration::from_secs(args.auth_refresh_reuse_interval),
+            password_min_length: args.auth_password_min_length as usize,
+            autoconfirm: args.auth_autoconfirm,
+            disable_signup: args.auth_disable_signup,
+            external_url: args.auth_external_url.trim_end_matches('/').to_owned(),
+            site_url: args.auth_site_url.clone(),
+            additional_redirect_urls: args
+                .auth_additional_redirect_urls
+                .iter()
+                .map(|url| url.trim().to_owned())
+                .filter(|url| !url.is_empty())
+                .collect(),
+            per_ip: Limit {
+                limit: args.auth_rate_limit_ip,
+                window,
+            },
+            per_email: Limit {
+                limit: args.auth_rate_limit_email,
+                window,
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,34 +228,5 @@ mod tests {
             assert_eq!(target(refused), "https://app.example", "{refused}");
         }
         assert_eq!(settings.redirect_target(None), "https://app.example");
-    }
-}
-
-impl From<&AuthArgs> for AuthSettings {
-    fn from(args: &AuthArgs) -> Self {
-        let window = Duration::from_secs(args.auth_rate_limit_window);
-        AuthSettings {
-            jwt_expiry: Duration::from_secs(args.auth_jwt_expiry),
-            refresh_reuse_interval: Duration::from_secs(args.auth_refresh_reuse_interval),
-            password_min_length: args.auth_password_min_length as usize,
-            autoconfirm: args.auth_autoconfirm,
-            disable_signup: args.auth_disable_signup,
-            external_url: args.auth_external_url.trim_end_matches('/').to_owned(),
-            site_url: args.auth_site_url.clone(),
-            additional_redirect_urls: args
-                .auth_additional_redirect_urls
-                .iter()
-                .map(|url| url.trim().to_owned())
-                .filter(|url| !url.is_empty())
-                .collect(),
-            per_ip: Limit {
-                limit: args.auth_rate_limit_ip,
-                window,
-            },
-            per_email: Limit {
-                limit: args.auth_rate_limit_email,
-                window,
-            },
-        }
     }
 }
