@@ -394,3 +394,42 @@ fn password_hashes_are_readable_through_no_endpoint() {
     );
     assert_eq!(leak.status, StatusCode::FORBIDDEN, "{}", leak.text);
 }
+
+#[test]
+fn behind_a_proxy_the_configured_header_names_the_client() {
+    let fx = Fixture::new(AuthSettings {
+        autoconfirm: true,
+        client_ip_header: Some("x-forwarded-for".into()),
+        per_ip: Limit {
+            limit: 2,
+            window: Duration::from_secs(60),
+        },
+        ..AuthSettings::default()
+    });
+    let attempt = |forwarded: &str| {
+        fx.call_with(
+            "10.9.9.9", // the proxy
+            Method::POST,
+            "/auth/v1/token?grant_type=password",
+            &[("x-forwarded-for", forwarded)],
+            None,
+            Some(json!({"email": unique_email("p"), "password": "guess"})),
+        )
+    };
+    // The spoofable first entries do not matter; the proxy's own (last) entry does.
+    assert_eq!(
+        attempt("1.1.1.1, 198.51.100.1").status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        attempt("2.2.2.2, 198.51.100.1").status,
+        StatusCode::BAD_REQUEST
+    );
+    let limited = attempt("3.3.3.3, 198.51.100.1");
+    assert_eq!(
+        limited.error_code(StatusCode::TOO_MANY_REQUESTS),
+        "over_request_rate_limit"
+    );
+    // Another client behind the same proxy has its own budget.
+    assert_eq!(attempt("198.51.100.2").status, StatusCode::BAD_REQUEST);
+}

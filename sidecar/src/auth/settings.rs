@@ -64,6 +64,13 @@ pub struct AuthArgs {
     )]
     pub auth_additional_redirect_urls: Vec<String>,
 
+    /// Header that holds the client's address when the sidecar runs behind a proxy (e.g.
+    /// `x-forwarded-for`); its last entry, the one the nearest proxy added, is used. Unset, the
+    /// TCP peer address is the client's. Set it only behind a proxy that sets the header, or
+    /// clients can choose their own address and escape the per-IP limit.
+    #[arg(long, env = "SLUICE_AUTH_CLIENT_IP_HEADER")]
+    pub auth_client_ip_header: Option<String>,
+
     /// Sign-in, sign-up and recovery attempts allowed per client IP in each window.
     #[arg(long, env = "SLUICE_AUTH_RATE_LIMIT_IP", default_value_t = 30,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -114,6 +121,8 @@ pub struct AuthSettings {
     pub external_url: String,
     pub site_url: String,
     pub additional_redirect_urls: Vec<String>,
+    /// Lower-cased header name; see `AuthArgs::auth_client_ip_header`.
+    pub client_ip_header: Option<String>,
     pub per_ip: Limit,
     pub per_email: Limit,
 }
@@ -130,6 +139,7 @@ impl Default for AuthSettings {
             external_url: "http://127.0.0.1:54321".into(),
             site_url: "http://127.0.0.1:3000".into(),
             additional_redirect_urls: Vec::new(),
+            client_ip_header: None,
             per_ip: Limit { limit: 30, window },
             per_email: Limit { limit: 10, window },
         }
@@ -184,6 +194,11 @@ impl From<&AuthArgs> for AuthSettings {
                 .map(|url| url.trim().to_owned())
                 .filter(|url| !url.is_empty())
                 .collect(),
+            client_ip_header: args
+                .auth_client_ip_header
+                .as_deref()
+                .map(|name| name.trim().to_ascii_lowercase())
+                .filter(|name| !name.is_empty()),
             per_ip: Limit {
                 limit: args.auth_rate_limit_ip,
                 window,

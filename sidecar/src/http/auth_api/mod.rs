@@ -48,16 +48,28 @@ pub fn routes(state: AuthState) -> Router {
         .with_state(state)
 }
 
-/// The client's address (the TCP peer; `unknown` when the server was not started with connect
-/// info, as in router tests) and user agent.
-impl<S: Send + Sync> FromRequestParts<S> for Client {
+/// The client's address and user agent. The address is the last entry of the configured client-IP
+/// header when there is one (behind a proxy), else the TCP peer (`unknown` when the server was not
+/// started with connect info, as in router tests).
+impl FromRequestParts<AuthState> for Client {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(|| "unknown".to_owned(), |info| info.0.ip().to_string());
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AuthState,
+    ) -> Result<Self, Self::Rejection> {
+        let forwarded = state
+            .accounts
+            .settings
+            .client_ip_header
+            .as_deref()
+            .and_then(|name| last_header_entry(&parts.headers, name));
+        let ip = forwarded.unwrap_or_else(|| {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or_else(|| "unknown".to_owned(), |info| info.0.ip().to_string())
+        });
         let user_agent = parts
             .headers
             .get(USER_AGENT)
@@ -65,6 +77,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
             .map(str::to_owned);
         Ok(Client { ip, user_agent })
     }
+}
+
+/// The last comma-separated entry of the last `name` header: the one the nearest proxy appended.
+fn last_header_entry(headers: &HeaderMap, name: &str) -> Option<String> {
+    let value = headers.get_all(name).iter().next_back()?.to_str().ok()?;
+    let entry = value.rsplit(',').next()?.trim();
+    (!entry.is_empty()).then(|| entry.to_owned())
 }
 
 /// The signed-in user behind `Authorization: Bearer <access token>`.
@@ -86,4 +105,23 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AuthApiError> {
         body
     };
     serde_json::from_slice(body).map_err(|err| AuthApiError::BadJson(err.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nearest_proxys_entry_is_the_client() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-forwarded-for", "6.6.6.6, 10.0.0.1".parse().unwrap());
+        headers.append("x-forwarded-for", "203.0.113.7".parse().unwrap());
+        assert_eq!(
+            last_header_entry(&headers, "x-forwarded-for").as_deref(),
+            Some("203.0.113.7")
+        );
+        headers.insert("x-real-ip", " ".parse().unwrap());
+        assert_eq!(last_header_entry(&headers, "x-real-ip"), None);
+        assert_eq!(last_header_entry(&headers, "absent"), None);
+    }
 }
