@@ -7,73 +7,16 @@ use std::time::SystemTime;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use super::mailer::{Mail, MailError, Mailer};
-use super::password::{PasswordError, Passwords};
-use super::ratelimit::{Limited, RateLimiter};
+pub use super::account_error::AccountError;
+pub use super::admin::NewUser;
+pub use super::input::{normalize_email, parse_ban_duration, percent_encode};
+use super::mailer::{Mail, Mailer};
+use super::password::Passwords;
+use super::ratelimit::RateLimiter;
 use super::settings::{AuthSettings, ONE_TIME_TOKEN_VALIDITY};
-use super::store::{self, StoreError, UserChanges};
-use super::tokens::{random_token, token_hash, AccessToken, AccessTokens, TokenError};
+use super::store::{self, UserChanges};
+use super::tokens::{random_token, token_hash, AccessToken, AccessTokens};
 use crate::db::Pool;
-
-/// Why an auth request was refused. The HTTP status and GoTrue error code of each are in
-/// `http::auth_api::error`.
-#[derive(Debug, thiserror::Error)]
-pub enum AccountError {
-    #[error("Signups not allowed for this instance")]
-    SignupDisabled,
-    #[error("User already registered")]
-    UserAlreadyExists,
-    #[error("Password should be at least {0} characters.")]
-    WeakPassword(usize),
-    #[error("Unable to validate email address: invalid format")]
-    InvalidEmail,
-    #[error("{0}")]
-    Validation(&'static str),
-    /// Unknown email or wrong password: one answer for both.
-    #[error("Invalid login credentials")]
-    InvalidCredentials,
-    #[error("Email not confirmed")]
-    EmailNotConfirmed,
-    #[error("User is banned")]
-    UserBanned,
-    #[error("Invalid Refresh Token: Refresh Token Not Found")]
-    RefreshTokenNotFound,
-    #[error("Invalid Refresh Token: Already Used")]
-    RefreshTokenAlreadyUsed,
-    #[error("Request rate limit reached")]
-    RateLimited(Limited),
-    #[error("Session from session_id claim in JWT does not exist")]
-    SessionNotFound,
-    #[error("User from sub claim in JWT does not exist")]
-    UserFromTokenNotFound,
-    #[error("User not found")]
-    UserNotFound,
-    #[error("Email link is invalid or has expired")]
-    OtpExpired,
-    #[error(transparent)]
-    Store(StoreError),
-    #[error(transparent)]
-    Password(#[from] PasswordError),
-    #[error(transparent)]
-    Token(#[from] TokenError),
-    #[error(transparent)]
-    Mail(#[from] MailError),
-}
-
-impl From<StoreError> for AccountError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::EmailTaken => AccountError::UserAlreadyExists,
-            err => AccountError::Store(err),
-        }
-    }
-}
-
-impl From<Limited> for AccountError {
-    fn from(limited: Limited) -> Self {
-        AccountError::RateLimited(limited)
-    }
-}
 
 /// Who is calling, from a verified access token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,18 +76,6 @@ pub enum SignedUp {
     AwaitingConfirmation(Value),
 }
 
-/// A new user as an admin creates it.
-#[derive(Debug, Clone, Default)]
-pub struct NewUser {
-    pub email: String,
-    pub password: Option<String>,
-    pub email_confirm: bool,
-    pub user_metadata: Option<Value>,
-    pub app_metadata: Option<Value>,
-    pub role: Option<String>,
-    pub ban_seconds: Option<f64>,
-}
-
 /// Changes to a user, by the user (PUT /user) or an admin.
 #[derive(Debug, Clone, Default)]
 pub struct Changes {
@@ -166,29 +97,6 @@ pub struct Accounts {
     pub mailer: Mailer,
 }
 
-/// Lower-cased and trimmed, if it looks like an address: one `@`, something on each side, a dot in
-/// the domain, no spaces or controls, at most 320 bytes. Deliverability is the mail's test.
-pub fn normalize_email(email: &str) -> Result<String, AccountError> {
-    let email = email.trim().to_lowercase();
-    let valid = email.len() <= 320
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && match email.split_once('@') {
-            Some((local, domain)) => {
-                !local.is_empty()
-                    && !domain.contains('@')
-                    && domain.contains('.')
-                    && !domain.starts_with('.')
-                    && !domain.ends_with('.')
-            }
-            None => false,
-        };
-    if valid {
-        Ok(email)
-    } else {
-        Err(AccountError::InvalidEmail)
-    }
-}
-
 impl Accounts {
     pub fn new(pool: Pool, settings: AuthSettings, tokens: AccessTokens, mailer: Mailer) -> Self {
         let limiter = RateLimiter::new(settings.per_ip, settings.per_email);
@@ -202,7 +110,7 @@ impl Accounts {
         }
     }
 
-    fn check_password(&self, password: &str) -> Result<(), AccountError> {
+    pub(super) fn check_password(&self, password: &str) -> Result<(), AccountError> {
         if password.chars().count() < self.settings.password_min_length {
             return Err(AccountError::WeakPassword(
                 self.settings.password_min_length,
@@ -416,7 +324,7 @@ impl Accounts {
         Ok(user)
     }
 
-    async fn apply(
+    pub(super) async fn apply(
         &self,
         user_id: Uuid,
         changes: Changes,
@@ -550,152 +458,18 @@ impl Accounts {
         .ok_or(AccountError::OtpExpired)?;
         self.start(client, user_id, "otp").await
     }
-
-    pub async fn admin_create(&self, new: NewUser) -> Result<Value, AccountError> {
-        let email = normalize_email(&new.email)?;
-        let hash = match new.password {
-            Some(password) => {
-                self.check_password(&password)?;
-                Some(self.passwords.hash(password).await?)
-            }
-            None => None,
-        };
-        let user = store::create_user(
-            &self.pool,
-            &email,
-            hash.as_deref(),
-            &new.user_metadata.unwrap_or_else(|| json!({})),
-            &new.app_metadata.unwrap_or_else(|| json!({})),
-            new.email_confirm,
-            new.role.as_deref(),
-        )
-        .await?;
-        match new.ban_seconds {
-            Some(ban) => {
-                let changes = Changes {
-                    ban_seconds: Some(ban),
-                    ..Changes::default()
-                };
-                let id = user_id_of(&user)?;
-                self.apply(id, changes, None)
-                    .await?
-                    .ok_or(AccountError::UserNotFound)
-            }
-            None => Ok(user),
-        }
-    }
-
-    pub async fn admin_update(&self, id: Uuid, changes: Changes) -> Result<Value, AccountError> {
-        self.apply(id, changes, None)
-            .await?
-            .ok_or(AccountError::UserNotFound)
-    }
-
-    pub async fn admin_get(&self, id: Uuid) -> Result<Value, AccountError> {
-        store::get_user(&self.pool, id)
-            .await?
-            .ok_or(AccountError::UserNotFound)
-    }
-
-    pub async fn admin_delete(&self, id: Uuid) -> Result<(), AccountError> {
-        if store::delete_user(&self.pool, id).await? {
-            Ok(())
-        } else {
-            Err(AccountError::UserNotFound)
-        }
-    }
-
-    /// One page of users (1-based) and the total count.
-    pub async fn admin_list(&self, page: i32, per_page: i32) -> Result<(Value, i64), AccountError> {
-        let listed = store::list_users(&self.pool, page, per_page).await?;
-        let total = listed["total"].as_i64().unwrap_or(0);
-        Ok((listed["users"].clone(), total))
-    }
 }
 
-fn user_id_of(user: &Value) -> Result<Uuid, AccountError> {
+pub(super) fn user_id_of(user: &Value) -> Result<Uuid, AccountError> {
     user["id"]
         .as_str()
         .and_then(|id| id.parse().ok())
         .ok_or(AccountError::UserNotFound)
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters (for a query value).
-pub fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-/// A Go duration as GoTrue's `ban_duration` takes it ("24h", "1h30m", "90s", "none" to lift a
-/// ban): its length in seconds, 0 for "none".
-pub fn parse_ban_duration(text: &str) -> Option<f64> {
-    let text = text.trim();
-    if text == "none" {
-        return Some(0.0);
-    }
-    let mut total = 0.0;
-    let mut rest = text;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let number_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .filter(|&end| end > 0)?;
-        let number: f64 = rest[..number_end].parse().ok()?;
-        rest = &rest[number_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += number * scale;
-        rest = &rest[unit_end..];
-    }
-    Some(total)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn emails_are_normalized_or_refused() {
-        assert_eq!(
-            normalize_email("  Ann@Example.COM ").unwrap(),
-            "ann@example.com"
-        );
-        for bad in [
-            "", "ann", "@x.io", "ann@", "ann@x", "a b@x.io", "a@b@x.io", "ann@.io", "ann@x.",
-        ] {
-            assert!(normalize_email(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn ban_durations_are_go_durations() {
-        assert_eq!(parse_ban_duration("none"), Some(0.0));
-        assert_eq!(parse_ban_duration("24h"), Some(86400.0));
-        assert_eq!(parse_ban_duration("1h30m"), Some(5400.0));
-        assert_eq!(parse_ban_duration("1.5s"), Some(1.5));
-        for bad in ["", "h", "10", "10d", "-1h"] {
-            assert_eq!(parse_ban_duration(bad), None, "{bad:?}");
-        }
-    }
 
     #[test]
     fn callers_come_from_sub_and_session_id() {
@@ -705,13 +479,5 @@ mod tests {
         assert_eq!(caller.session_id, None);
         assert!(Caller::from_claims(json!({"role": "anon"}).as_object().unwrap()).is_none());
         assert!(Caller::from_claims(json!({"sub": "x"}).as_object().unwrap()).is_none());
-    }
-
-    #[test]
-    fn query_values_are_percent_encoded() {
-        assert_eq!(
-            percent_encode("http://a.b/c?d=e f"),
-            "http%3A%2F%2Fa.b%2Fc%3Fd%3De%20f"
-        );
     }
 }

@@ -3,9 +3,12 @@
 //! The auth API's domain: `accounts` (sign-up, sessions, users) over `store` (the `auth` tables),
 //! `password` (Argon2id), `tokens` (issuing), `ratelimit`, `mailer` and `settings`.
 
+pub mod account_error;
 pub mod accounts;
+pub mod admin;
 pub mod error;
 pub mod identity;
+pub mod input;
 pub mod keys;
 pub mod keyset;
 pub mod mailer;
