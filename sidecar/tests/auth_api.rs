@@ -256,6 +256,23 @@ fn confirmation_mail_and_link_when_autoconfirm_is_off() {
         location.contains("#error=access_denied&error_code=otp_expired"),
         "{location}"
     );
+    // Signing up again with the email: the answer of a new sign-up, with a made-up id and no
+    // identities; no mail is sent and the account is unchanged.
+    let again = fx.post(
+        "/auth/v1/signup",
+        json!({"email": email, "password": "another-password"}),
+    );
+    let stand_in = again.ok().clone();
+    assert_eq!(stand_in["email"], email);
+    assert_eq!(stand_in["identities"], json!([]));
+    assert_ne!(stand_in["id"], user["id"]);
+    assert!(stand_in["confirmation_sent_at"].is_string());
+    let mails = fx.rows(&format!(
+        "SELECT 1 FROM auth.mail_outbox WHERE recipient = '{email}'"
+    ));
+    assert_eq!(mails.as_array().unwrap().len(), 1);
+    fx.sign_in(&email, "erin-password").ok();
+
     // A link edited to send the browser elsewhere goes to the site URL instead.
     let evil = path.replace("app.example", "evil.example");
     let diverted = fx.call(Method::GET, &evil, None, None);

@@ -14,8 +14,8 @@ use super::mailer::{Mail, Mailer};
 use super::password::Passwords;
 use super::ratelimit::RateLimiter;
 use super::settings::{AuthSettings, ONE_TIME_TOKEN_VALIDITY};
-use super::store::{self, UserChanges};
-use super::tokens::{random_token, token_hash, AccessToken, AccessTokens};
+use super::store::{self, StoreError, UserChanges};
+use super::tokens::{random_token, token_hash, AccessToken, AccessTokens, TokenError};
 use crate::db::Pool;
 
 /// Who is calling, from a verified access token.
@@ -137,7 +137,7 @@ impl Accounts {
         }
         self.check_password(password)?;
         let hash = self.passwords.hash(password.to_owned()).await?;
-        let user = store::create_user(
+        let created = store::create_user(
             &self.pool,
             &email,
             Some(&hash),
@@ -146,7 +146,18 @@ impl Accounts {
             self.settings.autoconfirm,
             None,
         )
-        .await?;
+        .await;
+        let user = match created {
+            // With confirmation on, a taken email gets the answer a new one gets (as GoTrue's
+            // email enumeration protection does): a user with a made-up id and no identities,
+            // which is how clients tell a repeated sign-up. Nothing is changed or sent.
+            Err(StoreError::EmailTaken) if !self.settings.autoconfirm => {
+                return Ok(SignedUp::AwaitingConfirmation(
+                    self.stand_in_user(&email).await?,
+                ));
+            }
+            created => created?,
+        };
         if self.settings.autoconfirm {
             let user_id = user_id_of(&user)?;
             return Ok(SignedUp::Session(
@@ -158,6 +169,28 @@ impl Accounts {
             .await?
             .unwrap_or(user);
         Ok(SignedUp::AwaitingConfirmation(user))
+    }
+
+    /// What a new, unconfirmed user looks like, for an email that is taken.
+    async fn stand_in_user(&self, email: &str) -> Result<Value, AccountError> {
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).map_err(|err| TokenError::Random(err.to_string()))?;
+        let id = uuid::Builder::from_random_bytes(id).into_uuid();
+        let now = store::now(&self.pool).await?;
+        Ok(json!({
+            "id": id.to_string(),
+            "aud": self.tokens.audience,
+            "role": "authenticated",
+            "email": email,
+            "phone": "",
+            "confirmation_sent_at": now,
+            "app_metadata": {"provider": "email", "providers": ["email"]},
+            "user_metadata": {},
+            "identities": [],
+            "created_at": now,
+            "updated_at": now,
+            "is_anonymous": false,
+        }))
     }
 
     /// grant_type=password.

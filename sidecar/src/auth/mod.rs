@@ -1,7 +1,8 @@
 //! Tokens: the project's API keys (`keys`), the keys that verify request JWTs (`keyset`), verifying
 //! a token into a role and claims (`verify`), and a request's identity from its headers (`identity`).
-//! The auth API's domain: `accounts` (sign-up, sessions, users) over `store` (the `auth` tables),
-//! `password` (Argon2id), `tokens` (issuing), `ratelimit`, `mailer` and `settings`.
+//! The auth API's domain: `accounts` (sign-up, sessions, users) and `admin` over `store` (the `auth`
+//! tables), with `password` (Argon2id), `tokens` (issuing), `ratelimit`, `mailer`, `input`
+//! (checking what clients send), `settings` and `account_error`.
 
 pub mod account_error;
 pub mod accounts;

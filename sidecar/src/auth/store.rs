@@ -267,6 +267,12 @@ pub async fn delete_user(pool: &Pool, user_id: Uuid) -> Result<bool, StoreError>
     Ok(row.get(0))
 }
 
+/// The database's clock, as JSON (the format of the timestamps in user JSON).
+pub async fn now(pool: &Pool) -> Result<Value, StoreError> {
+    let row = call(pool, "SELECT to_jsonb(now())", &[]).await?;
+    Ok(row.get(0))
+}
+
 pub async fn enqueue_mail(pool: &Pool, mail: &Mail) -> Result<(), StoreError> {
     call(
         pool,

@@ -129,11 +129,20 @@ test('wrong password and unknown email get the same answer', async () => {
   }
 });
 
-test('a taken email and a short password are refused with GoTrue codes', async () => {
-  const { email } = await signedIn('dave', 'dave-password');
+test('a taken email looks like a new sign-up; a short password is refused', async () => {
+  const { email, id } = await signedIn('dave', 'dave-password');
+  // Email enumeration protection, as Supabase does it with confirmation on: no error, no session,
+  // and a user with no identities (how clients tell a repeated sign-up), not the real one.
   const taken = await newClient().auth.signUp({ email, password: 'another-password' });
-  assert.equal(taken.error?.code, 'user_already_exists');
-  assert.equal(taken.error?.status, 422);
+  assert.equal(taken.error, null);
+  assert.equal(taken.data.session, null);
+  assert.equal(taken.data.user.email, email);
+  assert.deepEqual(taken.data.user.identities, []);
+  assert.notEqual(taken.data.user.id, id);
+  // Nothing changed: the real password still works, the other does not.
+  assert.equal((await newClient().auth.signInWithPassword({ email, password: 'dave-password' })).error, null);
+  const other = await newClient().auth.signInWithPassword({ email, password: 'another-password' });
+  assert.equal(other.error?.code, 'invalid_credentials');
   const weak = await newClient().auth.signUp({ email: `erin-${randomUUID()}@example.com`, password: '123' });
   assert.equal(weak.error?.code, 'weak_password');
   assert.equal(weak.error?.name, 'AuthWeakPasswordError');
