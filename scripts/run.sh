@@ -76,6 +76,9 @@ $keys
 
 EOF_BANNER
 
-DATABASE_URL=$sidecar_db_url SLUICE_LISTEN=$API_LISTEN target/release/sluice serve &
+# As in Supabase's local development, sign-ups need no email confirmation (set it to false to try
+# the confirmation mail, which lands in the log and in auth.mail_outbox).
+SLUICE_AUTH_AUTOCONFIRM=${SLUICE_AUTH_AUTOCONFIRM:-true} \
+    DATABASE_URL=$sidecar_db_url SLUICE_LISTEN=$API_LISTEN target/release/sluice serve &
 sidecar_pid=$!
 wait "$sidecar_pid"

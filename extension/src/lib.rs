@@ -18,6 +18,12 @@ mod worker;
 
 pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
+// Auth tables and the functions the sidecar reaches them through; `auth.users` is tracked.
+pgrx::extension_sql_file!(
+    "../sql/auth_tables.sql",
+    name = "auth_tables",
+    requires = [registry::enable_realtime, capture::capture_change]
+);
 
 /// The version the sidecar checks for at start-up.
 #[pg_extern(immutable, parallel_safe)]

@@ -10,11 +10,15 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::auth::keys::ISSUER;
 use crate::auth::keys::{JwtSecret, SecretError};
 use crate::auth::keyset::{
     keys_from_jwks, keys_from_pem, read_key_file, KeyFileError, JWKS_FILE_FLAG,
     PUBLIC_KEY_FILE_FLAG,
 };
+use crate::auth::mailer::{MailError, Mailer};
+use crate::auth::settings::{AuthArgs, AuthSettings};
+use crate::auth::tokens::{AccessTokens, TokenError, DEFAULT_AUDIENCE};
 use crate::auth::verify::{Verifier, VerifierOptions};
 use crate::error::describe;
 use crate::schema::{ExposedSchemas, ExposedSchemasError};
@@ -115,6 +119,10 @@ pub struct ServeArgs {
     /// are refused (400) as a guard against a forgotten filter.
     #[arg(long, env = "SLUICE_ALLOW_UNFILTERED_WRITES")]
     pub allow_unfiltered_writes: bool,
+
+    /// The auth API (`/auth/v1/`).
+    #[command(flatten)]
+    pub auth: AuthArgs,
 }
 
 #[derive(Debug, Args)]
@@ -138,6 +146,10 @@ pub struct Config {
     pub max_rows: Option<u64>,
     pub max_body_bytes: usize,
     pub allow_unfiltered_writes: bool,
+    pub auth: AuthSettings,
+    /// Signs the access tokens /auth/v1 issues (audience `--jwt-aud`, else `authenticated`).
+    pub auth_tokens: AccessTokens,
+    pub mailer: Mailer,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -157,6 +169,13 @@ pub enum ConfigError {
     NoJwtRoles,
     #[error("SLUICE_DB_SCHEMAS (--db-schemas): {0}")]
     DbSchemas(#[from] ExposedSchemasError),
+    #[error(transparent)]
+    Mailer(#[from] MailError),
+    #[error(
+        "SLUICE_AUTH_JWT_SIGNING_KEY_FILE (--auth-jwt-signing-key-file) {}: {reason}",
+        path.display()
+    )]
+    SigningKey { path: PathBuf, reason: String },
 }
 
 impl TryFrom<ServeArgs> for Config {
@@ -175,6 +194,36 @@ impl TryFrom<ServeArgs> for Config {
         if roles.is_empty() {
             return Err(ConfigError::NoJwtRoles);
         }
+        let auth = AuthSettings::from(&args.auth);
+        let mailer = Mailer::from_settings(args.auth.smtp_url.as_deref(), &args.auth.smtp_from)?;
+        let auth_audience = args
+            .jwt_aud
+            .clone()
+            .filter(|aud| !aud.is_empty())
+            .unwrap_or_else(|| DEFAULT_AUDIENCE.to_owned());
+        let auth_tokens = match &args.auth.auth_jwt_signing_key_file {
+            None => AccessTokens::hs256(
+                &jwt_secret,
+                auth.jwt_expiry,
+                auth_audience,
+                ISSUER.to_owned(),
+            ),
+            Some(path) => {
+                let failed = |reason: String| ConfigError::SigningKey {
+                    path: path.clone(),
+                    reason,
+                };
+                let pem = std::fs::read(path).map_err(|err| failed(err.to_string()))?;
+                AccessTokens::from_pem(
+                    &pem,
+                    args.auth.auth_jwt_signing_kid.clone(),
+                    auth.jwt_expiry,
+                    auth_audience,
+                    ISSUER.to_owned(),
+                )
+                .map_err(|err: TokenError| failed(err.to_string()))?
+            }
+        };
         let options = VerifierOptions {
             leeway: Duration::from_secs(args.jwt_leeway),
             audience: args.jwt_aud.filter(|aud| !aud.is_empty()),
@@ -199,6 +248,9 @@ impl TryFrom<ServeArgs> for Config {
             max_rows: args.max_rows,
             max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
             allow_unfiltered_writes: args.allow_unfiltered_writes,
+            auth,
+            auth_tokens,
+            mailer,
         })
     }
 }
@@ -378,6 +430,48 @@ mod tests {
 
         let mut args = base.to_vec();
         args.push("--max-rows=0");
+        assert!(serve_args(&args).is_err());
+    }
+
+    #[test]
+    fn auth_flags_have_defaults_and_read_a_signing_key() {
+        let base = [
+            "--database-url=postgres://u@127.0.0.1/app",
+            "--jwt-secret",
+            GOOD_SECRET,
+        ];
+        let config = Config::try_from(serve_args(&base).unwrap()).unwrap();
+        assert_eq!(config.auth.jwt_expiry, Duration::from_secs(3600));
+        assert_eq!(config.auth.refresh_reuse_interval, Duration::from_secs(10));
+        assert_eq!(config.auth.password_min_length, 6);
+        assert!(!config.auth.autoconfirm);
+        assert_eq!(config.auth_tokens.audience, "authenticated");
+        assert_eq!(
+            config.auth_tokens.algorithm(),
+            jsonwebtoken::Algorithm::HS256
+        );
+
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwt");
+        let mut args = base.to_vec();
+        let key = format!("--auth-jwt-signing-key-file={fixtures}/ec-private.pem");
+        args.extend([key.as_str(), "--jwt-aud=my-app", "--auth-jwt-expiry=600"]);
+        let config = Config::try_from(serve_args(&args).unwrap()).unwrap();
+        assert_eq!(
+            config.auth_tokens.algorithm(),
+            jsonwebtoken::Algorithm::ES256
+        );
+        assert_eq!(config.auth_tokens.audience, "my-app");
+        assert_eq!(config.auth_tokens.lifetime, Duration::from_secs(600));
+
+        let mut args = base.to_vec();
+        let key = format!("--auth-jwt-signing-key-file={fixtures}/rsa-public.pem");
+        args.push(key.as_str());
+        let err = Config::try_from(serve_args(&args).unwrap()).unwrap_err();
+        assert!(matches!(err, ConfigError::SigningKey { .. }), "{err}");
+        assert!(err.to_string().contains("rsa-public.pem"), "{err}");
+
+        let mut args = base.to_vec();
+        args.push("--auth-jwt-expiry=5");
         assert!(serve_args(&args).is_err());
     }
 

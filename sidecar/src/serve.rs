@@ -9,10 +9,12 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use crate::auth::accounts::Accounts;
 use crate::config::{Config, ConfigError, ServeArgs};
 use crate::db::pool::{self, PoolBuildError};
 use crate::db::startup::{self, StartupError};
-use crate::http::{app, AppState, WriteLimits};
+use crate::http::auth_api::AuthState;
+use crate::http::{app_with_auth, AppState, WriteLimits};
 use crate::schema::{self, SchemaError};
 use crate::shutdown::Signals;
 use crate::VERSION;
@@ -80,10 +82,20 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             source,
         })?;
     let addr = listener.local_addr().map_err(ServeError::Serve)?;
+    let verifier = Arc::new(config.verifier);
+    let auth = AuthState {
+        accounts: Arc::new(Accounts::new(
+            pool.clone(),
+            config.auth,
+            config.auth_tokens,
+            config.mailer,
+        )),
+        verifier: Arc::clone(&verifier),
+    };
     let state = AppState {
         pool,
         extension_version: Arc::from(extension_version),
-        verifier: Arc::new(config.verifier),
+        verifier,
         schema,
         max_rows: config.max_rows,
         writes: WriteLimits {
@@ -95,7 +107,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     // The signal future tells axum to stop accepting and to drain; `draining` starts our own clock
     // so that a request that never finishes cannot hold the process forever.
     let (draining_tx, draining_rx) = oneshot::channel::<()>();
-    let server = axum::serve(listener, app(state))
+    // Connect info: the auth API's rate limits are per client IP.
+    let service = app_with_auth(state, auth).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, service)
         .with_graceful_shutdown(async move {
             let signal = signals.recv().await;
             tracing::info!(

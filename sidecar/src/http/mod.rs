@@ -1,6 +1,7 @@
 //! HTTP routing. Handlers stay thin: they call into `db`/`auth` and return `ApiError` on failure,
 //! which `error` turns into a response.
 
+pub mod auth_api;
 mod health;
 mod rest;
 mod rpc;
@@ -79,6 +80,11 @@ pub fn app(state: AppState) -> Router {
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+/// `app` plus the auth API under `/auth/v1/`, which has its own state.
+pub fn app_with_auth(state: AppState, auth: auth_api::AuthState) -> Router {
+    app(state).merge(auth_api::routes(auth))
 }
 
 async fn route_not_found(method: Method, uri: Uri) -> ApiError {

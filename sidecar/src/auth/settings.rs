@@ -1,0 +1,247 @@
+//! The auth API's settings: command-line flags (each also an environment variable) validated into
+//! `AuthSettings`.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use super::ratelimit::Limit;
+
+/// How long a confirmation or recovery link stays valid (GoTrue's default).
+pub const ONE_TIME_TOKEN_VALIDITY: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// Lifetime of access tokens issued by /auth/v1.
+    #[arg(long, env = "SLUICE_AUTH_JWT_EXPIRY", value_name = "SECONDS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(30..=7 * 24 * 3600))]
+    pub auth_jwt_expiry: u64,
+
+    /// Grace window for refresh-token reuse: a refresh token presented again within this many
+    /// seconds of its first use (two tabs refreshing at once) gets a new token; later, reuse
+    /// revokes the whole session.
+    #[arg(long, env = "SLUICE_AUTH_REFRESH_REUSE_INTERVAL", value_name = "SECONDS",
+          default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub auth_refresh_reuse_interval: u64,
+
+    /// Shortest password accepted (in characters).
+    #[arg(long, env = "SLUICE_AUTH_PASSWORD_MIN_LENGTH", default_value_t = 6,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub auth_password_min_length: u32,
+
+    /// Sign-ups are confirmed at once and get a session (no confirmation email). Off by default;
+    /// `make run` turns it on, as Supabase's local development does.
+    #[arg(long, env = "SLUICE_AUTH_AUTOCONFIRM")]
+    pub auth_autoconfirm: bool,
+
+    /// Refuse new sign-ups (admins can still create users).
+    #[arg(long, env = "SLUICE_AUTH_DISABLE_SIGNUP")]
+    pub auth_disable_signup: bool,
+
+    /// The API's public URL, used in the links of confirmation and recovery mail.
+    #[arg(
+        long,
+        env = "SLUICE_AUTH_EXTERNAL_URL",
+        default_value = "http://127.0.0.1:54321"
+    )]
+    pub auth_external_url: String,
+
+    /// Where confirmation and recovery links send the browser when no redirect_to is given.
+    #[arg(
+        long,
+        env = "SLUICE_AUTH_SITE_URL",
+        default_value = "http://127.0.0.1:3000"
+    )]
+    pub auth_site_url: String,
+
+    /// Other URLs (comma-separated prefixes) that `redirect_to` may name besides the site URL's
+    /// origin; any other redirect goes to the site URL, so links cannot hand a session to a
+    /// stranger's site.
+    #[arg(
+        long,
+        env = "SLUICE_AUTH_ADDITIONAL_REDIRECT_URLS",
+        value_delimiter = ','
+    )]
+    pub auth_additional_redirect_urls: Vec<String>,
+
+    /// Header that holds the client's address when the sidecar runs behind a proxy (e.g.
+    /// `x-forwarded-for`); its last entry, the one the nearest proxy added, is used. Unset, the
+    /// TCP peer address is the client's. Set it only behind a proxy that sets the header, or
+    /// clients can choose their own address and escape the per-IP limit.
+    #[arg(long, env = "SLUICE_AUTH_CLIENT_IP_HEADER")]
+    pub auth_client_ip_header: Option<String>,
+
+    /// Sign-in, sign-up and recovery attempts allowed per client IP in each window.
+    #[arg(long, env = "SLUICE_AUTH_RATE_LIMIT_IP", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_rate_limit_ip: u32,
+
+    /// Sign-in, sign-up and recovery attempts allowed per email address in each window.
+    #[arg(long, env = "SLUICE_AUTH_RATE_LIMIT_EMAIL", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_rate_limit_email: u32,
+
+    /// The rate-limit window.
+    #[arg(long, env = "SLUICE_AUTH_RATE_LIMIT_WINDOW", value_name = "SECONDS",
+          default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub auth_rate_limit_window: u64,
+
+    /// PEM private key (RSA or EC P-256) that signs access tokens with RS256/ES256 instead of
+    /// the JWT secret (HS256). Give the public key to --jwt-public-key-file so REST accepts them.
+    #[arg(long, env = "SLUICE_AUTH_JWT_SIGNING_KEY_FILE", value_name = "PATH")]
+    pub auth_jwt_signing_key_file: Option<std::path::PathBuf>,
+
+    /// `kid` header of tokens signed with --auth-jwt-signing-key-file.
+    #[arg(long, env = "SLUICE_AUTH_JWT_SIGNING_KID")]
+    pub auth_jwt_signing_kid: Option<String>,
+
+    /// SMTP server for auth mail, as a URL: smtps://user:pass@host:465, or
+    /// smtp://user:pass@host:587?tls=required for STARTTLS. Unset, mail goes to the log and to
+    /// the table auth.mail_outbox.
+    #[arg(long, env = "SLUICE_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// Sender of auth mail.
+    #[arg(
+        long,
+        env = "SLUICE_SMTP_FROM",
+        default_value = "Sluice <noreply@localhost>"
+    )]
+    pub smtp_from: String,
+}
+
+/// Validated auth settings.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub jwt_expiry: Duration,
+    pub refresh_reuse_interval: Duration,
+    pub password_min_length: usize,
+    pub autoconfirm: bool,
+    pub disable_signup: bool,
+    pub external_url: String,
+    pub site_url: String,
+    pub additional_redirect_urls: Vec<String>,
+    /// Lower-cased header name; see `AuthArgs::auth_client_ip_header`.
+    pub client_ip_header: Option<String>,
+    pub per_ip: Limit,
+    pub per_email: Limit,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        let window = Duration::from_secs(300);
+        AuthSettings {
+            jwt_expiry: Duration::from_secs(3600),
+            refresh_reuse_interval: Duration::from_secs(10),
+            password_min_length: 6,
+            autoconfirm: false,
+            disable_signup: false,
+            external_url: "http://127.0.0.1:54321".into(),
+            site_url: "http://127.0.0.1:3000".into(),
+            additional_redirect_urls: Vec::new(),
+            client_ip_header: None,
+            per_ip: Limit { limit: 30, window },
+            per_email: Limit { limit: 10, window },
+        }
+    }
+}
+
+impl AuthSettings {
+    /// Where a link may send the browser: `requested` if it is on the site URL's origin or under
+    /// one of the additional URLs, else the site URL.
+    pub fn redirect_target(&self, requested: Option<&str>) -> String {
+        let allowed = |url: &str| {
+            origin(url).is_some_and(|origin| Some(origin) == self::origin(&self.site_url))
+                || self
+                    .additional_redirect_urls
+                    .iter()
+                    .any(|prefix| url.starts_with(prefix.as_str()))
+        };
+        match requested {
+            Some(url) if !url.is_empty() && allowed(url) => url.to_owned(),
+            _ => self.site_url.clone(),
+        }
+    }
+}
+
+/// `scheme://authority` of an absolute http(s) URL, lower-cased.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.is_empty() || authority.contains('@') || authority.contains('\\') {
+        return None;
+    }
+    Some(format!("{scheme}://{authority}").to_lowercase())
+}
+
+impl From<&AuthArgs> for AuthSettings {
+    fn from(args: &AuthArgs) -> Self {
+        let window = Duration::from_secs(args.auth_rate_limit_window);
+        AuthSettings {
+            jwt_expiry: Duration::from_secs(args.auth_jwt_expiry),
+            refresh_reuse_interval: Duration::from_secs(args.auth_refresh_reuse_interval),
+            password_min_length: args.auth_password_min_length as usize,
+            autoconfirm: args.auth_autoconfirm,
+            disable_signup: args.auth_disable_signup,
+            external_url: args.auth_external_url.trim_end_matches('/').to_owned(),
+            site_url: args.auth_site_url.clone(),
+            additional_redirect_urls: args
+                .auth_additional_redirect_urls
+                .iter()
+                .map(|url| url.trim().to_owned())
+                .filter(|url| !url.is_empty())
+                .collect(),
+            client_ip_header: args
+                .auth_client_ip_header
+                .as_deref()
+                .map(|name| name.trim().to_ascii_lowercase())
+                .filter(|name| !name.is_empty()),
+            per_ip: Limit {
+                limit: args.auth_rate_limit_ip,
+                window,
+            },
+            per_email: Limit {
+                limit: args.auth_rate_limit_email,
+                window,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_stay_on_the_site_or_the_allowed_urls() {
+        let settings = AuthSettings {
+            site_url: "https://app.example".into(),
+            additional_redirect_urls: vec!["http://localhost:5173/".into()],
+            ..AuthSettings::default()
+        };
+        let target = |url| settings.redirect_target(Some(url));
+        assert_eq!(
+            target("https://app.example/welcome?x=1"),
+            "https://app.example/welcome?x=1"
+        );
+        assert_eq!(target("HTTPS://APP.EXAMPLE/a"), "HTTPS://APP.EXAMPLE/a");
+        assert_eq!(
+            target("http://localhost:5173/cb"),
+            "http://localhost:5173/cb"
+        );
+        for refused in [
+            "https://evil.example/",
+            "https://app.example.evil.example/",
+            "https://app.example@evil.example/",
+            "//evil.example",
+            "javascript:alert(1)",
+            "http://localhost:5174/",
+        ] {
+            assert_eq!(target(refused), "https://app.example", "{refused}");
+        }
+        assert_eq!(settings.redirect_target(None), "https://app.example");
+    }
+}

@@ -1,0 +1,248 @@
+//! Sign-up, sign-in (`/token`), logout, recovery, verification and the public settings.
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::header::LOCATION;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::AuthApiError;
+use super::{caller, parse, AuthState};
+use crate::auth::accounts::{percent_encode, AccountError, Client, Session, SignedUp};
+
+#[derive(Deserialize)]
+pub struct SignupBody {
+    email: Option<String>,
+    password: Option<String>,
+    data: Option<Value>,
+}
+
+/// `?redirect_to=`: where the mail's link sends the browser (supabase-js's `emailRedirectTo` and
+/// `redirectTo`), if the settings allow it.
+#[derive(Deserialize)]
+pub struct Redirect {
+    redirect_to: Option<String>,
+}
+
+pub async fn signup(
+    State(state): State<AuthState>,
+    Query(redirect): Query<Redirect>,
+    client: Client,
+    body: Bytes,
+) -> Result<Json<Value>, AuthApiError> {
+    let body: SignupBody = parse(&body)?;
+    let email = body
+        .email
+        .ok_or(AuthApiError::Validation("Signup requires a valid email"))?;
+    let data = body.data.filter(|data| !data.is_null());
+    if data.as_ref().is_some_and(|data| !data.is_object()) {
+        return Err(AuthApiError::Validation("data must be a JSON object"));
+    }
+    let password = body.password.unwrap_or_default();
+    match state
+        .accounts
+        .signup(
+            &client,
+            &email,
+            &password,
+            data,
+            redirect.redirect_to.as_deref(),
+        )
+        .await?
+    {
+        SignedUp::Session(session) => Ok(Json(session.to_json())),
+        SignedUp::AwaitingConfirmation(user) => Ok(Json(user)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    grant_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct TokenBody {
+    email: Option<String>,
+    password: Option<String>,
+    refresh_token: Option<String>,
+}
+
+pub async fn token(
+    State(state): State<AuthState>,
+    Query(query): Query<TokenQuery>,
+    client: Client,
+    body: Bytes,
+) -> Result<Json<Value>, AuthApiError> {
+    let body: TokenBody = parse(&body)?;
+    let session = match query.grant_type.as_deref() {
+        Some("password") => {
+            let email = body.email.unwrap_or_default();
+            let password = body.password.unwrap_or_default();
+            state.accounts.sign_in(&client, &email, &password).await?
+        }
+        Some("refresh_token") => {
+            let token = body.refresh_token.unwrap_or_default();
+            state.accounts.refresh(&token).await?
+        }
+        _ => return Err(AuthApiError::Validation("unsupported_grant_type")),
+    };
+    Ok(Json(session.to_json()))
+}
+
+#[derive(Deserialize)]
+pub struct LogoutQuery {
+    scope: Option<String>,
+}
+
+pub async fn logout(
+    State(state): State<AuthState>,
+    Query(query): Query<LogoutQuery>,
+    headers: HeaderMap,
+) -> Result<StatusCode, AuthApiError> {
+    let scope = match query.scope.as_deref() {
+        None | Some("global") => "global",
+        Some("local") => "local",
+        Some("others") => "others",
+        Some(_) => {
+            return Err(AuthApiError::Validation(
+                "Unsupported logout scope: use global, local or others",
+            ))
+        }
+    };
+    let caller = caller(&headers, &state.verifier)?;
+    state.accounts.logout(&caller, scope).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct RecoverBody {
+    email: Option<String>,
+}
+
+pub async fn recover(
+    State(state): State<AuthState>,
+    Query(redirect): Query<Redirect>,
+    client: Client,
+    body: Bytes,
+) -> Result<Json<Value>, AuthApiError> {
+    let body: RecoverBody = parse(&body)?;
+    let email = body.email.ok_or(AuthApiError::Validation(
+        "Password recovery requires an email",
+    ))?;
+    state
+        .accounts
+        .recover(&client, &email, redirect.redirect_to.as_deref())
+        .await?;
+    Ok(Json(json!({})))
+}
+
+#[derive(Deserialize)]
+pub struct VerifyBody {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    token_hash: Option<String>,
+    token: Option<String>,
+}
+
+/// POST /verify (`verifyOtp`): `{type, token_hash}` or `{type, email, token}`; answers a session.
+pub async fn verify(
+    State(state): State<AuthState>,
+    client: Client,
+    body: Bytes,
+) -> Result<Json<Value>, AuthApiError> {
+    let body: VerifyBody = parse(&body)?;
+    let kind = body.kind.unwrap_or_default();
+    let (token, hashed) = match (body.token_hash, body.token) {
+        (Some(hash), _) => (hash, true),
+        (None, Some(token)) => (token, false),
+        (None, None) => {
+            return Err(AuthApiError::Validation(
+                "Verify requires a token or a token hash",
+            ))
+        }
+    };
+    let session = state
+        .accounts
+        .verify(&client, &kind, &token, hashed)
+        .await?;
+    Ok(Json(session.to_json()))
+}
+
+#[derive(Deserialize)]
+pub struct VerifyLink {
+    token: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    redirect_to: Option<String>,
+}
+
+/// GET /verify: the link in the mail. Redirects (303) to `redirect_to` (else the site URL) with
+/// the session, or the error, in the fragment, as GoTrue does for the implicit flow.
+pub async fn verify_link(
+    State(state): State<AuthState>,
+    Query(link): Query<VerifyLink>,
+    client: Client,
+) -> Response {
+    let target = state
+        .accounts
+        .settings
+        .redirect_target(link.redirect_to.as_deref());
+    let kind = link.kind.unwrap_or_default();
+    let outcome = match link.token {
+        Some(token) => state.accounts.verify(&client, &kind, &token, false).await,
+        None => Err(AccountError::OtpExpired),
+    };
+    let fragment = match outcome {
+        Ok(session) => session_fragment(&session, &kind),
+        Err(err) => {
+            let (_, code) = AuthApiError::Account(AccountError::OtpExpired).status_and_code();
+            let code = match err {
+                AccountError::OtpExpired => code,
+                _ => "unexpected_failure",
+            };
+            format!(
+                "error=access_denied&error_code={code}&error_description={}",
+                percent_encode(&err.to_string())
+            )
+        }
+    };
+    let location = format!(
+        "{}#{fragment}",
+        target.split('#').next().unwrap_or_default()
+    );
+    match HeaderValue::from_str(&location) {
+        Ok(location) => (StatusCode::SEE_OTHER, [(LOCATION, location)]).into_response(),
+        Err(_) => AuthApiError::Validation("redirect_to is not a valid URL").into_response(),
+    }
+}
+
+fn session_fragment(session: &Session, kind: &str) -> String {
+    format!(
+        "access_token={}&expires_at={}&expires_in={}&refresh_token={}&token_type=bearer&type={}",
+        session.access.token,
+        session.access.expires_at,
+        session.access.expires_in,
+        session.refresh_token,
+        percent_encode(kind)
+    )
+}
+
+/// GET /settings: what the client may use.
+pub async fn settings(State(state): State<AuthState>) -> Json<Value> {
+    let settings = &state.accounts.settings;
+    Json(json!({
+        "external": {
+            "anonymous_users": false,
+            "email": true,
+            "phone": false,
+        },
+        "disable_signup": settings.disable_signup,
+        "mailer_autoconfirm": settings.autoconfirm,
+        "phone_autoconfirm": false,
+        "sms_provider": "",
+        "saml_enabled": false,
+    }))
+}

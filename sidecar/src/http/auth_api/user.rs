@@ -1,0 +1,58 @@
+//! `GET /user` and `PUT /user`: the signed-in user, read and changed with their access token.
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::AuthApiError;
+use super::{caller, parse, AuthState};
+use crate::auth::accounts::Changes;
+
+pub async fn get(
+    State(state): State<AuthState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, AuthApiError> {
+    let caller = caller(&headers, &state.verifier)?;
+    Ok(Json(state.accounts.user(&caller).await?))
+}
+
+#[derive(Deserialize)]
+pub struct UpdateBody {
+    email: Option<String>,
+    password: Option<String>,
+    data: Option<Value>,
+}
+
+#[derive(Deserialize)]
+pub struct Redirect {
+    redirect_to: Option<String>,
+}
+
+/// PUT /user; `?redirect_to=` is where the email-change link sends the browser (if allowed).
+pub async fn update(
+    State(state): State<AuthState>,
+    Query(redirect): Query<Redirect>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, AuthApiError> {
+    let caller = caller(&headers, &state.verifier)?;
+    let body: UpdateBody = parse(&body)?;
+    let data = body.data.filter(|data| !data.is_null());
+    if data.as_ref().is_some_and(|data| !data.is_object()) {
+        return Err(AuthApiError::Validation("data must be a JSON object"));
+    }
+    let changes = Changes {
+        email: body.email,
+        password: body.password,
+        user_metadata: data,
+        ..Changes::default()
+    };
+    let user = state
+        .accounts
+        .update_self(&caller, changes, redirect.redirect_to.as_deref())
+        .await?;
+    Ok(Json(user))
+}
