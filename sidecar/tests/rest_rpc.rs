@@ -503,3 +503,27 @@ fn a_roles_statement_timeout_applies_to_its_requests() {
     );
     assert_eq!(anon.status, StatusCode::OK, "{}", anon.body);
 }
+
+#[test]
+fn params_single_object_passes_the_whole_body_as_the_json_argument() {
+    let f = Fixture::build(
+        None,
+        "CREATE FUNCTION count_keys(payload jsonb) RETURNS integer LANGUAGE sql IMMUTABLE \
+             AS $$ SELECT count(*)::integer FROM jsonb_object_keys(payload) $$;",
+    );
+    let single = [("prefer", "params=single-object")];
+    let body = r#"{"a": 1, "b": [2], "payload": 3}"#;
+    let counted = f.post_with("/rest/v1/rpc/count_keys", &single, body);
+    assert_eq!(counted.status, StatusCode::OK, "{}", counted.body);
+    assert_eq!(counted.json(), json!(3));
+    // Without the preference the keys are argument names, and there is no such function.
+    let named = f.post("/rest/v1/rpc/count_keys", body);
+    assert_eq!(named.status, StatusCode::NOT_FOUND, "{}", named.body);
+    // A function without a single json argument, and a body that is not JSON.
+    let other = f.post_with("/rest/v1/rpc/add", &single, r#"{"a": 1, "b": 2}"#);
+    assert_eq!(other.status, StatusCode::NOT_FOUND, "{}", other.body);
+    assert_eq!(other.json()["code"], "PGRST202");
+    let broken = f.post_with("/rest/v1/rpc/count_keys", &single, "{");
+    assert_eq!(broken.status, StatusCode::BAD_REQUEST, "{}", broken.body);
+    assert_eq!(broken.json()["code"], "PGRST102");
+}

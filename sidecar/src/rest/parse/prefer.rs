@@ -19,6 +19,8 @@ pub struct Preferences {
     pub timezone: Option<String>,
     /// `max-affected=N`: fail a mutation touching more rows (honoured with `handling=strict`).
     pub max_affected: Option<u64>,
+    /// `params=single-object`: an RPC body is the one `json`/`jsonb` argument, whatever its keys.
+    pub single_object: bool,
     /// Tokens that are none of the above, in order.
     pub invalid: Vec<String>,
 }
@@ -114,6 +116,7 @@ fn apply(prefs: &mut Preferences, token: &str) -> bool {
         "missing=null" => first(&mut prefs.missing, Missing::Null),
         "handling=strict" => first(&mut prefs.handling, Handling::Strict),
         "handling=lenient" => first(&mut prefs.handling, Handling::Lenient),
+        "params=single-object" => !std::mem::replace(&mut prefs.single_object, true),
         _ => {
             if let Some(zone) = token.strip_prefix("timezone=").filter(|z| !z.is_empty()) {
                 first(&mut prefs.timezone, zone.to_owned())

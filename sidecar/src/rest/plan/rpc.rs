@@ -201,6 +201,39 @@ fn given_args(method: &Method, request: &RestRequest, body: &[u8]) -> Given {
     }
 }
 
+/// `Prefer: params=single-object`: the body, checked to be JSON, as the named argument of the
+/// overload of `name` that takes exactly one `json` or `jsonb` argument.
+fn single_object_arg(
+    cache: &SchemaCache,
+    schema: &str,
+    name: &str,
+    body: &[u8],
+) -> Result<serde_json::Map<String, serde_json::Value>, RestError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|err| RestError::InvalidBody {
+            details: err.to_string(),
+        })?;
+    let function = cache
+        .function_overloads(schema, name)
+        .iter()
+        .find(|f| matches!(f.args.as_slice(), [arg] if arg.name.is_some() && JSON_TYPES.contains(&arg.type_name.as_str())))
+        .ok_or_else(|| RpcError::NotFound {
+            schema: schema.to_owned(),
+            name: name.to_owned(),
+            args: vec!["<one json or jsonb argument>".to_owned()],
+            overloads: cache
+                .function_overloads(schema, name)
+                .iter()
+                .filter(|f| f.is_callable())
+                .map(signature)
+                .collect(),
+        })?;
+    let arg = function.args[0].name.clone().unwrap_or_default();
+    Ok(serde_json::Map::from_iter([(arg, value)]))
+}
+
+const JSON_TYPES: &[&str] = &["json", "jsonb"];
+
 /// Resolves a call of `name` with `request` (parsed as `Target::Function`) and `body`.
 pub fn plan_call(
     cache: &SchemaCache,
@@ -211,7 +244,12 @@ pub fn plan_call(
     max_rows: Option<u64>,
 ) -> Result<CallPlan, RestError> {
     let schema = schema_for(cache, request.profile.as_deref())?.to_owned();
-    let given = given_args(method, &request, body);
+    let given = if request.prefer.single_object && method == Method::POST {
+        // The body is one value for the one json/jsonb argument: its keys are not arguments.
+        Given::Object(single_object_arg(cache, &schema, name, body)?)
+    } else {
+        given_args(method, &request, body)
+    };
     let mut names: Vec<String> = match &given {
         Given::Object(object) => object.keys().cloned().collect(),
         Given::Other | Given::NotJson(_) => Vec::new(),
