@@ -527,3 +527,17 @@ fn params_single_object_passes_the_whole_body_as_the_json_argument() {
     assert_eq!(broken.status, StatusCode::BAD_REQUEST, "{}", broken.body);
     assert_eq!(broken.json()["code"], "PGRST102");
 }
+
+#[test]
+fn a_raw_body_reaches_a_single_bytea_argument_byte_for_byte() {
+    let f = Fixture::build(
+        None,
+        "CREATE FUNCTION hex_of(bytea) RETURNS text LANGUAGE sql IMMUTABLE \
+             AS $$ SELECT encode($1, 'hex') $$;",
+    );
+    let octets = [("content-type", "application/octet-stream")];
+    // A NUL, which no text value can hold, and a two-byte UTF-8 character.
+    let reply = f.post_with("/rest/v1/rpc/hex_of", &octets, "a\u{0}\u{e9}\\x");
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.json(), json!("6100c3a95c78"));
+}

@@ -43,7 +43,8 @@ pub enum CallArgs {
         /// A JSON object holding exactly the given arguments.
         values: String,
     },
-    /// `f(json)`: the request body, whole, as the single unnamed argument.
+    /// `f(json)`: the request body, whole, as the single unnamed argument (for `bytea`, the
+    /// body's bytes in hex).
     Body { type_name: String, body: String },
 }
 
@@ -179,8 +180,9 @@ enum Given {
     NotJson(String),
 }
 
-/// Single-argument types that take a body that is not JSON (`text/plain`, `text/xml`).
-const RAW_BODY_TYPES: &[&str] = &["text", "xml"];
+/// Single-argument types that take a body that is not JSON (`text/plain`, `text/xml`,
+/// `application/octet-stream`).
+const RAW_BODY_TYPES: &[&str] = &["text", "xml", "bytea"];
 
 fn given_args(method: &Method, request: &RestRequest, body: &[u8]) -> Given {
     if method == Method::GET || method == Method::HEAD {
@@ -233,6 +235,16 @@ fn single_object_arg(
 }
 
 const JSON_TYPES: &[&str] = &["json", "jsonb"];
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(DIGITS[usize::from(byte >> 4)] as char);
+        text.push(DIGITS[usize::from(byte & 15)] as char);
+    }
+    text
+}
 
 /// Resolves a call of `name` with `request` (parsed as `Target::Function`) and `body`.
 pub fn plan_call(
@@ -295,11 +307,12 @@ pub fn plan_call(
         {
             return Err(invalid_body(&details))
         }
-        // Bound as text, a body would be read as bytea's escape format, not as its bytes.
-        _ if function.takes_body_as_single_arg() && single_type == Some("bytea") => {
-            return Err(RestError::NotImplemented {
-                what: "a raw body for a bytea argument",
-            })
+        // Bytes travel as hex text, which the SQL decodes (`CallArgs::Body`'s bytea case).
+        _ if function.takes_body_as_single_arg() && single_type == Some("bytea") && !reads => {
+            CallArgs::Body {
+                type_name: "bytea".to_owned(),
+                body: hex(body),
+            }
         }
         // The fallback of the lookup: the whole body is the single unnamed argument.
         _ if function.takes_body_as_single_arg() && !reads => CallArgs::Body {

@@ -116,6 +116,10 @@ pub fn call(plan: &CallPlan) -> CallStatement {
 fn call_sql(plan: &CallPlan, params: &mut Params) -> (String, Option<String>) {
     let function = qualified(&plan.schema, &plan.function);
     match &plan.args {
+        CallArgs::Body { type_name, body } if type_name == "bytea" => {
+            let value = format!("decode({}, 'hex')", params.text(body));
+            (format!("{function}({value})"), None)
+        }
         CallArgs::Body { type_name, body } => {
             let value = params.typed(body, type_name);
             (format!("{function}({value})"), None)
