@@ -77,6 +77,11 @@ const SCHEMA: &str = r#"
     INSERT INTO labels VALUES (1, 'urgent'), (2, 'errand'), (3, 'unused');
     INSERT INTO todo_labels VALUES (1, 1), (1, 2), (4, 2);
 
+    -- Views embed like the table they show when they show its key columns under the same names.
+    CREATE VIEW my_todos WITH (security_invoker = true) AS SELECT id, owner, title FROM todos;
+    CREATE VIEW renamed_todos WITH (security_invoker = true) AS SELECT id AS todo, title FROM todos;
+    GRANT SELECT ON my_todos, renamed_todos TO anon, authenticated;
+
     -- Statistics say 1000 rows, 500 remain: planned counts differ from exact ones.
     CREATE TABLE readings (id integer PRIMARY KEY, value float8) WITH (autovacuum_enabled = false);
     GRANT SELECT ON readings TO anon, authenticated;
@@ -729,4 +734,34 @@ fn planned_counts_come_from_the_planner_and_estimated_ones_switch_at_max_rows() 
         5
     );
     assert_eq!(total(&capped, "/rest/v1/readings", "count=exact"), 500);
+}
+
+#[test]
+fn views_embed_through_the_keys_of_the_table_they_show() {
+    let f = Fixture::new();
+    let to_one = f.get("/rest/v1/my_todos?select=title,people(name)&id=eq.1");
+    assert_eq!(to_one.status, StatusCode::OK, "{}", to_one.body);
+    assert_eq!(
+        to_one.json(),
+        json!([{"title": "buy milk", "people": {"name": "alice"}}])
+    );
+    let to_many = f.get("/rest/v1/my_todos?select=id,notes(body)&id=eq.1&notes.order=id");
+    assert_eq!(to_many.status, StatusCode::OK, "{}", to_many.body);
+    assert_eq!(
+        to_many.json(),
+        json!([{"id": 1, "notes": [{"body": "n1"}, {"body": "n2"}]}])
+    );
+    let into_view = f.get("/rest/v1/notes?select=body,my_todos(title)&id=eq.1");
+    assert_eq!(into_view.status, StatusCode::OK, "{}", into_view.body);
+    assert_eq!(
+        into_view.json(),
+        json!([{"body": "n1", "my_todos": {"title": "buy milk"}}])
+    );
+    // RLS still applies through the view (security_invoker): bob's todo is not alice's to see.
+    let hidden = f.get("/rest/v1/notes?select=body,my_todos!inner(title)&id=eq.4");
+    assert_eq!(hidden.json(), json!([]));
+    // A key column renamed by the view is not traced: no relationship.
+    let renamed = f.get("/rest/v1/renamed_todos?select=todo,notes(body)");
+    assert_eq!(renamed.status, StatusCode::BAD_REQUEST, "{}", renamed.body);
+    assert_eq!(renamed.json()["code"], "PGRST200");
 }

@@ -139,6 +139,25 @@ WHERE n.nspname = ANY($1::text[])
   AND con.conparentid = 0
 ORDER BY con.conrelid, con.conname";
 
+/// For each column of a view (or materialized view) in the exposed schemas, the relation it reads a
+/// column of the same name from: the view's rewrite rule depends on exactly those base columns
+/// (`pg_depend`). A column renamed in the view, or whose name several base relations offer (a
+/// join), is not traced (`view_lineage` drops the latter).
+const VIEW_COLUMN_SOURCES: &str = "
+SELECT v.oid AS view_oid, va.attname::text AS column_name, d.refobjid AS base_oid
+FROM pg_catalog.pg_class v
+JOIN pg_catalog.pg_namespace n ON n.oid = v.relnamespace
+JOIN pg_catalog.pg_rewrite r ON r.ev_class = v.oid AND r.rulename = '_RETURN'
+JOIN pg_catalog.pg_depend d
+  ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
+ AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+ AND d.refobjsubid > 0 AND d.refobjid <> v.oid
+JOIN pg_catalog.pg_attribute ba ON ba.attrelid = d.refobjid AND ba.attnum = d.refobjsubid
+JOIN pg_catalog.pg_attribute va
+  ON va.attrelid = v.oid AND va.attname = ba.attname AND va.attnum > 0 AND NOT va.attisdropped
+WHERE n.nspname = ANY($1::text[]) AND v.relkind IN ('v', 'm')
+ORDER BY v.oid, va.attname, d.refobjid";
+
 /// Plain functions (not procedures, aggregates or window functions; not trigger functions). The
 /// argument arrays cover all arguments, in and out; `load` splits them by mode.
 fn functions_query() -> String {
@@ -205,17 +224,22 @@ pub async fn load(
     // Concurrent requests on one connection are pipelined by tokio-postgres: the four queries cost
     // about two round trips (prepare, execute), not eight.
     let params: [&(dyn ToSql + Sync); 1] = [&schemas];
-    let (relations, columns, constraints, functions, role_settings) = tokio::try_join!(
-        tx.query(RELATIONS, &params),
-        tx.query(columns_sql.as_str(), &params),
-        tx.query(CONSTRAINTS, &params),
-        tx.query(functions_sql.as_str(), &params),
-        tx.query(ROLE_STATEMENT_TIMEOUTS, &[]),
-    )
-    .map_err(SchemaError::Load)?;
+    let (relations, columns, constraints, functions, role_settings, view_sources) =
+        tokio::try_join!(
+            tx.query(RELATIONS, &params),
+            tx.query(columns_sql.as_str(), &params),
+            tx.query(CONSTRAINTS, &params),
+            tx.query(functions_sql.as_str(), &params),
+            tx.query(ROLE_STATEMENT_TIMEOUTS, &[]),
+            tx.query(VIEW_COLUMN_SOURCES, &params),
+        )
+        .map_err(SchemaError::Load)?;
     tx.commit().await.map_err(SchemaError::Load)?;
 
-    let tables = assemble_tables(&relations, &columns, &constraints).map_err(SchemaError::Load)?;
+    let mut tables =
+        assemble_tables(&relations, &columns, &constraints).map_err(SchemaError::Load)?;
+    let lineage = view_lineage(&view_sources).map_err(SchemaError::Load)?;
+    inherit_keys(&mut tables, &lineage);
     let functions = functions
         .iter()
         .map(decode_function)
@@ -316,6 +340,124 @@ fn assemble_tables(
         }
     }
     Ok(tables)
+}
+
+/// View oid → (column name → the base relation's oid), for columns traced to exactly one base.
+type Lineage = HashMap<u32, HashMap<String, u32>>;
+
+fn view_lineage(rows: &[Row]) -> Result<Lineage, tokio_postgres::Error> {
+    let mut sources: HashMap<u32, HashMap<String, Vec<u32>>> = HashMap::new();
+    for row in rows {
+        let view: u32 = row.try_get("view_oid")?;
+        let column: String = row.try_get("column_name")?;
+        let base: u32 = row.try_get("base_oid")?;
+        sources
+            .entry(view)
+            .or_default()
+            .entry(column)
+            .or_default()
+            .push(base);
+    }
+    Ok(sources
+        .into_iter()
+        .map(|(view, columns)| {
+            let traced = columns
+                .into_iter()
+                .filter_map(|(column, bases)| match bases.as_slice() {
+                    [base] => Some((column, *base)),
+                    _ => None,
+                })
+                .collect();
+            (view, traced)
+        })
+        .collect())
+}
+
+/// Gives views the keys of the table they show, as PostgREST does, so that they embed and are
+/// embedded like it: the base's primary key when the view shows all of its columns, and each
+/// foreign key whose columns the view shows (from the view, and from every relation whose key
+/// references the base, to the view when it shows the referenced columns). Views of views are
+/// traced one level.
+fn inherit_keys(tables: &mut [Table], lineage: &Lineage) {
+    let index: HashMap<u32, usize> = tables.iter().enumerate().map(|(i, t)| (t.oid, i)).collect();
+    let shows = |view: &Table, base_oid: u32, columns: &[String]| {
+        let traced = lineage.get(&view.oid);
+        !columns.is_empty()
+            && columns
+                .iter()
+                .all(|column| traced.and_then(|t| t.get(column)) == Some(&base_oid))
+    };
+    let views: Vec<usize> = (0..tables.len())
+        .filter(|&i| tables[i].kind.is_view())
+        .collect();
+    let mut additions: Vec<(usize, ForeignKey)> = Vec::new();
+    let mut primary_keys: Vec<(usize, Vec<String>)> = Vec::new();
+    for &v in &views {
+        let view = &tables[v];
+        let bases: std::collections::BTreeSet<u32> = lineage
+            .get(&view.oid)
+            .map(|traced| traced.values().copied().collect())
+            .unwrap_or_default();
+        for base_oid in bases {
+            let Some(&b) = index.get(&base_oid) else {
+                continue;
+            };
+            let base = &tables[b];
+            if view.primary_key.is_empty() && shows(view, base_oid, &base.primary_key) {
+                primary_keys.push((v, base.primary_key.clone()));
+            }
+            // The view's own keys, out of the base's.
+            for fk in &base.foreign_keys {
+                if shows(view, base_oid, &fk.columns) {
+                    additions.push((
+                        v,
+                        ForeignKey {
+                            table: view.qualified_name(),
+                            ..fk.clone()
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    // Keys into views: any key (of a table, or one a view just inherited) that references a
+    // view's base, repeated to reference the view when it shows the referenced columns.
+    let mut into_views: Vec<(usize, ForeignKey)> = Vec::new();
+    let all_keys = tables
+        .iter()
+        .enumerate()
+        .flat_map(|(i, t)| t.foreign_keys.iter().map(move |fk| (i, fk.clone())))
+        .chain(additions.iter().cloned());
+    for (holder, fk) in all_keys {
+        for &v in &views {
+            let view = &tables[v];
+            let Some(base) = lineage
+                .get(&view.oid)
+                .and_then(|traced| fk.referenced_columns.first().and_then(|c| traced.get(c)))
+                .and_then(|oid| index.get(oid))
+                .map(|&b| &tables[b])
+            else {
+                continue;
+            };
+            if base.qualified_name() == fk.referenced_table
+                && shows(view, base.oid, &fk.referenced_columns)
+            {
+                into_views.push((
+                    holder,
+                    ForeignKey {
+                        referenced_table: view.qualified_name(),
+                        ..fk.clone()
+                    },
+                ));
+            }
+        }
+    }
+    for (v, key) in primary_keys {
+        tables[v].primary_key = key;
+    }
+    for (holder, fk) in additions.into_iter().chain(into_views) {
+        tables[holder].foreign_keys.push(fk);
+    }
 }
 
 fn decode_column(row: &Row) -> Result<Column, tokio_postgres::Error> {

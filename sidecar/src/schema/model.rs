@@ -67,8 +67,8 @@ pub struct Table {
     pub deletable: bool,
     /// In `attnum` order.
     pub columns: Vec<Column>,
-    /// Column names in key order; empty when there is none (views never have one: see the module
-    /// docs of `relationships`).
+    /// Column names in key order; empty when there is none. A view has its base table's when it
+    /// shows all of its columns (`load::inherit_keys`).
     pub primary_key: Vec<String>,
     /// Unique constraints other than the primary key, each in key order.
     pub unique_keys: Vec<Vec<String>>,

@@ -7,10 +7,9 @@
 //!   (a self many-to-many when `a` and `b` are the same table);
 //! - both ends (and the junction) must be in exposed schemas.
 //!
-//! Not derived (yet): relationships of views. PostgREST infers them by reading each view's query tree
-//! (`pg_rewrite.ev_action`) to map view columns back to the base table's key columns; until we do
-//! the same, a view can be embedded in nothing and nothing can be embedded in it. Computed
-//! relationships (functions taking a row type) are not derived either.
+//! Views take part through the keys `load::inherit_keys` gives them from the table they show (traced
+//! by column name through `pg_depend`; PostgREST reads the view's query tree, which also follows
+//! renamed columns). Computed relationships (functions taking a row type) are not derived.
 
 use std::collections::{BTreeMap, BTreeSet};
 
