@@ -91,6 +91,16 @@ impl Reply {
             .unwrap()
     }
 
+    /// The `id` of each row of a JSON array body, in order.
+    fn ids(&self) -> Vec<i64> {
+        let body = self.json();
+        body.as_array()
+            .unwrap_or_else(|| panic!("not an array: {body}"))
+            .iter()
+            .map(|row| row["id"].as_i64().unwrap())
+            .collect()
+    }
+
     /// The error code of a JSON error body, after checking the status.
     fn error(&self, status: StatusCode) -> String {
         assert_eq!(self.status, status, "{}", self.body);
@@ -385,14 +395,7 @@ fn patch_and_delete_with_filters_and_representation() {
         "",
     );
     assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
-    let ids: Vec<i64> = deleted
-        .json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_i64().unwrap())
-        .collect();
-    assert_eq!(ids, [1, 3]);
+    assert_eq!(deleted.ids(), [1, 3]);
 
     let none = f.send(Method::DELETE, "/rest/v1/items?id=eq.42", "", "");
     assert_eq!(none.status, StatusCode::NO_CONTENT, "{}", none.body);
@@ -768,13 +771,7 @@ fn limit_and_order_pick_the_rows_a_patch_or_delete_touches() {
         r#"{"label": "picked"}"#,
     );
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
-    let mut ids: Vec<i64> = patched
-        .json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_i64().unwrap())
-        .collect();
+    let mut ids = patched.ids();
     ids.sort_unstable();
     assert_eq!(ids, [4, 5]);
     let deleted = f.send(
