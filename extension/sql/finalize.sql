@@ -100,3 +100,64 @@ LANGUAGE sql VOLATILE STRICT
 AS $$ SELECT sluice.restore_version($1::oid, $2, $3) $$;
 COMMENT ON FUNCTION sluice.restore(regclass, jsonb, int) IS
     'Writes a stored version of a row back to the table (recorded as a new version); returns it.';
+
+-- Realtime delivery: which of several subscribers may see one row. The sidecar groups its
+-- subscribers by identical (role, claims) and asks once per event, instead of once per subscriber.
+-- For each claim set (a JSON array of JWT claim objects, each with a "role"), it switches to that
+-- role with those claims, exactly as a REST request would, and probes the row by its primary key
+-- under the table's RLS policies. Returns the (0-based) indexes of the claim sets that see the row.
+--
+-- Who may call it: only `authenticator`, the sidecar's login role. The function switches roles,
+-- which only works for roles the session user is a member of; a REST request (running as anon,
+-- authenticated or service_role) cannot execute it, so no client can use it to probe rows under
+-- someone else's claims. The SET clause makes Postgres restore `role` and `request.jwt.claims` when
+-- the function returns, whatever happened inside.
+CREATE FUNCTION sluice.visible_to(relid regclass, pk jsonb, claim_sets jsonb)
+RETURNS SETOF int
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    keys text[];
+    probe text;
+    claims jsonb;
+    idx bigint;
+    seen boolean;
+BEGIN
+    SELECT c.pk_columns INTO keys FROM sluice.collections AS c WHERE c.relid = visible_to.relid;
+    IF keys IS NULL THEN
+        RAISE EXCEPTION 'sluice: % is not tracked by Sluice', relid
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- Identifiers from the catalog, quoted; the key values are a bound parameter, read back as the
+    -- table's own row type so that the comparison uses the primary-key index.
+    probe := format(
+        'SELECT EXISTS (SELECT 1 FROM %s AS t WHERE (%s) = (SELECT %s FROM jsonb_populate_record(NULL::%s, $1) AS k))',
+        relid,
+        (SELECT string_agg(format('t.%I', k), ', ') FROM unnest(keys) AS k),
+        (SELECT string_agg(format('k.%I', k), ', ') FROM unnest(keys) AS k),
+        relid);
+    FOR claims, idx IN SELECT e.value, e.ordinality - 1 FROM jsonb_array_elements(claim_sets) WITH ORDINALITY AS e
+    LOOP
+        BEGIN
+            PERFORM set_config('role', claims ->> 'role', true);
+            PERFORM set_config('request.jwt.claims', claims::text, true);
+            EXECUTE probe INTO seen USING pk;
+        EXCEPTION WHEN OTHERS THEN
+            -- No such role, no SELECT privilege, a policy that fails: not visible.
+            seen := false;
+        END;
+        PERFORM set_config('role', 'none', true);
+        IF seen THEN
+            RETURN NEXT idx::int;
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION sluice.visible_to(regclass, jsonb, jsonb) IS
+    'Which claim sets (0-based indexes) may SELECT the row with this primary key under RLS. For the realtime sidecar (authenticator) only.';
+REVOKE ALL ON FUNCTION sluice.visible_to(regclass, jsonb, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sluice.visible_to(regclass, jsonb, jsonb) TO authenticator;
+-- The sidecar's own session (not a request's) calls it, and reads sluice.collections to check that a
+-- subscribed table has realtime on.
+GRANT USAGE ON SCHEMA sluice TO authenticator;

@@ -31,6 +31,8 @@ pub mod codes {
     /// The token is genuine but its claims are refused: expired, not yet valid, issued in the
     /// future, wrong audience, a role that is not allowed, claims that are not an object.
     pub const JWT_CLAIMS: &str = "PGRST303";
+    /// A WebSocket asked for a realtime protocol version we do not speak.
+    pub const REALTIME_VERSION: &str = "SLUICE130";
     pub const INTERNAL: &str = "SLUICE500";
 }
 
@@ -53,6 +55,9 @@ pub enum ApiError {
     /// A REST request that is malformed, names what does not exist, or asks for what we lack.
     #[error(transparent)]
     Rest(#[from] RestError),
+    /// `/realtime/v1/websocket?vsn=...` with a version other than 1.0.0 and 2.0.0.
+    #[error("unsupported realtime protocol version {0:?}; use vsn=1.0.0 or vsn=2.0.0")]
+    RealtimeVersion(String),
 }
 
 /// The JSON body of every error response.
@@ -124,6 +129,7 @@ impl ApiError {
             ApiError::Rest(err) => {
                 StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
+            ApiError::RealtimeVersion(_) => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -161,6 +167,9 @@ impl ApiError {
                 details: err.details(),
                 hint: err.hint(),
             },
+            ApiError::RealtimeVersion(_) => {
+                ErrorBody::new(codes::REALTIME_VERSION, self.to_string())
+            }
         }
     }
 

@@ -80,7 +80,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             source,
         })?;
     let addr = listener.local_addr().map_err(ServeError::Serve)?;
+    let realtime = crate::realtime::Realtime::start(&config.database, pool.clone());
     let state = AppState {
+        realtime,
         pool,
         extension_version: Arc::from(extension_version),
         verifier: Arc::new(config.verifier),

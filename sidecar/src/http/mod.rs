@@ -2,6 +2,7 @@
 //! which `error` turns into a response.
 
 mod health;
+mod realtime;
 mod rest;
 mod rpc;
 mod statement;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub max_rows: Option<u64>,
     /// `--max-body-bytes` and `--allow-unfiltered-writes`.
     pub writes: WriteLimits,
+    /// Realtime subscriptions, fan-out and the LISTEN connection.
+    pub realtime: crate::realtime::Realtime,
 }
 
 /// What the REST write path allows.
@@ -76,6 +79,7 @@ pub fn app(state: AppState) -> Router {
             "/rest/v1/rpc/{function}",
             get(rpc::call).head(rpc::call).post(rpc::call),
         )
+        .route("/realtime/v1/websocket", get(realtime::websocket))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -115,8 +119,10 @@ mod tests {
         let url = format!("postgres://nobody@127.0.0.1:{port}/nothing");
         let config = tokio_postgres::Config::from_str(&url).unwrap();
         let secret = crate::auth::keys::JwtSecret::new("x".repeat(32)).unwrap();
+        let pool = crate::db::pool::build(&config, 2).unwrap();
         AppState {
-            pool: crate::db::pool::build(&config, 2).unwrap(),
+            realtime: crate::realtime::Realtime::idle(pool.clone()),
+            pool,
             extension_version: Arc::from(crate::VERSION),
             verifier: Arc::new(Verifier::new(&secret, Default::default())),
             schema: SchemaHandle::fixed(crate::schema::SchemaCache::new(

@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod postgres;
+pub mod realtime;
 pub mod rest;
 pub mod sidecar;
 
