@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::postgres::{Server, TestDb};
-use support::realtime::{authenticator_url, changes_of, sign, Ended, Socket};
+use support::realtime::{authenticator_url, changes_of, runtime, sign, Ended, Socket};
 use support::sidecar::Sidecar;
 use tokio_postgres::NoTls;
 
@@ -67,8 +67,8 @@ async fn write_rows(url: String, writer: i32) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn resume_after_sigkill_on_another_sidecar_loses_and_repeats_nothing() {
+#[test]
+fn resume_after_sigkill_on_another_sidecar_loses_and_repeats_nothing() {
     let server = Server::shared();
     let db = TestDb::create(&server);
     db.install_extension();
@@ -81,72 +81,80 @@ async fn resume_after_sigkill_on_another_sidecar_loses_and_repeats_nothing() {
     let second = Sidecar::serve(&url);
     let anon = sign(json!({"role": "anon"}));
 
-    let mut socket = Socket::connect(first.addr(), &anon).await;
-    let reply = socket.join("realtime:loss", changes_of("loss")).await;
-    assert_eq!(reply["status"], "ok", "{reply}");
+    runtime().block_on(async {
+        let mut socket = Socket::connect(first.addr(), &anon).await;
+        let reply = socket.join("realtime:loss", changes_of("loss")).await;
+        assert_eq!(reply["status"], "ok", "{reply}");
 
-    let writers: Vec<_> = (0..WRITERS)
-        .map(|w| tokio::spawn(write_rows(db.url(), w)))
-        .collect();
-    let mut got = Vec::new();
-    let ended = collect(&mut socket, &mut got, |got| got.len() >= 3000).await;
-    assert!(
-        ended.is_none(),
-        "the first sidecar stopped early: {ended:?}\n{}",
-        first.log()
-    );
-    first.signal(libc::SIGKILL);
-    // Whatever was already on the wire still arrives; then the socket breaks.
-    let ended = collect(&mut socket, &mut got, |_| false).await;
-    assert!(
-        matches!(ended, Some(Ended::Closed(_) | Ended::Broken(_))),
-        "{ended:?}"
-    );
-    first.wait_exit(Duration::from_secs(10));
-    let last = got.last().unwrap().0;
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|w| tokio::spawn(write_rows(db.url(), w)))
+            .collect();
+        let mut got = Vec::new();
+        let ended = collect(&mut socket, &mut got, |got| got.len() >= 3000).await;
+        assert!(
+            ended.is_none(),
+            "the first sidecar stopped early: {ended:?}\n{}",
+            first.log()
+        );
+        // Midway: the writers are still writing when the sidecar dies.
+        assert!(
+            writers.iter().any(|w| !w.is_finished()),
+            "the writers finished before the kill"
+        );
+        first.signal(libc::SIGKILL);
+        // Whatever was already on the wire still arrives; then the socket breaks.
+        let ended = collect(&mut socket, &mut got, |_| false).await;
+        assert!(
+            matches!(ended, Some(Ended::Closed(_) | Ended::Broken(_))),
+            "{ended:?}"
+        );
+        first.wait_exit(Duration::from_secs(10));
+        let last = got.last().unwrap().0;
+        eprintln!("{} events before the kill; resuming after position {last}", got.len());
 
-    let mut socket = Socket::connect(second.addr(), &anon).await;
-    let mut join = changes_of("loss");
-    join["resume_after"] = json!(last);
-    let reply = socket.join("realtime:loss", join).await;
-    assert_eq!(reply["status"], "ok", "{reply}");
-    let ended = collect(&mut socket, &mut got, |got| got.len() >= ROWS as usize).await;
-    assert!(ended.is_none(), "{ended:?}\n{}", second.log());
-    for writer in writers {
-        writer.await.unwrap();
-    }
-    // Nothing more arrives: no duplicates after the last row.
-    let extra = socket.next(Duration::from_millis(500)).await;
-    assert!(
-        matches!(extra, Err(Ended::TimedOut)),
-        "unexpected {extra:?}"
-    );
+        let mut socket = Socket::connect(second.addr(), &anon).await;
+        let mut join = changes_of("loss");
+        join["resume_after"] = json!(last);
+        let reply = socket.join("realtime:loss", join).await;
+        assert_eq!(reply["status"], "ok", "{reply}");
+        let ended = collect(&mut socket, &mut got, |got| got.len() >= ROWS as usize).await;
+        assert!(ended.is_none(), "{ended:?}\n{}", second.log());
+        for writer in writers {
+            writer.await.unwrap();
+        }
+        // Nothing more arrives: no duplicates after the last row.
+        let extra = socket.next(Duration::from_millis(500)).await;
+        assert!(
+            matches!(extra, Err(Ended::TimedOut)),
+            "unexpected {extra:?}"
+        );
 
-    let ids: HashSet<i32> = got.iter().map(|&(_, id)| id).collect();
-    assert_eq!(got.len(), ROWS as usize, "each event exactly once");
-    assert_eq!(ids.len(), ROWS as usize);
-    assert!(
-        got.windows(2).all(|w| w[0].0 < w[1].0),
-        "positions strictly increase"
-    );
-    // Commit order is the log's order: the same sequence of ids as sluice.changes by position.
-    let (client, connection) = tokio_postgres::connect(&db.url(), NoTls).await.unwrap();
-    tokio::spawn(connection);
-    let logged: Vec<(i64, i32)> = client
-        .query(
-            "SELECT position, (record->>'id')::int FROM sluice.changes WHERE table_name = 'loss' ORDER BY position",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect();
-    assert_eq!(got, logged);
+        let ids: HashSet<i32> = got.iter().map(|&(_, id)| id).collect();
+        assert_eq!(got.len(), ROWS as usize, "each event exactly once");
+        assert_eq!(ids.len(), ROWS as usize);
+        assert!(
+            got.windows(2).all(|w| w[0].0 < w[1].0),
+            "positions strictly increase"
+        );
+        // Commit order is the log's order: the same sequence of ids as sluice.changes by position.
+        let (client, connection) = tokio_postgres::connect(&db.url(), NoTls).await.unwrap();
+        tokio::spawn(connection);
+        let logged: Vec<(i64, i32)> = client
+            .query(
+                "SELECT position, (record->>'id')::int FROM sluice.changes WHERE table_name = 'loss' ORDER BY position",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        assert_eq!(got, logged);
+    });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resuming_from_a_pruned_position_is_an_explicit_error() {
+#[test]
+fn resuming_from_a_pruned_position_is_an_explicit_error() {
     let server = Server::shared();
     let db = TestDb::create(&server);
     db.install_extension();
@@ -164,14 +172,16 @@ async fn resuming_from_a_pruned_position_is_an_explicit_error() {
     }
     db.execute("SELECT sluice.prune_changes('-1 hour')");
     let sidecar = Sidecar::serve(&authenticator_url(&db));
-    let mut socket = Socket::connect(sidecar.addr(), &sign(json!({"role": "anon"}))).await;
-    let mut join = changes_of("pruned");
-    join["resume_after"] = json!(0);
-    let reply: Value = socket.join("realtime:pruned", join).await;
-    assert_eq!(reply["status"], "error", "{reply}");
-    assert_eq!(reply["response"]["code"], "resume_pruned");
-    assert!(reply["response"]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("reload"));
+    runtime().block_on(async {
+        let mut socket = Socket::connect(sidecar.addr(), &sign(json!({"role": "anon"}))).await;
+        let mut join = changes_of("pruned");
+        join["resume_after"] = json!(0);
+        let reply: Value = socket.join("realtime:pruned", join).await;
+        assert_eq!(reply["status"], "error", "{reply}");
+        assert_eq!(reply["response"]["code"], "resume_pruned");
+        assert!(reply["response"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("reload"));
+    });
 }

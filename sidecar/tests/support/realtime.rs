@@ -136,3 +136,26 @@ pub fn sign(mut claims: Value) -> String {
     )
     .unwrap()
 }
+
+/// Runs SQL from async test code (the synchronous `TestDb::execute` starts a runtime of its own).
+pub async fn sql(url: &str, sql: &str) {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let connection = tokio::spawn(connection);
+    client
+        .batch_execute(sql)
+        .await
+        .unwrap_or_else(|err| panic!("{sql}: {err}"));
+    drop(client);
+    let _ = connection.await;
+}
+
+/// A runtime for the async part of a test whose set-up is synchronous.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap()
+}
