@@ -168,7 +168,7 @@ AS 'MODULE_PATHNAME', 'version_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/capture.rs:173
+-- extension/src/capture.rs:163
 -- sluice::capture::capture_change
 CREATE FUNCTION "capture_change"()
 	RETURNS TRIGGER
@@ -177,7 +177,7 @@ CREATE FUNCTION "capture_change"()
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/capture.rs:230
+-- extension/src/capture.rs:220
 -- sluice::capture::capture_history
 CREATE FUNCTION "capture_history"()
 	RETURNS TRIGGER
@@ -188,6 +188,15 @@ CREATE FUNCTION "capture_history"()
 /* <begin connected objects> */
 -- extension/src/claims.rs:62
 CREATE SCHEMA IF NOT EXISTS auth; /* sluice::claims::auth */
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/claims.rs:67
+-- sluice::claims::auth::uid
+CREATE  FUNCTION auth."uid"() RETURNS uuid /* Option < pgrx :: Uuid > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'uid_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -215,15 +224,6 @@ CREATE  FUNCTION auth."role"() RETURNS TEXT /* Option < String > */
 STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'role_wrapper';
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/claims.rs:67
--- sluice::claims::auth::uid
-CREATE  FUNCTION auth."uid"() RETURNS uuid /* Option < pgrx :: Uuid > */
-STRICT STABLE PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'uid_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -331,5 +331,68 @@ LANGUAGE sql VOLATILE STRICT
 AS $$ SELECT sluice.restore_version($1::oid, $2, $3) $$;
 COMMENT ON FUNCTION sluice.restore(regclass, jsonb, int) IS
     'Writes a stored version of a row back to the table (recorded as a new version); returns it.';
+
+-- Realtime delivery: which of several subscribers may see one row. The sidecar groups its
+-- subscribers by identical (role, claims) and asks once per event, instead of once per subscriber.
+-- For each claim set (a JSON array of JWT claim objects, each with a "role"), it switches to that
+-- role with those claims, exactly as a REST request would, and probes the row by its primary key
+-- under the table's RLS policies. Returns the (0-based) indexes of the claim sets that see the row.
+--
+-- Who may call it: only `authenticator`, the sidecar's login role. The function switches roles,
+-- which only works for roles the session user is a member of; a REST request (running as anon,
+-- authenticated or service_role) cannot execute it, so no client can use it to probe rows under
+-- someone else's claims. The SET clause makes Postgres restore `role` and `request.jwt.claims` when
+-- the function returns, whatever happened inside.
+CREATE FUNCTION sluice.visible_to(relid regclass, pk jsonb, claim_sets jsonb)
+RETURNS SETOF int
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    keys text[];
+    probe text;
+    claims jsonb;
+    idx bigint;
+    seen boolean;
+BEGIN
+    SELECT c.pk_columns INTO keys FROM sluice.collections AS c WHERE c.relid = visible_to.relid;
+    IF keys IS NULL THEN
+        RAISE EXCEPTION 'sluice: % is not tracked by Sluice', relid
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- Identifiers from the catalog, quoted; the key values are a bound parameter, read back as the
+    -- table's own row type so that the comparison uses the primary-key index.
+    probe := format(
+        'SELECT EXISTS (SELECT 1 FROM %s AS t WHERE (%s) = (SELECT %s FROM jsonb_populate_record(NULL::%s, $1) AS k))',
+        relid,
+        (SELECT string_agg(format('t.%I', k), ', ') FROM unnest(keys) AS k),
+        (SELECT string_agg(format('k.%I', k), ', ') FROM unnest(keys) AS k),
+        relid);
+    FOR claims, idx IN SELECT e.value, e.ordinality - 1 FROM jsonb_array_elements(claim_sets) WITH ORDINALITY AS e
+    LOOP
+        -- Without a role, set_config would reset to the session user: never probe as that.
+        CONTINUE WHEN coalesce(claims ->> 'role', 'none') IN ('none', '');
+        BEGIN
+            PERFORM set_config('role', claims ->> 'role', true);
+            PERFORM set_config('request.jwt.claims', claims::text, true);
+            EXECUTE probe INTO seen USING pk;
+        EXCEPTION WHEN OTHERS THEN
+            -- No such role, no SELECT privilege, a policy that fails: not visible.
+            seen := false;
+        END;
+        PERFORM set_config('role', 'none', true);
+        IF seen THEN
+            RETURN NEXT idx::int;
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION sluice.visible_to(regclass, jsonb, jsonb) IS
+    'Which claim sets (0-based indexes) may SELECT the row with this primary key under RLS. For the realtime sidecar (authenticator) only.';
+REVOKE ALL ON FUNCTION sluice.visible_to(regclass, jsonb, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sluice.visible_to(regclass, jsonb, jsonb) TO authenticator;
+-- The sidecar's own session (not a request's) calls it, and reads sluice.collections to check that a
+-- subscribed table has realtime on.
+GRANT USAGE ON SCHEMA sluice TO authenticator;
 /* </end connected objects> */
 

@@ -139,6 +139,8 @@ BEGIN
         relid);
     FOR claims, idx IN SELECT e.value, e.ordinality - 1 FROM jsonb_array_elements(claim_sets) WITH ORDINALITY AS e
     LOOP
+        -- Without a role, set_config would reset to the session user: never probe as that.
+        CONTINUE WHEN coalesce(claims ->> 'role', 'none') IN ('none', '');
         BEGIN
             PERFORM set_config('role', claims ->> 'role', true);
             PERFORM set_config('request.jwt.claims', claims::text, true);
