@@ -8,7 +8,7 @@
 //! resuming one first reads the log itself (`catch_up`) until it has reached `delivered`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Map, Value};
@@ -90,8 +90,9 @@ pub struct ChangeSub {
     /// Replaced when the client sends a new access token.
     pub subscriber: Mutex<Subscriber>,
     pub outbox: Arc<Outbox>,
-    /// Events at or below this position were (or will be, by catch-up) delivered already.
-    pub cursor: i64,
+    /// Events at or below this position were (or will be, by catch-up) delivered already. Set
+    /// before the subscription goes live, under the `delivered` lock.
+    pub cursor: AtomicI64,
 }
 
 pub type SubKey = (u64, String);
@@ -213,7 +214,7 @@ impl Hub {
                 .unwrap_or_else(|e| e.into_inner())
                 .live
                 .values()
-                .filter(|sub| sub.cursor < change.position)
+                .filter(|sub| sub.cursor.load(Ordering::Relaxed) < change.position)
                 .cloned()
                 .collect();
             if !candidates.is_empty() {

@@ -3,6 +3,7 @@
 //! this task reads and answers.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -268,7 +269,7 @@ impl Session {
                     claims: identity.claims.to_string(),
                 }),
                 outbox: Arc::clone(&self.outbox),
-                cursor: resume_after.unwrap_or(0),
+                cursor: AtomicI64::new(resume_after.unwrap_or(0)),
             })
         });
         let key: SubKey = (self.id, topic.clone());
@@ -279,11 +280,8 @@ impl Session {
                 let _ = self.rt.hub.ready.subscribe().wait_for(|ready| *ready).await;
                 let delivered = self.rt.hub.delivered_lock().await;
                 self.reply(&message, "ok", json!({"postgres_changes": response}));
-                let live = Arc::new(ChangeSub {
-                    cursor: *delivered,
-                    ..clone_sub(sub)
-                });
-                self.rt.hub.insert_live(key, live);
+                sub.cursor.store(*delivered, Ordering::Relaxed);
+                self.rt.hub.insert_live(key, Arc::clone(sub));
             }
             (Some(sub), Some(_)) => {
                 self.reply(&message, "ok", json!({"postgres_changes": response}));
@@ -367,7 +365,7 @@ impl Session {
 
     async fn access_token(&mut self, message: Message) {
         match self.verify(&message.payload) {
-            Ok(identity) if !expiry(&identity).is_some_and(|exp| exp <= now()) => {
+            Ok(identity) if expiry(&identity).is_none_or(|exp| exp > now()) => {
                 let channel = self
                     .channels
                     .get_mut(&message.topic)
@@ -477,26 +475,10 @@ impl Session {
     }
 }
 
-fn clone_sub(sub: &ChangeSub) -> ChangeSub {
-    ChangeSub {
-        topic: sub.topic.clone(),
-        join_ref: sub.join_ref.clone(),
-        bindings: sub.bindings.clone(),
-        subscriber: Mutex::new(
-            sub.subscriber
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
-        ),
-        outbox: Arc::clone(&sub.outbox),
-        cursor: sub.cursor,
-    }
-}
-
 /// Resume: replays the log after the client's position, then joins the live stream exactly
 /// where the replay ended (see `hub` for why this leaves no gap and no duplicate).
 async fn catch_up_then_live(rt: Realtime, key: SubKey, sub: Arc<ChangeSub>) {
-    let mut cursor = sub.cursor;
+    let mut cursor = sub.cursor.load(Ordering::Relaxed);
     let mut backoff = Duration::from_millis(100);
     loop {
         match rt.read_log(cursor).await {
@@ -521,11 +503,8 @@ async fn catch_up_then_live(rt: Realtime, key: SubKey, sub: Arc<ChangeSub>) {
             Ok((_, None)) => {
                 let delivered = rt.hub.delivered_lock().await;
                 if *rt.hub.ready.borrow() && *delivered <= cursor {
-                    let live = Arc::new(ChangeSub {
-                        cursor,
-                        ..clone_sub(&sub)
-                    });
-                    rt.hub.insert_live(key, live);
+                    sub.cursor.store(cursor, Ordering::Relaxed);
+                    rt.hub.insert_live(key, sub);
                     return;
                 }
             }
