@@ -33,6 +33,8 @@ pub mod codes {
     pub const JWT_CLAIMS: &str = "PGRST303";
     /// A WebSocket asked for a realtime protocol version we do not speak.
     pub const REALTIME_VERSION: &str = "SLUICE130";
+    /// A plain HTTP request (or a malformed upgrade) to the WebSocket endpoint.
+    pub const NOT_WEBSOCKET: &str = "SLUICE131";
     pub const INTERNAL: &str = "SLUICE500";
 }
 
@@ -58,6 +60,9 @@ pub enum ApiError {
     /// `/realtime/v1/websocket?vsn=...` with a version other than 1.0.0 and 2.0.0.
     #[error("unsupported realtime protocol version {0:?}; use vsn=1.0.0 or vsn=2.0.0")]
     RealtimeVersion(String),
+    /// A request to the WebSocket endpoint that is not a valid WebSocket upgrade.
+    #[error("this endpoint only accepts WebSocket upgrades: {0}")]
+    NotWebSocket(String),
 }
 
 /// The JSON body of every error response.
@@ -129,7 +134,7 @@ impl ApiError {
             ApiError::Rest(err) => {
                 StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
-            ApiError::RealtimeVersion(_) => StatusCode::BAD_REQUEST,
+            ApiError::RealtimeVersion(_) | ApiError::NotWebSocket(_) => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -170,6 +175,7 @@ impl ApiError {
             ApiError::RealtimeVersion(_) => {
                 ErrorBody::new(codes::REALTIME_VERSION, self.to_string())
             }
+            ApiError::NotWebSocket(_) => ErrorBody::new(codes::NOT_WEBSOCKET, self.to_string()),
         }
     }
 

@@ -230,6 +230,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_websocket_endpoint_answers_plain_requests_with_json_errors() {
+        let (status, body) = call(Method::GET, "/realtime/v1/websocket?vsn=9.9.9").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["code"], "SLUICE130");
+        let (status, body) = call(Method::GET, "/realtime/v1/websocket?apikey=bad").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["code"], "PGRST301");
+        let (status, body) = call(Method::GET, "/realtime/v1/websocket?vsn=2.0.0").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["code"], "SLUICE131");
+    }
+
+    #[tokio::test]
     async fn health_is_503_when_the_database_is_down() {
         let (status, body) = call(Method::GET, "/health").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{Query, State, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 
@@ -16,7 +17,7 @@ use crate::realtime::session;
 pub async fn websocket(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let Some(vsn) = Vsn::parse(params.get("vsn").map(String::as_str)) else {
         return Err(ApiError::RealtimeVersion(
@@ -28,6 +29,7 @@ pub async fn websocket(
         None => state.verifier.anonymous(),
     }
     .map(Identity::from)?;
+    let upgrade = upgrade.map_err(|rejection| ApiError::NotWebSocket(rejection.body_text()))?;
     let realtime = state.realtime.clone();
     let verifier = state.verifier.clone();
     Ok(upgrade
