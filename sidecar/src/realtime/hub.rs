@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Map, Value};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, watch};
 
 use super::changes::{self, Change, TableAccess};
 use super::filter::{Binding, Op};
@@ -33,7 +33,8 @@ pub struct Outbox {
     pub vsn: Vsn,
     tx: mpsc::Sender<Frame>,
     overflowed: AtomicBool,
-    pub kick: Notify,
+    /// Turns true once the queue overflowed; the socket's tasks watch it to close the socket.
+    kicked: watch::Sender<bool>,
 }
 
 impl Outbox {
@@ -43,7 +44,7 @@ impl Outbox {
             vsn,
             tx,
             overflowed: AtomicBool::new(false),
-            kick: Notify::new(),
+            kicked: watch::channel(false).0,
         };
         (Arc::new(outbox), rx)
     }
@@ -57,7 +58,7 @@ impl Outbox {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.overflowed.store(true, Ordering::Relaxed);
-                self.kick.notify_one();
+                self.kicked.send_replace(true);
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -66,6 +67,11 @@ impl Outbox {
 
     pub fn send_message(&self, message: &protocol::Message) -> bool {
         self.send(Frame::Text(protocol::encode(self.vsn, message)))
+    }
+
+    /// Resolves once the client has been cut off for not keeping up.
+    pub async fn cut_off(&self) {
+        let _ = self.kicked.subscribe().wait_for(|kicked| *kicked).await;
     }
 
     pub fn overflowed(&self) -> bool {

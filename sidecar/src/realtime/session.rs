@@ -25,6 +25,20 @@ use crate::error::describe;
 pub const QUEUE: usize = 1024;
 /// Close code for a client that could not keep up (1008: policy violation).
 const CLOSE_TOO_SLOW: u16 = 1008;
+/// How long a cut-off client still gets to take a pending frame and the close frame.
+const GRACE: Duration = Duration::from_secs(10);
+
+async fn close_too_slow(sink: &mut futures_util::stream::SplitSink<WebSocket, WsMessage>) {
+    let reason =
+        format!("sluice: the client did not keep up; more than {QUEUE} messages were queued");
+    let close = WsMessage::Close(Some(CloseFrame {
+        code: CLOSE_TOO_SLOW,
+        reason: reason.into(),
+    }));
+    // A client that reads nothing may never take the close frame either: then the connection is
+    // simply dropped.
+    let _ = tokio::time::timeout(GRACE, sink.send(close)).await;
+}
 
 struct Channel {
     join_ref: Option<String>,
@@ -75,23 +89,36 @@ pub async fn run(
     let writer_outbox = Arc::clone(&outbox);
     let writer = tokio::spawn(async move {
         loop {
-            tokio::select! {
+            let frame = tokio::select! {
                 biased;
-                () = writer_outbox.kick.notified() => {
-                    let reason = format!("sluice: the client did not keep up; more than {QUEUE} messages were queued");
-                    let _ = sink.send(WsMessage::Close(Some(CloseFrame { code: CLOSE_TOO_SLOW, reason: reason.into() }))).await;
-                    break;
-                }
-                frame = queue.recv() => {
-                    let message = match frame {
-                        Some(Frame::Text(text)) => WsMessage::Text(text.into()),
-                        Some(Frame::Binary(bytes)) => WsMessage::Binary(bytes.into()),
-                        None => break,
-                    };
-                    if sink.send(message).await.is_err() {
-                        break;
+                () = writer_outbox.cut_off() => return close_too_slow(&mut sink).await,
+                frame = queue.recv() => frame,
+            };
+            let message = match frame {
+                Some(Frame::Text(text)) => WsMessage::Text(text.into()),
+                Some(Frame::Binary(bytes)) => WsMessage::Binary(bytes.into()),
+                None => break,
+            };
+            let finished = {
+                let send = sink.send(message);
+                tokio::pin!(send);
+                tokio::select! {
+                    biased;
+                    sent = &mut send => Some(sent.is_ok()),
+                    () = writer_outbox.cut_off() => {
+                        // Cut off while the client's window is full: a little grace to finish the
+                        // frame, so that the close frame can follow it; else just drop the socket.
+                        match tokio::time::timeout(GRACE, send).await {
+                            Ok(Ok(())) => None,
+                            _ => return,
+                        }
                     }
                 }
+            };
+            match finished {
+                Some(true) => {}
+                Some(false) => break,
+                None => return close_too_slow(&mut sink).await,
             }
         }
         let _ = sink.close().await;
@@ -129,11 +156,8 @@ pub async fn run(
                 }
             }
             () = tokio::time::sleep(sleep) => session.expire().await,
-            () = session.outbox.kick.notified() => {
-                // Re-arm for the writer, which closes the socket with the reason.
-                session.outbox.kick.notify_one();
-                break;
-            }
+            // The writer sends the reason and closes.
+            () = session.outbox.cut_off() => break,
         }
     }
     session.close().await;
