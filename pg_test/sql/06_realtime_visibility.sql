@@ -28,6 +28,26 @@ SELECT sluice.visible_to('rt_notes', '{"id": 1}', :'sets');
 RESET ROLE;
 SET ROLE service_role;
 SELECT sluice.visible_to('rt_notes', '{"id": 1}', :'sets');
+SELECT sluice.visible_to_each('rt_notes', :'sets', 'SELECT true', false);
+RESET ROLE;
+
+-- A policy that fails for some claims hides the row from those claims only.
+CREATE FUNCTION not_for_bob() RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF auth.uid() = '00000000-0000-4000-8000-00000000000b' THEN
+        RAISE EXCEPTION 'no bob';
+    END IF;
+    RETURN true;
+END $$;
+CREATE TABLE rt_picky (id int PRIMARY KEY);
+ALTER TABLE rt_picky ENABLE ROW LEVEL SECURITY;
+CREATE POLICY picky ON rt_picky FOR SELECT TO authenticated USING (not_for_bob());
+GRANT SELECT ON rt_picky TO authenticated;
+SELECT sluice.enable_realtime('rt_picky');
+INSERT INTO rt_picky VALUES (1);
+SET ROLE authenticator;
+SELECT sluice.visible_to('rt_picky', '{"id": 1}', :'sets') AS sees_picky_row;
+SELECT current_user, current_setting('request.jwt.claims');
 RESET ROLE;
 
 -- A table Sluice does not track is refused.
