@@ -13,8 +13,10 @@ API_PORT=${BENCH_API_PORT:-54371}
 URL=postgres://postgres:postgres@127.0.0.1:$PORT/postgres
 SECRET=bench-secret-bench-secret-bench-secret-0123
 export PGPASSWORD=postgres
-# 10,000 sockets need as many descriptors in the sidecar and in the client.
-ulimit -n 65536
+# 10,000 sockets need as many descriptors in the sidecar and in the client (each its own process).
+ulimit -n "$(ulimit -Hn)"
+[ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge $(( ${IDLE:-10000} + 1000 )) ] \
+    || { echo "realtime bench: ulimit -n is $(ulimit -n); raise the hard limit or set IDLE lower" >&2; exit 1; }
 
 [ "${SKIP_INSTALL:-0}" = 1 ] || scripts/install-extension.sh >/dev/null
 cargo build -q --release -p sluice-sidecar

@@ -97,6 +97,12 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     // The signal future tells axum to stop accepting and to drain; `draining` starts our own clock
     // so that a request that never finishes cannot hold the process forever.
     let (draining_tx, draining_rx) = oneshot::channel::<()>();
+    // Realtime frames are small and latency-bound: send each at once rather than wait for an ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!("could not set TCP_NODELAY: {err}");
+        }
+    });
     let server = axum::serve(listener, app(state))
         .with_graceful_shutdown(async move {
             let signal = signals.recv().await;

@@ -170,7 +170,7 @@ fn a_client_that_cannot_keep_up_is_cut_off_and_others_get_everything() {
         sql(
             &db.url(),
             &format!(
-                "INSERT INTO flood SELECT g, repeat('x', 200) FROM generate_series(1, {ROWS}) g"
+                "INSERT INTO flood SELECT g, repeat('x', 1000) FROM generate_series(1, {ROWS}) g"
             ),
         )
         .await;
@@ -186,8 +186,8 @@ fn a_client_that_cannot_keep_up_is_cut_off_and_others_get_everything() {
         });
         let mut count = 0;
         while count < ROWS {
-            match fast.next(Duration::from_secs(60)).await {
-                Ok(m) if m["event"] == "postgres_changes" => count += 1,
+            match fast.next_text(Duration::from_secs(60)).await {
+                Ok(text) if text.contains("\"postgres_changes\"") => count += 1,
                 Ok(_) => {}
                 Err(ended) => panic!("the fast client lost its stream after {count}: {ended:?}"),
             }

@@ -92,6 +92,8 @@ pub struct Subscriber {
 pub struct ChangeSub {
     pub topic: String,
     pub join_ref: Option<String>,
+    /// This subscription's frame around a change payload (`protocol::shell`).
+    pub shell: (String, &'static str),
     pub bindings: Vec<Binding>,
     /// Replaced when the client sends a new access token.
     pub subscriber: Mutex<Subscriber>,
@@ -241,16 +243,17 @@ impl Hub {
             return Ok(()); // Dropped since: nobody can read it.
         };
         let shaped = Shaped::new(change, &access);
-        let mut matched: Vec<(&Arc<ChangeSub>, Subscriber, Vec<u32>)> = Vec::new();
+        // With RLS (except for DELETE, see `Shaped`), Postgres decides per claims.
+        let check = access.rls && change.op != Op::Delete;
+        let mut matched: Vec<(&Arc<ChangeSub>, Option<String>, Vec<u32>)> = Vec::new();
         for sub in subs {
-            let subscriber = sub
-                .subscriber
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            if !access.select_roles.contains(&subscriber.role) {
-                continue;
-            }
+            let claims = {
+                let subscriber = sub.subscriber.lock().unwrap_or_else(|e| e.into_inner());
+                if !access.select_roles.contains(&subscriber.role) {
+                    continue;
+                }
+                check.then(|| subscriber.claims.clone())
+            };
             let ids: Vec<u32> = sub
                 .bindings
                 .iter()
@@ -265,37 +268,43 @@ impl Hub {
                 .map(|b| b.id)
                 .collect();
             if !ids.is_empty() {
-                matched.push((sub, subscriber, ids));
+                matched.push((sub, claims, ids));
             }
         }
         if matched.is_empty() {
             return Ok(());
         }
-        // With RLS, Postgres decides, once per distinct (role, claims) among the matched.
-        if access.rls && change.op != Op::Delete {
-            let mut groups: Vec<String> =
-                matched.iter().map(|(_, s, _)| s.claims.clone()).collect();
+        if check {
+            // One round trip for every distinct (role, claims) among the matched.
+            let mut groups: Vec<&str> = matched
+                .iter()
+                .filter_map(|(_, c, _)| c.as_deref())
+                .collect();
             groups.sort_unstable();
             groups.dedup();
-            let sets: Vec<&str> = groups.iter().map(String::as_str).collect();
             let client = self.pool.get().await?;
-            let visible = changes::visible_to(&**client, access.oid, &change.pk, &sets).await?;
-            let allowed: Vec<&str> = visible
+            let visible = changes::visible_to(&**client, access.oid, &change.pk, &groups).await?;
+            let allowed: Vec<String> = visible
                 .iter()
-                .filter_map(|&i| sets.get(i).copied())
+                .filter_map(|&i| groups.get(i).map(|c| (*c).to_owned()))
                 .collect();
-            matched.retain(|(_, s, _)| allowed.contains(&s.claims.as_str()));
+            matched.retain(|(_, c, _)| c.as_ref().is_some_and(|c| allowed.contains(c)));
         }
         for (sub, _, ids) in matched {
-            let ids = ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
-            let payload = format!("{{\"ids\":[{ids}],\"data\":{}}}", shaped.data);
-            let frame = protocol::encode_raw(
-                sub.outbox.vsn,
-                sub.join_ref.as_deref(),
-                &sub.topic,
-                "postgres_changes",
-                &payload,
-            );
+            let (head, tail) = &sub.shell;
+            let mut frame = String::with_capacity(head.len() + shaped.data.len() + 32);
+            frame.push_str(head);
+            frame.push_str("{\"ids\":[");
+            for (n, id) in ids.iter().enumerate() {
+                if n > 0 {
+                    frame.push(',');
+                }
+                frame.push_str(&id.to_string());
+            }
+            frame.push_str("],\"data\":");
+            frame.push_str(&shaped.data);
+            frame.push('}');
+            frame.push_str(tail);
             sub.outbox.send(Frame::Text(frame));
         }
         Ok(())

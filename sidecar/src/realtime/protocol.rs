@@ -177,8 +177,22 @@ pub fn encode(vsn: Vsn, message: &Message) -> String {
     }
 }
 
-/// A text frame whose payload is already serialized JSON: change events are serialized once per
-/// event and framed per subscriber.
+/// The text around a payload that is already serialized JSON: `head + payload + tail` is a frame.
+/// Change events are serialized once per event, and each subscriber's shell once per subscription.
+pub fn shell(vsn: Vsn, join_ref: Option<&str>, topic: &str, event: &str) -> (String, &'static str) {
+    let join_ref = serde_json::to_string(&join_ref).unwrap_or_else(|_| "null".into());
+    let topic = Value::from(topic).to_string();
+    let event = Value::from(event).to_string();
+    match vsn {
+        Vsn::V2 => (format!("[{join_ref},null,{topic},{event},"), "]"),
+        Vsn::V1 => (
+            format!("{{\"join_ref\":{join_ref},\"ref\":null,\"topic\":{topic},\"event\":{event},\"payload\":"),
+            "}",
+        ),
+    }
+}
+
+/// A text frame whose payload is already serialized JSON.
 pub fn encode_raw(
     vsn: Vsn,
     join_ref: Option<&str>,
@@ -186,15 +200,8 @@ pub fn encode_raw(
     event: &str,
     payload: &str,
 ) -> String {
-    let join_ref = serde_json::to_string(&join_ref).unwrap_or_else(|_| "null".into());
-    let topic = Value::from(topic).to_string();
-    let event = Value::from(event).to_string();
-    match vsn {
-        Vsn::V2 => format!("[{join_ref},null,{topic},{event},{payload}]"),
-        Vsn::V1 => format!(
-            "{{\"join_ref\":{join_ref},\"ref\":null,\"topic\":{topic},\"event\":{event},\"payload\":{payload}}}"
-        ),
-    }
+    let (head, tail) = shell(vsn, join_ref, topic, event);
+    format!("{head}{payload}{tail}")
 }
 
 /// The server's binary broadcast frame (kind 4). `None` when a field is longer than the format's

@@ -22,7 +22,7 @@ use crate::auth::{Identity, Verifier};
 use crate::error::describe;
 
 /// Frames a socket may have queued before it is cut off as too slow.
-pub const QUEUE: usize = 1024;
+pub const QUEUE: usize = 4096;
 /// Close code for a client that could not keep up (1008: policy violation).
 const CLOSE_TOO_SLOW: u16 = 1008;
 /// How long a cut-off client still gets to take a pending frame and the close frame.
@@ -287,6 +287,12 @@ impl Session {
             Arc::new(ChangeSub {
                 topic: topic.clone(),
                 join_ref: message.join_ref.clone(),
+                shell: protocol::shell(
+                    self.outbox.vsn,
+                    message.join_ref.as_deref(),
+                    &topic,
+                    "postgres_changes",
+                ),
                 bindings,
                 subscriber: Mutex::new(Subscriber {
                     role: identity.role.clone(),

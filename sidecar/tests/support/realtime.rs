@@ -91,6 +91,20 @@ impl Socket {
         }
     }
 
+    /// The next text frame as it came, unparsed (for readers that must be fast).
+    pub async fn next_text(&mut self, timeout: Duration) -> Result<String, Ended> {
+        match tokio::time::timeout(timeout, self.ws.next()).await {
+            Err(_) => Err(Ended::TimedOut),
+            Ok(None) => Err(Ended::Closed(None)),
+            Ok(Some(Err(err))) => Err(Ended::Broken(err.to_string())),
+            Ok(Some(Ok(Message::Text(text)))) => Ok(text.as_str().to_owned()),
+            Ok(Some(Ok(Message::Close(frame)))) => Err(Ended::Closed(
+                frame.map(|f| (u16::from(f.code), f.reason.to_string())),
+            )),
+            Ok(Some(Ok(_))) => Ok(String::new()),
+        }
+    }
+
     /// Sends a push and waits for its reply, keeping other messages for later.
     pub async fn call(
         &mut self,
