@@ -14,6 +14,9 @@ use crate::error::ApiError;
 use crate::realtime::protocol::Vsn;
 use crate::realtime::session;
 
+/// The initial read buffer of a socket.
+const SOCKET_BUFFER: usize = 4 * 1024;
+
 pub async fn websocket(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
@@ -33,6 +36,10 @@ pub async fn websocket(
     let realtime = state.realtime.clone();
     let verifier = state.verifier.clone();
     Ok(upgrade
+        // tungstenite's defaults (128 KiB each way) would cost a quarter of a megabyte per idle
+        // socket; realtime frames are small, and the buffers grow when one is not.
+        .read_buffer_size(SOCKET_BUFFER)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| session::run(socket, realtime, verifier, vsn, identity))
         .into_response())
 }
