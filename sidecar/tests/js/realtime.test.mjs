@@ -115,7 +115,10 @@ test('joining a table without realtime is refused with a reason', async () => {
 test('broadcast with ack and presence between two clients', async () => {
   const [a, b] = [realtime('2.0.0'), realtime('1.0.0')];
   const got = [];
-  const chanA = a.channel('room1', { config: { broadcast: { ack: true }, presence: { key: 'alice' } } });
+  const gotA = [];
+  const chanA = a
+    .channel('room1', { config: { broadcast: { ack: true }, presence: { key: 'alice' } } })
+    .on('broadcast', { event: 'back' }, (m) => gotA.push(m.payload));
   const chanB = b
     .channel('room1', { config: { presence: { key: 'bob' } } })
     .on('broadcast', { event: 'hi' }, (m) => got.push(m.payload))
@@ -125,6 +128,10 @@ test('broadcast with ack and presence between two clients', async () => {
   assert.equal(await chanA.send({ type: 'broadcast', event: 'hi', payload: { n: 1 } }), 'ok');
   await until(() => got.length === 1, 'broadcast');
   assert.deepEqual(got, [{ n: 1 }]);
+  // From the 1.0.0 socket (JSON) to the 2.0.0 one (a binary frame on the wire).
+  await chanB.send({ type: 'broadcast', event: 'back', payload: { n: 2 } });
+  await until(() => gotA.length === 1, 'broadcast back');
+  assert.deepEqual(gotA, [{ n: 2 }]);
   assert.equal(await chanA.track({ mood: 'happy' }), 'ok');
   await until(() => chanB.presenceState().alice?.length === 1, 'presence');
   assert.equal(chanB.presenceState().alice[0].mood, 'happy');
