@@ -271,7 +271,7 @@ impl Session {
             .unwrap_or(true);
         let presence_key = match presence["key"].as_str() {
             Some(key) if !key.is_empty() => key.to_owned(),
-            _ => format!("{:x}-{}", self.rt.hub.session_id(), self.id),
+            _ => format!("{}-{}", self.rt.cluster.instance, self.id),
         };
         let ack = config["broadcast"]["ack"].as_bool().unwrap_or(false);
         let echo_self = config["broadcast"]["self"].as_bool().unwrap_or(false);
