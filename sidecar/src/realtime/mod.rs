@@ -4,7 +4,8 @@
 //!
 //! `protocol` (frames) → `session` (one socket's channels) → `hub` (subscriptions, fan-out in
 //! position order) ← `listener` (the LISTEN connection, reading the log); `cluster` carries
-//! broadcast and presence between instances; `changes` holds all of the module's SQL.
+//! broadcast and presence between instances; `resume` replays the log for a channel that joins
+//! with a position; `changes` holds all of the module's SQL.
 
 pub mod changes;
 pub mod cluster;
@@ -12,6 +13,7 @@ pub mod filter;
 pub mod hub;
 pub mod listener;
 pub mod protocol;
+pub mod resume;
 pub mod session;
 
 use std::sync::Arc;

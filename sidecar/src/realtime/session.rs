@@ -17,6 +17,7 @@ use super::cluster::Member;
 use super::filter::{self, Binding};
 use super::hub::{ChangeSub, Frame, Outbox, SubKey, Subscriber};
 use super::protocol::{self, Message, UserPayload, Vsn};
+use super::resume;
 use super::Realtime;
 use crate::auth::{Identity, Verifier};
 use crate::error::describe;
@@ -315,7 +316,7 @@ impl Session {
             }
             (Some(sub), Some(_)) => {
                 self.reply(&message, "ok", json!({"postgres_changes": response}));
-                catch_up = Some(tokio::spawn(catch_up_then_live(
+                catch_up = Some(tokio::spawn(resume::catch_up_then_live(
                     self.rt.clone(),
                     key,
                     Arc::clone(sub),
@@ -501,48 +502,6 @@ impl Session {
                 self.reply(&message, "ok", json!({}));
             }
             other => self.error(&message, format!("unknown presence event {other:?}")),
-        }
-    }
-}
-
-/// Resume: replays the log after the client's position, then joins the live stream exactly
-/// where the replay ended (see `hub` for why this leaves no gap and no duplicate).
-async fn catch_up_then_live(rt: Realtime, key: SubKey, sub: Arc<ChangeSub>) {
-    let mut cursor = sub.cursor.load(Ordering::Relaxed);
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match rt.read_log(cursor).await {
-            Ok((batch, Some(highest))) => {
-                for change in &batch {
-                    if let Err(err) = rt.hub.deliver(change, std::slice::from_ref(&sub)).await {
-                        tracing::warn!("realtime: resume delivery failed: {}", describe(&err));
-                        tokio::time::sleep(backoff).await;
-                        break;
-                    }
-                    cursor = change.position;
-                }
-                if batch.last().is_none_or(|c| c.position < highest)
-                    && batch.iter().all(|c| c.position <= cursor)
-                {
-                    cursor = cursor.max(highest);
-                }
-                if sub.outbox.overflowed() {
-                    return;
-                }
-            }
-            Ok((_, None)) => {
-                let delivered = rt.hub.delivered_lock().await;
-                if *rt.hub.ready.borrow() && *delivered <= cursor {
-                    sub.cursor.store(cursor, Ordering::Relaxed);
-                    rt.hub.insert_live(key, sub);
-                    return;
-                }
-            }
-            Err(err) => {
-                tracing::warn!("realtime: resume read failed: {err}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
         }
     }
 }
