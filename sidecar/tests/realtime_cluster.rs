@@ -202,3 +202,55 @@ fn a_client_that_cannot_keep_up_is_cut_off_and_others_get_everything() {
         }
     });
 }
+
+#[test]
+fn presences_of_a_killed_sidecar_are_dropped_by_the_others() {
+    let server = Server::shared();
+    let db = TestDb::create(&server);
+    db.install_extension();
+    let url = authenticator_url(&db);
+    let (mut a, b) = (Sidecar::serve(&url), Sidecar::serve(&url));
+    runtime().block_on(async {
+        let anon = sign(json!({"role": "anon"}));
+        let room = "realtime:lobby";
+        let mut bob = Socket::connect(b.addr(), &anon).await;
+        assert_eq!(
+            bob.join(room, json!({"config": {"presence": {"key": "bob"}}}))
+                .await["status"],
+            "ok"
+        );
+        let mut ann = Socket::connect(a.addr(), &anon).await;
+        assert_eq!(
+            ann.join(room, json!({"config": {"presence": {"key": "ann"}}}))
+                .await["status"],
+            "ok"
+        );
+        let mut kept = Vec::new();
+        ann.call(
+            room,
+            "presence",
+            json!({"type": "presence", "event": "track", "payload": {}}),
+            &mut kept,
+        )
+        .await;
+        let diff = expect_event(&mut bob, "presence_diff").await;
+        assert!(diff["payload"]["joins"].get("ann").is_some(), "{diff}");
+
+        a.signal(libc::SIGKILL);
+        a.wait_exit(Duration::from_secs(10));
+        // Within the silence timeout plus one keep-alive tick.
+        let started = std::time::Instant::now();
+        let diff = loop {
+            let message = bob
+                .next(Duration::from_secs(30))
+                .await
+                .unwrap_or_else(|ended| panic!("waiting for ann to leave: {ended:?}"));
+            if message["event"] == "presence_diff"
+                && message["payload"]["leaves"].get("ann").is_some()
+            {
+                break message;
+            }
+        };
+        assert!(started.elapsed() < Duration::from_secs(30), "{diff}");
+    });
+}

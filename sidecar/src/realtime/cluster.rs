@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{json, Map, Value};
@@ -51,7 +52,15 @@ pub struct Cluster {
     pool: Pool,
     pub instance: String,
     state: Mutex<State>,
+    /// When each other instance was last heard from: one that falls silent (killed, cut off)
+    /// has its presences removed after `SILENT_AFTER`.
+    last_heard: Mutex<HashMap<String, Instant>>,
 }
+
+/// How often an instance says it is alive, and after how long without a word another instance
+/// counts it as gone.
+pub const ALIVE_EVERY: Duration = Duration::from_secs(5);
+pub const SILENT_AFTER: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum BroadcastError {
@@ -93,6 +102,7 @@ impl Cluster {
             pool,
             instance: random_id(),
             state: Mutex::default(),
+            last_heard: Mutex::default(),
         }
     }
 
@@ -342,6 +352,10 @@ impl Cluster {
         if instance == self.instance {
             return;
         }
+        self.last_heard
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(instance.to_owned(), Instant::now());
         let topic = message["t"].as_str().unwrap_or_default();
         match message["k"].as_str() {
             Some("broadcast") => {
@@ -385,6 +399,36 @@ impl Cluster {
             }
             Some("hello") => self.reannounce().await,
             _ => {}
+        }
+    }
+
+    /// Runs for the life of the sidecar: says it is alive, and drops the presences of instances
+    /// that have gone silent (their sockets are gone with them).
+    pub async fn keep_alive(self: Arc<Self>) {
+        let mut ticks = tokio::time::interval(ALIVE_EVERY);
+        loop {
+            ticks.tick().await;
+            self.notify(json!({"i": self.instance, "k": "alive"})).await;
+            let silent: Vec<String> = {
+                let mut heard = self.last_heard.lock().unwrap_or_else(|e| e.into_inner());
+                let silent = heard
+                    .iter()
+                    .filter(|(_, at)| at.elapsed() > SILENT_AFTER)
+                    .map(|(instance, _)| instance.clone())
+                    .collect::<Vec<_>>();
+                for instance in &silent {
+                    heard.remove(instance);
+                }
+                silent
+            };
+            for instance in silent {
+                tracing::info!("realtime: instance {instance} went silent; dropping its presences");
+                let mut state = self.state();
+                let topics: Vec<String> = state.presence.keys().cloned().collect();
+                for topic in topics {
+                    self.remove_presence(&mut state, &topic, |m| m.instance == instance);
+                }
+            }
         }
     }
 

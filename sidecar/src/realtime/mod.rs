@@ -49,6 +49,7 @@ impl Realtime {
             Arc::clone(&realtime.hub),
             Arc::clone(&realtime.cluster),
         ));
+        tokio::spawn(Arc::clone(&realtime.cluster).keep_alive());
         realtime
     }
 
