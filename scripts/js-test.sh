@@ -30,7 +30,8 @@ psql "$db_url" -qX -v ON_ERROR_STOP=1 \
     -c "ALTER ROLE authenticator LOGIN PASSWORD 'authenticator'" \
     -f "$js/fixtures.sql" \
     -f "$js/fixtures_rpc.sql" \
-    -f "$js/fixtures_auth.sql"
+    -f "$js/fixtures_auth.sql" \
+    -f "$js/fixtures_realtime.sql"
 
 cargo build -q -p sluice-sidecar
 host_port=${admin_url#*@}

@@ -31,7 +31,8 @@ GRANT anon, authenticated, service_role TO authenticator;
 CREATE SCHEMA IF NOT EXISTS auth;
 GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role;
 GRANT USAGE ON SCHEMA sluice TO anon, authenticated, service_role;
--- The sidecar's login calls sluice.run_request (granted to it alone) before it switches role.
+-- The sidecar's login calls sluice.run_request and sluice.visible_to (granted to it alone) and reads
+-- sluice.collections (whether a subscribed table has realtime on).
 GRANT USAGE ON SCHEMA sluice TO authenticator;
 
 -- The tables Sluice tracks and what is switched on for each.

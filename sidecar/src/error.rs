@@ -31,6 +31,10 @@ pub mod codes {
     /// The token is genuine but its claims are refused: expired, not yet valid, issued in the
     /// future, wrong audience, a role that is not allowed, claims that are not an object.
     pub const JWT_CLAIMS: &str = "PGRST303";
+    /// A WebSocket asked for a realtime protocol version we do not speak.
+    pub const REALTIME_VERSION: &str = "SLUICE130";
+    /// A plain HTTP request (or a malformed upgrade) to the WebSocket endpoint.
+    pub const NOT_WEBSOCKET: &str = "SLUICE131";
     pub const INTERNAL: &str = "SLUICE500";
 }
 
@@ -53,6 +57,12 @@ pub enum ApiError {
     /// A REST request that is malformed, names what does not exist, or asks for what we lack.
     #[error(transparent)]
     Rest(#[from] RestError),
+    /// `/realtime/v1/websocket?vsn=...` with a version other than 1.0.0 and 2.0.0.
+    #[error("unsupported realtime protocol version {0:?}; use vsn=1.0.0 or vsn=2.0.0")]
+    RealtimeVersion(String),
+    /// A request to the WebSocket endpoint that is not a valid WebSocket upgrade.
+    #[error("this endpoint only accepts WebSocket upgrades: {0}")]
+    NotWebSocket(String),
 }
 
 /// The JSON body of every error response.
@@ -124,6 +134,7 @@ impl ApiError {
             ApiError::Rest(err) => {
                 StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
+            ApiError::RealtimeVersion(_) | ApiError::NotWebSocket(_) => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -161,6 +172,10 @@ impl ApiError {
                 details: err.details(),
                 hint: err.hint(),
             },
+            ApiError::RealtimeVersion(_) => {
+                ErrorBody::new(codes::REALTIME_VERSION, self.to_string())
+            }
+            ApiError::NotWebSocket(_) => ErrorBody::new(codes::NOT_WEBSOCKET, self.to_string()),
         }
     }
 

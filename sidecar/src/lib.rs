@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod logging;
+pub mod realtime;
 pub mod rest;
 pub mod schema;
 pub mod serve;

@@ -92,7 +92,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         )),
         verifier: Arc::clone(&verifier),
     };
+    let realtime = crate::realtime::Realtime::start(&config.database, pool.clone());
     let state = AppState {
+        realtime,
         pool,
         extension_version: Arc::from(extension_version),
         verifier,
@@ -107,6 +109,12 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     // The signal future tells axum to stop accepting and to drain; `draining` starts our own clock
     // so that a request that never finishes cannot hold the process forever.
     let (draining_tx, draining_rx) = oneshot::channel::<()>();
+    // Realtime frames are small and latency-bound: send each at once rather than wait for an ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!("could not set TCP_NODELAY: {err}");
+        }
+    });
     // Connect info: the auth API's rate limits are per client IP.
     let service = app_with_auth(state, auth).into_make_service_with_connect_info::<SocketAddr>();
     let server = axum::serve(listener, service)

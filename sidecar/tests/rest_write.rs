@@ -126,8 +126,10 @@ impl Fixture {
         let exposed = ExposedSchemas::new(["public"]).unwrap();
         let schema: SchemaHandle = runtime.block_on(schema::start(&config, exposed)).unwrap();
         let verifier = Verifier::new(&JwtSecret::new(SECRET).unwrap(), VerifierOptions::default());
+        let built = pool::build(&config, 2).unwrap();
         let state = AppState {
-            pool: pool::build(&config, 2).unwrap(),
+            realtime: sluice_sidecar::realtime::Realtime::idle(built.clone()),
+            pool: built,
             extension_version: Arc::from(sluice_sidecar::VERSION),
             verifier: Arc::new(verifier),
             schema,

@@ -3,6 +3,7 @@
 
 pub mod auth_api;
 mod health;
+mod realtime;
 mod rest;
 mod rpc;
 mod statement;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub max_rows: Option<u64>,
     /// `--max-body-bytes` and `--allow-unfiltered-writes`.
     pub writes: WriteLimits,
+    /// Realtime subscriptions, fan-out and the LISTEN connection.
+    pub realtime: crate::realtime::Realtime,
 }
 
 /// What the REST write path allows.
@@ -77,6 +80,7 @@ pub fn app(state: AppState) -> Router {
             "/rest/v1/rpc/{function}",
             get(rpc::call).head(rpc::call).post(rpc::call),
         )
+        .route("/realtime/v1/websocket", get(realtime::websocket))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -121,8 +125,10 @@ mod tests {
         let url = format!("postgres://nobody@127.0.0.1:{port}/nothing");
         let config = tokio_postgres::Config::from_str(&url).unwrap();
         let secret = crate::auth::keys::JwtSecret::new("x".repeat(32)).unwrap();
+        let pool = crate::db::pool::build(&config, 2).unwrap();
         AppState {
-            pool: crate::db::pool::build(&config, 2).unwrap(),
+            realtime: crate::realtime::Realtime::idle(pool.clone()),
+            pool,
             extension_version: Arc::from(crate::VERSION),
             verifier: Arc::new(Verifier::new(&secret, Default::default())),
             schema: SchemaHandle::fixed(crate::schema::SchemaCache::new(
@@ -227,6 +233,19 @@ mod tests {
             let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
             assert_eq!(json["code"], code, "{body}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_websocket_endpoint_answers_plain_requests_with_json_errors() {
+        let (status, body) = call(Method::GET, "/realtime/v1/websocket?vsn=9.9.9").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["code"], "SLUICE130");
+        let (status, body) = call(Method::GET, "/realtime/v1/websocket?apikey=bad").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["code"], "PGRST301");
+        let (status, body) = call(Method::GET, "/realtime/v1/websocket?vsn=2.0.0").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["code"], "SLUICE131");
     }
 
     #[tokio::test]

@@ -106,6 +106,7 @@ impl Fixture {
             verifier: Arc::clone(&verifier),
         };
         let state = AppState {
+            realtime: sluice_sidecar::realtime::Realtime::idle(pool.clone()),
             pool,
             extension_version: Arc::from(sluice_sidecar::VERSION),
             verifier,

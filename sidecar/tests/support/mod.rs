@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod http;
 pub mod postgres;
+pub mod realtime;
 pub mod rest;
 pub mod sidecar;
 

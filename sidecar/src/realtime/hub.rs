@@ -1,0 +1,373 @@
+//! The shared state of one sidecar's realtime service: who is subscribed to what, and the fan-out
+//! of change events to them in position order.
+//!
+//! Ordering and resume: `delivered` (behind an async lock) is the position the listener has
+//! fanned out through. The listener holds that lock for a whole batch (read, visibility checks,
+//! delivery), and a subscription only goes live while holding it too, with its own cursor at or
+//! past `delivered`. So a live subscription sees every event after its cursor exactly once, and a
+//! resuming one first reads the log itself (`catch_up`) until it has reached `delivered`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Map, Value};
+use tokio::sync::{mpsc, watch};
+
+use super::changes::{self, Change, TableAccess};
+use super::filter::{Binding, Op};
+use super::protocol::{self, Vsn};
+use crate::db::Pool;
+
+/// A frame queued for one socket.
+#[derive(Debug)]
+pub enum Frame {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+/// The sending side of one socket: a bounded queue. A client that lets it fill up is cut off
+/// (`overflowed`), so one slow reader never holds up the others or grows memory without bound.
+#[derive(Debug)]
+pub struct Outbox {
+    pub vsn: Vsn,
+    tx: mpsc::Sender<Frame>,
+    overflowed: AtomicBool,
+    /// Turns true once the queue overflowed; the socket's tasks watch it to close the socket.
+    kicked: watch::Sender<bool>,
+}
+
+impl Outbox {
+    pub fn new(vsn: Vsn, capacity: usize) -> (Arc<Outbox>, mpsc::Receiver<Frame>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        let outbox = Outbox {
+            vsn,
+            tx,
+            overflowed: AtomicBool::new(false),
+            kicked: watch::channel(false).0,
+        };
+        (Arc::new(outbox), rx)
+    }
+
+    /// Queues a frame; never waits. Returns false if the socket is gone or was cut off.
+    pub fn send(&self, frame: Frame) -> bool {
+        if self.overflowed.load(Ordering::Relaxed) {
+            return false;
+        }
+        match self.tx.try_send(frame) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.overflowed.store(true, Ordering::Relaxed);
+                self.kicked.send_replace(true);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    pub fn send_message(&self, message: &protocol::Message) -> bool {
+        self.send(Frame::Text(protocol::encode(self.vsn, message)))
+    }
+
+    /// Resolves once the client has been cut off for not keeping up.
+    pub async fn cut_off(&self) {
+        let _ = self.kicked.subscribe().wait_for(|kicked| *kicked).await;
+    }
+
+    pub fn overflowed(&self) -> bool {
+        self.overflowed.load(Ordering::Relaxed)
+    }
+}
+
+/// Who a subscriber is, as Postgres will see it.
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    pub role: String,
+    /// `request.jwt.claims`, serialized once: also the key that groups identical subscribers.
+    pub claims: String,
+}
+
+/// One channel's postgres_changes subscription.
+#[derive(Debug)]
+pub struct ChangeSub {
+    pub topic: String,
+    pub join_ref: Option<String>,
+    /// This subscription's frame around a change payload (`protocol::shell`).
+    pub shell: (String, &'static str),
+    pub bindings: Vec<Binding>,
+    /// Replaced when the client sends a new access token.
+    pub subscriber: Mutex<Subscriber>,
+    pub outbox: Arc<Outbox>,
+    /// Events at or below this position were (or will be, by catch-up) delivered already. Set
+    /// before the subscription goes live, under the `delivered` lock.
+    pub cursor: AtomicI64,
+}
+
+pub type SubKey = (u64, String);
+
+#[derive(Default)]
+struct Registry {
+    live: HashMap<SubKey, Arc<ChangeSub>>,
+}
+
+pub struct Hub {
+    pub pool: Pool,
+    registry: Mutex<Registry>,
+    delivered: tokio::sync::Mutex<i64>,
+    tables: Mutex<HashMap<(String, String), Arc<TableAccess>>>,
+    next_session: AtomicU64,
+    /// Set once the listener has read the log's head; joins wait for it.
+    pub ready: tokio::sync::watch::Sender<bool>,
+}
+
+impl Hub {
+    pub fn new(pool: Pool) -> Hub {
+        Hub {
+            pool,
+            registry: Mutex::default(),
+            delivered: tokio::sync::Mutex::new(0),
+            tables: Mutex::default(),
+            next_session: AtomicU64::new(1),
+            ready: tokio::sync::watch::channel(false).0,
+        }
+    }
+
+    pub fn session_id(&self) -> u64 {
+        self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn forget_tables(&self) {
+        self.tables
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    pub async fn delivered_lock(&self) -> tokio::sync::MutexGuard<'_, i64> {
+        self.delivered.lock().await
+    }
+
+    /// Adds (or replaces) a live subscription. Call with the `delivered` lock held and
+    /// `sub.cursor >= *delivered`.
+    pub fn insert_live(&self, key: SubKey, sub: Arc<ChangeSub>) {
+        self.registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .live
+            .insert(key, sub);
+    }
+
+    pub fn remove(&self, key: &SubKey) -> Option<Arc<ChangeSub>> {
+        self.registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .live
+            .remove(key)
+    }
+
+    pub fn remove_session(&self, session: u64) {
+        self.registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .live
+            .retain(|(s, _), _| *s != session);
+    }
+
+    pub fn subscription_count(&self) -> usize {
+        self.registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .live
+            .len()
+    }
+
+    async fn access(
+        &self,
+        schema: &str,
+        table: &str,
+    ) -> Result<Option<Arc<TableAccess>>, DeliveryError> {
+        let key = (schema.to_owned(), table.to_owned());
+        if let Some(found) = self
+            .tables
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(Some(Arc::clone(found)));
+        }
+        let client = self.pool.get().await?;
+        let Some(access) = changes::table_access(&**client, schema, table).await? else {
+            return Ok(None);
+        };
+        let access = Arc::new(access);
+        self.tables
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, Arc::clone(&access));
+        Ok(Some(access))
+    }
+
+    /// Fans out one batch read by the listener; the caller holds the `delivered` lock and passes
+    /// it in. It moves past each event once that event is fully delivered, so a failure (the
+    /// database gone during a visibility check) leaves it where a retry must start.
+    pub async fn fan_out(
+        &self,
+        batch: &[Change],
+        delivered: &mut i64,
+    ) -> Result<(), DeliveryError> {
+        for change in batch {
+            let candidates: Vec<Arc<ChangeSub>> = self
+                .registry
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .live
+                .values()
+                .filter(|sub| sub.cursor.load(Ordering::Relaxed) < change.position)
+                .cloned()
+                .collect();
+            if !candidates.is_empty() {
+                self.deliver(change, &candidates).await?;
+            }
+            *delivered = change.position;
+        }
+        Ok(())
+    }
+
+    /// Delivers one change to those of `subs` whose bindings match and who may see the row.
+    pub async fn deliver(
+        &self,
+        change: &Change,
+        subs: &[Arc<ChangeSub>],
+    ) -> Result<(), DeliveryError> {
+        let Some(access) = self.access(&change.schema, &change.table).await? else {
+            return Ok(()); // Dropped since: nobody can read it.
+        };
+        let shaped = Shaped::new(change, &access);
+        // With RLS (except for DELETE, see `Shaped`), Postgres decides per claims.
+        let check = access.rls && change.op != Op::Delete;
+        let mut matched: Vec<(&Arc<ChangeSub>, Option<String>, Vec<u32>)> = Vec::new();
+        for sub in subs {
+            let claims = {
+                let subscriber = sub.subscriber.lock().unwrap_or_else(|e| e.into_inner());
+                if !access.select_roles.contains(&subscriber.role) {
+                    continue;
+                }
+                check.then(|| subscriber.claims.clone())
+            };
+            let ids: Vec<u32> = sub
+                .bindings
+                .iter()
+                .filter(|b| {
+                    b.matches(
+                        &change.schema,
+                        &change.table,
+                        change.op,
+                        shaped.filter_row(),
+                    )
+                })
+                .map(|b| b.id)
+                .collect();
+            if !ids.is_empty() {
+                matched.push((sub, claims, ids));
+            }
+        }
+        if matched.is_empty() {
+            return Ok(());
+        }
+        if check {
+            // One round trip for every distinct (role, claims) among the matched.
+            let mut groups: Vec<&str> = matched
+                .iter()
+                .filter_map(|(_, c, _)| c.as_deref())
+                .collect();
+            groups.sort_unstable();
+            groups.dedup();
+            let client = self.pool.get().await?;
+            let visible = changes::visible_to(&**client, access.oid, &change.pk, &groups).await?;
+            let allowed: Vec<String> = visible
+                .iter()
+                .filter_map(|&i| groups.get(i).map(|c| (*c).to_owned()))
+                .collect();
+            matched.retain(|(_, c, _)| c.as_ref().is_some_and(|c| allowed.contains(c)));
+        }
+        for (sub, _, ids) in matched {
+            let (head, tail) = &sub.shell;
+            let mut frame = String::with_capacity(head.len() + shaped.data.len() + 32);
+            frame.push_str(head);
+            frame.push_str("{\"ids\":[");
+            for (n, id) in ids.iter().enumerate() {
+                if n > 0 {
+                    frame.push(',');
+                }
+                frame.push_str(&id.to_string());
+            }
+            frame.push_str("],\"data\":");
+            frame.push_str(&shaped.data);
+            frame.push('}');
+            frame.push_str(tail);
+            sub.outbox.send(Frame::Text(frame));
+        }
+        Ok(())
+    }
+}
+
+/// A change as subscribers receive it, serialized once.
+struct Shaped {
+    data: String,
+    filter_row: Option<Map<String, Value>>,
+}
+
+impl Shaped {
+    fn new(change: &Change, access: &TableAccess) -> Shaped {
+        let pk_only = || Some(change.pk.clone());
+        // Old records go out whole only with REPLICA IDENTITY FULL, as Supabase does; a deleted
+        // row of an RLS table cannot be checked any more, so it is reduced to its key.
+        let old = match change.op {
+            Op::Insert => None,
+            Op::Update if access.replica_full => change.old_record.clone(),
+            Op::Delete if access.replica_full && !access.rls => change.old_record.clone(),
+            Op::Update | Op::Delete => pk_only(),
+        };
+        let mut data = json!({
+            "schema": change.schema,
+            "table": change.table,
+            "commit_timestamp": change.commit_timestamp,
+            "type": change.op.as_str(),
+            "errors": null,
+            "position": change.position,
+        });
+        let map = data.as_object_mut().expect("an object");
+        if change.op != Op::Delete {
+            map.insert(
+                "record".into(),
+                Value::Object(change.record.clone().unwrap_or_default()),
+            );
+        }
+        if let Some(old) = &old {
+            map.insert("old_record".into(), Value::Object(old.clone()));
+        }
+        let mut data = data.to_string();
+        // Splice in the pre-serialized column list.
+        data.pop();
+        data.push_str(",\"columns\":");
+        data.push_str(&access.columns);
+        data.push('}');
+        let filter_row = match change.op {
+            Op::Delete => old,
+            _ => change.record.clone(),
+        };
+        Shaped { data, filter_row }
+    }
+
+    fn filter_row(&self) -> Option<&Map<String, Value>> {
+        self.filter_row.as_ref()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error(transparent)]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error(transparent)]
+    Query(#[from] tokio_postgres::Error),
+}

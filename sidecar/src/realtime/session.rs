@@ -1,0 +1,507 @@
+//! One WebSocket: its channels, and the Phoenix events a realtime-js client sends (join, leave,
+//! heartbeat, access_token, broadcast, presence). A send task drains the socket's bounded outbox;
+//! this task reads and answers.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
+
+use super::changes;
+use super::cluster::Member;
+use super::filter::{self, Binding};
+use super::hub::{ChangeSub, Frame, Outbox, SubKey, Subscriber};
+use super::protocol::{self, Message, UserPayload, Vsn};
+use super::resume;
+use super::Realtime;
+use crate::auth::{Identity, Verifier};
+use crate::error::describe;
+
+/// Frames a socket may have queued before it is cut off as too slow.
+pub const QUEUE: usize = 4096;
+/// Close code for a client that could not keep up (1008: policy violation).
+const CLOSE_TOO_SLOW: u16 = 1008;
+/// How long a cut-off client still gets to take a pending frame and the close frame.
+const GRACE: Duration = Duration::from_secs(10);
+
+async fn close_too_slow(sink: &mut futures_util::stream::SplitSink<WebSocket, WsMessage>) {
+    let reason =
+        format!("sluice: the client did not keep up; more than {QUEUE} messages were queued");
+    let close = WsMessage::Close(Some(CloseFrame {
+        code: CLOSE_TOO_SLOW,
+        reason: reason.into(),
+    }));
+    // A client that reads nothing may never take the close frame either: then the connection is
+    // simply dropped.
+    let _ = tokio::time::timeout(GRACE, sink.send(close)).await;
+}
+
+struct Channel {
+    join_ref: Option<String>,
+    /// `exp` of the channel's token, in seconds since the epoch.
+    expires: Option<u64>,
+    presence_key: String,
+    ack: bool,
+    changes: Option<Arc<ChangeSub>>,
+    catch_up: Option<JoinHandle<()>>,
+}
+
+pub struct Session {
+    id: u64,
+    rt: Realtime,
+    verifier: Arc<Verifier>,
+    outbox: Arc<Outbox>,
+    /// Who the socket is, from its `apikey` parameter; a channel's `access_token` overrides it.
+    identity: Identity,
+    channels: HashMap<String, Channel>,
+}
+
+/// A database failure during a join: logged in full, reported to the client in general terms.
+fn internal(err: &(dyn std::error::Error + 'static)) -> String {
+    tracing::warn!("realtime: {}", describe(err));
+    "internal error: the server log has the details".to_owned()
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+fn expiry(identity: &Identity) -> Option<u64> {
+    identity.claims.get("exp").and_then(Value::as_u64)
+}
+
+pub async fn run(
+    socket: WebSocket,
+    rt: Realtime,
+    verifier: Arc<Verifier>,
+    vsn: Vsn,
+    identity: Identity,
+) {
+    let (outbox, mut queue) = Outbox::new(vsn, QUEUE);
+    let (mut sink, mut stream) = socket.split();
+    let writer_outbox = Arc::clone(&outbox);
+    let writer = tokio::spawn(async move {
+        loop {
+            let frame = tokio::select! {
+                biased;
+                () = writer_outbox.cut_off() => return close_too_slow(&mut sink).await,
+                frame = queue.recv() => frame,
+            };
+            let message = match frame {
+                Some(Frame::Text(text)) => WsMessage::Text(text.into()),
+                Some(Frame::Binary(bytes)) => WsMessage::Binary(bytes.into()),
+                None => break,
+            };
+            let finished = {
+                let send = sink.send(message);
+                tokio::pin!(send);
+                tokio::select! {
+                    biased;
+                    sent = &mut send => Some(sent.is_ok()),
+                    () = writer_outbox.cut_off() => {
+                        // Cut off while the client's window is full: a little grace to finish the
+                        // frame, so that the close frame can follow it; else just drop the socket.
+                        match tokio::time::timeout(GRACE, send).await {
+                            Ok(Ok(())) => None,
+                            _ => return,
+                        }
+                    }
+                }
+            };
+            match finished {
+                Some(true) => {}
+                Some(false) => break,
+                None => return close_too_slow(&mut sink).await,
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let mut session = Session {
+        id: rt.hub.session_id(),
+        rt,
+        verifier,
+        outbox,
+        identity,
+        channels: HashMap::new(),
+    };
+    loop {
+        let next_expiry = session.channels.values().filter_map(|c| c.expires).min();
+        let sleep = match next_expiry {
+            Some(exp) => Duration::from_secs(exp.saturating_sub(now())),
+            None => Duration::from_secs(3600),
+        };
+        tokio::select! {
+            incoming = stream.next() => {
+                let message = match incoming {
+                    Some(Ok(WsMessage::Text(text))) => protocol::decode_text(vsn, text.as_str()).map(|m| (m, None)),
+                    Some(Ok(WsMessage::Binary(bytes))) => protocol::decode_binary(&bytes).map(|(m, u)| (m, Some(u))),
+                    Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => continue, // ping/pong: axum answers pings itself
+                };
+                match message {
+                    Ok((message, user)) => session.handle(message, user).await,
+                    Err(err) => {
+                        session.outbox.send_message(&protocol::push(None, "phoenix", "phx_error", json!({"reason": err.to_string()})));
+                    }
+                }
+                if session.outbox.overflowed() {
+                    break;
+                }
+            }
+            () = tokio::time::sleep(sleep) => session.expire().await,
+            // The writer sends the reason and closes.
+            () = session.outbox.cut_off() => break,
+        }
+    }
+    session.close().await;
+    // Let the writer finish sending a close frame, then stop it.
+    let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+}
+
+impl Session {
+    async fn close(&mut self) {
+        let topics: Vec<String> = self.channels.keys().cloned().collect();
+        for topic in topics {
+            self.drop_channel(&topic).await;
+        }
+    }
+
+    async fn drop_channel(&mut self, topic: &str) {
+        if let Some(channel) = self.channels.remove(topic) {
+            if let Some(task) = channel.catch_up {
+                task.abort();
+            }
+            self.rt.hub.remove(&(self.id, topic.to_owned()));
+            self.rt.cluster.leave(topic, self.id).await;
+        }
+    }
+
+    fn reply(&self, request: &Message, status: &str, response: Value) {
+        self.outbox
+            .send_message(&protocol::reply(request, status, response));
+    }
+
+    fn error(&self, request: &Message, reason: impl std::fmt::Display) {
+        self.reply(request, "error", json!({"reason": reason.to_string()}));
+    }
+
+    async fn handle(&mut self, message: Message, user: Option<UserPayload>) {
+        match (message.topic.as_str(), message.event.as_str()) {
+            ("phoenix", "heartbeat") => self.reply(&message, "ok", json!({})),
+            (_, "phx_join") => self.join(message).await,
+            (topic, "phx_leave") => {
+                let topic = topic.to_owned();
+                self.drop_channel(&topic).await;
+                self.reply(&message, "ok", json!({}));
+            }
+            (topic, _) if !self.channels.contains_key(topic) => {
+                self.error(&message, "unmatched topic")
+            }
+            (_, "access_token") => self.access_token(message).await,
+            (_, "broadcast") => self.broadcast(message, user).await,
+            (_, "presence") => self.presence(message).await,
+            _ => self.error(&message, format!("unknown event {:?}", message.event)),
+        }
+    }
+
+    fn verify(&self, payload: &Value) -> Result<Identity, String> {
+        match payload.get("access_token").and_then(Value::as_str) {
+            Some(token) => self
+                .verifier
+                .verify(token)
+                .map(Identity::from)
+                .map_err(|e| e.to_string()),
+            None => Ok(self.identity.clone()),
+        }
+    }
+
+    async fn join(&mut self, message: Message) {
+        let topic = message.topic.clone();
+        if self.channels.contains_key(&topic) {
+            self.drop_channel(&topic).await;
+        }
+        let identity = match self.verify(&message.payload) {
+            Ok(identity) => identity,
+            Err(reason) => return self.error(&message, reason),
+        };
+        if expiry(&identity).is_some_and(|exp| exp <= now()) {
+            return self.error(&message, "Token has expired");
+        }
+        let config = &message.payload["config"];
+        let mut entries = config["postgres_changes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let subtopic = topic.strip_prefix("realtime:").unwrap_or(&topic);
+        if entries.is_empty() {
+            entries.extend(filter::shorthand(subtopic));
+        }
+        let bindings = match filter::parse_bindings(&entries, 1) {
+            Ok(bindings) => bindings,
+            Err(err) => return self.error(&message, err),
+        };
+        if let Err(reason) = self.check_tables(&bindings).await {
+            return self.error(&message, reason);
+        }
+        let resume_after = message.payload.get("resume_after").and_then(Value::as_i64);
+        if let Some(after) = resume_after {
+            match self.pruned_through().await {
+                Ok(pruned) if after < pruned => {
+                    return self.reply(&message, "error", json!({
+                        "reason": format!("resume position {after} has been pruned from the change log (pruned through {pruned}); reload the data and join without resume_after"),
+                        "code": "resume_pruned",
+                        "pruned_through": pruned,
+                    }));
+                }
+                Ok(_) => {}
+                Err(reason) => return self.error(&message, reason),
+            }
+        }
+        let presence = &config["presence"];
+        let presence_enabled = presence
+            .get("enabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        let presence_key = match presence["key"].as_str() {
+            Some(key) if !key.is_empty() => key.to_owned(),
+            _ => format!("{}-{}", self.rt.cluster.instance, self.id),
+        };
+        let ack = config["broadcast"]["ack"].as_bool().unwrap_or(false);
+        let echo_self = config["broadcast"]["self"].as_bool().unwrap_or(false);
+        let response: Vec<Value> = bindings
+            .iter()
+            .map(|b| {
+                let mut entry = b.config.clone();
+                entry["id"] = Value::from(b.id);
+                entry
+            })
+            .collect();
+        let sub = (!bindings.is_empty()).then(|| {
+            Arc::new(ChangeSub {
+                topic: topic.clone(),
+                join_ref: message.join_ref.clone(),
+                shell: protocol::shell(
+                    self.outbox.vsn,
+                    message.join_ref.as_deref(),
+                    &topic,
+                    "postgres_changes",
+                ),
+                bindings,
+                subscriber: Mutex::new(Subscriber {
+                    role: identity.role.clone(),
+                    claims: identity.claims.to_string(),
+                }),
+                outbox: Arc::clone(&self.outbox),
+                cursor: AtomicI64::new(resume_after.unwrap_or(0)),
+            })
+        });
+        let key: SubKey = (self.id, topic.clone());
+        let mut catch_up = None;
+        match (&sub, resume_after) {
+            (Some(sub), None) => {
+                // Live from the position the listener has delivered through.
+                let _ = self.rt.hub.ready.subscribe().wait_for(|ready| *ready).await;
+                let delivered = self.rt.hub.delivered_lock().await;
+                self.reply(&message, "ok", json!({"postgres_changes": response}));
+                sub.cursor.store(*delivered, Ordering::Relaxed);
+                self.rt.hub.insert_live(key, Arc::clone(sub));
+            }
+            (Some(sub), Some(_)) => {
+                self.reply(&message, "ok", json!({"postgres_changes": response}));
+                catch_up = Some(tokio::spawn(resume::catch_up_then_live(
+                    self.rt.clone(),
+                    key,
+                    Arc::clone(sub),
+                )));
+            }
+            (None, _) => self.reply(&message, "ok", json!({"postgres_changes": response})),
+        }
+        if sub.is_some() {
+            self.outbox.send_message(&protocol::push(
+                message.join_ref.as_deref(),
+                &topic,
+                "system",
+                json!({"message": "Subscribed to PostgreSQL", "status": "ok", "extension": "postgres_changes", "channel": subtopic}),
+            ));
+        }
+        let member = Member {
+            join_ref: message.join_ref.clone(),
+            outbox: Arc::clone(&self.outbox),
+            echo_self,
+            presence: presence_enabled,
+        };
+        if let Some(state) = self.rt.cluster.join(&topic, self.id, member) {
+            self.outbox.send_message(&protocol::push(
+                message.join_ref.as_deref(),
+                &topic,
+                "presence_state",
+                state,
+            ));
+        }
+        self.channels.insert(
+            topic,
+            Channel {
+                join_ref: message.join_ref,
+                expires: expiry(&identity),
+                presence_key,
+                ack,
+                changes: sub,
+                catch_up,
+            },
+        );
+    }
+
+    async fn check_tables(&self, bindings: &[Binding]) -> Result<(), String> {
+        if bindings.is_empty() {
+            return Ok(());
+        }
+        let client = self.rt.hub.pool.get().await.map_err(|e| internal(&e))?;
+        for binding in bindings {
+            let enabled = match &binding.table {
+                Some(table) => changes::realtime_enabled(&**client, &binding.schema, table).await,
+                None => changes::schema_has_realtime(&**client, &binding.schema).await,
+            }
+            .map_err(|e| internal(&e))?;
+            if !enabled {
+                return Err(format!(
+                    "Unable to subscribe to changes of {}.{}: realtime is not enabled for it (sluice.enable_realtime)",
+                    binding.schema,
+                    binding.table.as_deref().unwrap_or("*")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    async fn pruned_through(&self) -> Result<i64, String> {
+        let mut client = self.rt.hub.pool.get().await.map_err(|e| internal(&e))?;
+        let tx = client.transaction().await.map_err(|e| internal(&e))?;
+        tx.batch_execute("SET LOCAL ROLE service_role")
+            .await
+            .map_err(|e| internal(&e))?;
+        let pruned = changes::pruned_through(&*tx)
+            .await
+            .map_err(|e| internal(&e))?;
+        tx.commit().await.map_err(|e| internal(&e))?;
+        Ok(pruned)
+    }
+
+    async fn access_token(&mut self, message: Message) {
+        match self.verify(&message.payload) {
+            Ok(identity) if expiry(&identity).is_none_or(|exp| exp > now()) => {
+                let channel = self
+                    .channels
+                    .get_mut(&message.topic)
+                    .expect("checked by handle");
+                channel.expires = expiry(&identity);
+                if let Some(sub) = &channel.changes {
+                    *sub.subscriber.lock().unwrap_or_else(|e| e.into_inner()) = Subscriber {
+                        role: identity.role.clone(),
+                        claims: identity.claims.to_string(),
+                    };
+                }
+                self.reply(&message, "ok", json!({}));
+            }
+            Ok(_) => {
+                self.refuse_channel(&message.topic, "Token has expired")
+                    .await
+            }
+            Err(reason) => {
+                self.refuse_channel(&message.topic, &format!("Invalid token: {reason}"))
+                    .await
+            }
+        }
+    }
+
+    /// Tells the client why a channel stops, then closes it.
+    async fn refuse_channel(&mut self, topic: &str, reason: &str) {
+        let join_ref = self.channels.get(topic).and_then(|c| c.join_ref.clone());
+        self.outbox.send_message(&protocol::push(
+            join_ref.as_deref(),
+            topic,
+            "system",
+            json!({"message": reason, "status": "error", "extension": "system", "channel": topic.strip_prefix("realtime:").unwrap_or(topic)}),
+        ));
+        self.drop_channel(topic).await;
+        self.outbox.send_message(&protocol::push(
+            join_ref.as_deref(),
+            topic,
+            "phx_close",
+            json!({}),
+        ));
+    }
+
+    async fn expire(&mut self) {
+        let expired: Vec<String> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| c.expires.is_some_and(|exp| exp <= now()))
+            .map(|(topic, _)| topic.clone())
+            .collect();
+        for topic in expired {
+            self.refuse_channel(&topic, "Token has expired").await;
+        }
+    }
+
+    async fn broadcast(&mut self, message: Message, user: Option<UserPayload>) {
+        let event = message.payload["event"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let user = user.unwrap_or_else(|| {
+            UserPayload::Json(
+                message
+                    .payload
+                    .get("payload")
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            )
+        });
+        let ack = self.channels.get(&message.topic).is_some_and(|c| c.ack);
+        match self
+            .rt
+            .cluster
+            .broadcast(&message.topic, self.id, &event, user)
+            .await
+        {
+            Ok(()) if ack => self.reply(&message, "ok", json!({})),
+            Ok(()) => {}
+            Err(err) => self.error(&message, err),
+        }
+    }
+
+    async fn presence(&mut self, message: Message) {
+        let key = self
+            .channels
+            .get(&message.topic)
+            .map(|c| c.presence_key.clone())
+            .unwrap_or_default();
+        match message.payload["event"].as_str() {
+            Some("track") => {
+                let meta = message
+                    .payload
+                    .get("payload")
+                    .cloned()
+                    .unwrap_or_else(|| json!({}));
+                self.rt
+                    .cluster
+                    .track(&message.topic, self.id, &key, meta)
+                    .await;
+                self.reply(&message, "ok", json!({}));
+            }
+            Some("untrack") => {
+                self.rt.cluster.untrack(&message.topic, self.id).await;
+                self.reply(&message, "ok", json!({}));
+            }
+            other => self.error(&message, format!("unknown presence event {other:?}")),
+        }
+    }
+}

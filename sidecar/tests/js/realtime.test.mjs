@@ -1,0 +1,140 @@
+// Realtime with the real client: @supabase/realtime-js over both serializers, against the sidecar.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import WebSocket from 'ws';
+import { RealtimeClient } from '@supabase/realtime-js';
+import { url, anonKey, serviceKey, userToken, client, ANN, BOB } from './support.mjs';
+
+const endpoint = `${url.replace(/^http/, 'ws')}/realtime/v1`;
+const sockets = [];
+after(() => sockets.forEach((s) => s.disconnect()));
+
+function realtime(vsn, token) {
+  const socket = new RealtimeClient(endpoint, { params: { apikey: anonKey }, transport: WebSocket, vsn });
+  if (token) socket.setAuth(token);
+  sockets.push(socket);
+  return socket;
+}
+
+/** Subscribes and resolves once the server confirmed (or rejects with its reason). */
+function subscribed(channel) {
+  return new Promise((resolve, reject) => {
+    channel.subscribe((status, err) => {
+      if (status === 'SUBSCRIBED') resolve(channel);
+      else if (status !== 'CLOSED') reject(new Error(`${status}: ${err?.message}`));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function until(check, what, ms = 5000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (check()) return;
+    await sleep(20);
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+const service = client(serviceKey);
+const summary = (e) => `${e.eventType} ${e.new?.id ?? e.old?.id}`;
+
+for (const vsn of ['1.0.0', '2.0.0']) {
+  test(`postgres_changes with and without filters (vsn ${vsn})`, async () => {
+    const base = vsn === '1.0.0' ? 100 : 200;
+    const all = [];
+    const fruit = [];
+    const inserts = [];
+    const socket = realtime(vsn);
+    const channel = socket
+      .channel(`items-${vsn}`)
+      .on('postgres_changes', { event: '*', schema: 'public', table: 'rt_items' }, (e) => all.push(e))
+      .on('postgres_changes', { event: '*', schema: 'public', table: 'rt_items', filter: 'kind=eq.fruit' }, (e) => fruit.push(e))
+      .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'rt_items' }, (e) => inserts.push(e));
+    await subscribed(channel);
+
+    const ok = (r) => assert.equal(r.error, null, JSON.stringify(r.error));
+    ok(await service.from('rt_items').insert({ id: base + 1, kind: 'fruit', name: 'apple', qty: 1 }));
+    ok(await service.from('rt_items').insert({ id: base + 2, kind: 'veg', name: 'leek' }));
+    ok(await service.from('rt_items').update({ qty: 5 }).eq('id', base + 1));
+    ok(await service.from('rt_items').delete().eq('id', base + 2));
+
+    await until(() => all.length >= 4 && inserts.length >= 2 && fruit.length >= 2, 'events');
+    await sleep(200); // nothing more may arrive
+    assert.deepEqual(all.map(summary), [`INSERT ${base + 1}`, `INSERT ${base + 2}`, `UPDATE ${base + 1}`, `DELETE ${base + 2}`]);
+    assert.deepEqual(fruit.map(summary), [`INSERT ${base + 1}`, `UPDATE ${base + 1}`]);
+    assert.deepEqual(inserts.map(summary), [`INSERT ${base + 1}`, `INSERT ${base + 2}`]);
+
+    const [insert, , update, remove] = all;
+    assert.equal(insert.schema, 'public');
+    assert.equal(insert.table, 'rt_items');
+    assert.ok(insert.commit_timestamp);
+    assert.deepEqual(insert.new, { id: base + 1, kind: 'fruit', name: 'apple', qty: 1 });
+    assert.deepEqual(update.new, { id: base + 1, kind: 'fruit', name: 'apple', qty: 5 });
+    // Without REPLICA IDENTITY FULL, old records carry the primary key only, as in Supabase.
+    assert.deepEqual(update.old, { id: base + 1 });
+    assert.deepEqual(remove.old, { id: base + 2 });
+    await socket.removeChannel(channel);
+  });
+}
+
+test('RLS: two users on the same table each receive only their own rows', async () => {
+  const seen = { ann: [], bob: [], anon: [] };
+  const channels = await Promise.all(
+    [['ann', userToken(ANN)], ['bob', userToken(BOB)], ['anon', null]].map(([who, token]) =>
+      subscribed(
+        realtime('2.0.0', token)
+          .channel(`notes-${who}`)
+          .on('postgres_changes', { event: '*', schema: 'public', table: 'rt_notes' }, (e) => seen[who].push(e)),
+      ),
+    ),
+  );
+  assert.equal(channels.length, 3);
+  const rows = [
+    { id: 1, owner: ANN, body: 'ann 1' },
+    { id: 2, owner: BOB, body: 'bob 1' },
+    { id: 3, owner: ANN, body: 'ann 2' },
+  ];
+  for (const row of rows) {
+    const r = await service.from('rt_notes').insert(row);
+    assert.equal(r.error, null);
+  }
+  await until(() => seen.ann.length >= 2 && seen.bob.length >= 1, 'rls events');
+  await sleep(300);
+  assert.deepEqual(seen.ann.map((e) => e.new.body), ['ann 1', 'ann 2']);
+  assert.deepEqual(seen.bob.map((e) => e.new.body), ['bob 1']);
+  assert.deepEqual(seen.anon, [], 'anon has no SELECT on rt_notes');
+});
+
+test('joining a table without realtime is refused with a reason', async () => {
+  const channel = realtime('2.0.0').channel('nope').on('postgres_changes', { event: '*', schema: 'public', table: 'books' }, () => {});
+  await assert.rejects(subscribed(channel), /realtime is not enabled/);
+});
+
+test('broadcast with ack and presence between two clients', async () => {
+  const [a, b] = [realtime('2.0.0'), realtime('1.0.0')];
+  const got = [];
+  const gotA = [];
+  const chanA = a
+    .channel('room1', { config: { broadcast: { ack: true }, presence: { key: 'alice' } } })
+    .on('broadcast', { event: 'back' }, (m) => gotA.push(m.payload));
+  const chanB = b
+    .channel('room1', { config: { presence: { key: 'bob' } } })
+    .on('broadcast', { event: 'hi' }, (m) => got.push(m.payload))
+    .on('presence', { event: 'sync' }, () => {});
+  await subscribed(chanB);
+  await subscribed(chanA);
+  assert.equal(await chanA.send({ type: 'broadcast', event: 'hi', payload: { n: 1 } }), 'ok');
+  await until(() => got.length === 1, 'broadcast');
+  assert.deepEqual(got, [{ n: 1 }]);
+  // From the 1.0.0 socket (JSON) to the 2.0.0 one (a binary frame on the wire).
+  await chanB.send({ type: 'broadcast', event: 'back', payload: { n: 2 } });
+  await until(() => gotA.length === 1, 'broadcast back');
+  assert.deepEqual(gotA, [{ n: 2 }]);
+  assert.equal(await chanA.track({ mood: 'happy' }), 'ok');
+  await until(() => chanB.presenceState().alice?.length === 1, 'presence');
+  assert.equal(chanB.presenceState().alice[0].mood, 'happy');
+  assert.equal(await chanA.untrack(), 'ok');
+  await until(() => !chanB.presenceState().alice, 'presence leave');
+});
