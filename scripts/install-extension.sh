@@ -22,11 +22,16 @@ rm -rf "$staging"
     echo "installed $dest"
 done
 
-# Hand-written upgrade scripts (sluice--<from>--<to>.sql) make ALTER EXTENSION sluice UPDATE work.
+# Hand-written upgrade scripts (sluice--<from>--<to>.sql) make ALTER EXTENSION sluice UPDATE work;
+# the install scripts of earlier versions let a database be created at one (scripts/check-upgrade.sh).
+# The current version's script is the one pgrx just generated, installed above.
 sharedir=$("$PG_CONFIG" --sharedir)
-for upgrade in "$REPO"/sql/sluice--*--*.sql; do
-    [ -e "$upgrade" ] || continue
-    as_root cp "$upgrade" "$sharedir/extension/$(basename "$upgrade").sluice-new"
-    as_root mv -f "$sharedir/extension/$(basename "$upgrade").sluice-new" "$sharedir/extension/$(basename "$upgrade")"
-    echo "installed $sharedir/extension/$(basename "$upgrade")"
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$REPO/Cargo.toml" | head -n 1)
+for script in "$REPO"/sql/sluice--*.sql; do
+    [ -e "$script" ] || continue
+    name=$(basename "$script")
+    [ "$name" = "sluice--$version.sql" ] && continue
+    as_root cp "$script" "$sharedir/extension/$name.sluice-new"
+    as_root mv -f "$sharedir/extension/$name.sluice-new" "$sharedir/extension/$name"
+    echo "installed $sharedir/extension/$name"
 done

@@ -48,6 +48,8 @@ authenticator_password=$(secret_file .sluice/authenticator_password)
 psql "$admin_url" -qX -v ON_ERROR_STOP=1 -v pw="$authenticator_password" <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS sluice;
+-- A database made by an earlier `make run` is brought to this version (sql/sluice--A--B.sql).
+ALTER EXTENSION sluice UPDATE;
 ALTER ROLE authenticator LOGIN PASSWORD :'pw';
 SQL
 

@@ -68,6 +68,9 @@ if ! "$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress" \
     exit 1
 fi
 
+timed_stage "upgrade scripts"
+scripts/check-upgrade.sh "$TEST_URL"
+
 timed_stage "sidecar: cargo test -p sluice-sidecar"
 SLUICE_TEST_DATABASE_URL=$TEST_URL cargo test -p sluice-sidecar
 
