@@ -4,21 +4,13 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::{to_bytes, Body};
-use axum::http::{HeaderMap, Method, Request, StatusCode};
-use axum::Router;
-use serde_json::{json, Value};
-use sluice_sidecar::auth::keys::JwtSecret;
-use sluice_sidecar::auth::{Verifier, VerifierOptions};
-use sluice_sidecar::db::pool;
-use sluice_sidecar::http::{app, AppState};
-use sluice_sidecar::schema::{self, ExposedSchemas, SchemaHandle};
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+use support::app::{AppOptions, Reply, TestApp};
 use support::postgres::{Server, TestDb};
-use support::rest::{allow_authenticator_login, authenticator_config, encode, token};
-use tower::ServiceExt;
+use support::rest::token;
 
 const ALICE: &str = "0b6a3c4e-8f5d-4a2b-9c1d-7e6f5a4b3c2d";
 const BOB: &str = "f1e2d3c4-b5a6-4978-8a9b-0c1d2e3f4a5b";
@@ -99,40 +91,7 @@ const SCHEMA: &str = r#"
 const SECRET: &str = "sluice-rest-read-test-secret-0123456789";
 
 struct Fixture {
-    // Dropped in order: the app (and its pool) before the database.
-    app: Router,
-    runtime: tokio::runtime::Runtime,
-    _db: TestDb,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|err| panic!("not JSON ({err}): {:?}", self.body))
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
-            .to_str()
-            .unwrap()
-    }
-
-    fn ids(&self) -> Vec<i64> {
-        let body = self.json();
-        body.as_array()
-            .unwrap_or_else(|| panic!("not an array: {body}"))
-            .iter()
-            .map(|row| row["id"].as_i64().unwrap())
-            .collect()
-    }
+    t: TestApp,
 }
 
 impl Fixture {
@@ -141,52 +100,16 @@ impl Fixture {
     }
 
     fn with_max_rows(max_rows: Option<u64>) -> Fixture {
-        let db = TestDb::create(&Server::shared());
-        db.install_extension();
-        allow_authenticator_login(&db);
-        db.execute(SCHEMA);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let config = authenticator_config(&db);
-        let exposed = ExposedSchemas::new(["public", "api"]).unwrap();
-        let schema: SchemaHandle = runtime.block_on(schema::start(&config, exposed)).unwrap();
-        let verifier = Verifier::new(&JwtSecret::new(SECRET).unwrap(), VerifierOptions::default());
-        let built = pool::build(&config, 2).unwrap();
-        let state = AppState {
-            realtime: sluice_sidecar::realtime::Realtime::idle(built.clone()),
-            pool: built,
-            extension_version: Arc::from(sluice_sidecar::VERSION),
-            verifier: Arc::new(verifier),
-            schema,
-            max_rows,
-            writes: Default::default(),
-        };
+        let mut options = AppOptions::new(&[SCHEMA], SECRET);
+        options.schemas = &["public", "api"];
+        options.max_rows = max_rows;
         Fixture {
-            app: app(state),
-            runtime,
-            _db: db,
+            t: TestApp::start(options),
         }
     }
 
     fn request(&self, method: Method, path: &str, headers: &[(&str, &str)]) -> Reply {
-        let mut request = Request::builder().method(method).uri(encode(path));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request.body(Body::empty()).unwrap();
-        self.runtime.block_on(async {
-            let response = self.app.clone().oneshot(request).await.unwrap();
-            let status = response.status();
-            let headers = response.headers().clone();
-            let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
-            Reply {
-                status,
-                headers,
-                body: String::from_utf8(bytes.to_vec()).unwrap(),
-            }
-        })
+        self.t.send(method, path, headers, "")
     }
 
     /// `GET path` as alice.

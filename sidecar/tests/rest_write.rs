@@ -4,20 +4,11 @@
 
 mod support;
 
-use std::sync::Arc;
-
-use axum::body::{to_bytes, Body};
-use axum::http::{HeaderMap, Method, Request, StatusCode};
-use axum::Router;
+use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
-use sluice_sidecar::auth::keys::JwtSecret;
-use sluice_sidecar::auth::{Verifier, VerifierOptions};
-use sluice_sidecar::db::pool;
-use sluice_sidecar::http::{app, AppState, WriteLimits};
-use sluice_sidecar::schema::{self, ExposedSchemas, SchemaHandle};
-use support::postgres::{Server, TestDb};
-use support::rest::{allow_authenticator_login, authenticator_config, encode, token};
-use tower::ServiceExt;
+use sluice_sidecar::http::WriteLimits;
+use support::app::{AppOptions, Reply, TestApp};
+use support::rest::token;
 
 const ALICE: &str = "0b6a3c4e-8f5d-4a2b-9c1d-7e6f5a4b3c2d";
 const BOB: &str = "f1e2d3c4-b5a6-4978-8a9b-0c1d2e3f4a5b";
@@ -65,47 +56,7 @@ const SCHEMA: &str = r#"
 const SECRET: &str = "sluice-rest-write-test-secret-0123456789";
 
 struct Fixture {
-    // Dropped in order: the app (and its pool) before the database.
-    app: Router,
-    runtime: tokio::runtime::Runtime,
-    db: TestDb,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|err| panic!("not JSON ({err}): {:?}", self.body))
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
-            .to_str()
-            .unwrap()
-    }
-
-    /// The `id` of each row of a JSON array body, in order.
-    fn ids(&self) -> Vec<i64> {
-        let body = self.json();
-        body.as_array()
-            .unwrap_or_else(|| panic!("not an array: {body}"))
-            .iter()
-            .map(|row| row["id"].as_i64().unwrap())
-            .collect()
-    }
-
-    /// The error code of a JSON error body, after checking the status.
-    fn error(&self, status: StatusCode) -> String {
-        assert_eq!(self.status, status, "{}", self.body);
-        self.json()["code"].as_str().unwrap().to_owned()
-    }
+    t: TestApp,
 }
 
 impl Fixture {
@@ -114,52 +65,15 @@ impl Fixture {
     }
 
     fn with_limits(writes: WriteLimits) -> Fixture {
-        let db = TestDb::create(&Server::shared());
-        db.install_extension();
-        allow_authenticator_login(&db);
-        db.execute(SCHEMA);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let config = authenticator_config(&db);
-        let exposed = ExposedSchemas::new(["public"]).unwrap();
-        let schema: SchemaHandle = runtime.block_on(schema::start(&config, exposed)).unwrap();
-        let verifier = Verifier::new(&JwtSecret::new(SECRET).unwrap(), VerifierOptions::default());
-        let built = pool::build(&config, 2).unwrap();
-        let state = AppState {
-            realtime: sluice_sidecar::realtime::Realtime::idle(built.clone()),
-            pool: built,
-            extension_version: Arc::from(sluice_sidecar::VERSION),
-            verifier: Arc::new(verifier),
-            schema,
-            max_rows: None,
-            writes,
-        };
+        let mut options = AppOptions::new(&[SCHEMA], SECRET);
+        options.writes = writes;
         Fixture {
-            app: app(state),
-            runtime,
-            db,
+            t: TestApp::start(options),
         }
     }
 
     fn request(&self, method: Method, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-        let mut request = Request::builder().method(method).uri(encode(path));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request.body(Body::from(body.to_owned())).unwrap();
-        self.runtime.block_on(async {
-            let response = self.app.clone().oneshot(request).await.unwrap();
-            let status = response.status();
-            let headers = response.headers().clone();
-            let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
-            Reply {
-                status,
-                headers,
-                body: String::from_utf8(bytes.to_vec()).unwrap(),
-            }
-        })
+        self.t.send(method, path, headers, body)
     }
 
     /// `method path` as alice with `Prefer: prefer` (if not empty) and `body`.
@@ -194,8 +108,8 @@ impl Fixture {
 
     /// The rows of `sql` (a query returning one JSON value per row) as the superuser sees them.
     fn rows(&self, sql: &str) -> Value {
-        let url = self.db.url();
-        self.runtime.block_on(async {
+        let url = self.t.db.url();
+        self.t.runtime.block_on(async {
             let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
                 .await
                 .unwrap();
@@ -265,7 +179,8 @@ fn insert_one_and_bulk_with_representation() {
 #[test]
 fn representation_embeds_related_rows() {
     let f = Fixture::new();
-    f.db.execute("INSERT INTO items (id) VALUES (1); INSERT INTO notes VALUES (1, 1, 'n1');");
+    f.t.db
+        .execute("INSERT INTO items (id) VALUES (1); INSERT INTO notes VALUES (1, 1, 'n1');");
     let reply = f.send(
         Method::PATCH,
         "/rest/v1/items?id=eq.1&select=id,label,notes(body)",
@@ -317,7 +232,8 @@ fn absent_keys_are_null_or_the_default_with_missing_default() {
 #[test]
 fn upsert_merges_or_ignores_duplicates() {
     let f = Fixture::new();
-    f.db.execute("INSERT INTO items (id, code, qty) VALUES (1, 'a', 1), (2, 'b', 2)");
+    f.t.db
+        .execute("INSERT INTO items (id, code, qty) VALUES (1, 'a', 1), (2, 'b', 2)");
     let merged = f.send(
         Method::POST,
         "/rest/v1/items?select=id,qty",
@@ -368,7 +284,8 @@ fn upsert_merges_or_ignores_duplicates() {
 #[test]
 fn patch_and_delete_with_filters_and_representation() {
     let f = Fixture::new();
-    f.db.execute("INSERT INTO items (id, qty) VALUES (1, 1), (2, 2), (3, 3)");
+    f.t.db
+        .execute("INSERT INTO items (id, qty) VALUES (1, 1), (2, 2), (3, 3)");
     let patched = f.send(
         Method::PATCH,
         "/rest/v1/items?qty=gte.2&select=id,qty,label&order=id",
@@ -410,7 +327,7 @@ fn patch_and_delete_with_filters_and_representation() {
 #[test]
 fn unfiltered_patch_and_delete_are_refused_unless_allowed() {
     let f = Fixture::new();
-    f.db.execute("INSERT INTO items (id) VALUES (1), (2)");
+    f.t.db.execute("INSERT INTO items (id) VALUES (1), (2)");
     let patch = f.send(Method::PATCH, "/rest/v1/items", "", r#"{"qty": 0}"#);
     assert_eq!(patch.error(StatusCode::BAD_REQUEST), "SLUICE123");
     let delete = f.send(Method::DELETE, "/rest/v1/items", "", "");
@@ -424,7 +341,7 @@ fn unfiltered_patch_and_delete_are_refused_unless_allowed() {
         allow_unfiltered: true,
         ..WriteLimits::default()
     });
-    open.db.execute("INSERT INTO items (id) VALUES (1), (2)");
+    open.t.db.execute("INSERT INTO items (id) VALUES (1), (2)");
     let patch = open.send(
         Method::PATCH,
         "/rest/v1/items",
@@ -500,7 +417,7 @@ fn tx_rollback_answers_as_if_committed_and_keeps_nothing() {
         reply.header("preference-applied"),
         "return=representation, tx=rollback"
     );
-    f.db.execute("INSERT INTO items (id) VALUES (2)");
+    f.t.db.execute("INSERT INTO items (id) VALUES (2)");
     let deleted = f.send(
         Method::DELETE,
         "/rest/v1/items?id=eq.2",
@@ -722,7 +639,7 @@ fn views_take_the_writes_postgres_can_pass_through() {
 #[test]
 fn a_single_object_write_of_other_than_one_row_is_undone() {
     let f = Fixture::new();
-    f.db.execute("INSERT INTO items (id) VALUES (1), (2)");
+    f.t.db.execute("INSERT INTO items (id) VALUES (1), (2)");
     let object = [
         (
             "authorization",
@@ -764,7 +681,8 @@ fn a_single_object_write_of_other_than_one_row_is_undone() {
 #[test]
 fn limit_and_order_pick_the_rows_a_patch_or_delete_touches() {
     let f = Fixture::new();
-    f.db.execute("INSERT INTO items (id, qty) SELECT g, g FROM generate_series(1, 6) g");
+    f.t.db
+        .execute("INSERT INTO items (id, qty) SELECT g, g FROM generate_series(1, 6) g");
     // The two highest ids after skipping the highest one: 5 and 4.
     let patched = f.send(
         Method::PATCH,
@@ -797,7 +715,8 @@ fn limit_and_order_pick_the_rows_a_patch_or_delete_touches() {
 #[test]
 fn max_affected_with_strict_handling_undoes_a_write_that_touches_more() {
     let f = Fixture::new();
-    f.db.execute("INSERT INTO items (id, qty) VALUES (1, 1), (2, 2), (3, 3)");
+    f.t.db
+        .execute("INSERT INTO items (id, qty) VALUES (1, 1), (2, 2), (3, 3)");
     let strict = "handling=strict, max-affected=2";
     let too_many = f.send(
         Method::PATCH,

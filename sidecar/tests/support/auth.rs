@@ -15,15 +15,12 @@ use sluice_sidecar::auth::keys::{sign_api_key, ApiKeyRole, JwtSecret, ISSUER};
 use sluice_sidecar::auth::mailer::Mailer;
 use sluice_sidecar::auth::settings::AuthSettings;
 use sluice_sidecar::auth::tokens::AccessTokens;
-use sluice_sidecar::auth::{Verifier, VerifierOptions};
-use sluice_sidecar::db::pool;
+use sluice_sidecar::http::app_with_auth;
 use sluice_sidecar::http::auth_api::AuthState;
-use sluice_sidecar::http::{app_with_auth, AppState, WriteLimits};
-use sluice_sidecar::schema::{self, ExposedSchemas, SchemaHandle};
 use tower::ServiceExt;
 
-use super::postgres::{Server, TestDb};
-use super::rest::{allow_authenticator_login, authenticator_config};
+use super::app::{app_state, current_thread_runtime, test_database, AppOptions};
+use super::postgres::TestDb;
 
 pub const SECRET: &str = "sluice-auth-test-secret-0123456789abcdef";
 
@@ -76,20 +73,12 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new(settings: AuthSettings) -> Fixture {
-        let db = TestDb::create(&Server::shared());
-        db.install_extension();
-        allow_authenticator_login(&db);
-        db.execute(SCHEMA);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let config = authenticator_config(&db);
-        let exposed = ExposedSchemas::new(["public"]).unwrap();
-        let schema: SchemaHandle = runtime.block_on(schema::start(&config, exposed)).unwrap();
+        let db = test_database(&[SCHEMA]);
+        let runtime = current_thread_runtime();
+        let mut options = AppOptions::new(&[], SECRET);
+        options.pool_size = 4;
+        let state = app_state(&db, &runtime, &options);
         let secret = JwtSecret::new(SECRET).unwrap();
-        let verifier = Arc::new(Verifier::new(&secret, VerifierOptions::default()));
-        let pool = pool::build(&config, 4).unwrap();
         let tokens = AccessTokens::hs256(
             &secret,
             settings.jwt_expiry,
@@ -98,21 +87,12 @@ impl Fixture {
         );
         let auth = AuthState {
             accounts: Arc::new(Accounts::new(
-                pool.clone(),
+                state.pool.clone(),
                 settings,
                 tokens,
                 Mailer::Outbox,
             )),
-            verifier: Arc::clone(&verifier),
-        };
-        let state = AppState {
-            realtime: sluice_sidecar::realtime::Realtime::idle(pool.clone()),
-            pool,
-            extension_version: Arc::from(sluice_sidecar::VERSION),
-            verifier,
-            schema,
-            max_rows: None,
-            writes: WriteLimits::default(),
+            verifier: Arc::clone(&state.verifier),
         };
         let now = std::time::SystemTime::now();
         Fixture {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // Each helper is used by some tests, not necessarily by all.
 
+pub mod app;
 pub mod auth;
 pub mod http;
 pub mod postgres;
