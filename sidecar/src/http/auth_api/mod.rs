@@ -21,6 +21,13 @@ use crate::auth::accounts::{Accounts, Caller, Client};
 use crate::auth::{Identity, Verifier};
 use error::AuthApiError;
 
+/// `?redirect_to=`: where a mailed link sends the browser (supabase-js's `emailRedirectTo` and
+/// `redirectTo`), if the settings allow it.
+#[derive(serde::Deserialize)]
+pub struct Redirect {
+    redirect_to: Option<String>,
+}
+
 /// What the auth handlers reach: the accounts service and the verifier of access tokens.
 #[derive(Clone)]
 pub struct AuthState {

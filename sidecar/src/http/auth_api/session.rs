@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::AuthApiError;
-use super::{caller, parse, AuthState};
+use super::{caller, parse, AuthState, Redirect};
 use crate::auth::accounts::{percent_encode, AccountError, Client, Session, SignedUp};
 
 #[derive(Deserialize)]
@@ -18,13 +18,6 @@ pub struct SignupBody {
     email: Option<String>,
     password: Option<String>,
     data: Option<Value>,
-}
-
-/// `?redirect_to=`: where the mail's link sends the browser (supabase-js's `emailRedirectTo` and
-/// `redirectTo`), if the settings allow it.
-#[derive(Deserialize)]
-pub struct Redirect {
-    redirect_to: Option<String>,
 }
 
 pub async fn signup(

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::AuthApiError;
-use super::{caller, parse, AuthState};
+use super::{caller, parse, AuthState, Redirect};
 use crate::auth::accounts::Changes;
 
 pub async fn get(
@@ -24,11 +24,6 @@ pub struct UpdateBody {
     email: Option<String>,
     password: Option<String>,
     data: Option<Value>,
-}
-
-#[derive(Deserialize)]
-pub struct Redirect {
-    redirect_to: Option<String>,
 }
 
 /// PUT /user; `?redirect_to=` is where the email-change link sends the browser (if allowed).
