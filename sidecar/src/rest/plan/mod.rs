@@ -150,6 +150,21 @@ pub struct Related {
 
 /// The schema a request addresses: its profile header if any, which must be exposed, else the
 /// default (first exposed) schema.
+/// The table or view a request names, in the schema its profile picks (`PGRST205` if none).
+fn requested_table<'a>(
+    cache: &'a SchemaCache,
+    request: &RestRequest,
+    relation: &str,
+) -> Result<&'a Table, RestError> {
+    let schema = schema_for(cache, request.profile.as_deref())?;
+    cache
+        .table(schema, relation)
+        .ok_or_else(|| RestError::TableNotFound {
+            schema: schema.to_owned(),
+            table: relation.to_owned(),
+        })
+}
+
 pub fn schema_for<'a>(
     cache: &'a SchemaCache,
     profile: Option<&'a str>,
@@ -171,13 +186,7 @@ pub fn plan_read(
     request: RestRequest,
     max_rows: Option<u64>,
 ) -> Result<ReadPlan, RestError> {
-    let schema = schema_for(cache, request.profile.as_deref())?.to_owned();
-    let table = cache
-        .table(&schema, relation)
-        .ok_or_else(|| RestError::TableNotFound {
-            schema: schema.clone(),
-            table: relation.to_owned(),
-        })?;
+    let table = requested_table(cache, &request, relation)?;
     let mut page = request.page;
     if let Some(max) = max_rows {
         page.limit = Some(page.limit.map_or(max, |limit| limit.min(max)));

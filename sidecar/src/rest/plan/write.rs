@@ -116,13 +116,7 @@ pub fn plan_write(
     payload: &Payload,
     allow_unfiltered: bool,
 ) -> Result<WritePlan, RestError> {
-    let schema = super::schema_for(cache, request.profile.as_deref())?.to_owned();
-    let table = cache
-        .table(&schema, relation)
-        .ok_or_else(|| RestError::TableNotFound {
-            schema: schema.clone(),
-            table: relation.to_owned(),
-        })?;
+    let table = super::requested_table(cache, &request, relation)?;
 
     check_writable(table, method, request.prefer.resolution.is_some())?;
     let limited = matches!(method, WriteMethod::Patch | WriteMethod::Delete)
@@ -210,7 +204,7 @@ pub fn plan_write(
     returning.page = Page::default();
 
     Ok(WritePlan {
-        schema,
+        schema: table.schema.clone(),
         table: table.name.clone(),
         mutation,
         columns,
