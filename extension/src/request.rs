@@ -74,7 +74,7 @@ fn run_request(
         apply_statement_timeout(statement_timeout);
     }
     let statement = cached_plan(sql, params.len());
-    let args: Vec<DatumWithOid<'_>> = params.iter().map(|p| p.as_deref().into()).collect();
+    let args = text_arguments(&params);
     Spi::connect_mut(|client| {
         client
             .update(&**statement, None, &args)
@@ -147,7 +147,7 @@ fn cached_plan(sql: &str, param_count: usize) -> Rc<OwnedPreparedStatement> {
     }) {
         return statement;
     }
-    let types = vec![PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID); param_count];
+    let types = text_types(param_count);
     let statement = Rc::new(Spi::connect_mut(|client| {
         client
             .prepare_mut(sql, &types)
@@ -174,6 +174,15 @@ fn cached_plan(sql: &str, param_count: usize) -> Rc<OwnedPreparedStatement> {
         );
     });
     statement
+}
+
+/// The sidecar binds every parameter as `text` (its SQL casts them): `count` text types.
+fn text_types(count: usize) -> Vec<PgOid> {
+    vec![PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID); count]
+}
+
+fn text_arguments(params: &[Option<String>]) -> Vec<DatumWithOid<'_>> {
+    params.iter().map(|p| p.as_deref().into()).collect()
 }
 
 /// The first row of the last SPI result, each column through its type's output function.
@@ -218,8 +227,8 @@ pub(crate) fn cached_plan_count() -> usize {
 )]
 fn planned_rows(query: &str, params: Vec<Option<String>>) -> i64 {
     let explain = format!("EXPLAIN (FORMAT JSON) {query}");
-    let types = vec![PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID); params.len()];
-    let args: Vec<DatumWithOid<'_>> = params.iter().map(|p| p.as_deref().into()).collect();
+    let types = text_types(params.len());
+    let args = text_arguments(&params);
     let plan = Spi::connect_mut(|client| {
         let statement = client
             .prepare_mut(explain.as_str(), &types)
