@@ -2,7 +2,7 @@
 # Realtime speed: commit-to-socket latency p50/p95/p99 at 1, 100 and 1000 subscribers with RLS off and
 # on, delivered messages per second at saturation, and the sidecar's RSS with 10,000 idle sockets.
 #
-#   bench/realtime.sh                       # SUBSCRIBERS="1 100 1000" EVENTS=200 IDLE=10000
+#   bench/realtime.sh                       # SUBSCRIBERS="1 100 1000" EVENTS=200 IDLE=10000 CLIENTS="node rust"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -19,7 +19,7 @@ ulimit -n "$(ulimit -Hn)"
     || { echo "realtime bench: ulimit -n is $(ulimit -n); raise the hard limit or set IDLE lower" >&2; exit 1; }
 
 [ "${SKIP_INSTALL:-0}" = 1 ] || scripts/install-extension.sh >/dev/null
-cargo build -q --release -p sluice-sidecar
+cargo build -q --release -p sluice-sidecar --bin sluice --example realtime_bench
 (cd bench/realtime && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 scripts/pg-cluster.sh stop "$DATA"
 rm -rf "$DATA"
@@ -42,6 +42,13 @@ sidecar=$!
 trap 'kill $sidecar 2>/dev/null; wait $sidecar 2>/dev/null; scripts/pg-cluster.sh stop "$DATA"' EXIT
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$API_PORT/health" >/dev/null && break; sleep 0.1; done
 
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
-SLUICE_WS=ws://127.0.0.1:$API_PORT DATABASE_URL=$URL SLUICE_JWT_SECRET=$SECRET SIDECAR_PID=$sidecar \
-    node bench/realtime/bench.mjs
+export SLUICE_WS=ws://127.0.0.1:$API_PORT DATABASE_URL=$URL SLUICE_JWT_SECRET=$SECRET SIDECAR_PID=$sidecar
+for client in ${CLIENTS:-node rust}; do
+    echo "load average before the $client client: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
+    case $client in
+        node) node bench/realtime/bench.mjs ;;
+        # Latency only: the same measurement with a reader of a few microseconds per frame.
+        rust) target/release/examples/realtime_bench ;;
+        *) echo "realtime bench: unknown client $client (node, rust)" >&2; exit 1 ;;
+    esac
+done

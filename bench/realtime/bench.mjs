@@ -64,7 +64,10 @@ const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${SIDECAR_PID
 
 const db = new pg.Client({ connectionString: DATABASE_URL });
 await db.connect();
-let nextId = 1;
+// Another client may have run first on these tables.
+let nextId = Number((await db.query(
+  'SELECT greatest((SELECT coalesce(max(id), 0) FROM bench_open), (SELECT coalesce(max(id), 0) FROM bench_rls)) + 1 AS id',
+)).rows[0].id);
 
 async function latency(n, rls) {
   const table = rls ? 'bench_rls' : 'bench_open';
