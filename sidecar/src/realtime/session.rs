@@ -3,13 +3,17 @@
 //! this task reads and answers.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::changes;
@@ -29,7 +33,7 @@ const CLOSE_TOO_SLOW: u16 = 1008;
 /// How long a cut-off client still gets to take a pending frame and the close frame.
 const GRACE: Duration = Duration::from_secs(10);
 
-async fn close_too_slow(sink: &mut futures_util::stream::SplitSink<WebSocket, WsMessage>) {
+async fn close_too_slow(sink: &mut SplitSink<WebSocket, WsMessage>) {
     let reason =
         format!("sluice: the client did not keep up; more than {QUEUE} messages were queued");
     let close = WsMessage::Close(Some(CloseFrame {
@@ -39,6 +43,48 @@ async fn close_too_slow(sink: &mut futures_util::stream::SplitSink<WebSocket, Ws
     // A client that reads nothing may never take the close frame either: then the connection is
     // simply dropped.
     let _ = tokio::time::timeout(GRACE, sink.send(close)).await;
+}
+
+/// Drains a socket's outbox into it, one task per socket. Every event reaches every subscriber's
+/// socket through here, so the usual case (the socket takes the frame at once) stays cheap: no
+/// waiting on the cut-off signal unless a send actually blocks.
+async fn write_frames(
+    mut sink: SplitSink<WebSocket, WsMessage>,
+    mut queue: mpsc::Receiver<Frame>,
+    outbox: Arc<Outbox>,
+) {
+    while let Some(frame) = queue.recv().await {
+        // An outbox is only cut off when its queue is full, so this loop never waits in `recv`
+        // for a cut-off client: checking after each frame is enough.
+        if outbox.overflowed() {
+            return close_too_slow(&mut sink).await;
+        }
+        let message = match frame {
+            Frame::Text(text) => WsMessage::Text(text.into()),
+            Frame::Binary(bytes) => WsMessage::Binary(bytes.into()),
+        };
+        let mut send = std::pin::pin!(sink.send(message));
+        let sent = match std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await {
+            Poll::Ready(sent) => sent.is_ok(),
+            // The client's window is full: wait, unless it gets cut off meanwhile.
+            Poll::Pending => tokio::select! {
+                biased;
+                sent = &mut send => sent.is_ok(),
+                () = outbox.cut_off() => {
+                    // A little grace to finish the frame, so that the close frame can follow
+                    // it; else just drop the socket.
+                    if let Ok(Ok(())) = tokio::time::timeout(GRACE, send).await {
+                        close_too_slow(&mut sink).await;
+                    }
+                    return;
+                }
+            },
+        };
+        if !sent {
+            return;
+        }
+    }
+    let _ = sink.close().await;
 }
 
 struct Channel {
@@ -85,45 +131,9 @@ pub async fn run(
     vsn: Vsn,
     identity: Identity,
 ) {
-    let (outbox, mut queue) = Outbox::new(vsn, QUEUE);
-    let (mut sink, mut stream) = socket.split();
-    let writer_outbox = Arc::clone(&outbox);
-    let writer = tokio::spawn(async move {
-        loop {
-            let frame = tokio::select! {
-                biased;
-                () = writer_outbox.cut_off() => return close_too_slow(&mut sink).await,
-                frame = queue.recv() => frame,
-            };
-            let message = match frame {
-                Some(Frame::Text(text)) => WsMessage::Text(text.into()),
-                Some(Frame::Binary(bytes)) => WsMessage::Binary(bytes.into()),
-                None => break,
-            };
-            let finished = {
-                let send = sink.send(message);
-                tokio::pin!(send);
-                tokio::select! {
-                    biased;
-                    sent = &mut send => Some(sent.is_ok()),
-                    () = writer_outbox.cut_off() => {
-                        // Cut off while the client's window is full: a little grace to finish the
-                        // frame, so that the close frame can follow it; else just drop the socket.
-                        match tokio::time::timeout(GRACE, send).await {
-                            Ok(Ok(())) => None,
-                            _ => return,
-                        }
-                    }
-                }
-            };
-            match finished {
-                Some(true) => {}
-                Some(false) => break,
-                None => return close_too_slow(&mut sink).await,
-            }
-        }
-        let _ = sink.close().await;
-    });
+    let (outbox, queue) = Outbox::new(vsn, QUEUE);
+    let (sink, mut stream) = socket.split();
+    let writer = tokio::spawn(write_frames(sink, queue, Arc::clone(&outbox)));
     let mut session = Session {
         id: rt.hub.session_id(),
         rt,
