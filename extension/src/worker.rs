@@ -12,10 +12,13 @@ use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags
 use pgrx::prelude::*;
 use pgrx::{pg_shmem_init, PGRXSharedMemory, PgAtomic, PgLwLock};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const QUEUE_CAPACITY: usize = 4096;
 const BATCH_WINDOW: Duration = Duration::from_millis(1);
+/// A wake-up this long after the previous pass finds the log idle: nobody is likely to commit
+/// within the window, so the batch goes out at once.
+const IDLE_AFTER: Duration = Duration::from_millis(5);
 
 /// Transaction ids in the order their commits became visible. On overflow the oldest order is
 /// kept and the rest are numbered by transaction id (still a safe cursor; only the order among
@@ -145,13 +148,18 @@ pub extern "C-unwind" fn sluice_numbering_worker_main(_arg: pg_sys::Datum) {
 
     // The timeout is a safety net: events committed while no worker ran are numbered within a
     // second even if nobody sets the latch.
+    let mut last_pass = Instant::now();
     while BackgroundWorker::wait_latch(Some(Duration::from_secs(1))) {
-        // A short batching window: commits arriving meanwhile share this pass (and its commit
-        // and NOTIFY). Readers still hear of every event within a few milliseconds.
-        std::thread::sleep(BATCH_WINDOW);
+        // While commits keep coming, a short batching window lets those arriving meanwhile
+        // share this pass (and its commit and NOTIFY). After a quiet spell the window would only
+        // delay the one commit that woke us, so there is none.
+        if last_pass.elapsed() < IDLE_AFTER {
+            std::thread::sleep(BATCH_WINDOW);
+        }
         WAKE_PENDING.get().store(false, Ordering::Release);
         let commit_order = drain_commit_queue();
         BackgroundWorker::transaction(|| number_batch(&commit_order));
+        last_pass = Instant::now();
     }
     WORKER_PROC.get().store(0, Ordering::Release);
     log!("sluice: numbering worker stopped");
