@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Checks the upgrade scripts: for each sql/sluice--A--B.sql, a database created at version A and
-# updated with ALTER EXTENSION sluice UPDATE must end up with exactly what a fresh install of the
+# Checks the upgrade scripts: for each earlier release A (sql/sluice--A.sql), a database created at
+# version A and updated with ALTER EXTENSION sluice UPDATE must end up with exactly what a fresh install of the
 # current version has: the extension's objects with their definitions and grants, and the indexes,
 # constraints, triggers and registered collections of its schemas.
 #
@@ -65,9 +65,11 @@ psql "${admin_url%/*}/$fresh_db" -qX -v ON_ERROR_STOP=1 -c "CREATE EXTENSION slu
 expected=$(psql "${admin_url%/*}/$fresh_db" -qXAt -v ON_ERROR_STOP=1 -c "$FINGERPRINT")
 
 checked=0
-for upgrade in "$REPO"/sql/sluice--*--"$current".sql; do
-    [ -e "$upgrade" ] || continue
-    from=$(basename "$upgrade" .sql | sed 's/^sluice--\(.*\)--.*$/\1/')
+# From every earlier release (each has its install script in sql/); Postgres chains the upgrade
+# scripts it needs.
+for install in "$REPO"/sql/sluice--*.sql; do
+    from=$(basename "$install" .sql | sed 's/^sluice--//')
+    case $from in *--* | "$current") continue ;; esac
     db=sluice_upgrade_from_${from//./_}
     psql "$admin_url" -qX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
     psql "${admin_url%/*}/$db" -qX -v ON_ERROR_STOP=1 \
@@ -83,4 +85,4 @@ for upgrade in "$REPO"/sql/sluice--*--"$current".sql; do
     checked=$((checked + 1))
 done
 psql "$admin_url" -qX -c "DROP DATABASE $fresh_db"
-[ "$checked" -gt 0 ] || echo "check-upgrade: no upgrade script leads to $current"
+[ "$checked" -gt 0 ] || echo "check-upgrade: no earlier release to upgrade from"

@@ -31,7 +31,7 @@ GRANT anon, authenticated, service_role TO authenticator;
 CREATE SCHEMA IF NOT EXISTS auth;
 GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role;
 GRANT USAGE ON SCHEMA sluice TO anon, authenticated, service_role;
--- The sidecar's login calls sluice.run_request and sluice.visible_to (granted to it alone) and reads
+-- The sidecar's login calls sluice.run_request and sluice.policies_admit (granted to it alone) and reads
 -- sluice.collections (whether a subscribed table has realtime on).
 GRANT USAGE ON SCHEMA sluice TO authenticator;
 

@@ -101,21 +101,22 @@ AS $$ SELECT sluice.restore_version($1::oid, $2, $3) $$;
 COMMENT ON FUNCTION sluice.restore(regclass, jsonb, int) IS
     'Writes a stored version of a row back to the table (recorded as a new version); returns it.';
 
--- Realtime delivery: which of several subscribers may see one row. The sidecar groups its
--- subscribers by identical (role, claims) and asks once per event, instead of once per subscriber.
--- For each claim set (a JSON array of JWT claim objects, each with a "role"), it switches to that
--- role with those claims, exactly as a REST request would, and probes the row by its primary key
--- under the table's RLS policies. Returns the (0-based) indexes of the claim sets that see the row.
+-- Realtime delivery: which of several subscribers may see one version of a row (the one an event
+-- carries). The sidecar groups its subscribers by identical (role, claims) and asks once per event,
+-- instead of once per subscriber, through sluice.policies_admit below.
 --
--- Who may call it: only `authenticator`, the sidecar's login role. The function switches roles,
--- which only works for roles the session user is a member of; a REST request (running as anon,
--- authenticated or service_role) cannot execute it, so no client can use it to probe rows under
--- someone else's claims. The SET clause makes Postgres restore `role` and `request.jwt.claims` when
--- the function returns, whatever happened inside.
--- The loop of sluice.visible_to (not for direct use: it runs the statement it is given, so it is
--- as restricted as visible_to): the indexes of the claim sets that see the row. A claim set
+-- The loop of sluice.policies_admit (not for direct use: it runs the statement it is given, so it
+-- is as restricted as policies_admit): for each claim set (a JSON array of JWT claim objects, each
+-- with a "role"), it switches to that role with those claims, exactly as a REST request would, runs
+-- the probe, and returns the (0-based) indexes of the claim sets for which it said true. A claim set
 -- without a role is skipped (set_config would reset to the session user), as is one whose role lacks
 -- SELECT on the table.
+--
+-- Who may call these: only `authenticator`, the sidecar's login role. They switch roles, which only
+-- works for roles the session user is a member of; a REST request (running as anon, authenticated
+-- or service_role) cannot execute them, so no client can use them to probe rows under someone
+-- else's claims. The SET clause makes Postgres restore `role` and `request.jwt.claims` when the
+-- function returns, whatever happened inside.
 CREATE FUNCTION sluice.visible_to_each(relid regclass, claim_sets jsonb, probe text, guarded boolean)
 RETURNS int[]
 LANGUAGE plpgsql VOLATILE STRICT
@@ -165,50 +166,96 @@ $$;
 REVOKE ALL ON FUNCTION sluice.visible_to_each(regclass, jsonb, text, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION sluice.visible_to_each(regclass, jsonb, text, boolean) TO authenticator;
 
-CREATE FUNCTION sluice.visible_to(relid regclass, pk jsonb, claim_sets jsonb)
+-- The SELECT policies of a table that apply to a role, combined as Postgres combines them (the
+-- permissive ones OR'ed, the restrictive ones AND'ed to that), as an expression over the table's
+-- columns; 'true' where RLS does not apply to the role (RLS off, superuser, BYPASSRLS, the owner of
+-- a table without FORCE ROW LEVEL SECURITY) and NULL where no permissive policy admits anything
+-- (default deny) or the role does not exist. The expressions are the catalog's own (pg_get_expr,
+-- as pg_dump reads them), to be evaluated with the table's name naming a row of its type.
+CREATE FUNCTION sluice.select_policy_expr(relid regclass, role_name text)
+RETURNS text
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH r AS (SELECT oid, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = role_name),
+    t AS (SELECT relowner, relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = relid),
+    p AS (
+        SELECT pol.polpermissive AS permissive, '(' || pg_get_expr(pol.polqual, pol.polrelid) || ')' AS expr
+        FROM pg_policy AS pol, r
+        WHERE pol.polrelid = relid AND pol.polcmd IN ('r', '*') AND pol.polqual IS NOT NULL
+          AND (0::oid = ANY (pol.polroles)
+               OR EXISTS (SELECT 1 FROM unnest(pol.polroles) AS pr(oid) WHERE pg_has_role(r.oid, pr.oid, 'USAGE')))
+    )
+    SELECT CASE
+        WHEN NOT t.relrowsecurity OR r.rolsuper OR r.rolbypassrls
+             OR (pg_has_role(r.oid, t.relowner, 'USAGE') AND NOT t.relforcerowsecurity) THEN 'true'
+        WHEN NOT EXISTS (SELECT 1 FROM p WHERE p.permissive) THEN NULL
+        ELSE '(' || (SELECT string_agg(p.expr, ' OR ' ORDER BY p.expr) FROM p WHERE p.permissive) || ')'
+             || coalesce((SELECT string_agg(' AND ' || p.expr, '' ORDER BY p.expr) FROM p WHERE NOT p.permissive), '')
+    END
+    FROM r, t
+$$;
+REVOKE ALL ON FUNCTION sluice.select_policy_expr(regclass, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sluice.select_policy_expr(regclass, text) TO authenticator;
+
+-- Which claim sets' roles and claims the table's SELECT policies admit for this version of a row:
+-- the row an INSERT or UPDATE event carries, a deleted row, or the old version of an updated one.
+-- The version is judged, not the table's current row: an event is delivered to whoever could read
+-- the row as the event shows it, even if it has been changed or deleted since (and never to someone
+-- who can read only what it became). Each role's policies are evaluated on the given row (read back
+-- as the table's row type) under that role and claims, in one statement prepared per session, table
+-- and policy text; a policy that fails, or cannot be evaluated on a detached row at all (a warning
+-- says why), admits nothing, so an odd policy hides rows rather than leaking them.
+CREATE FUNCTION sluice.policies_admit(relid regclass, version jsonb, claim_sets jsonb)
 RETURNS SETOF int
 LANGUAGE plpgsql VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    keys text[];
+    role_name text;
+    subset jsonb;
+    indexes int[];
+    expr text;
     probe text;
-    visible int[];
+    seen int[];
 BEGIN
-    SELECT c.pk_columns INTO keys FROM sluice.collections AS c WHERE c.relid = visible_to.relid;
-    IF keys IS NULL THEN
+    IF NOT EXISTS (SELECT 1 FROM sluice.collections AS c WHERE c.relid = policies_admit.relid) THEN
         RAISE EXCEPTION 'sluice: % is not tracked by Sluice', relid
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
-    -- The probe is prepared once per session and table, so that checking many claim sets costs
-    -- no planning (a plan stays valid across roles with the same policies; Postgres re-plans when
-    -- it must). Identifiers come from the catalog, quoted; the key is a bound parameter, read back
-    -- as the table's own row type so that the comparison uses the primary-key index.
-    -- Named after the key columns too: a changed primary key gets a new statement.
-    probe := 'sluice_visible_' || relid::oid || '_' || left(md5(keys::text), 16);
-    IF NOT EXISTS (SELECT 1 FROM pg_prepared_statements WHERE name = probe) THEN
-        EXECUTE format(
-            'PREPARE %I (jsonb) AS SELECT EXISTS (SELECT 1 FROM %s AS t WHERE (%s) = (SELECT %s FROM jsonb_populate_record(NULL::%s, $1) AS k))',
-            probe,
-            relid,
-            (SELECT string_agg(format('t.%I', k), ', ') FROM unnest(keys) AS k),
-            (SELECT string_agg(format('k.%I', k), ', ') FROM unnest(keys) AS k),
-            relid);
-    END IF;
-    -- EXECUTE (the utility statement) takes no bound parameters: the key goes in as a quoted literal.
-    probe := format('EXECUTE %I (%L::jsonb)', probe, pk);
-    -- All claim sets in one go; only if a probe fails (a policy that raises for some claims) are
-    -- they checked again one by one, each in its own subtransaction, so one failing claim set
-    -- hides the row from itself only.
-    BEGIN
-        visible := sluice.visible_to_each(relid, claim_sets, probe, false);
-    EXCEPTION WHEN OTHERS THEN
-        visible := sluice.visible_to_each(relid, claim_sets, probe, true);
-    END;
-    RETURN QUERY SELECT unnest(visible);
+    -- Policies apply per role: the claim sets are checked role by role.
+    FOR role_name, subset, indexes IN
+        SELECT e.value ->> 'role', jsonb_agg(e.value ORDER BY e.ordinality),
+               array_agg((e.ordinality - 1)::int ORDER BY e.ordinality)
+        FROM jsonb_array_elements(claim_sets) WITH ORDINALITY AS e
+        WHERE coalesce(e.value ->> 'role', 'none') NOT IN ('none', '')
+        GROUP BY 1
+    LOOP
+        expr := sluice.select_policy_expr(relid, role_name);
+        CONTINUE WHEN expr IS NULL;
+        probe := 'sluice_admits_' || relid::oid || '_' || left(md5(expr), 16);
+        IF NOT EXISTS (SELECT 1 FROM pg_prepared_statements WHERE name = probe) THEN
+            BEGIN
+                EXECUTE format(
+                    'PREPARE %I (jsonb) AS SELECT EXISTS (SELECT 1 FROM jsonb_populate_record(NULL::%s, $1) AS %I WHERE %s)',
+                    probe, relid, (SELECT c.relname FROM pg_class AS c WHERE c.oid = relid), expr);
+            EXCEPTION WHEN OTHERS THEN
+                RAISE WARNING 'sluice: the SELECT policies of % for role % cannot be evaluated on a row version: %',
+                    relid, role_name, SQLERRM;
+                CONTINUE;
+            END;
+        END IF;
+        probe := format('EXECUTE %I (%L::jsonb)', probe, version);
+        BEGIN
+            seen := sluice.visible_to_each(relid, subset, probe, false);
+        EXCEPTION WHEN OTHERS THEN
+            seen := sluice.visible_to_each(relid, subset, probe, true);
+        END;
+        RETURN QUERY SELECT indexes[s + 1] FROM unnest(seen) AS s;
+    END LOOP;
 END
 $$;
-COMMENT ON FUNCTION sluice.visible_to(regclass, jsonb, jsonb) IS
-    'Which claim sets (0-based indexes) may SELECT the row with this primary key under RLS. For the realtime sidecar (authenticator) only.';
-REVOKE ALL ON FUNCTION sluice.visible_to(regclass, jsonb, jsonb) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION sluice.visible_to(regclass, jsonb, jsonb) TO authenticator;
+COMMENT ON FUNCTION sluice.policies_admit(regclass, jsonb, jsonb) IS
+    'Which claim sets (0-based indexes) the table''s SELECT policies admit for this version of a row. For the realtime sidecar (authenticator) only.';
+REVOKE ALL ON FUNCTION sluice.policies_admit(regclass, jsonb, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sluice.policies_admit(regclass, jsonb, jsonb) TO authenticator;

@@ -162,20 +162,21 @@ pub async fn table_access(
     }))
 }
 
-/// Which of `claim_sets` (each a JSON claims object with a role) may see the row with key `pk`:
-/// one round trip to `sluice.visible_to`, whatever the number of claim sets.
-pub async fn visible_to(
+/// Which of `claim_sets` (each a JSON claims object with a role) the table's SELECT policies
+/// admit for `version`, one version of a row: one round trip to `sluice.policies_admit`, whatever
+/// the number of claim sets.
+pub async fn policies_admit(
     client: &impl GenericClient,
     table_oid: u32,
-    pk: &Map<String, Value>,
+    version: &Map<String, Value>,
     claim_sets: &[&str],
 ) -> Result<Vec<usize>, tokio_postgres::Error> {
-    let pk = Value::Object(pk.clone()).to_string();
+    let version = Value::Object(version.clone()).to_string();
     let sets = format!("[{}]", claim_sets.join(","));
     let rows = client
         .query(
-            "SELECT sluice.visible_to($1::oid::regclass, $2::text::jsonb, $3::text::jsonb)",
-            &[&table_oid, &pk, &sets],
+            "SELECT sluice.policies_admit($1::oid::regclass, $2::text::jsonb, $3::text::jsonb)",
+            &[&table_oid, &version, &sets],
         )
         .await?;
     Ok(rows

@@ -7,7 +7,7 @@
 //! past `delivered`. So a live subscription sees every event after its cursor exactly once, and a
 //! resuming one first reads the log itself (`catch_up`) until it has reached `delivered`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -242,9 +242,11 @@ impl Hub {
         let Some(access) = self.access(&change.schema, &change.table).await? else {
             return Ok(()); // Dropped since: nobody can read it.
         };
-        let shaped = Shaped::new(change, &access);
-        // With RLS (except for DELETE, see `Shaped`), Postgres decides per claims.
-        let check = access.rls && change.op != Op::Delete;
+        // Old records go out whole only with REPLICA IDENTITY FULL, as Supabase does; else the key.
+        let old_whole = access.replica_full && change.op != Op::Insert;
+        let shaped = Shaped::new(change, &access, old_whole);
+        // With RLS, Postgres decides per claims.
+        let check = access.rls;
         let mut matched: Vec<(&Arc<ChangeSub>, Option<String>, Vec<u32>)> = Vec::new();
         for sub in subs {
             let claims = {
@@ -274,6 +276,8 @@ impl Hub {
         if matched.is_empty() {
             return Ok(());
         }
+        // Claim sets that may see the change but not the row's old version: they get its key.
+        let mut old_hidden: HashSet<String> = HashSet::new();
         if check {
             // One round trip for every distinct (role, claims) among the matched.
             let mut groups: Vec<&str> = matched
@@ -283,16 +287,43 @@ impl Hub {
             groups.sort_unstable();
             groups.dedup();
             let client = self.pool.get().await?;
-            let visible = changes::visible_to(&**client, access.oid, &change.pk, &groups).await?;
-            let allowed: Vec<String> = visible
+            // The row as this event shows it is judged, not the table's current row: a deleted
+            // row can no longer be probed, and a row changed since must not decide who gets this
+            // version of it.
+            let version = match change.op {
+                Op::Delete => change.old_record.as_ref(),
+                _ => change.record.as_ref(),
+            };
+            let visible = match version {
+                Some(row) => changes::policies_admit(&**client, access.oid, row, &groups).await?,
+                None => Vec::new(),
+            };
+            let allowed: HashSet<String> = visible
                 .iter()
                 .filter_map(|&i| groups.get(i).map(|c| (*c).to_owned()))
                 .collect();
             matched.retain(|(_, c, _)| c.as_ref().is_some_and(|c| allowed.contains(c)));
+            // An updated row's whole old version goes only to those who could read it.
+            if let (Op::Update, true, Some(old)) = (change.op, old_whole, &change.old_record) {
+                let readers: Vec<&str> = allowed.iter().map(String::as_str).collect();
+                let admitted =
+                    changes::policies_admit(&**client, access.oid, old, &readers).await?;
+                old_hidden = readers
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !admitted.contains(i))
+                    .map(|(_, c)| (*c).to_owned())
+                    .collect();
+            }
         }
-        for (sub, _, ids) in matched {
+        let keyed = (!old_hidden.is_empty()).then(|| Shaped::new(change, &access, false));
+        for (sub, claims, ids) in matched {
+            let data = match (&keyed, &claims) {
+                (Some(keyed), Some(claims)) if old_hidden.contains(claims) => &keyed.data,
+                _ => &shaped.data,
+            };
             let (head, tail) = &sub.shell;
-            let mut frame = String::with_capacity(head.len() + shaped.data.len() + 32);
+            let mut frame = String::with_capacity(head.len() + data.len() + 32);
             frame.push_str(head);
             frame.push_str("{\"ids\":[");
             for (n, id) in ids.iter().enumerate() {
@@ -302,7 +333,7 @@ impl Hub {
                 frame.push_str(&id.to_string());
             }
             frame.push_str("],\"data\":");
-            frame.push_str(&shaped.data);
+            frame.push_str(data);
             frame.push('}');
             frame.push_str(tail);
             sub.outbox.send(Frame::Text(frame));
@@ -318,15 +349,15 @@ struct Shaped {
 }
 
 impl Shaped {
-    fn new(change: &Change, access: &TableAccess) -> Shaped {
-        let pk_only = || Some(change.pk.clone());
-        // Old records go out whole only with REPLICA IDENTITY FULL, as Supabase does; a deleted
-        // row of an RLS table cannot be checked any more, so it is reduced to its key.
+    /// `old_whole`: the old record goes out whole (else only its key).
+    fn new(change: &Change, access: &TableAccess, old_whole: bool) -> Shaped {
         let old = match change.op {
             Op::Insert => None,
-            Op::Update if access.replica_full => change.old_record.clone(),
-            Op::Delete if access.replica_full && !access.rls => change.old_record.clone(),
-            Op::Update | Op::Delete => pk_only(),
+            _ if old_whole => change
+                .old_record
+                .clone()
+                .or_else(|| Some(change.pk.clone())),
+            Op::Update | Op::Delete => Some(change.pk.clone()),
         };
         let mut data = json!({
             "schema": change.schema,

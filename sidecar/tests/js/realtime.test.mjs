@@ -34,7 +34,7 @@ async function until(check, what, ms = 5000) {
     if (check()) return;
     await sleep(20);
   }
-  assert.fail(`timed out waiting for ${what}`);
+  assert.fail(`timed out waiting for ${typeof what === 'function' ? what() : what}`);
 }
 
 const service = client(serviceKey);
@@ -100,11 +100,63 @@ test('RLS: two users on the same table each receive only their own rows', async 
     const r = await service.from('rt_notes').insert(row);
     assert.equal(r.error, null);
   }
-  await until(() => seen.ann.length >= 2 && seen.bob.length >= 1, 'rls events');
+  // Deletes: a deleted row is checked against the policies as it was, so each owner alone hears
+  // of it (with the key only: no REPLICA IDENTITY FULL here).
+  assert.equal((await service.from('rt_notes').delete().eq('id', 3)).error, null);
+  assert.equal((await service.from('rt_notes').delete().eq('id', 2)).error, null);
+  await until(() => seen.ann.length >= 3 && seen.bob.length >= 2, () => `rls events, got ${JSON.stringify(seen)}`);
   await sleep(300);
-  assert.deepEqual(seen.ann.map((e) => e.new.body), ['ann 1', 'ann 2']);
-  assert.deepEqual(seen.bob.map((e) => e.new.body), ['bob 1']);
+  // Row 3 was deleted before its INSERT was delivered, perhaps: the INSERT is judged by the row it
+  // carries, so Ann gets both.
+  assert.deepEqual(seen.ann.map(summary), ['INSERT 1', 'INSERT 3', 'DELETE 3']);
+  assert.deepEqual(seen.ann.map((e) => e.new.body ?? e.old), ['ann 1', 'ann 2', { id: 3 }]);
+  assert.deepEqual(seen.bob.map(summary), ['INSERT 2', 'DELETE 2']);
+  assert.deepEqual(seen.bob[1].old, { id: 2 });
   assert.deepEqual(seen.anon, [], 'anon has no SELECT on rt_notes');
+});
+
+test('RLS with REPLICA IDENTITY FULL: old records go whole only to who could read them', async () => {
+  const seen = { ann: [], bob: [] };
+  await Promise.all(
+    [['ann', userToken(ANN)], ['bob', userToken(BOB)]].map(([who, token]) =>
+      subscribed(
+        realtime('1.0.0', token)
+          .channel(`full-${who}`)
+          .on('postgres_changes', { event: '*', schema: 'public', table: 'rt_notes_full' }, (e) => seen[who].push(e)),
+      ),
+    ),
+  );
+  const ok = (r) => assert.equal(r.error, null, JSON.stringify(r.error));
+  ok(await service.from('rt_notes_full').insert([{ id: 1, owner: ANN, body: 'ann' }, { id: 2, owner: BOB, body: 'bob' }]));
+  ok(await service.from('rt_notes_full').update({ body: 'ann, edited' }).eq('id', 1));
+  // Bob's row is given to Ann: she may see it now, but its old version was Bob's.
+  ok(await service.from('rt_notes_full').update({ owner: ANN, body: 'was bob' }).eq('id', 2));
+  ok(await service.from('rt_notes_full').delete().eq('id', 1));
+  ok(await service.from('rt_notes_full').delete().eq('id', 2));
+  await until(() => seen.ann.length >= 5 && seen.bob.length >= 1, () => `events, got ${JSON.stringify(seen)}`);
+  await sleep(300);
+  assert.deepEqual(seen.ann.map(summary), ['INSERT 1', 'UPDATE 1', 'UPDATE 2', 'DELETE 1', 'DELETE 2']);
+  assert.deepEqual(seen.ann[1].old, { id: 1, owner: ANN, body: 'ann' });
+  assert.deepEqual(seen.ann[2].old, { id: 2 }, 'the old version was not hers');
+  assert.deepEqual(seen.ann[2].new, { id: 2, owner: ANN, body: 'was bob' });
+  assert.deepEqual(seen.ann[3].old, { id: 1, owner: ANN, body: 'ann, edited' });
+  assert.deepEqual(seen.ann[4].old, { id: 2, owner: ANN, body: 'was bob' });
+  // Bob saw his row arrive, and nothing after it was given away.
+  assert.deepEqual(seen.bob.map(summary), ['INSERT 2']);
+
+  // Each event is judged by the row as it shows it, not by what the row became: inserted for Ann
+  // and given to Bob in one transaction, Ann gets the INSERT and Bob the UPDATE (without Ann's
+  // version as its old record), although the table shows Bob's row to both deliveries.
+  seen.ann.length = 0;
+  seen.bob.length = 0;
+  ok(await service.rpc('rt_insert_then_give', { note_id: 3, first_owner: ANN, second_owner: BOB }));
+  await until(() => seen.ann.length >= 1 && seen.bob.length >= 1, () => `events, got ${JSON.stringify(seen)}`);
+  await sleep(300);
+  assert.deepEqual(seen.ann.map(summary), ['INSERT 3']);
+  assert.deepEqual(seen.ann[0].new, { id: 3, owner: ANN, body: 'first' });
+  assert.deepEqual(seen.bob.map(summary), ['UPDATE 3']);
+  assert.deepEqual(seen.bob[0].new, { id: 3, owner: BOB, body: 'given' });
+  assert.deepEqual(seen.bob[0].old, { id: 3 });
 });
 
 test('joining a table without realtime is refused with a reason', async () => {
