@@ -5,8 +5,10 @@
 //! `protocol` (frames) → `session` (one socket's channels) → `hub` (subscriptions, fan-out in
 //! position order) ← `listener` (the LISTEN connection, reading the log); `cluster` carries
 //! broadcast and presence between instances; `resume` replays the log for a channel that joins
-//! with a position; `changes` holds all of the module's SQL.
+//! with a position; `changes` holds all of the module's SQL; `api` checks what the HTTP
+//! broadcast API receives.
 
+pub mod api;
 pub mod changes;
 pub mod cluster;
 pub mod filter;
