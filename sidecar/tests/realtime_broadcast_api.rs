@@ -243,3 +243,31 @@ fn bad_requests_are_refused_with_json_errors_and_deliver_nothing() {
         );
     });
 }
+
+/// With the database down the NOTIFY cannot go out: 503, and nothing is delivered, not even here.
+#[test]
+fn a_broadcast_while_the_database_is_down_is_503() {
+    let cluster = std::sync::Arc::new(support::postgres::Cluster::start());
+    let db = TestDb::create(&Server::Cluster(cluster.clone()));
+    db.install_extension();
+    let sidecar = Sidecar::serve(&authenticator_url(&db));
+    let anon = sign(json!({"role": "anon"}));
+    let body = json!({"messages": [{"topic": "room", "event": "e", "payload": {}}]}).to_string();
+    runtime().block_on(async {
+        let mut member = Socket::connect(sidecar.addr(), &anon).await;
+        let reply = member.join("realtime:room", json!({"config": {}})).await;
+        assert_eq!(reply["status"], "ok", "{reply}");
+        let (status, _) = send(sidecar.addr(), &[("apikey", &anon)], body.as_bytes());
+        assert_eq!(status, 202);
+        assert_eq!(broadcasts(&mut member).await.len(), 1);
+
+        cluster.stop();
+        let (status, reply) = send(sidecar.addr(), &[("apikey", &anon)], body.as_bytes());
+        assert_eq!(status, 503, "{reply}");
+        assert!(
+            ["SLUICE000", "SLUICE001"].contains(&reply["code"].as_str().unwrap_or_default()),
+            "{reply}"
+        );
+        assert_eq!(broadcasts(&mut member).await, Vec::<Value>::new());
+    });
+}
