@@ -36,8 +36,10 @@ GRANT SELECT ON bench_rls TO authenticated;
 SELECT sluice.enable_realtime('bench_open'), sluice.enable_realtime('bench_rls');
 SQL
 
+# The benchmark's sockets send no heartbeats: keep the sidecar from closing them as silent.
 DATABASE_URL="postgres://authenticator:authenticator@127.0.0.1:$PORT/postgres" SLUICE_JWT_SECRET=$SECRET \
-    SLUICE_LISTEN=127.0.0.1:$API_PORT SLUICE_POOL_SIZE=16 RUST_LOG=warn target/release/sluice serve &
+    SLUICE_LISTEN=127.0.0.1:$API_PORT SLUICE_POOL_SIZE=16 SLUICE_REALTIME_HEARTBEAT_TIMEOUT=86400 \
+    RUST_LOG=warn target/release/sluice serve &
 sidecar=$!
 trap 'kill $sidecar 2>/dev/null; wait $sidecar 2>/dev/null; scripts/pg-cluster.sh stop "$DATA"' EXIT
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$API_PORT/health" >/dev/null && break; sleep 0.1; done

@@ -120,6 +120,12 @@ pub struct ServeArgs {
     #[arg(long, env = "SLUICE_ALLOW_UNFILTERED_WRITES")]
     pub allow_unfiltered_writes: bool,
 
+    /// A realtime WebSocket that sends nothing (not even a heartbeat) for this long is closed and
+    /// its channels and presences dropped; realtime-js heartbeats every 25 seconds.
+    #[arg(long, env = "SLUICE_REALTIME_HEARTBEAT_TIMEOUT", value_name = "SECONDS",
+          default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub realtime_heartbeat_timeout: u64,
+
     /// The auth API (`/auth/v1/`).
     #[command(flatten)]
     pub auth: AuthArgs,
@@ -146,6 +152,8 @@ pub struct Config {
     pub max_rows: Option<u64>,
     pub max_body_bytes: usize,
     pub allow_unfiltered_writes: bool,
+    /// `--realtime-heartbeat-timeout`: how long a silent realtime socket stays open.
+    pub realtime_heartbeat_timeout: Duration,
     pub auth: AuthSettings,
     /// Signs the access tokens /auth/v1 issues (audience `--jwt-aud`, else `authenticated`).
     pub auth_tokens: AccessTokens,
@@ -248,6 +256,7 @@ impl TryFrom<ServeArgs> for Config {
             max_rows: args.max_rows,
             max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
             allow_unfiltered_writes: args.allow_unfiltered_writes,
+            realtime_heartbeat_timeout: Duration::from_secs(args.realtime_heartbeat_timeout),
             auth,
             auth_tokens,
             mailer,
@@ -413,6 +422,7 @@ mod tests {
         assert_eq!(config.max_rows, None);
         assert_eq!(config.max_body_bytes, 1024 * 1024);
         assert!(!config.allow_unfiltered_writes);
+        assert_eq!(config.realtime_heartbeat_timeout, Duration::from_secs(60));
 
         let mut args = base.to_vec();
         args.extend(["--db-schemas=api, public", "--max-rows=50"]);

@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::auth::AuthError;
 use crate::db::tx::TxError;
 use crate::db::DbError;
+use crate::realtime::api::BroadcastApiError;
 use crate::rest::RestError;
 
 pub mod codes {
@@ -63,6 +64,9 @@ pub enum ApiError {
     /// A request to the WebSocket endpoint that is not a valid WebSocket upgrade.
     #[error("this endpoint only accepts WebSocket upgrades: {0}")]
     NotWebSocket(String),
+    /// A request to the HTTP broadcast API that cannot be sent (`SLUICE132`..`SLUICE136`).
+    #[error(transparent)]
+    Broadcast(#[from] BroadcastApiError),
 }
 
 /// The JSON body of every error response.
@@ -135,6 +139,9 @@ impl ApiError {
                 StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
             ApiError::RealtimeVersion(_) | ApiError::NotWebSocket(_) => StatusCode::BAD_REQUEST,
+            ApiError::Broadcast(err) => {
+                StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
+            }
         }
     }
 
@@ -176,6 +183,7 @@ impl ApiError {
                 ErrorBody::new(codes::REALTIME_VERSION, self.to_string())
             }
             ApiError::NotWebSocket(_) => ErrorBody::new(codes::NOT_WEBSOCKET, self.to_string()),
+            ApiError::Broadcast(err) => ErrorBody::new(err.code(), err.to_string()),
         }
     }
 

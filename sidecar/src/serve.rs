@@ -92,7 +92,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         )),
         verifier: Arc::clone(&verifier),
     };
-    let realtime = crate::realtime::Realtime::start(&config.database, pool.clone());
+    let mut realtime = crate::realtime::Realtime::start(&config.database, pool.clone());
+    realtime.heartbeat_timeout = config.realtime_heartbeat_timeout;
     let state = AppState {
         realtime,
         pool,

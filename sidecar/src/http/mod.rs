@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use axum::http::{Method, Uri};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::auth::Verifier;
@@ -81,6 +81,11 @@ pub fn app(state: AppState) -> Router {
             get(rpc::call).head(rpc::call).post(rpc::call),
         )
         .route("/realtime/v1/websocket", get(realtime::websocket))
+        .route("/realtime/v1/api/broadcast", post(realtime::broadcast))
+        .route(
+            "/realtime/v1/api/broadcast/{topic}/events/{event}",
+            post(realtime::broadcast_one),
+        )
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
+use super::api::Outgoing;
 use super::hub::{Frame, Outbox};
 use super::protocol::{self, UserPayload, Vsn};
-use crate::db::Pool;
+use crate::db::{DbError, Pool};
 use crate::error::describe;
 
 pub const CLUSTER_CHANNEL: &str = "sluice_realtime";
@@ -68,6 +69,15 @@ pub enum BroadcastError {
     TooLarge(usize),
 }
 
+/// Why a batch from the HTTP API was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("message {index} is too large: {size} bytes framed, at most {MAX_NOTIFY}")]
+    TooLarge { index: usize, size: usize },
+    #[error(transparent)]
+    Database(#[from] DbError),
+}
+
 fn random_id() -> String {
     use std::collections::hash_map::RandomState;
     use std::hash::{BuildHasher, Hasher};
@@ -111,7 +121,10 @@ impl Cluster {
     }
 
     async fn notify(&self, message: Value) {
-        let text = message.to_string();
+        self.notify_text(&message.to_string()).await;
+    }
+
+    async fn notify_text(&self, text: &str) {
         let sent = async {
             let client = self.pool.get().await.map_err(|e| e.to_string())?;
             client
@@ -279,6 +292,28 @@ impl Cluster {
         }
     }
 
+    /// The NOTIFY payload that carries a broadcast to the other instances; refused when it would
+    /// not fit in one notification.
+    fn broadcast_notice(
+        &self,
+        topic: &str,
+        event: &str,
+        user: &UserPayload,
+    ) -> Result<String, BroadcastError> {
+        let mut message = json!({"i": self.instance, "k": "broadcast", "t": topic, "e": event});
+        match user {
+            UserPayload::Json(value) => message["p"] = value.clone(),
+            UserPayload::Binary(bytes) => {
+                message["b"] = Value::from(base64::engine::general_purpose::STANDARD.encode(bytes))
+            }
+        }
+        let text = message.to_string();
+        if text.len() > MAX_NOTIFY {
+            return Err(BroadcastError::TooLarge(text.len()));
+        }
+        Ok(text)
+    }
+
     /// A broadcast from a local socket: to the other local members, then to the other instances.
     pub async fn broadcast(
         &self,
@@ -287,19 +322,38 @@ impl Cluster {
         event: &str,
         user: UserPayload,
     ) -> Result<(), BroadcastError> {
-        let mut message = json!({"i": self.instance, "k": "broadcast", "t": topic, "e": event});
-        match &user {
-            UserPayload::Json(value) => message["p"] = value.clone(),
-            UserPayload::Binary(bytes) => {
-                message["b"] = Value::from(base64::engine::general_purpose::STANDARD.encode(bytes))
-            }
-        }
-        let size = message.to_string().len();
-        if size > MAX_NOTIFY {
-            return Err(BroadcastError::TooLarge(size));
-        }
+        let notice = self.broadcast_notice(topic, event, &user)?;
         self.deliver_broadcast(topic, Some(sender), event, &user);
-        self.notify(message).await;
+        self.notify_text(&notice).await;
+        Ok(())
+    }
+
+    /// Broadcasts from outside any socket (the HTTP API), to every member of each topic. All
+    /// the notices go out in one statement, so the other instances get the whole batch or none
+    /// of it; only then is it delivered here, so a failure delivers nothing anywhere.
+    pub async fn publish(&self, batch: &[Outgoing]) -> Result<(), PublishError> {
+        let notices = batch
+            .iter()
+            .enumerate()
+            .map(|(index, m)| {
+                self.broadcast_notice(&m.topic, &m.event, &m.payload)
+                    .map_err(|BroadcastError::TooLarge(size)| PublishError::TooLarge {
+                        index,
+                        size,
+                    })
+            })
+            .collect::<Result<Vec<String>, PublishError>>()?;
+        let client = self.pool.get().await.map_err(DbError::from)?;
+        client
+            .execute(
+                "SELECT pg_notify($1, notice) FROM unnest($2::text[]) AS notice",
+                &[&CLUSTER_CHANNEL, &notices],
+            )
+            .await
+            .map_err(DbError::from)?;
+        for message in batch {
+            self.deliver_broadcast(&message.topic, None, &message.event, &message.payload);
+        }
         Ok(())
     }
 

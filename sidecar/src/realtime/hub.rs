@@ -24,6 +24,11 @@ use crate::db::Pool;
 pub enum Frame {
     Text(String),
     Binary(Vec<u8>),
+    /// The last frame: the writer sends it and stops.
+    Close {
+        code: u16,
+        reason: String,
+    },
 }
 
 /// The sending side of one socket: a bounded queue. A client that lets it fill up is cut off

@@ -5,8 +5,10 @@
 //! `protocol` (frames) → `session` (one socket's channels) → `hub` (subscriptions, fan-out in
 //! position order) ← `listener` (the LISTEN connection, reading the log); `cluster` carries
 //! broadcast and presence between instances; `resume` replays the log for a channel that joins
-//! with a position; `changes` holds all of the module's SQL.
+//! with a position; `changes` holds all of the module's SQL; `api` checks what the HTTP
+//! broadcast API receives.
 
+pub mod api;
 pub mod changes;
 pub mod cluster;
 pub mod filter;
@@ -17,6 +19,7 @@ pub mod resume;
 pub mod session;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_postgres::Config;
 
@@ -31,7 +34,12 @@ use hub::Hub;
 pub struct Realtime {
     pub hub: Arc<Hub>,
     pub cluster: Arc<Cluster>,
+    /// A socket that sends no frame for this long is closed (`--realtime-heartbeat-timeout`).
+    pub heartbeat_timeout: Duration,
 }
+
+/// The default of `--realtime-heartbeat-timeout`: realtime-js heartbeats every 25 seconds.
+pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Application name of the listener's session, for `pg_stat_activity`.
 const APPLICATION_NAME: &str = "sluice realtime";
@@ -58,6 +66,7 @@ impl Realtime {
         Realtime {
             hub: Arc::new(Hub::new(pool.clone())),
             cluster: Arc::new(Cluster::new(pool)),
+            heartbeat_timeout: HEARTBEAT_TIMEOUT,
         }
     }
 

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use futures_util::stream::SplitSink;
@@ -30,6 +30,8 @@ use crate::error::describe;
 pub const QUEUE: usize = 4096;
 /// Close code for a client that could not keep up (1008: policy violation).
 const CLOSE_TOO_SLOW: u16 = 1008;
+/// Close code for a socket closed for silence (1000: normal closure; realtime-js reconnects).
+const CLOSE_SILENT: u16 = 1000;
 /// How long a cut-off client still gets to take a pending frame and the close frame.
 const GRACE: Duration = Duration::from_secs(10);
 
@@ -62,6 +64,14 @@ async fn write_frames(
         let message = match frame {
             Frame::Text(text) => WsMessage::Text(text.into()),
             Frame::Binary(bytes) => WsMessage::Binary(bytes.into()),
+            Frame::Close { code, reason } => {
+                let close = WsMessage::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                }));
+                let _ = tokio::time::timeout(GRACE, sink.send(close)).await;
+                return;
+            }
         };
         let mut send = std::pin::pin!(sink.send(message));
         let sent = match std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await {
@@ -142,6 +152,9 @@ pub async fn run(
         identity,
         channels: HashMap::new(),
     };
+    let heartbeat_timeout = session.rt.heartbeat_timeout;
+    let mut last_heard = Instant::now();
+    let mut silent = false;
     loop {
         let next_expiry = session.channels.values().filter_map(|c| c.expires).min();
         let sleep = match next_expiry {
@@ -150,6 +163,8 @@ pub async fn run(
         };
         tokio::select! {
             incoming = stream.next() => {
+                // Any frame counts as a sign of life, a ping or a pong too.
+                last_heard = Instant::now();
                 let message = match incoming {
                     Some(Ok(WsMessage::Text(text))) => protocol::decode_text(vsn, text.as_str()).map(|m| (m, None)),
                     Some(Ok(WsMessage::Binary(bytes))) => protocol::decode_binary(&bytes).map(|(m, u)| (m, Some(u))),
@@ -167,13 +182,37 @@ pub async fn run(
                 }
             }
             () = tokio::time::sleep(sleep) => session.expire().await,
+            // The client vanished without closing (network gone, laptop lid shut), or stopped
+            // heartbeating: as Phoenix does, the socket and everything it holds go.
+            () = tokio::time::sleep_until((last_heard + heartbeat_timeout).into()) => {
+                silent = true;
+                break;
+            }
             // The writer sends the reason and closes.
             () = session.outbox.cut_off() => break,
         }
     }
     session.close().await;
+    if silent {
+        session.outbox.send(Frame::Close {
+            code: CLOSE_SILENT,
+            reason: format!(
+                "sluice: heartbeat timeout: nothing received for {} s",
+                heartbeat_timeout.as_secs()
+            ),
+        });
+    }
     // Let the writer finish sending a close frame, then stop it.
-    let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+    let mut writer = writer;
+    if tokio::time::timeout(Duration::from_secs(1), &mut writer)
+        .await
+        .is_err()
+        && silent
+    {
+        // A vanished peer may never take the frames before the close frame: don't wait for
+        // TCP to give up on it.
+        writer.abort();
+    }
 }
 
 impl Session {
@@ -246,6 +285,14 @@ impl Session {
             return self.error(&message, "Token has expired");
         }
         let config = &message.payload["config"];
+        // Supabase authorizes private channels with policies on `realtime.messages`, which Sluice
+        // does not have: refusing is better than serving them as public.
+        if config["private"].as_bool() == Some(true) {
+            return self.error(
+                &message,
+                "private channels are not supported by Sluice yet (they need realtime authorization policies); join with config.private false",
+            );
+        }
         let mut entries = config["postgres_changes"]
             .as_array()
             .cloned()

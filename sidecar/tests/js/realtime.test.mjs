@@ -3,6 +3,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { RealtimeClient } from '@supabase/realtime-js';
+import { createClient } from '@supabase/supabase-js';
 import { url, anonKey, serviceKey, userToken, client, ANN, BOB } from './support.mjs';
 
 const endpoint = `${url.replace(/^http/, 'ws')}/realtime/v1`;
@@ -164,6 +165,11 @@ test('joining a table without realtime is refused with a reason', async () => {
   await assert.rejects(subscribed(channel), /realtime is not enabled/);
 });
 
+test('joining a private channel is refused with a reason, not served as public', async () => {
+  const channel = realtime('2.0.0', userToken(ANN)).channel('secret-room', { config: { private: true } });
+  await assert.rejects(subscribed(channel), /private channels are not supported/);
+});
+
 test('broadcast with ack and presence between two clients', async () => {
   const [a, b] = [realtime('2.0.0'), realtime('1.0.0')];
   const got = [];
@@ -189,4 +195,36 @@ test('broadcast with ack and presence between two clients', async () => {
   assert.equal(chanB.presenceState().alice[0].mood, 'happy');
   assert.equal(await chanA.untrack(), 'ok');
   await until(() => !chanB.presenceState().alice, 'presence leave');
+});
+
+test('a client that has not joined broadcasts over HTTP to one that has (supabase-js)', async () => {
+  const options = { auth: { persistSession: false, autoRefreshToken: false }, realtime: { transport: WebSocket } };
+  const [listener, sender] = [createClient(url, anonKey, options), createClient(url, anonKey, options)];
+  sockets.push(listener.realtime, sender.realtime);
+  const got = [];
+  await subscribed(listener.channel('news').on('broadcast', { event: 'flash' }, (m) => got.push(m.payload)));
+
+  // Not subscribed: send() goes to POST /realtime/v1/api/broadcast with topic 'news'.
+  const out = sender.channel('news');
+  const warn = console.warn;
+  console.warn = () => {}; // realtime-js warns that it falls back to REST: that is the point here.
+  try {
+    assert.equal(await out.send({ type: 'broadcast', event: 'flash', payload: { n: 1 } }), 'ok');
+  } finally {
+    console.warn = warn;
+  }
+  await until(() => got.length === 1, 'the broadcast sent over HTTP');
+  // httpSend(): POST /realtime/v1/api/broadcast/news/events/flash.
+  assert.deepEqual(await out.httpSend('flash', { n: 2 }), { success: true });
+  await until(() => got.length === 2, 'the broadcast sent with httpSend');
+  assert.deepEqual(got, [{ n: 1 }, { n: 2 }]);
+  assert.equal(sender.realtime.isConnected(), false, 'the sender never opened a socket');
+
+  // Private channels need authorization Sluice does not have: refused, never broadcast.
+  await sender.removeChannel(out); // else channel('news') hands back the same, public channel
+  const secret = sender.channel('news', { config: { private: true } });
+  await assert.rejects(secret.httpSend('flash', { n: 3 }), /private channels are not supported/);
+  await sleep(300);
+  assert.deepEqual(got, [{ n: 1 }, { n: 2 }]);
+  await sender.removeAllChannels();
 });

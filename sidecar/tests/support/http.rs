@@ -1,4 +1,5 @@
-//! A minimal HTTP/1.1 client: enough to GET a JSON endpoint, with no dependency on a client library.
+//! A minimal HTTP/1.1 client: enough to GET a JSON endpoint and POST a body, with no dependency on a
+//! client library.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -42,4 +43,45 @@ pub fn get(addr: SocketAddr, path: &str) -> Result<Response, String> {
     }
     let body = serde_json::from_str(body).map_err(|e| format!("body {body:?}: {e}"))?;
     Ok(Response { status, body })
+}
+
+/// `POST path` with `headers` and `body`: the status and the raw body (any content type).
+pub fn post(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(u16, String), String> {
+    let timeout = Duration::from_secs(10);
+    let mut stream =
+        TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    stream
+        .write_all(&bytes)
+        .map_err(|e| format!("write: {e}"))?;
+    let mut raw = String::new();
+    stream
+        .read_to_string(&mut raw)
+        .map_err(|e| format!("read: {e}"))?;
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("no header end in {raw:?}"))?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("no status in {head:?}"))?;
+    Ok((status, body.to_owned()))
 }

@@ -31,7 +31,10 @@ pub fn serve_command(database_url: &str) -> Command {
         .env("DATABASE_URL", database_url)
         .env("SLUICE_JWT_SECRET", JWT_SECRET)
         .env("SLUICE_LISTEN", "127.0.0.1:0")
-        .env("RUST_LOG", "info");
+        .env("RUST_LOG", "info")
+        // The tests' raw sockets send no heartbeats, and a slow machine may take over a minute;
+        // the test of the timeout sets its own.
+        .env("SLUICE_REALTIME_HEARTBEAT_TIMEOUT", "600");
     command
 }
 
