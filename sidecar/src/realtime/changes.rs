@@ -99,34 +99,19 @@ pub async fn pruned_through(client: &impl GenericClient) -> Result<i64, tokio_po
     Ok(row.get(0))
 }
 
-/// Whether `schema.table` has realtime switched on.
+/// Whether `schema.table` has realtime switched on; with no table (a binding to a whole schema),
+/// whether any table of `schema` has.
 pub async fn realtime_enabled(
     client: &impl GenericClient,
     schema: &str,
-    table: &str,
+    table: Option<&str>,
 ) -> Result<bool, tokio_postgres::Error> {
     let row = client
         .query_opt(
             "SELECT 1 FROM sluice.collections c \
              JOIN pg_class r ON r.oid = c.relid JOIN pg_namespace n ON n.oid = r.relnamespace \
-             WHERE c.realtime AND n.nspname = $1 AND r.relname = $2",
+             WHERE c.realtime AND n.nspname = $1 AND ($2::text IS NULL OR r.relname = $2) LIMIT 1",
             &[&schema, &table],
-        )
-        .await?;
-    Ok(row.is_some())
-}
-
-/// Whether any table of `schema` has realtime switched on (for a binding without a table).
-pub async fn schema_has_realtime(
-    client: &impl GenericClient,
-    schema: &str,
-) -> Result<bool, tokio_postgres::Error> {
-    let row = client
-        .query_opt(
-            "SELECT 1 FROM sluice.collections c \
-             JOIN pg_class r ON r.oid = c.relid JOIN pg_namespace n ON n.oid = r.relnamespace \
-             WHERE c.realtime AND n.nspname = $1 LIMIT 1",
-            &[&schema],
         )
         .await?;
     Ok(row.is_some())
