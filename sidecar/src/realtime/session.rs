@@ -35,16 +35,20 @@ const CLOSE_SILENT: u16 = 1000;
 /// How long a cut-off client still gets to take a pending frame and the close frame.
 const GRACE: Duration = Duration::from_secs(10);
 
+/// Sends a close frame. A client that reads nothing may never take it: after `GRACE` the
+/// connection is simply dropped.
+async fn send_close(sink: &mut SplitSink<WebSocket, WsMessage>, code: u16, reason: String) {
+    let close = WsMessage::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }));
+    let _ = tokio::time::timeout(GRACE, sink.send(close)).await;
+}
+
 async fn close_too_slow(sink: &mut SplitSink<WebSocket, WsMessage>) {
     let reason =
         format!("sluice: the client did not keep up; more than {QUEUE} messages were queued");
-    let close = WsMessage::Close(Some(CloseFrame {
-        code: CLOSE_TOO_SLOW,
-        reason: reason.into(),
-    }));
-    // A client that reads nothing may never take the close frame either: then the connection is
-    // simply dropped.
-    let _ = tokio::time::timeout(GRACE, sink.send(close)).await;
+    send_close(sink, CLOSE_TOO_SLOW, reason).await;
 }
 
 /// Drains a socket's outbox into it, one task per socket. Every event reaches every subscriber's
@@ -64,14 +68,7 @@ async fn write_frames(
         let message = match frame {
             Frame::Text(text) => WsMessage::Text(text.into()),
             Frame::Binary(bytes) => WsMessage::Binary(bytes.into()),
-            Frame::Close { code, reason } => {
-                let close = WsMessage::Close(Some(CloseFrame {
-                    code,
-                    reason: reason.into(),
-                }));
-                let _ = tokio::time::timeout(GRACE, sink.send(close)).await;
-                return;
-            }
+            Frame::Close { code, reason } => return send_close(&mut sink, code, reason).await,
         };
         let mut send = std::pin::pin!(sink.send(message));
         let sent = match std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await {
@@ -422,11 +419,10 @@ impl Session {
         }
         let client = self.rt.hub.pool.get().await.map_err(|e| internal(&e))?;
         for binding in bindings {
-            let enabled = match &binding.table {
-                Some(table) => changes::realtime_enabled(&**client, &binding.schema, table).await,
-                None => changes::schema_has_realtime(&**client, &binding.schema).await,
-            }
-            .map_err(|e| internal(&e))?;
+            let enabled =
+                changes::realtime_enabled(&**client, &binding.schema, binding.table.as_deref())
+                    .await
+                    .map_err(|e| internal(&e))?;
             if !enabled {
                 return Err(format!(
                     "Unable to subscribe to changes of {}.{}: realtime is not enabled for it (sluice.enable_realtime)",
