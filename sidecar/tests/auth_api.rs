@@ -225,7 +225,7 @@ fn confirmation_mail_and_link_when_autoconfirm_is_off() {
     );
 
     // The mail went to the outbox; its link confirms and redirects with a session.
-    let mail = fx.rows(&format!(
+    let mail = fx.db.rows(&format!(
         "SELECT kind, subject, body FROM auth.mail_outbox WHERE recipient = '{email}'"
     ));
     assert_eq!(mail[0]["kind"], "signup");
@@ -267,7 +267,7 @@ fn confirmation_mail_and_link_when_autoconfirm_is_off() {
     assert_eq!(stand_in["identities"], json!([]));
     assert_ne!(stand_in["id"], user["id"]);
     assert!(stand_in["confirmation_sent_at"].is_string());
-    let mails = fx.rows(&format!(
+    let mails = fx.db.rows(&format!(
         "SELECT 1 FROM auth.mail_outbox WHERE recipient = '{email}'"
     ));
     assert_eq!(mails.as_array().unwrap().len(), 1);
@@ -292,7 +292,9 @@ fn password_recovery_through_the_outbox() {
     assert_eq!(unknown.ok(), &json!({}));
     let known = fx.post("/auth/v1/recover", json!({"email": email}));
     assert_eq!(known.ok(), &json!({}));
-    let mail = fx.rows("SELECT recipient, body FROM auth.mail_outbox WHERE kind = 'recovery'");
+    let mail = fx
+        .db
+        .rows("SELECT recipient, body FROM auth.mail_outbox WHERE kind = 'recovery'");
     assert_eq!(mail.as_array().unwrap().len(), 1, "{mail}");
     assert_eq!(mail[0]["recipient"], email);
     let body = mail[0]["body"].as_str().unwrap();
@@ -415,7 +417,7 @@ fn users_go_through_the_change_log() {
     let fx = Fixture::autoconfirm();
     let email = unique_email("hal");
     let session = fx.sign_up(&email, "hal-password");
-    let events = fx.rows(
+    let events = fx.db.rows(
         "SELECT op, record FROM sluice.changes \
          WHERE schema_name = 'auth' AND table_name = 'users' ORDER BY position",
     );
@@ -563,7 +565,7 @@ fn an_email_change_waits_for_the_link_sent_to_the_new_address() {
     assert_eq!(pending.ok()["email"], old, "not changed yet");
     assert_eq!(pending.body["new_email"], new);
     assert!(pending.body["email_change_sent_at"].is_string());
-    let mail = fx.rows(&format!(
+    let mail = fx.db.rows(&format!(
         "SELECT body FROM auth.mail_outbox WHERE kind = 'email_change' AND recipient = '{new}'"
     ));
     let body = mail[0]["body"].as_str().unwrap();

@@ -135,7 +135,9 @@ fn refresh_token_reuse_revokes_the_whole_session_including_the_newest_token() {
     fx.refresh(bystander["refresh_token"].as_str().unwrap())
         .ok();
     // Stored hashed with parent links: the chain r0 -> r1 -> r2 existed, now gone with the session.
-    let left = fx.rows("SELECT count(*) AS n FROM auth.refresh_tokens WHERE parent IS NOT NULL");
+    let left = fx
+        .db
+        .rows("SELECT count(*) AS n FROM auth.refresh_tokens WHERE parent IS NOT NULL");
     assert_eq!(
         left[0]["n"], 1,
         "only the bystander's rotated token: {left}"
@@ -153,7 +155,7 @@ fn a_concurrent_refresh_within_the_grace_window_is_not_reuse() {
     // Both answers are usable: whichever the client kept works.
     fx.refresh(a["refresh_token"].as_str().unwrap()).ok();
     fx.refresh(b["refresh_token"].as_str().unwrap()).ok();
-    let tokens = fx.rows("SELECT token_hash FROM auth.refresh_tokens");
+    let tokens = fx.db.rows("SELECT token_hash FROM auth.refresh_tokens");
     let stored = tokens.to_string();
     assert!(!stored.contains(&r0), "tokens are stored hashed");
     assert!(tokens[0]["token_hash"].as_str().unwrap().len() == 64);
@@ -313,7 +315,7 @@ fn password_hashes_are_readable_through_no_endpoint() {
     let session = fx.sign_up(&email, "gil-password");
     let access = session["access_token"].as_str().unwrap().to_owned();
     let id = session["user"]["id"].as_str().unwrap().to_owned();
-    let stored = fx.rows("SELECT hash FROM auth.passwords");
+    let stored = fx.db.rows("SELECT hash FROM auth.passwords");
     assert!(stored[0]["hash"]
         .as_str()
         .unwrap()

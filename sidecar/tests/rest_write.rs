@@ -5,7 +5,7 @@
 mod support;
 
 use axum::http::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 use sluice_sidecar::http::WriteLimits;
 use support::app::{AppOptions, Reply, TestApp};
 use support::rest::token;
@@ -105,20 +105,6 @@ impl Fixture {
         }
         self.request(method, path, &headers, body)
     }
-
-    /// The rows of `sql` (a query returning one JSON value per row) as the superuser sees them.
-    fn rows(&self, sql: &str) -> Value {
-        let url = self.t.db.url();
-        self.t.runtime.block_on(async {
-            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
-            let wrapped = format!("SELECT coalesce(json_agg(_x), '[]')::text FROM ({sql}) _x");
-            let row = client.query_one(&wrapped, &[]).await.unwrap();
-            serde_json::from_str(&row.get::<_, String>(0)).unwrap()
-        })
-    }
 }
 
 const REPR: &str = "return=representation";
@@ -164,7 +150,8 @@ fn insert_one_and_bulk_with_representation() {
     assert_eq!(minimal.status, StatusCode::CREATED, "{}", minimal.body);
     assert_eq!(minimal.body, "");
     assert_eq!(
-        f.rows("SELECT id, \"odd \"\"col\"\"\" AS odd FROM items ORDER BY id"),
+        f.t.db
+            .rows("SELECT id, \"odd \"\"col\"\"\" AS odd FROM items ORDER BY id"),
         json!([
             {"id": 1, "odd": null}, {"id": 2, "odd": null},
             {"id": 3, "odd": null}, {"id": 4, "odd": "x"}
@@ -264,7 +251,7 @@ fn upsert_merges_or_ignores_duplicates() {
     assert_eq!(ignored.status, StatusCode::CREATED, "{}", ignored.body);
     assert_eq!(ignored.json(), json!([{"id": 4}]));
     assert_eq!(
-        f.rows("SELECT id, qty FROM items ORDER BY id"),
+        f.t.db.rows("SELECT id, qty FROM items ORDER BY id"),
         json!([
             {"id": 1, "qty": 10}, {"id": 2, "qty": 20}, {"id": 3, "qty": 30}, {"id": 4, "qty": 4}
         ])
@@ -319,7 +306,7 @@ fn patch_and_delete_with_filters_and_representation() {
     let none = f.send(Method::DELETE, "/rest/v1/items?id=eq.42", "", "");
     assert_eq!(none.status, StatusCode::NO_CONTENT, "{}", none.body);
     assert_eq!(
-        f.rows("SELECT id, qty, label FROM items ORDER BY id"),
+        f.t.db.rows("SELECT id, qty, label FROM items ORDER BY id"),
         json!([{"id": 2, "qty": 7, "label": "big"}])
     );
 }
@@ -333,7 +320,7 @@ fn unfiltered_patch_and_delete_are_refused_unless_allowed() {
     let delete = f.send(Method::DELETE, "/rest/v1/items", "", "");
     assert_eq!(delete.error(StatusCode::BAD_REQUEST), "SLUICE123");
     assert_eq!(
-        f.rows("SELECT id, qty FROM items ORDER BY id"),
+        f.t.db.rows("SELECT id, qty FROM items ORDER BY id"),
         json!([{"id": 1, "qty": 1}, {"id": 2, "qty": 1}])
     );
 
@@ -383,7 +370,7 @@ fn put_upserts_one_row_by_its_primary_key() {
     let no_filter = f.send(Method::PUT, "/rest/v1/items", "", r#"{"id": 1}"#);
     assert_eq!(no_filter.error(StatusCode::METHOD_NOT_ALLOWED), "PGRST105");
     assert_eq!(
-        f.rows("SELECT id, qty FROM items"),
+        f.t.db.rows("SELECT id, qty FROM items"),
         json!([{"id": 1, "qty": 4}])
     );
 }
@@ -426,7 +413,7 @@ fn tx_rollback_answers_as_if_committed_and_keeps_nothing() {
     );
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
     assert_eq!(deleted.header("content-range"), "*/1");
-    assert_eq!(f.rows("SELECT id FROM items"), json!([{"id": 2}]));
+    assert_eq!(f.t.db.rows("SELECT id FROM items"), json!([{"id": 2}]));
 }
 
 #[test]
@@ -481,7 +468,7 @@ fn rls_lets_users_write_only_their_own_rows() {
     );
     assert_eq!(delete.header("content-range"), "*/0");
     assert_eq!(
-        f.rows("SELECT id, done FROM todos WHERE id = 200"),
+        f.t.db.rows("SELECT id, done FROM todos WHERE id = 200"),
         json!([{"id": 200, "done": false}])
     );
 }
@@ -587,7 +574,7 @@ fn bad_bodies_are_client_errors() {
             reply.body
         );
     }
-    assert_eq!(f.rows("SELECT id FROM items"), json!([]));
+    assert_eq!(f.t.db.rows("SELECT id FROM items"), json!([]));
 }
 
 #[test]
@@ -626,7 +613,7 @@ fn views_take_the_writes_postgres_can_pass_through() {
     assert_eq!(patched.status, StatusCode::NO_CONTENT, "{}", patched.body);
     assert_eq!(patched.header("content-range"), "*/1");
     assert_eq!(
-        f.rows("SELECT id, qty FROM items"),
+        f.t.db.rows("SELECT id, qty FROM items"),
         json!([{"id": 1, "qty": 3}])
     );
 
@@ -673,7 +660,7 @@ fn a_single_object_write_of_other_than_one_row_is_undone() {
     assert_eq!(two.error(StatusCode::NOT_ACCEPTABLE), "PGRST116");
     assert_eq!(two.json()["details"], "The result contains 2 rows");
     assert_eq!(
-        f.rows("SELECT id, qty FROM items ORDER BY id"),
+        f.t.db.rows("SELECT id, qty FROM items ORDER BY id"),
         json!([{"id": 1, "qty": 5}, {"id": 2, "qty": 1}])
     );
 }
@@ -702,7 +689,7 @@ fn limit_and_order_pick_the_rows_a_patch_or_delete_touches() {
     );
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
     assert_eq!(
-        f.rows("SELECT id, label FROM items ORDER BY id"),
+        f.t.db.rows("SELECT id, label FROM items ORDER BY id"),
         json!([
             {"id": 2, "label": "none"}, {"id": 3, "label": "none"}, {"id": 4, "label": "picked"},
             {"id": 5, "label": "picked"}, {"id": 6, "label": "none"}
@@ -729,7 +716,7 @@ fn max_affected_with_strict_handling_undoes_a_write_that_touches_more() {
     let deleted = f.send(Method::DELETE, "/rest/v1/items?id=gt.0", strict, "");
     assert_eq!(deleted.error(StatusCode::BAD_REQUEST), "PGRST124");
     assert_eq!(
-        f.rows("SELECT id, qty FROM items ORDER BY id"),
+        f.t.db.rows("SELECT id, qty FROM items ORDER BY id"),
         json!([{"id": 1, "qty": 1}, {"id": 2, "qty": 2}, {"id": 3, "qty": 3}])
     );
     let within = f.send(Method::DELETE, "/rest/v1/items?id=gt.1", strict, "");
@@ -743,7 +730,7 @@ fn max_affected_with_strict_handling_undoes_a_write_that_touches_more() {
     );
     assert_eq!(lenient.status, StatusCode::NO_CONTENT, "{}", lenient.body);
     assert_eq!(
-        f.rows("SELECT id, qty FROM items"),
+        f.t.db.rows("SELECT id, qty FROM items"),
         json!([{"id": 1, "qty": 9}])
     );
 }

@@ -205,20 +205,6 @@ impl Fixture {
             json!({"refresh_token": refresh_token}),
         )
     }
-
-    /// The rows of `sql` (one JSON value per row) as the superuser sees them.
-    pub fn rows(&self, sql: &str) -> Value {
-        let url = self.db.url();
-        self.runtime.block_on(async {
-            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
-            let wrapped = format!("SELECT coalesce(json_agg(_x), '[]')::text FROM ({sql}) _x");
-            let row = client.query_one(&wrapped, &[]).await.unwrap();
-            serde_json::from_str(&row.get::<_, String>(0)).unwrap()
-        })
-    }
 }
 
 /// An HS256 token with `claims`, signed with the test secret.

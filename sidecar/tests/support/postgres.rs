@@ -149,6 +149,16 @@ impl TestDb {
         execute(&self.url(), sql).unwrap_or_else(|err| panic!("{sql}: {err}"));
     }
 
+    /// The rows of `sql` (one JSON object per row), as the superuser sees them.
+    pub fn rows(&self, sql: &str) -> serde_json::Value {
+        let wrapped = format!("SELECT coalesce(json_agg(_x), '[]')::text FROM ({sql}) _x");
+        with_connection(&self.url(), |client| async move {
+            let row = client.query_one(&wrapped, &[]).await.map_err(pg_error)?;
+            serde_json::from_str(&row.get::<_, String>(0)).map_err(|e| e.to_string())
+        })
+        .unwrap_or_else(|err| panic!("{sql}: {err}"))
+    }
+
     /// `CREATE EXTENSION sluice`. The extension creates cluster-wide roles, and two databases doing
     /// that at once can collide on the role catalog; so this is serialised within the test process
     /// and retried on a concurrency error from another process.
@@ -186,9 +196,13 @@ impl Drop for TestDb {
     }
 }
 
-/// Runs SQL on a fresh connection. Each call has its own small runtime, so that tests can stay plain
-/// synchronous code that drives child processes.
-pub fn execute(url: &str, sql: &str) -> Result<(), String> {
+/// Runs `work` on a fresh connection to `url`. Each call has its own small runtime, so that tests
+/// can stay plain synchronous code that drives child processes.
+fn with_connection<T, F, Fut>(url: &str, work: F) -> Result<T, String>
+where
+    F: FnOnce(tokio_postgres::Client) -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -198,10 +212,17 @@ pub fn execute(url: &str, sql: &str) -> Result<(), String> {
             .await
             .map_err(pg_error)?;
         let connection = tokio::spawn(connection);
-        let result = client.batch_execute(sql).await.map_err(pg_error);
-        drop(client);
+        // `work` drops the client when it is done, which ends the connection.
+        let result = work(client).await;
         let _ = connection.await;
         result
+    })
+}
+
+/// Runs SQL on a fresh connection.
+pub fn execute(url: &str, sql: &str) -> Result<(), String> {
+    with_connection(url, |client| async move {
+        client.batch_execute(sql).await.map_err(pg_error)
     })
 }
 
