@@ -52,6 +52,10 @@ UNION ALL
 SELECT 'schema ' || nspname || ' acl=' || coalesce(nspacl::text, '')
 FROM pg_namespace WHERE nspname IN ('sluice', 'auth')
 UNION ALL
+SELECT 'dumped ' || u.config::regclass || ' ' || coalesce(u.condition, '')
+FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS u(config, condition)
+WHERE e.extname = 'sluice'
+UNION ALL
 SELECT 'collection ' || relid::text || ' ' || realtime || ' ' || history || ' ' || pk_columns::text
 FROM sluice.collections
 ORDER BY 1

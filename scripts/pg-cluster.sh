@@ -8,7 +8,9 @@
 #
 # The superuser is `postgres` with password `postgres`; local socket connections are trusted, TCP
 # connections use scram-sha-256. Our settings live in <datadir>/sluice.conf, included from
-# postgresql.conf and rewritten on every start. When run as root the cluster runs as the `postgres`
+# postgresql.conf and rewritten on every start. They preload sluice.so when it is installed, unless
+# SLUICE_NO_PRELOAD=1 (a server without shared_preload_libraries, where the extension must still
+# work, numbering its change log inline). When run as root the cluster runs as the `postgres`
 # system user, because initdb refuses to run as root.
 set -euo pipefail
 
@@ -57,7 +59,7 @@ port = $port
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$datadir'
 sluice.database = '$dbname'"
-    if [ -f "$PKGLIBDIR/sluice.so" ]; then
+    if [ -f "$PKGLIBDIR/sluice.so" ] && [ "${SLUICE_NO_PRELOAD:-0}" != 1 ]; then
         new+=$'\n'"shared_preload_libraries = 'sluice'"
     fi
     if [ "$(cat "$datadir/sluice.conf" 2>/dev/null)" = "$new" ]; then

@@ -2,3 +2,76 @@
 -- as the extension's source (extension/sql/*.sql and the Rust functions); checked by
 -- scripts/check-upgrade.sh.
 \echo Use "ALTER EXTENSION sluice UPDATE TO '0.4.0'" to load this file. \quit
+
+-- ============================================================================================
+-- Backups, request-role defaults and sluice.planned_rows (helper E2: issue 16 point 3, issue 10)
+-- ============================================================================================
+
+-- Supabase's statement timeouts for the request roles, where the role has none of its own
+-- (as extension/sql/bootstrap.sql).
+DO $timeouts$
+DECLARE
+    wanted text[][] := ARRAY[['anon', '3s'], ['authenticated', '8s']];
+    i int;
+BEGIN
+    FOR i IN 1 .. array_length(wanted, 1) LOOP
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole
+            CROSS JOIN LATERAL unnest(s.setconfig) AS c(setting)
+            WHERE r.rolname = wanted[i][1] AND s.setdatabase = 0
+              AND c.setting LIKE 'statement\_timeout=%'
+        ) THEN
+            EXECUTE format('ALTER ROLE %I SET statement_timeout = %L', wanted[i][1], wanted[i][2]);
+        END IF;
+    END LOOP;
+END
+$timeouts$;
+
+-- The pruning state is no longer seeded (a row appears at the first prune), so that a restore
+-- into a fresh install does not meet a seeded duplicate; the seeded row of an unpruned log goes.
+DELETE FROM sluice.change_log_state WHERE pruned_through = 0;
+CREATE OR REPLACE FUNCTION sluice.prune_changes(older_than interval)
+RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    pruned bigint;
+    highest bigint;
+BEGIN
+    WITH gone AS (
+        DELETE FROM sluice.changes
+        WHERE position IS NOT NULL AND at < now() - older_than
+        RETURNING position
+    )
+    SELECT count(*), max(position) INTO pruned, highest FROM gone;
+    IF highest IS NOT NULL THEN
+        INSERT INTO sluice.change_log_state AS s (singleton, pruned_through) VALUES (true, highest)
+        ON CONFLICT (singleton) DO UPDATE SET pruned_through = greatest(s.pruned_through, EXCLUDED.pruned_through);
+    END IF;
+    RETURN pruned;
+END
+$$;
+
+-- History names its table by regclass, so that pg_dump writes the name and a restore (where the
+-- table has another oid) keeps each row's versions.
+ALTER TABLE sluice.history_entries ALTER COLUMN relid TYPE regclass;
+
+-- Backups: the rows of every table holding user data, and the sequences, go into pg_dump; the
+-- registration of auth.users is seeded by CREATE EXTENSION itself, so it is left out.
+SELECT pg_catalog.pg_extension_config_dump('sluice.collections', $$WHERE relid <> 'auth.users'::regclass$$);
+SELECT pg_catalog.pg_extension_config_dump('sluice.changes', '');
+SELECT pg_catalog.pg_extension_config_dump('sluice.change_positions', '');
+SELECT pg_catalog.pg_extension_config_dump('sluice.change_log_state', '');
+SELECT pg_catalog.pg_extension_config_dump('sluice.history_entries', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.users', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.passwords', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.sessions', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.refresh_tokens', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.refresh_tokens_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.one_time_tokens', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.mail_outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.mail_outbox_id_seq', '');
+
+-- sluice.planned_rows: the same C function, which now refuses sessions other than authenticator's
+-- (or a superuser's) and anything but one SELECT; only its comment changes here.
+COMMENT ON FUNCTION sluice.planned_rows(text, text[]) IS 'The planner''s row estimate for one SELECT (Prefer: count=planned); in sessions of authenticator only.';

@@ -88,6 +88,17 @@ CREATE TABLE auth.mail_outbox (
 -- "On user created" webhooks and realtime: user rows go through the change log.
 SELECT sluice.enable_realtime('auth.users');
 
+-- Backups: every auth table holds user data (accounts, hashes, sessions, tokens, sent mail), so
+-- pg_dump must keep its rows (see bootstrap.sql); the identity sequences too, so ids continue.
+SELECT pg_catalog.pg_extension_config_dump('auth.users', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.passwords', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.sessions', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.refresh_tokens', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.refresh_tokens_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.one_time_tokens', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.mail_outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.mail_outbox_id_seq', '');
+
 -- The user as GoTrue returns it (its `models.User` JSON), which supabase-js expects. Internal:
 -- called by the functions below only.
 CREATE FUNCTION auth.sluice_user_json(u auth.users)

@@ -29,7 +29,8 @@ BEGIN
     )
     SELECT count(*), max(position) INTO pruned, highest FROM gone;
     IF highest IS NOT NULL THEN
-        UPDATE sluice.change_log_state SET pruned_through = greatest(pruned_through, highest);
+        INSERT INTO sluice.change_log_state AS s (singleton, pruned_through) VALUES (true, highest)
+        ON CONFLICT (singleton) DO UPDATE SET pruned_through = greatest(s.pruned_through, EXCLUDED.pruned_through);
     END IF;
     RETURN pruned;
 END

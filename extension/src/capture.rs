@@ -9,11 +9,43 @@
 use crate::changelog;
 use crate::claims;
 use crate::elevate::AsExtensionOwner;
+use crate::error::{raise, report};
 use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
-use pgrx::spi::{quote_identifier, quote_literal, OwnedPreparedStatement};
+use pgrx::spi::{quote_identifier, quote_literal, OwnedPreparedStatement, SpiError};
 use std::cell::RefCell;
 use std::collections::HashMap;
+
+/// What can go wrong while capturing a change. All of it happens inside the writer's trigger,
+/// so the codes are of class 09 (triggered action exception), except a trigger function called
+/// the wrong way (39P01, as Postgres itself reports it).
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("sluice: could not prepare change capture: {0}")]
+    Prepare(SpiError),
+    #[error("sluice: could not record change: {0}")]
+    Record(SpiError),
+    #[error("sluice: could not record history before TRUNCATE: {0}")]
+    TruncateHistory(SpiError),
+    #[error("sluice: {0}")]
+    Trigger(PgTriggerError),
+}
+
+impl CaptureError {
+    pub fn sqlstate(&self) -> PgSqlErrorCode {
+        match self {
+            CaptureError::Trigger(_) => PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+            _ => PgSqlErrorCode::ERRCODE_TRIGGERED_ACTION_EXCEPTION,
+        }
+    }
+}
+
+impl From<CaptureError> for ErrorReport {
+    fn from(error: CaptureError) -> Self {
+        report(error.sqlstate(), &error, "sluice::capture")
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum StatementKind {
@@ -91,12 +123,12 @@ fn run_cached(key: StatementKey, args: &[DatumWithOid<'_>]) {
                 let types = argument_types(key.kind, key.row_type);
                 client
                     .prepare_mut(sql.as_str(), &types)
-                    .unwrap_or_else(|e| error!("sluice: could not prepare change capture: {e}"))
+                    .unwrap_or_else(|e| raise(CaptureError::Prepare(e)))
                     .keep()
             });
             client
                 .update(&*statement, None, args)
-                .unwrap_or_else(|e| error!("sluice: could not record change: {e}"));
+                .unwrap_or_else(|e| raise(CaptureError::Record(e)));
         })
     })
 }
@@ -121,13 +153,13 @@ fn triggered_table(trigger: &PgTrigger<'_>) -> TriggeredTable {
         row_type,
         schema: trigger
             .table_schema()
-            .unwrap_or_else(|e| error!("sluice: {e}")),
+            .unwrap_or_else(|e| raise(CaptureError::Trigger(e))),
         name: trigger
             .table_name()
-            .unwrap_or_else(|e| error!("sluice: {e}")),
+            .unwrap_or_else(|e| raise(CaptureError::Trigger(e))),
         pk_columns: trigger
             .extra_args()
-            .unwrap_or_else(|e| error!("sluice: {e}")),
+            .unwrap_or_else(|e| raise(CaptureError::Trigger(e))),
     }
 }
 
@@ -151,7 +183,10 @@ fn actor_datum<'a>() -> DatumWithOid<'a> {
 }
 
 fn op_name(trigger: &PgTrigger<'_>) -> &'static str {
-    match trigger.op().unwrap_or_else(|e| error!("sluice: {e}")) {
+    match trigger
+        .op()
+        .unwrap_or_else(|e| raise(CaptureError::Trigger(e)))
+    {
         PgTriggerOperation::Insert => "INSERT",
         PgTriggerOperation::Update => "UPDATE",
         PgTriggerOperation::Delete => "DELETE",
@@ -165,6 +200,9 @@ fn capture_change<'a>(
     trigger: &'a PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, std::convert::Infallible> {
     let table = triggered_table(trigger);
+    if restored_from_a_dump(table.relid) {
+        return Ok(None);
+    }
     let op = op_name(trigger);
     let seq = changelog::next_event_seq();
     let _owner = AsExtensionOwner::begin();
@@ -276,8 +314,37 @@ fn snapshot_before_truncate(table: &TriggeredTable) {
     Spi::connect_mut(|client| {
         client
             .update(sql.as_str(), None, &[table.relid.into(), actor_datum()])
-            .unwrap_or_else(|e| error!("sluice: could not record history before TRUNCATE: {e}"));
+            .unwrap_or_else(|e| raise(CaptureError::TruncateHistory(e)));
     });
+}
+
+/// Whether this row is loaded by a `COPY` into a table of an extension: a restore of `pg_dump`
+/// output (plain or through pg_restore) into `auth.users`, whose change trigger CREATE EXTENSION
+/// creates before the data is loaded. The dump already holds those rows' change events; recording
+/// them again would duplicate them, and number them below the positions the dump then restores
+/// (which collide, losing the restored log). User tables are not concerned: pg_dump creates their
+/// triggers after loading their rows. So rows COPY'd into `auth.users` record no event, which an
+/// administrator importing users that way should know (README, "Backups").
+fn restored_from_a_dump(relid: pg_sys::Oid) -> bool {
+    // SAFETY: ActivePortal is the portal running the current top-level statement, or NULL.
+    let copying = unsafe {
+        let portal = pg_sys::ActivePortal;
+        !portal.is_null()
+            && matches!(
+                (*portal).commandTag,
+                pg_sys::CommandTag::CMDTAG_COPY | pg_sys::CommandTag::CMDTAG_COPY_FROM
+            )
+    };
+    copying
+        && Spi::get_one_with_args::<bool>(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_depend \
+             WHERE classid = 'pg_catalog.pg_class'::regclass AND objid = $1 \
+               AND refclassid = 'pg_catalog.pg_extension'::regclass AND deptype = 'e')",
+            &[relid.into()],
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(false)
 }
 
 fn missing_key_arguments(table: &TriggeredTable) -> ! {

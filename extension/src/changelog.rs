@@ -30,11 +30,13 @@
 //! transaction that committed before another began numbering is always numbered before it.
 
 use crate::elevate::AsExtensionOwner;
+use crate::error::{raise, report};
 use crate::settings::{self, Numbering};
 use crate::worker;
+use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::pg_sys::PgOid;
 use pgrx::prelude::*;
-use pgrx::spi::{OwnedPreparedStatement, SpiClient};
+use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiError};
 use pgrx::{register_xact_callback, PgXactCallbackEvent};
 use std::cell::{Cell, RefCell};
 
@@ -43,6 +45,38 @@ pub const NUMBERING_LOCK: i64 = 0x736c_7569_6365;
 
 /// The notification channel readers LISTEN on.
 pub const CHANNEL: &str = "sluice_changes";
+
+/// What can go wrong while numbering the log (at a commit, or in the worker). Each is the
+/// failure of one of our own statements on our own tables: an external routine exception
+/// (class 38), so the committing client sees it is Sluice's, not its SQL's.
+#[derive(Debug, thiserror::Error)]
+pub enum NumberingError {
+    #[error("sluice: could not prepare numbering: {0}")]
+    Prepare(SpiError),
+    #[error("sluice: could not lock the change log: {0}")]
+    Lock(SpiError),
+    #[error("sluice: could not read the change log: {0}")]
+    Read(SpiError),
+    #[error("sluice: could not number change events: {0}")]
+    Number(SpiError),
+    #[error("sluice: could not notify readers: {0}")]
+    Notify(SpiError),
+}
+
+impl NumberingError {
+    pub fn sqlstate(&self) -> PgSqlErrorCode {
+        match self {
+            NumberingError::Lock(_) => PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE,
+            _ => PgSqlErrorCode::ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
+        }
+    }
+}
+
+impl From<NumberingError> for ErrorReport {
+    fn from(error: NumberingError) -> Self {
+        report(error.sqlstate(), &error, "sluice::changelog")
+    }
+}
 
 thread_local! {
     /// Events written by the current transaction so far (0 = none yet).
@@ -97,7 +131,7 @@ fn with_statements<R>(
             let prepare = |sql: &str, args: &[PgOid]| {
                 client
                     .prepare_mut(sql, args)
-                    .unwrap_or_else(|e| error!("sluice: could not prepare numbering: {e}"))
+                    .unwrap_or_else(|e| raise(NumberingError::Prepare(e)))
                     .keep()
             };
             NumberingStatements {
@@ -122,7 +156,7 @@ fn number_before_commit() {
         with_statements(client, |client, statements| {
             client
                 .update(&statements.lock, None, &[NUMBERING_LOCK.into()])
-                .unwrap_or_else(|e| error!("sluice: could not lock the change log: {e}"));
+                .unwrap_or_else(|e| raise(NumberingError::Lock(e)));
             if let Some(range) = number_with(client, &statements.number, &worker::commit_order()) {
                 notify(client, range);
             }
@@ -186,7 +220,7 @@ fn number_with(
 ) -> Option<(i64, i64)> {
     let row = client
         .update(statement, None, &[commit_order.to_vec().into()])
-        .unwrap_or_else(|e| error!("sluice: could not number change events: {e}"))
+        .unwrap_or_else(|e| raise(NumberingError::Number(e)))
         .first();
     let first = row.get::<i64>(1).ok().flatten()?;
     let last = row.get::<i64>(2).ok().flatten()?;
@@ -203,5 +237,5 @@ pub fn notify(client: &mut SpiClient<'_>, (first, last): (i64, i64)) {
             None,
             &[CHANNEL.into(), payload.into()],
         )
-        .unwrap_or_else(|e| error!("sluice: could not notify readers: {e}"));
+        .unwrap_or_else(|e| raise(NumberingError::Notify(e)));
 }

@@ -4,8 +4,26 @@
 //! SECURITY DEFINER functions; an error in between aborts the (sub)transaction, which restores
 //! the previous user id by itself.
 
+use crate::error::{raise, report};
+use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use std::cell::Cell;
+
+/// A Sluice function or trigger ran in a database where the extension is not installed (its
+/// library was loaded by a trigger left behind, say): 55000, object not in prerequisite state.
+#[derive(Debug, thiserror::Error)]
+#[error("sluice: the sluice extension is not installed in this database")]
+pub struct NotInstalled;
+
+impl From<NotInstalled> for ErrorReport {
+    fn from(error: NotInstalled) -> Self {
+        report(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            &error,
+            "sluice::elevate",
+        )
+    }
+}
 
 pub struct AsExtensionOwner {
     saved_user: pg_sys::Oid,
@@ -52,7 +70,7 @@ fn extension_owner() -> pg_sys::Oid {
     )
     .ok()
     .flatten()
-    .unwrap_or_else(|| error!("the sluice extension is not installed in this database"));
+    .unwrap_or_else(|| raise(NotInstalled));
     OWNER.set(Some(owner));
     owner
 }

@@ -8,11 +8,62 @@
 //! new version.
 
 use crate::elevate::AsExtensionOwner;
+use crate::error::{raise, report};
 use crate::registry::{table_info, TableInfo};
 use pgrx::datum::TimestampWithTimeZone;
+use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
-use pgrx::spi::{quote_identifier, quote_literal};
+use pgrx::spi::{quote_identifier, quote_literal, SpiError};
 use pgrx::JsonB;
+
+/// Failures of history's own statements (errors Postgres raises inside them, such as a policy
+/// refusing the restored row, keep their codes), and a version that does not exist.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("sluice: could not read history: {0}")]
+    Read(SpiError),
+    #[error("sluice: could not restore the row: {0}")]
+    Restore(SpiError),
+    /// 22023 (invalid_parameter_value): the caller named a version the row does not have. Not
+    /// P0002 (no_data_found): PostgREST answers that class with 500, and this is the caller's
+    /// mistake, so the sidecar must answer 400 with this message.
+    #[error("sluice: {table} has no version {version} of the row {key}")]
+    NoSuchVersion {
+        table: String,
+        version: i32,
+        key: String,
+        versions: Vec<i32>,
+    },
+}
+
+impl HistoryError {
+    pub fn sqlstate(&self) -> PgSqlErrorCode {
+        match self {
+            HistoryError::NoSuchVersion { .. } => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            _ => PgSqlErrorCode::ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
+        }
+    }
+}
+
+impl From<HistoryError> for ErrorReport {
+    fn from(error: HistoryError) -> Self {
+        let report = report(error.sqlstate(), &error, "sluice::history");
+        match &error {
+            HistoryError::NoSuchVersion { versions, .. } if versions.is_empty() => report.set_hint(
+                "The row has no stored versions you can read (sluice.history lists them).",
+            ),
+            HistoryError::NoSuchVersion { versions, .. } => report.set_hint(format!(
+                "Versions you can restore: {} (sluice.history lists them).",
+                versions
+                    .iter()
+                    .map(i32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            _ => report,
+        }
+    }
+}
 
 pub struct Version {
     pub version: i32,
@@ -135,7 +186,7 @@ pub fn versions(table: pg_sys::Oid, pk: &JsonB) -> (TableInfo, JsonB, Vec<Versio
                     })
                     .collect::<Result<Vec<_>, pgrx::spi::SpiError>>()
             })
-            .unwrap_or_else(|e| error!("sluice: could not read history: {e}"))
+            .unwrap_or_else(|e| raise(HistoryError::Read(e)))
     });
     (info, key, rows)
 }
@@ -168,19 +219,22 @@ fn history_rows(
 #[pg_extern(name = "restore_version")]
 fn restore_version(table: pg_sys::Oid, pk: JsonB, version: i32) -> JsonB {
     let (info, _key, rows) = versions(table, &pk);
+    let restorable: Vec<i32> = rows
+        .iter()
+        .filter(|v| v.record.is_some())
+        .map(|v| v.version)
+        .collect();
     let Some(record) = rows
         .into_iter()
         .find(|v| v.version == version)
         .and_then(|v| v.record)
     else {
-        ereport!(
-            ERROR,
-            PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
-            format!(
-                "sluice: {} has no version {version} of the row {}",
-                info.qualified, pk.0
-            )
-        );
+        raise(HistoryError::NoSuchVersion {
+            table: info.qualified,
+            version,
+            key: pk.0.to_string(),
+            versions: restorable,
+        });
     };
     let columns: Vec<String> = Spi::get_one_with_args::<Vec<String>>(
         "SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum), '{}') FROM pg_attribute a \
@@ -219,6 +273,6 @@ fn restore_version(table: pg_sys::Oid, pk: JsonB, version: i32) -> JsonB {
         q = info.qualified
     );
     Spi::run_with_args(&sql, &[JsonB(record.0.clone()).into()])
-        .unwrap_or_else(|e| error!("sluice: could not restore the row: {e}"));
+        .unwrap_or_else(|e| raise(HistoryError::Restore(e)));
     record
 }

@@ -8,7 +8,9 @@ mod capture;
 mod changelog;
 mod claims;
 mod elevate;
+mod error;
 mod history;
+mod plan_cache;
 mod registry;
 mod request;
 mod settings;
@@ -34,9 +36,10 @@ fn version() -> &'static str {
 #[allow(non_snake_case)]
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    settings::register();
     // SAFETY: reading a postmaster global that is set before libraries load.
-    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+    let preloading = unsafe { pg_sys::process_shared_preload_libraries_in_progress };
+    settings::register(preloading);
+    if preloading {
         worker::init_preloaded();
     }
 }

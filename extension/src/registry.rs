@@ -4,8 +4,39 @@
 //! owner, because users hold no privileges on Sluice's own tables.
 
 use crate::elevate::AsExtensionOwner;
+use crate::error::{raise, report};
+use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
-use pgrx::spi::quote_literal;
+use pgrx::spi::{quote_literal, SpiError};
+
+/// Failures of the registry's own statements (the catalog read, trigger DDL, the registry
+/// table). Errors Postgres raises inside them (a caller who may not add triggers, say) keep their
+/// own codes; these are what SPI reports besides, as external routine exceptions (class 38).
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("sluice: could not read the table's definition: {0}")]
+    ReadDefinition(SpiError),
+    #[error("sluice: could not create trigger {0}: {1}")]
+    CreateTrigger(&'static str, SpiError),
+    #[error("sluice: could not drop trigger {0}: {1}")]
+    DropTrigger(&'static str, SpiError),
+    #[error("sluice: could not update sluice.collections: {0}")]
+    WriteCollections(SpiError),
+    #[error("sluice: could not read sluice.collections: {0}")]
+    ReadCollections(SpiError),
+}
+
+impl RegistryError {
+    pub fn sqlstate(&self) -> PgSqlErrorCode {
+        PgSqlErrorCode::ERRCODE_EXTERNAL_ROUTINE_EXCEPTION
+    }
+}
+
+impl From<RegistryError> for ErrorReport {
+    fn from(error: RegistryError) -> Self {
+        report(error.sqlstate(), &error, "sluice::registry")
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Feature {
@@ -75,7 +106,7 @@ pub fn table_info(table: pg_sys::Oid) -> TableInfo {
          FROM pg_class c WHERE c.oid = $1",
         &[table.into()],
     )
-    .unwrap_or_else(|e| error!("sluice: could not read the table's definition: {e}"));
+    .unwrap_or_else(|e| raise(RegistryError::ReadDefinition(e)));
     match row {
         (Some(qualified), Some(kind), Some(pk_columns)) => TableInfo {
             qualified,
@@ -133,7 +164,7 @@ fn create_triggers(info: &TableInfo, feature: Feature) {
             "CREATE OR REPLACE TRIGGER {name} {timing} ON {} FOR EACH {level} EXECUTE FUNCTION {function}({args})",
             info.qualified
         ))
-        .unwrap_or_else(|e| error!("sluice: could not create trigger {name}: {e}"));
+        .unwrap_or_else(|e| raise(RegistryError::CreateTrigger(name, e)));
     }
 }
 
@@ -143,7 +174,7 @@ fn drop_triggers(info: &TableInfo, feature: Feature) {
             "DROP TRIGGER IF EXISTS {name} ON {}",
             info.qualified
         ))
-        .unwrap_or_else(|e| error!("sluice: could not drop trigger {name}: {e}"));
+        .unwrap_or_else(|e| raise(RegistryError::DropTrigger(name, e)));
     }
 }
 
@@ -158,12 +189,12 @@ fn record(table: pg_sys::Oid, feature: Feature, on: bool, pk_columns: &[String])
         ),
         &[table.into(), on.into(), pk_columns.to_vec().into()],
     )
-    .unwrap_or_else(|e| error!("sluice: could not update sluice.collections: {e}"));
+    .unwrap_or_else(|e| raise(RegistryError::WriteCollections(e)));
     Spi::run_with_args(
         "DELETE FROM sluice.collections WHERE relid = $1 AND NOT realtime AND NOT history",
         &[table.into()],
     )
-    .unwrap_or_else(|e| error!("sluice: could not update sluice.collections: {e}"));
+    .unwrap_or_else(|e| raise(RegistryError::WriteCollections(e)));
 }
 
 pub fn enable(table: pg_sys::Oid, feature: Feature, function: &str) {
@@ -222,7 +253,7 @@ fn refresh_tracking(table: pg_sys::Oid) {
         "SELECT realtime, history, pk_columns FROM sluice.collections WHERE relid = $1",
         &[table.into()],
     )
-    .unwrap_or_else(|e| error!("sluice: could not read sluice.collections: {e}"));
+    .unwrap_or_else(|e| raise(RegistryError::ReadCollections(e)));
     let (Some(realtime), Some(history), Some(recorded)) = tracked else {
         return;
     };

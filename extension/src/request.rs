@@ -16,29 +16,54 @@
 //! Only `authenticator` (the sidecar's login) may call it; it can do nothing that login cannot do
 //! with plain SQL. The role switch is checked by Postgres against the session user, as SET ROLE is.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::rc::Rc;
 
 use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
-use pgrx::spi::OwnedPreparedStatement;
+use pgrx::spi::{OwnedPreparedStatement, SpiError};
 use pgrx::PgOid;
 
-/// Plans kept per backend. Request shapes repeat (the sidecar's SQL differs by columns, filters
-/// and order, never by values), so a few hundred cover an application; beyond that the least
-/// recently used plan is freed.
-const PLAN_CACHE_CAPACITY: usize = 256;
+use crate::error::{raise, report};
+use crate::plan_cache;
+use crate::settings;
 
-struct CachedPlan {
-    statement: Rc<OwnedPreparedStatement>,
-    last_used: u64,
+/// Failures of the request functions' own steps; errors the request's SQL raises keep theirs.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// 22021 (character_not_in_repertoire): a setting cannot carry a NUL.
+    #[error("sluice: a request setting contains a NUL character")]
+    NulInSetting,
+    #[error("sluice: could not prepare the request: {0}")]
+    Prepare(SpiError),
+    #[error("sluice: could not plan the count: {0}")]
+    PlanCount(SpiError),
+    /// 42501: `planned_rows` outside a session of the sidecar's login role.
+    #[error("sluice: only the authenticator role's sessions may call sluice.planned_rows")]
+    NotAuthenticator,
+    /// 42601 (syntax_error): the count query must be exactly one SELECT.
+    #[error("sluice: sluice.planned_rows estimates exactly one SELECT statement")]
+    NotOneSelect,
 }
 
-thread_local! {
-    static PLANS: RefCell<HashMap<String, CachedPlan>> = RefCell::new(HashMap::new());
-    static CLOCK: Cell<u64> = const { Cell::new(0) };
+impl RequestError {
+    pub fn sqlstate(&self) -> PgSqlErrorCode {
+        match self {
+            RequestError::NulInSetting => PgSqlErrorCode::ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
+            RequestError::Prepare(_) | RequestError::PlanCount(_) => {
+                PgSqlErrorCode::ERRCODE_EXTERNAL_ROUTINE_EXCEPTION
+            }
+            RequestError::NotAuthenticator => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            RequestError::NotOneSelect => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
+        }
+    }
+}
+
+impl From<RequestError> for ErrorReport {
+    fn from(error: RequestError) -> Self {
+        report(error.sqlstate(), &error, "sluice::request")
+    }
 }
 
 /// Runs `sql` with `params` (all `text`; the SQL casts them) as `role` with the request settings
@@ -70,6 +95,7 @@ fn run_request(
     if read_only {
         set_local("transaction_read_only", "on");
     }
+    apply_request_jit();
     if !statement_timeout.is_empty() {
         apply_statement_timeout(statement_timeout);
     }
@@ -87,8 +113,7 @@ fn run_request(
 /// user is not a member of is refused), scoped to the transaction.
 fn set_local(name: &str, value: &str) {
     let name = CString::new(name).expect("setting names have no NUL");
-    let value = CString::new(value)
-        .unwrap_or_else(|_| error!("sluice: a request setting contains a NUL character"));
+    let value = CString::new(value).unwrap_or_else(|_| raise(RequestError::NulInSetting));
     // SAFETY: both strings outlive the call, which copies them; errors are raised as ERROR.
     unsafe {
         let context = if pg_sys::superuser() {
@@ -106,6 +131,16 @@ fn set_local(name: &str, value: &str) {
             PgLogLevel::ERROR as i32,
             false,
         );
+    }
+}
+
+/// JIT off for the request unless `sluice.request_jit` is on. Compiling a query pays off for long
+/// analytical statements, not for requests: a request repeating one filter 5,000 times spent
+/// 32.9 s compiling (0.12 s without JIT). Plans are made at execution with the settings then in
+/// force, so setting it here, before the statement runs, reaches every plan of the request.
+fn apply_request_jit() {
+    if !settings::REQUEST_JIT.get() {
+        set_local("jit", "off");
     }
 }
 
@@ -132,47 +167,20 @@ extern "C" {
 }
 
 /// The kept plan for `sql`, prepared on first use as the current role (so names resolve as the
-/// request sees them). Postgres revalidates kept plans after DDL and when the role changes under
-/// a plan that depends on row-level security.
+/// request sees them); `plan_cache` decides what is kept. Postgres revalidates kept plans after
+/// DDL and when the role changes under a plan that depends on row-level security.
 fn cached_plan(sql: &str, param_count: usize) -> Rc<OwnedPreparedStatement> {
-    let now = CLOCK.with(|clock| {
-        clock.set(clock.get() + 1);
-        clock.get()
-    });
-    if let Some(statement) = PLANS.with(|plans| {
-        plans.borrow_mut().get_mut(sql).map(|cached| {
-            cached.last_used = now;
-            Rc::clone(&cached.statement)
-        })
-    }) {
+    if let Some(statement) = plan_cache::lookup(sql) {
         return statement;
     }
     let types = text_types(param_count);
     let statement = Rc::new(Spi::connect_mut(|client| {
         client
             .prepare_mut(sql, &types)
-            .unwrap_or_else(|e| error!("sluice: could not prepare the request: {e}"))
+            .unwrap_or_else(|e| raise(RequestError::Prepare(e)))
             .keep()
     }));
-    PLANS.with(|plans| {
-        let mut plans = plans.borrow_mut();
-        if plans.len() >= PLAN_CACHE_CAPACITY {
-            let oldest = plans
-                .iter()
-                .min_by_key(|(_, cached)| cached.last_used)
-                .map(|(key, _)| key.clone());
-            if let Some(oldest) = oldest {
-                plans.remove(&oldest);
-            }
-        }
-        plans.insert(
-            sql.to_owned(),
-            CachedPlan {
-                statement: Rc::clone(&statement),
-                last_used: now,
-            },
-        );
-    });
+    plan_cache::keep(sql, &statement);
     statement
 }
 
@@ -209,35 +217,69 @@ fn first_row_as_text() -> Option<Vec<Option<String>>> {
     }
 }
 
-/// How many plans this backend keeps (tests check the bound).
-#[cfg(any(test, feature = "pg_test"))]
-pub(crate) fn cached_plan_count() -> usize {
-    PLANS.with(|plans| plans.borrow().len())
-}
-
 /// The planner's row estimate for `query` (run with `params`, all `text`), for `Prefer:
 /// count=planned`: `EXPLAIN` reads statistics only, so it costs about as much on a billion rows as
 /// on ten. Runs as the caller: EXPLAIN checks the caller's privileges, and row-level security is
 /// part of the plan it estimates.
+///
+/// The sidecar calls it inside the request's statement (run by `sluice.run_request` as the
+/// request's role, so that the estimate is the caller's), hence it is executable by the request
+/// roles; but only in sessions of `authenticator` (or a superuser), the sidecar's login, and only
+/// for one SELECT, which EXPLAIN plans without running: nothing else it is given can execute.
 #[pg_extern(
     sql = "CREATE FUNCTION sluice.planned_rows(query text, params text[]) RETURNS int8 STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@'; \
-    COMMENT ON FUNCTION sluice.planned_rows(text, text[]) IS 'The planner''s row estimate for a query (Prefer: count=planned).'; \
+    COMMENT ON FUNCTION sluice.planned_rows(text, text[]) IS 'The planner''s row estimate for one SELECT (Prefer: count=planned); in sessions of authenticator only.'; \
     REVOKE ALL ON FUNCTION sluice.planned_rows(text, text[]) FROM PUBLIC; \
     GRANT EXECUTE ON FUNCTION sluice.planned_rows(text, text[]) TO anon, authenticated, service_role;"
 )]
 fn planned_rows(query: &str, params: Vec<Option<String>>) -> i64 {
+    require_authenticator_session();
+    require_one_select(query);
     let explain = format!("EXPLAIN (FORMAT JSON) {query}");
     let types = text_types(params.len());
     let args = text_arguments(&params);
     let plan = Spi::connect_mut(|client| {
         let statement = client
             .prepare_mut(explain.as_str(), &types)
-            .unwrap_or_else(|e| error!("sluice: could not plan the count: {e}"));
+            .unwrap_or_else(|e| raise(RequestError::PlanCount(e)));
         client
             .update(&statement, None, &args)
             .and_then(|table| table.first().get_one::<pgrx::Json>())
-            .unwrap_or_else(|e| error!("sluice: could not plan the count: {e}"))
+            .unwrap_or_else(|e| raise(RequestError::PlanCount(e)))
     });
     plan.and_then(|plan| plan.0.pointer("/0/Plan/Plan Rows")?.as_f64())
         .map_or(0, |rows| rows.round() as i64)
+}
+
+/// The session (login) user must be `authenticator` or a superuser: a request role cannot log in,
+/// so this admits exactly the sidecar's requests (and administrators).
+fn require_authenticator_session() {
+    // SAFETY: reads the session user id and looks a role up by name (no error when missing).
+    let allowed = unsafe {
+        let session_user = pg_sys::GetSessionUserId();
+        pg_sys::superuser_arg(session_user)
+            || session_user == pg_sys::get_role_oid(c"authenticator".as_ptr(), true)
+    };
+    if !allowed {
+        raise(RequestError::NotAuthenticator);
+    }
+}
+
+/// `query` must parse as exactly one SELECT (a syntax error is raised as Postgres raises it).
+fn require_one_select(query: &str) {
+    let text = CString::new(query).unwrap_or_else(|_| raise(RequestError::NotOneSelect));
+    // SAFETY: the parser reads the NUL-terminated text and returns a list of RawStmt nodes
+    // allocated in the current memory context (or NIL for an empty string).
+    let one_select = unsafe {
+        let statements = pg_sys::raw_parser(text.as_ptr(), pg_sys::RawParseMode::RAW_PARSE_DEFAULT);
+        if statements.is_null() || (*statements).length != 1 {
+            false
+        } else {
+            let raw = (*(*statements).elements).ptr_value as *mut pg_sys::RawStmt;
+            pgrx::is_a((*raw).stmt, pg_sys::NodeTag::T_SelectStmt)
+        }
+    };
+    if !one_select {
+        raise(RequestError::NotOneSelect);
+    }
 }

@@ -79,7 +79,127 @@ mod tests {
             .unwrap();
             assert_eq!(value, vec![Some(i.to_string())]);
         }
-        assert_eq!(crate::request::cached_plan_count(), 256);
+        assert_eq!(crate::plan_cache::usage().0, 256);
+    }
+
+    /// Bytes of this backend's plan contexts (kept `CachedPlanSource`s with their queries, and
+    /// generic `CachedPlan`s), as `pg_backend_memory_contexts` reports them.
+    fn plan_context_bytes() -> i64 {
+        Spi::get_one::<i64>(
+            "SELECT coalesce(sum(total_bytes), 0)::int8 FROM pg_backend_memory_contexts \
+             WHERE name IN ('CachedPlanSource', 'CachedPlanQuery', 'CachedPlan')",
+        )
+        .unwrap()
+        .unwrap()
+    }
+
+    #[pg_test]
+    fn run_request_keeps_plans_within_a_memory_budget() {
+        use crate::plan_cache::{BUDGET_BYTES, PLAN_LIMIT_BYTES};
+        let me = Spi::get_one::<String>("SELECT current_user::text")
+            .unwrap()
+            .unwrap();
+        let before = plan_context_bytes();
+        let mut largest_kept = 0;
+        // Shapes of a few hundred kB each (a request with many filters), all distinct: kept
+        // without a memory bound, 80 of them would hold far more than the budget.
+        for shape in 0..80 {
+            let filters = (0..400)
+                .map(|k| format!("g <> $1::text::int + {}", shape * 1000 + k))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let sql = format!("SELECT count(*)::text FROM generate_series(1, 3) g WHERE {filters}");
+            for _ in 0..2 {
+                let value = Spi::get_one_with_args::<Vec<Option<String>>>(
+                    "SELECT sluice.run_request($1, '{}', 'GET', '/', '{}', true, '', $2, ARRAY['-1000000'])",
+                    &[me.as_str().into(), sql.as_str().into()],
+                )
+                .unwrap()
+                .unwrap();
+                assert_eq!(value, vec![Some("3".to_owned())]);
+            }
+            largest_kept = largest_kept.max(crate::plan_cache::usage().1);
+        }
+        let grown = plan_context_bytes() - before;
+        let (kept, kept_bytes) = crate::plan_cache::usage();
+        pgrx::warning!(
+            "plan cache: {kept} plans kept holding {kept_bytes} bytes (at most {largest_kept}); plan contexts grew by {grown} bytes"
+        );
+        assert!(kept > 0 && kept < 80, "{kept} plans kept");
+        assert!(largest_kept <= BUDGET_BYTES, "{largest_kept} bytes kept");
+        // What the backend really holds: the kept plans, plus at most the last request's plan
+        // before it is measured again.
+        assert!(
+            grown < (BUDGET_BYTES + PLAN_LIMIT_BYTES) as i64,
+            "plan memory grew by {grown} bytes"
+        );
+    }
+
+    #[pg_test]
+    fn a_plan_too_big_to_keep_is_used_and_not_kept() {
+        let me = Spi::get_one::<String>("SELECT current_user::text")
+            .unwrap()
+            .unwrap();
+        let filters = (0..6000)
+            .map(|k| format!("g <> $1::text::int + {k}"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let sql = format!("SELECT count(*)::text FROM generate_series(1, 3) g WHERE {filters}");
+        let value = Spi::get_one_with_args::<Vec<Option<String>>>(
+            "SELECT sluice.run_request($1, '{}', 'GET', '/', '{}', true, '', $2, ARRAY['-1000000'])",
+            &[me.as_str().into(), sql.as_str().into()],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(value, vec![Some("3".to_owned())]);
+        assert_eq!(crate::plan_cache::usage().0, 0, "the big plan was kept");
+    }
+
+    #[pg_test]
+    fn requests_run_without_jit_unless_enabled() {
+        let me = Spi::get_one::<String>("SELECT current_user::text")
+            .unwrap()
+            .unwrap();
+        let jit_in_request = || {
+            Spi::get_one_with_args::<Vec<Option<String>>>(
+                "SELECT sluice.run_request($1, '{}', 'GET', '/', '{}', true, '', 'SELECT current_setting(''jit'')', '{}')",
+                &[me.as_str().into()],
+            )
+            .unwrap()
+            .unwrap()
+        };
+        Spi::run("SET LOCAL jit = on").unwrap();
+        assert_eq!(jit_in_request(), vec![Some("off".to_owned())]);
+        Spi::run("SET LOCAL jit = on; SET LOCAL sluice.request_jit = on").unwrap();
+        assert_eq!(jit_in_request(), vec![Some("on".to_owned())]);
+    }
+
+    #[test]
+    fn no_error_of_the_extension_is_an_internal_error() {
+        use pgrx::spi::SpiError;
+        let spi = || SpiError::NoTupleTable;
+        let codes = [
+            crate::capture::CaptureError::Prepare(spi()).sqlstate(),
+            crate::capture::CaptureError::Record(spi()).sqlstate(),
+            crate::capture::CaptureError::TruncateHistory(spi()).sqlstate(),
+            crate::capture::CaptureError::Trigger(pgrx::PgTriggerError::NotTrigger).sqlstate(),
+            crate::changelog::NumberingError::Prepare(spi()).sqlstate(),
+            crate::changelog::NumberingError::Lock(spi()).sqlstate(),
+            crate::changelog::NumberingError::Read(spi()).sqlstate(),
+            crate::changelog::NumberingError::Number(spi()).sqlstate(),
+            crate::changelog::NumberingError::Notify(spi()).sqlstate(),
+            crate::registry::RegistryError::ReadDefinition(spi()).sqlstate(),
+            crate::registry::RegistryError::WriteCollections(spi()).sqlstate(),
+            crate::history::HistoryError::Read(spi()).sqlstate(),
+            crate::history::HistoryError::Restore(spi()).sqlstate(),
+            crate::request::RequestError::NulInSetting.sqlstate(),
+            crate::request::RequestError::Prepare(spi()).sqlstate(),
+            crate::request::RequestError::NotAuthenticator.sqlstate(),
+            crate::request::RequestError::NotOneSelect.sqlstate(),
+        ];
+        for code in codes {
+            assert_ne!(code, PgSqlErrorCode::ERRCODE_INTERNAL_ERROR);
+        }
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! NOTIFY for the whole batch. Commits of tracked tables therefore neither serialize on the log
 //! nor each pay for a NOTIFY; readers are woken once per batch.
 
-use crate::changelog;
+use crate::changelog::{self, NumberingError};
+use crate::error::raise;
 use crate::settings;
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::prelude::*;
@@ -189,7 +190,7 @@ fn number_batch(commit_order: &[i64]) {
                 &[],
             )
             .and_then(|t| t.first().get::<bool>(1))
-            .unwrap_or_else(|e| error!("sluice: could not read the change log: {e}"))
+            .unwrap_or_else(|e| raise(NumberingError::Read(e)))
             .unwrap_or(true);
         if !pending {
             return;
@@ -200,7 +201,7 @@ fn number_batch(commit_order: &[i64]) {
                 None,
                 &[changelog::NUMBERING_LOCK.into()],
             )
-            .unwrap_or_else(|e| error!("sluice: could not lock the change log: {e}"));
+            .unwrap_or_else(|e| raise(NumberingError::Lock(e)));
         if let Some(range) = changelog::number_pending(client, commit_order) {
             changelog::notify(client, range);
         }

@@ -1,4 +1,5 @@
 -- auth.uid(), auth.role(), auth.email(), auth.jwt() read request.jwt.claims; anything unusable is NULL.
+-- After each statement that fails, its SQLSTATE is echoed, so an error code collapsing to XX000 shows.
 SELECT auth.uid(), auth.role(), auth.email(), auth.jwt();
 
 BEGIN;
@@ -35,6 +36,7 @@ SELECT set_config('request.jwt.claims', '{"sub": "d3b07384-d9a0-4c3f-9a8e-6f2b1c
 SELECT id, title FROM todos ORDER BY id;
 -- Writing someone else's row is refused by the policy.
 INSERT INTO todos VALUES (4, '9a4c1e2b-77f0-4d2e-8c1a-2b3c4d5e6f70', 'forged');
+\echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
 
 BEGIN;

@@ -1,4 +1,5 @@
 -- The collection registry: enable/disable are idempotent and recorded in sluice.collections.
+-- After each statement that fails, its SQLSTATE is echoed, so an error code collapsing to XX000 shows.
 CREATE TABLE posts (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title text);
 SELECT sluice.enable_realtime('posts');
 SELECT sluice.enable_realtime('posts');
@@ -15,11 +16,15 @@ SELECT count(*) AS tracked FROM sluice.collections;
 -- A table without a primary key gets an error that names the fix.
 CREATE TABLE logs (line text);
 SELECT sluice.enable_realtime('logs');
+\echo :LAST_ERROR_SQLSTATE
 SELECT sluice.enable_history('logs');
+\echo :LAST_ERROR_SQLSTATE
 -- Only tables can be tracked.
 CREATE VIEW post_titles AS SELECT title FROM posts;
 SELECT sluice.enable_realtime('post_titles');
+\echo :LAST_ERROR_SQLSTATE
 SELECT sluice.enable_realtime('no_such_table');
+\echo :LAST_ERROR_SQLSTATE
 
 -- Dropping a tracked table removes it from the registry.
 SELECT sluice.enable_realtime('posts');
@@ -32,5 +37,6 @@ DROP TABLE logs;
 CREATE TABLE private_notes (id int PRIMARY KEY);
 SET ROLE authenticated;
 SELECT sluice.enable_realtime('private_notes');
+\echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 DROP TABLE private_notes;

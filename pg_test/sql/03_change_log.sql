@@ -1,4 +1,5 @@
 -- INSERT, UPDATE, DELETE and TRUNCATE on a realtime table append events with full records,
+-- After each statement that fails, its SQLSTATE is echoed, so an error code collapsing to XX000 shows.
 -- readable in commit order after any position.
 CREATE TABLE tasks (id int PRIMARY KEY, title text, done boolean DEFAULT false);
 SELECT sluice.enable_realtime('tasks');
@@ -40,7 +41,9 @@ SELECT op, length(record ->> 'title') AS title_length FROM sluice.changes_after(
 -- The log is readable by service_role, not by anon or authenticated, and nobody forges events.
 SET ROLE authenticated;
 SELECT count(*) FROM sluice.changes_after(0, 1);
+\echo :LAST_ERROR_SQLSTATE
 INSERT INTO sluice.changes (seq, schema_name, table_name, op) VALUES (1, 'public', 'tasks', 'INSERT');
+\echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 SET ROLE service_role;
 SELECT count(*) > 0 AS readable FROM sluice.changes_after(0, 1);

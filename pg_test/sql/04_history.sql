@@ -1,4 +1,5 @@
 -- History: every change stores a numbered version; restore writes one back as a new version.
+-- After each statement that fails, its SQLSTATE is echoed, so an error code collapsing to XX000 shows.
 CREATE TABLE articles (slug text, lang text, body text, PRIMARY KEY (slug, lang));
 SELECT sluice.enable_history('articles');
 
@@ -22,7 +23,9 @@ SELECT version, op, record ->> 'body' AS body FROM sluice.history('articles', '{
 
 -- Bad keys and versions are clear errors.
 SELECT * FROM sluice.history('articles', '{"slug": "hello"}');
+\echo :LAST_ERROR_SQLSTATE
 SELECT sluice.restore('articles', '{"slug": "hello", "lang": "en"}', 42);
+\echo :LAST_ERROR_SQLSTATE
 SELECT * FROM sluice.history('articles', '{"slug": "nope", "lang": "en"}');
 
 -- TRUNCATE records each row's last state before the rows go.
@@ -45,15 +48,18 @@ SELECT count(*) AS ann_sees FROM sluice.history('diaries', '{"id": 1}');
 SELECT set_config('request.jwt.claims', '{"sub": "9a4c1e2b-77f0-4d2e-8c1a-2b3c4d5e6f70"}', true) IS NOT NULL AS set;
 SELECT count(*) AS bob_sees FROM sluice.history('diaries', '{"id": 1}');
 SELECT sluice.restore('diaries', '{"id": 1}', 1);
+\echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
 -- anon has no SELECT on the table at all.
 BEGIN;
 SET LOCAL ROLE anon;
 SELECT count(*) FROM sluice.history('diaries', '{"id": 1}');
+\echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
 -- Nobody reads the history table directly.
 SET ROLE authenticated;
 SELECT count(*) FROM sluice.history_entries;
+\echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 
 DROP TABLE articles, diaries;

@@ -1,4 +1,5 @@
 -- DDL on a tracked table keeps its change triggers in step with the primary key.
+-- After each statement that fails, its SQLSTATE is echoed, so an error code collapsing to XX000 shows.
 CREATE TABLE things (id int PRIMARY KEY, label text);
 SELECT sluice.enable_realtime('things');
 ALTER TABLE things RENAME COLUMN id TO thing_id;
@@ -9,6 +10,7 @@ SELECT op, pk FROM sluice.changes_after(:start, 10);
 
 -- Removing the primary key of a tracked table is refused with the way out.
 ALTER TABLE things DROP CONSTRAINT things_pkey;
+\echo :LAST_ERROR_SQLSTATE
 SELECT sluice.disable_realtime('things');
 ALTER TABLE things DROP CONSTRAINT things_pkey;
 

@@ -1,4 +1,5 @@
 -- Auth tables: users are tracked by the change log; no request role can reach the tables or the
+-- After each statement that fails, its SQLSTATE is echoed, so an error code collapsing to XX000 shows.
 -- functions; only authenticator may call the functions, which run as the extension's owner.
 SELECT relid, realtime FROM sluice.collections WHERE relid = 'auth.users'::regclass;
 
@@ -31,10 +32,13 @@ SELECT auth.sluice_merge_meta('{"a": 1, "b": 2}', '{"b": null, "c": 3}') AS merg
 -- The service_role key's role cannot read hashes, directly or through the functions.
 SET ROLE service_role;
 SELECT hash FROM auth.passwords;
+\echo :LAST_ERROR_SQLSTATE
 SELECT hash FROM auth.sluice_password_of('ann@example.com');
+\echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 -- authenticator can call the functions, not read the tables.
 SET ROLE authenticator;
 SELECT hash, banned, confirmed FROM auth.sluice_password_of('ANN@example.com');
 SELECT count(*) FROM auth.users;
+\echo :LAST_ERROR_SQLSTATE
 RESET ROLE;

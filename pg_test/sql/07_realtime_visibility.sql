@@ -1,4 +1,5 @@
 -- sluice.policies_admit: which claim sets may see one version of a row, judged by the table's
+-- After each statement that fails, its SQLSTATE is echoed, so an error code collapsing to XX000 shows.
 -- SELECT policies under each set's role and claims (the row as an event carries it, not the
 -- table's current row).
 CREATE TABLE rt_notes (id int PRIMARY KEY, owner uuid NOT NULL, body text, team int);
@@ -65,10 +66,13 @@ RESET ROLE;
 -- someone else's claims.
 SET ROLE authenticated;
 SELECT sluice.policies_admit('rt_notes', :'ann_row', :'sets');
+\echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 SET ROLE service_role;
 SELECT sluice.policies_admit('rt_notes', :'ann_row', :'sets');
+\echo :LAST_ERROR_SQLSTATE
 SELECT sluice.visible_to_each('rt_notes', :'sets', 'SELECT true', false);
+\echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 
 -- A policy that fails for some claims hides the row from those claims only.
@@ -94,6 +98,7 @@ RESET ROLE;
 -- A table Sluice does not track is refused.
 CREATE TABLE untracked (id int PRIMARY KEY);
 SELECT sluice.policies_admit('untracked', '{"id": 1}', '[]');
+\echo :LAST_ERROR_SQLSTATE
 
 -- Roles are cluster-wide: leave none behind.
 DROP TABLE rt_owned;

@@ -1,6 +1,7 @@
 //! Change-log tests that need real commits from several connections: out-of-order commits,
 //! concurrent writers with a resuming reader, and LISTEN wake-ups. Each runs in every numbering
-//! mode (Sluice is preloaded in the test server, so the background worker runs).
+//! mode (Sluice is preloaded in the test server, so the background worker runs), and checks that
+//! the mode's numberer really numbered the events (`assert_numbered_by`).
 
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::Client;
@@ -23,7 +24,36 @@ fn connect(numbering: &str) -> Client {
     client
         .batch_execute(&format!("SET sluice.numbering = {numbering}"))
         .unwrap();
+    if numbering == "worker" {
+        wait_for_the_worker(&mut client);
+    }
     client
+}
+
+/// Right after the test server starts, the worker may not serve the database yet, and commits
+/// then number their events inline (which `assert_numbered_by` would rightly refuse).
+fn wait_for_the_worker(client: &mut Client) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let serving = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE backend_type = 'sluice' AND datname = current_database()",
+                &[],
+            )
+            .unwrap()
+            .get::<_, i64>(0);
+        if serving == 1 {
+            // It records itself as serving just after it connects.
+            std::thread::sleep(Duration::from_millis(100));
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no numbering worker serves the test database"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn tracked_table(client: &mut Client, name: &str, columns: &str) {
@@ -101,6 +131,47 @@ fn read_until(
     (after, seen)
 }
 
+/// Who numbered this table's events: in "worker" mode the background worker (the numbered row
+/// version was written by another transaction than the event's own), in "inline" mode the
+/// committing transaction itself. Without this, "worker" silently passing through the inline
+/// fallback (no worker serving the database) would look the same.
+fn assert_numbered_by(client: &mut Client, mode: &str, table: &str) {
+    let row = client
+        .query_one(
+            "SELECT count(*) FILTER (WHERE xmin::text = (xid::text::numeric % 4294967296)::text), \
+                    count(*) \
+             FROM sluice.changes WHERE table_name = $1 AND position IS NOT NULL",
+            &[&table],
+        )
+        .unwrap();
+    let (by_writer, numbered): (i64, i64) = (row.get(0), row.get(1));
+    assert!(numbered > 0, "{mode}: no numbered events of {table}");
+    match mode {
+        "worker" => {
+            assert_eq!(
+                by_writer, 0,
+                "worker mode: {by_writer} of {numbered} events were numbered inline by their writer"
+            );
+            let serving = client
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE backend_type = 'sluice' AND datname = current_database()",
+                    &[],
+                )
+                .unwrap()
+                .get::<_, i64>(0);
+            assert_eq!(
+                serving, 1,
+                "worker mode: no numbering worker serves this database"
+            );
+        }
+        _ => assert_eq!(
+            by_writer, numbered,
+            "inline mode: every event is numbered by its own transaction"
+        ),
+    }
+}
+
 #[test]
 fn a_transaction_committing_after_a_later_one_is_not_skipped() {
     for (mode, numbering) in MODES {
@@ -133,6 +204,7 @@ fn a_transaction_committing_after_a_later_one_is_not_skipped() {
         );
         assert_eq!(first["id"], 1, "{mode}: T1 took its id before T2");
         assert!(seen[0].position > resume_at);
+        assert_numbered_by(&mut reader, mode, &table);
     }
 }
 
@@ -249,6 +321,7 @@ fn concurrent_writers_and_a_resuming_reader_see_every_event_once_in_commit_order
                 }
             }
         }
+        assert_numbered_by(&mut reader, mode, &table);
     }
 }
 
@@ -295,6 +368,7 @@ fn a_listener_is_woken_and_reads_a_one_megabyte_row() {
             body.len()
         );
         eprintln!("{mode}: write to event in hand: {elapsed:?}");
+        assert_numbered_by(&mut listener, mode, &table);
     }
 }
 
@@ -317,5 +391,6 @@ fn truncate_is_one_statement_level_event() {
             ["INSERT", "INSERT", "INSERT", "INSERT", "INSERT", "TRUNCATE"],
             "{mode}"
         );
+        assert_numbered_by(&mut client, mode, &table);
     }
 }

@@ -91,10 +91,14 @@ pub async fn head(client: &impl GenericClient) -> Result<i64, tokio_postgres::Er
     Ok(row.get(0))
 }
 
-/// Positions up to this one have been pruned: resuming from below it would skip events.
+/// Positions up to this one have been pruned: resuming from below it would skip events. The state
+/// row exists only once something was pruned (extension 0.4.0 no longer seeds it, for backups).
 pub async fn pruned_through(client: &impl GenericClient) -> Result<i64, tokio_postgres::Error> {
     let row = client
-        .query_one("SELECT pruned_through FROM sluice.change_log_state", &[])
+        .query_one(
+            "SELECT coalesce((SELECT pruned_through FROM sluice.change_log_state), 0)",
+            &[],
+        )
         .await?;
     Ok(row.get(0))
 }

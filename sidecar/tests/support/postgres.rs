@@ -16,16 +16,28 @@ use super::{free_port, random_suffix, repo_root};
 pub struct Cluster {
     datadir: PathBuf,
     port: u16,
+    preload: bool,
 }
 
 impl Cluster {
     pub fn start() -> Cluster {
+        Cluster::start_with(true)
+    }
+
+    /// A cluster that does not preload sluice.so (no `shared_preload_libraries`), where the
+    /// extension runs without its background worker.
+    pub fn start_without_preload() -> Cluster {
+        Cluster::start_with(false)
+    }
+
+    fn start_with(preload: bool) -> Cluster {
         let datadir = repo_root()
             .join(".sluice")
             .join(format!("sidecar-test-{}", random_suffix()));
         let cluster = Cluster {
             datadir,
             port: free_port(),
+            preload,
         };
         cluster.start_again();
         cluster
@@ -56,6 +68,7 @@ impl Cluster {
         let output = Command::new("bash")
             .arg(&script)
             .args(args)
+            .env("SLUICE_NO_PRELOAD", if self.preload { "0" } else { "1" })
             .output()
             .unwrap_or_else(|err| panic!("running {}: {err}", script.display()));
         assert!(
