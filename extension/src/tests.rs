@@ -93,30 +93,37 @@ mod tests {
         .unwrap()
     }
 
+    /// `SELECT count(*)` over three rows with `filters` conditions that all hold, each offset by
+    /// `shape` so that different shapes are different SQL texts; run through `run_request` as the
+    /// test's own user (a superuser may switch to itself), it answers "3".
+    fn many_filters(shape: usize, filters: usize) -> String {
+        let filters = (0..filters)
+            .map(|k| format!("g <> $1::text::int + {}", shape * 10_000 + k))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        format!("SELECT count(*)::text FROM generate_series(1, 3) g WHERE {filters}")
+    }
+
+    fn run_as_me(sql: &str) -> Vec<Option<String>> {
+        Spi::get_one_with_args::<Vec<Option<String>>>(
+            "SELECT sluice.run_request(current_user::text, '{}', 'GET', '/', '{}', true, '', $1, ARRAY['-1000000'])",
+            &[sql.into()],
+        )
+        .unwrap()
+        .unwrap()
+    }
+
     #[pg_test]
     fn run_request_keeps_plans_within_a_memory_budget() {
         use crate::plan_cache::{BUDGET_BYTES, PLAN_LIMIT_BYTES};
-        let me = Spi::get_one::<String>("SELECT current_user::text")
-            .unwrap()
-            .unwrap();
         let before = plan_context_bytes();
         let mut largest_kept = 0;
         // Shapes of a few hundred kB each (a request with many filters), all distinct: kept
         // without a memory bound, 80 of them would hold far more than the budget.
         for shape in 0..80 {
-            let filters = (0..400)
-                .map(|k| format!("g <> $1::text::int + {}", shape * 1000 + k))
-                .collect::<Vec<_>>()
-                .join(" AND ");
-            let sql = format!("SELECT count(*)::text FROM generate_series(1, 3) g WHERE {filters}");
+            let sql = many_filters(shape, 400);
             for _ in 0..2 {
-                let value = Spi::get_one_with_args::<Vec<Option<String>>>(
-                    "SELECT sluice.run_request($1, '{}', 'GET', '/', '{}', true, '', $2, ARRAY['-1000000'])",
-                    &[me.as_str().into(), sql.as_str().into()],
-                )
-                .unwrap()
-                .unwrap();
-                assert_eq!(value, vec![Some("3".to_owned())]);
+                assert_eq!(run_as_me(&sql), vec![Some("3".to_owned())]);
             }
             largest_kept = largest_kept.max(crate::plan_cache::usage().1);
         }
@@ -137,21 +144,10 @@ mod tests {
 
     #[pg_test]
     fn a_plan_too_big_to_keep_is_used_and_not_kept() {
-        let me = Spi::get_one::<String>("SELECT current_user::text")
-            .unwrap()
-            .unwrap();
-        let filters = (0..6000)
-            .map(|k| format!("g <> $1::text::int + {k}"))
-            .collect::<Vec<_>>()
-            .join(" AND ");
-        let sql = format!("SELECT count(*)::text FROM generate_series(1, 3) g WHERE {filters}");
-        let value = Spi::get_one_with_args::<Vec<Option<String>>>(
-            "SELECT sluice.run_request($1, '{}', 'GET', '/', '{}', true, '', $2, ARRAY['-1000000'])",
-            &[me.as_str().into(), sql.as_str().into()],
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!(value, vec![Some("3".to_owned())]);
+        assert_eq!(
+            run_as_me(&many_filters(0, 6000)),
+            vec![Some("3".to_owned())]
+        );
         assert_eq!(crate::plan_cache::usage().0, 0, "the big plan was kept");
     }
 

@@ -35,15 +35,7 @@ fn connect(numbering: &str) -> Client {
 fn wait_for_the_worker(client: &mut Client) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let serving = client
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity \
-                 WHERE backend_type = 'sluice' AND datname = current_database()",
-                &[],
-            )
-            .unwrap()
-            .get::<_, i64>(0);
-        if serving == 1 {
+        if worker_serves_this_database(client) {
             // It records itself as serving just after it connects.
             std::thread::sleep(Duration::from_millis(100));
             return;
@@ -54,6 +46,17 @@ fn wait_for_the_worker(client: &mut Client) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+fn worker_serves_this_database(client: &mut Client) -> bool {
+    client
+        .query_one(
+            "SELECT count(*) = 1 FROM pg_stat_activity \
+             WHERE backend_type = 'sluice' AND datname = current_database()",
+            &[],
+        )
+        .unwrap()
+        .get(0)
 }
 
 fn tracked_table(client: &mut Client, name: &str, columns: &str) {
@@ -152,16 +155,8 @@ fn assert_numbered_by(client: &mut Client, mode: &str, table: &str) {
                 by_writer, 0,
                 "worker mode: {by_writer} of {numbered} events were numbered inline by their writer"
             );
-            let serving = client
-                .query_one(
-                    "SELECT count(*) FROM pg_stat_activity \
-                     WHERE backend_type = 'sluice' AND datname = current_database()",
-                    &[],
-                )
-                .unwrap()
-                .get::<_, i64>(0);
-            assert_eq!(
-                serving, 1,
+            assert!(
+                worker_serves_this_database(client),
                 "worker mode: no numbering worker serves this database"
             );
         }
