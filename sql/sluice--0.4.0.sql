@@ -7,7 +7,7 @@ The ordering of items is not stable, it is driven by a dependency graph.
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:19
+-- extension/src/lib.rs:20
 -- bootstrap
 -- Sluice bootstrap: roles, schemas and tables. Runs before any function is created.
 
@@ -101,6 +101,42 @@ CREATE TABLE sluice.history_entries (
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- extension/src/request.rs:46
+
+CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, statement_timeout text, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'run_request_wrapper';
+COMMENT ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) IS 'Runs one sidecar request: settings, role and statement in one call (for authenticator only).';
+REVOKE ALL ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) TO authenticator;
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/lib.rs:30
+-- sluice.raise_error: raises an ERROR with the given SQLSTATE, message, detail and hint (NULL: none).
+-- The sidecar's generated SQL calls it for the guards PostgREST checks after a statement ("exactly one
+-- row" for a single-object write, `Prefer: max-affected`), so that the statement itself fails with a code
+-- of its own and its write is undone: no cast error provoked, no message text read back. It returns
+-- text only so that it can stand in any expression (`sluice.raise_error(...)::int8`); it never returns.
+CREATE FUNCTION sluice.raise_error(error_code text, error_message text, error_detail text DEFAULT NULL, error_hint text DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF error_detail IS NULL AND error_hint IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message;
+    ELSIF error_hint IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail;
+    ELSIF error_detail IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, HINT = error_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail, HINT = error_hint;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION sluice.raise_error(text, text, text, text) IS 'Raises an ERROR with this SQLSTATE, message, detail and hint (the sidecar''s request guards).';
+-- The request roles run the generated SQL; raising an error of one's choosing grants nothing.
+REVOKE ALL ON FUNCTION sluice.raise_error(text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sluice.raise_error(text, text, text, text) TO anon, authenticated, service_role;
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- extension/src/registry.rs:207
 -- sluice::registry::disable_history
 CREATE FUNCTION sluice.disable_history("table" regclass) RETURNS void STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'disable_history_wrapper'; COMMENT ON FUNCTION sluice.disable_history(regclass) IS 'Switches row history off for a table (idempotent). Stored versions are kept.';
@@ -143,7 +179,7 @@ AS 'MODULE_PATHNAME', 'history_rows_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/request.rs:222
+-- extension/src/request.rs:292
 -- sluice::request::planned_rows
 CREATE FUNCTION sluice.planned_rows(query text, params text[]) RETURNS int8 STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'planned_rows_wrapper'; COMMENT ON FUNCTION sluice.planned_rows(text, text[]) IS 'The planner''s row estimate for a query (Prefer: count=planned).'; REVOKE ALL ON FUNCTION sluice.planned_rows(text, text[]) FROM PUBLIC; GRANT EXECUTE ON FUNCTION sluice.planned_rows(text, text[]) TO anon, authenticated, service_role;
 /* </end connected objects> */
@@ -168,13 +204,7 @@ AS 'MODULE_PATHNAME', 'restore_version_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/request.rs:48
--- sluice::request::run_request
-CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, statement_timeout text, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'run_request_wrapper'; COMMENT ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) IS 'Runs one sidecar request: settings, role and statement in one call (for authenticator only).'; REVOKE ALL ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) FROM PUBLIC; GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) TO authenticator;
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/lib.rs:29
+-- extension/src/lib.rs:33
 -- sluice::version
 CREATE  FUNCTION "version"() RETURNS TEXT /* & '_ str */
 IMMUTABLE STRICT PARALLEL SAFE
@@ -192,7 +222,7 @@ CREATE FUNCTION "capture_change"()
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:22
+-- extension/src/lib.rs:23
 -- requires:
 --   registry::enable_realtime
 --   capture::capture_change
@@ -700,15 +730,6 @@ AS 'MODULE_PATHNAME', 'role_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/claims.rs:79
--- sluice::claims::auth::email
-CREATE  FUNCTION auth."email"() RETURNS TEXT /* Option < String > */
-STRICT STABLE PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'email_wrapper';
-/* </end connected objects> */
-
-/* <begin connected objects> */
 -- extension/src/claims.rs:67
 -- sluice::claims::auth::uid
 CREATE  FUNCTION auth."uid"() RETURNS uuid /* Option < pgrx :: Uuid > */
@@ -718,7 +739,16 @@ AS 'MODULE_PATHNAME', 'uid_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:20
+-- extension/src/claims.rs:79
+-- sluice::claims::auth::email
+CREATE  FUNCTION auth."email"() RETURNS TEXT /* Option < String > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'email_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/lib.rs:21
 -- finalize
 -- Sluice finalize: SQL-level functions and the event triggers. Runs after the Rust functions exist.
 

@@ -26,6 +26,8 @@ use pgrx::prelude::*;
 use pgrx::spi::OwnedPreparedStatement;
 use pgrx::PgOid;
 
+use crate::rethrow;
+
 /// Plans kept per backend. Request shapes repeat (the sidecar's SQL differs by columns, filters
 /// and order, never by values), so a few hundred cover an application; beyond that the least
 /// recently used plan is freed.
@@ -41,16 +43,84 @@ thread_local! {
     static CLOCK: Cell<u64> = const { Cell::new(0) };
 }
 
+pgrx::extension_sql!(
+    r#"
+CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, statement_timeout text, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'run_request_wrapper';
+COMMENT ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) IS 'Runs one sidecar request: settings, role and statement in one call (for authenticator only).';
+REVOKE ALL ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) TO authenticator;
+"#,
+    name = "run_request",
+);
+
+/// The fmgr V1 record of `run_request_wrapper` (what `#[pg_extern]` would generate).
+#[no_mangle]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo_run_request_wrapper() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+/// `sluice.run_request`, written by hand instead of by `#[pg_extern]` so that an error raised by
+/// the request can be re-thrown as it was raised (see `rethrow.rs` for why pgrx cannot). The
+/// symbol keeps the name `#[pg_extern]` gave it, so the function's SQL definition is unchanged.
+#[no_mangle]
+#[doc(hidden)]
+pub unsafe extern "C-unwind" fn run_request_wrapper(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    // SAFETY: Postgres calls this with a valid fcinfo on its main thread. pgrx's guard turns
+    // panics (and errors that are not the request's) into ERRORs as for any `#[pg_extern]`, and
+    // returns only after everything the call allocated in Rust has been dropped. What is left on
+    // this frame is a Datum or a pointer, neither with a destructor, so the longjmp of `rethrow`
+    // skips no Rust frame that owns anything: only this one, then Postgres's own.
+    let outcome = unsafe {
+        pgrx::pgrx_extern_c_guard(|| rethrow::catching_errors(|| run_request_call(fcinfo)))
+    };
+    match outcome {
+        Ok(datum) => datum,
+        // SAFETY: see above.
+        Err(error) => unsafe { rethrow::rethrow(error) },
+    }
+}
+
+/// The arguments out of `fcinfo` (the function is STRICT: none is NULL), the request run, and its
+/// result as the function's return value.
+fn run_request_call(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    fn text(fcinfo: pg_sys::FunctionCallInfo, index: usize) -> String {
+        // SAFETY: index < the function's 9 declared arguments, whose types are as read here.
+        unsafe { pgrx::fcinfo::pg_getarg::<String>(fcinfo, index) }
+            .unwrap_or_else(|| error!("sluice.run_request: argument {index} is NULL"))
+    }
+    // SAFETY: argument 5 is the `bool`, argument 8 the `text[]`.
+    let (read_only, params) = unsafe {
+        (
+            pgrx::fcinfo::pg_getarg::<bool>(fcinfo, 5).unwrap_or_default(),
+            pgrx::fcinfo::pg_getarg::<Vec<Option<String>>>(fcinfo, 8).unwrap_or_default(),
+        )
+    };
+    let row = run_request(
+        &text(fcinfo, 0),
+        &text(fcinfo, 1),
+        &text(fcinfo, 2),
+        &text(fcinfo, 3),
+        &text(fcinfo, 4),
+        read_only,
+        &text(fcinfo, 6),
+        &text(fcinfo, 7),
+        params,
+    );
+    match row.and_then(IntoDatum::into_datum) {
+        Some(datum) => datum,
+        // SAFETY: fcinfo is the call's own.
+        None => unsafe { pgrx::fcinfo::pg_return_null(fcinfo) },
+    }
+}
+
 /// Runs `sql` with `params` (all `text`; the SQL casts them) as `role` with the request settings
 /// and the role's statement timeout (empty: none), and returns the first result row's columns as
 /// text (NULL when the statement returned no row).
 #[allow(clippy::too_many_arguments)]
-#[pg_extern(
-    sql = "CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, statement_timeout text, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@'; \
-    COMMENT ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) IS 'Runs one sidecar request: settings, role and statement in one call (for authenticator only).'; \
-    REVOKE ALL ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) FROM PUBLIC; \
-    GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) TO authenticator;"
-)]
 fn run_request(
     role: &str,
     claims: &str,

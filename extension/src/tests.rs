@@ -370,3 +370,5 @@ mod tests {
 
 #[cfg(test)]
 mod committed;
+#[cfg(test)]
+mod request_errors;
