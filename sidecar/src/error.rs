@@ -18,6 +18,7 @@ use crate::auth::AuthError;
 use crate::db::tx::TxError;
 use crate::db::DbError;
 use crate::realtime::api::BroadcastApiError;
+use crate::rest::execute::ExecuteError;
 use crate::rest::RestError;
 
 pub mod codes {
@@ -25,6 +26,10 @@ pub mod codes {
     pub const DATABASE_TIMEOUT: &str = "SLUICE001";
     pub const ROUTE_NOT_FOUND: &str = "SLUICE100";
     pub const METHOD_NOT_ALLOWED: &str = "SLUICE101";
+    /// The request target (path and query) is longer than the server serves (414).
+    pub const URI_TOO_LONG: &str = "SLUICE102";
+    /// The request has too many headers, or too many bytes of them (431).
+    pub const HEADERS_TOO_LARGE: &str = "SLUICE103";
     /// The token could not be decoded or verified, or the `Authorization` header is not `Bearer`.
     pub const JWT_INVALID: &str = "PGRST301";
     /// No token, and anonymous requests are off (`anon` is not in `--jwt-roles`).
@@ -45,6 +50,10 @@ pub enum ApiError {
     RouteNotFound { method: Method, path: String },
     #[error("{method} is not allowed on {path}")]
     MethodNotAllowed { method: Method, path: String },
+    #[error("the request URL is {length} bytes long; at most {limit} are served")]
+    UriTooLong { length: usize, limit: usize },
+    #[error("the request has {count} headers of {bytes} bytes in all; at most {} headers of {} bytes are served", crate::http::MAX_HEADERS, crate::http::MAX_HEADER_BYTES)]
+    HeadersTooLarge { count: usize, bytes: usize },
     #[error(transparent)]
     Database(#[from] DbError),
     #[error(transparent)]
@@ -67,6 +76,16 @@ pub enum ApiError {
     /// A request to the HTTP broadcast API that cannot be sent (`SLUICE132`..`SLUICE136`).
     #[error(transparent)]
     Broadcast(#[from] BroadcastApiError),
+}
+
+impl From<ExecuteError> for ApiError {
+    fn from(err: ExecuteError) -> Self {
+        match err {
+            ExecuteError::Transaction(err) => ApiError::Transaction(err),
+            ExecuteError::Refused(err) => ApiError::Rest(err),
+            ExecuteError::Malformed(what) => ApiError::Internal(what),
+        }
+    }
 }
 
 /// The JSON body of every error response.
@@ -124,6 +143,8 @@ impl ApiError {
         match self {
             ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Database(err) if err.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Auth(_) => StatusCode::UNAUTHORIZED,
@@ -153,6 +174,11 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => {
                 ErrorBody::new(codes::METHOD_NOT_ALLOWED, self.to_string())
             }
+            ApiError::UriTooLong { .. } => ErrorBody::new(codes::URI_TOO_LONG, self.to_string())
+                .with_hint("send fewer or shorter filters, or call a function with POST"),
+            ApiError::HeadersTooLarge { .. } => {
+                ErrorBody::new(codes::HEADERS_TOO_LARGE, self.to_string())
+            }
             ApiError::Database(err) if err.is_unavailable() => ErrorBody::unavailable(err),
             ApiError::Database(err) => ErrorBody::internal(err.sqlstate()),
             ApiError::Auth(err) => {
@@ -161,16 +187,18 @@ impl ApiError {
             ApiError::Transaction(tx) if tx.error.is_unavailable() => {
                 ErrorBody::unavailable(&tx.error)
             }
-            // The client's own request failed (a constraint, a permission, bad input, a RAISE):
-            // Postgres's words are the answer, as in PostgREST. A plain 500 is ours to explain.
+            // Postgres raised it while running the request's SQL (a constraint, a permission, bad
+            // input, a RAISE, a P0002 from a function): Postgres's words are the answer whatever
+            // the status, as PostgREST sends them. Only a failure without a server error (the
+            // connection broke) is ours to explain, in the log.
             ApiError::Transaction(tx) => match tx.error.server_error() {
-                Some(db) if self.status() != StatusCode::INTERNAL_SERVER_ERROR => ErrorBody {
+                Some(db) => ErrorBody {
                     code: db.code().code().to_owned(),
                     message: db.message().to_owned(),
                     details: db.detail().map(str::to_owned),
                     hint: db.hint().map(str::to_owned),
                 },
-                _ => ErrorBody::internal(tx.error.sqlstate()),
+                None => ErrorBody::internal(tx.error.sqlstate()),
             },
             ApiError::Internal(_) => ErrorBody::internal(None),
             ApiError::Rest(err) => ErrorBody {
@@ -261,44 +289,48 @@ fn quoted(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// The HTTP status of a request whose SQL failed with `sqlstate`, as PostgREST maps it (its
-/// `Error.hs`), so that clients written against PostgREST see the statuses they expect:
-/// 23503/23505 → 409, 42501 → 401 for anon and 403 otherwise, 42P01/42883 → 404, P0001 → 400,
-/// 25006 → 405, `RAISE ... USING ERRCODE = 'PT4xx'` → that status. Three changes, each deliberate:
-/// - 40001 and 40P01 (serialization failure, deadlock) → 503: the same request may succeed again;
-/// - 57014 (canceled, e.g. by `statement_timeout`) → 504;
-/// - a SQLSTATE in no class listed here → 500, where PostgREST says 400: an error we have not
-///   classified is more likely a server problem than the client's. The classes that are the
-///   client's doing (0A, 22, 23, 42, 44) are listed, so their 400 stays.
+/// The HTTP status of a request whose SQL failed with `sqlstate`, exactly as PostgREST 12 maps it
+/// (`mapSQLtoHTTP` in its `Error.hs`), so that clients written against PostgREST see the statuses
+/// they expect. Its default matters as much as its rules: a code it has no rule for (a user's
+/// `U0001`, classes 22, 23, 42...) is the client's problem, 400. Class 54 (a statement over one of
+/// Postgres's limits: too many columns or array dimensions, JSON nested too deep, an index row too
+/// large) is 413, and `PTnnn` is status nnn.
 pub fn status_for_sqlstate(sqlstate: &str, message: &str, anonymous: bool) -> StatusCode {
+    let status =
+        |code: u16| StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let class = sqlstate.get(..2).unwrap_or_default();
     match sqlstate {
         "23503" | "23505" => StatusCode::CONFLICT,
         "25006" => StatusCode::METHOD_NOT_ALLOWED,
+        // pg-safeupdate refusing an UPDATE/DELETE without WHERE is the client's doing; any other
+        // cardinality violation ("more than one row returned by a subquery") is the server's.
+        "21000" if message.ends_with("requires a WHERE clause") => StatusCode::BAD_REQUEST,
+        "21000" => StatusCode::INTERNAL_SERVER_ERROR,
         // The token's role does not exist in this database.
         "22023" if message.starts_with("role") && message.ends_with("does not exist") => {
             StatusCode::UNAUTHORIZED
         }
-        // pg-safeupdate refusing an UPDATE/DELETE without WHERE: the client's doing.
-        "21000" if message.ends_with("requires a WHERE clause") => StatusCode::BAD_REQUEST,
-        "40001" | "40P01" => StatusCode::SERVICE_UNAVAILABLE,
+        "53400" => StatusCode::INTERNAL_SERVER_ERROR,
+        "57P01" => StatusCode::SERVICE_UNAVAILABLE,
+        "P0001" => StatusCode::BAD_REQUEST,
+        "42883" if message.starts_with("function xmlagg(") => StatusCode::NOT_ACCEPTABLE,
+        "42883" | "42P01" => StatusCode::NOT_FOUND,
+        "42P17" => StatusCode::INTERNAL_SERVER_ERROR,
         "42501" if anonymous => StatusCode::UNAUTHORIZED,
         "42501" => StatusCode::FORBIDDEN,
-        "42P01" | "42883" => StatusCode::NOT_FOUND,
-        "42P17" | "53400" => StatusCode::INTERNAL_SERVER_ERROR,
-        "57014" => StatusCode::GATEWAY_TIMEOUT,
-        "57P01" | "57P02" | "57P03" => StatusCode::SERVICE_UNAVAILABLE,
-        "P0001" => StatusCode::BAD_REQUEST,
-        _ if sqlstate.starts_with("PT") => sqlstate[2..]
+        _ if class == "PT" => sqlstate[2..]
             .parse::<u16>()
             .ok()
-            .filter(|code| (100..600).contains(code))
-            .and_then(|code| StatusCode::from_u16(code).ok())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        _ => match sqlstate.get(..2).unwrap_or_default() {
-            "08" | "53" => StatusCode::SERVICE_UNAVAILABLE,
+            .filter(|code| (100..1000).contains(code))
+            .map_or(StatusCode::INTERNAL_SERVER_ERROR, status),
+        _ => match class {
+            "08" => StatusCode::SERVICE_UNAVAILABLE,
             "0L" | "0P" | "28" => StatusCode::FORBIDDEN,
-            "0A" | "22" | "23" | "42" | "44" => StatusCode::BAD_REQUEST,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
+            "53" => StatusCode::SERVICE_UNAVAILABLE,
+            "54" => StatusCode::PAYLOAD_TOO_LARGE,
+            "09" | "25" | "2D" | "38" | "39" | "3B" | "40" | "55" | "57" | "58" | "F0" | "HV"
+            | "P0" | "XX" => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
         },
     }
 }
@@ -419,25 +451,45 @@ mod tests {
             ("42P17", 500), // infinite_recursion (an RLS policy that recurses)
             ("44000", 400), // with_check_option_violation
             ("25006", 405), // read_only_sql_transaction: a write under GET
+            ("25001", 500), // invalid transaction state
+            ("21000", 500), // more than one row returned by a subquery
             ("P0001", 400), // RAISE EXCEPTION
             ("P0002", 500), // no_data_found in PL/pgSQL
             ("PT402", 402), // RAISE ... USING ERRCODE = 'PT402'
-            ("PT999", 500),
+            ("PT403", 403),
+            ("PT999", 999),
+            ("PT099", 500),
             ("PTabc", 500),
-            ("40001", 503), // serialization_failure: retry
-            ("40P01", 503), // deadlock_detected: retry
-            ("57014", 504), // statement_timeout
+            ("U0001", 400), // no rule: PostgREST's default
+            ("ZZ999", 400),
+            ("40001", 500), // serialization_failure
+            ("40P01", 500), // deadlock_detected
+            ("57014", 500), // query_canceled (statement_timeout)
             ("57P01", 503), // admin shutdown
             ("53300", 503), // too_many_connections
             ("53400", 500), // configuration_limit_exceeded
+            ("54000", 413), // program_limit_exceeded
+            ("54001", 413), // statement_too_complex
+            ("54011", 413), // too_many_columns
             ("08006", 503),
             ("28000", 403),
             ("0P000", 403),
+            ("0L000", 403),
+            ("09000", 500),
+            ("38000", 500),
+            ("HV000", 500),
             ("XX000", 500),
-            ("ZZ999", 500), // unknown: ours, not the client's
         ] {
             assert_eq!(status(code), expected, "SQLSTATE {code}");
         }
+        assert_eq!(
+            status_for_sqlstate("21000", "UPDATE requires a WHERE clause", false).as_u16(),
+            400
+        );
+        assert_eq!(
+            status_for_sqlstate("42883", "function xmlagg(integer) does not exist", false).as_u16(),
+            406
+        );
     }
 
     #[test]
