@@ -20,7 +20,7 @@ use sluice_sidecar::auth::keys::JwtSecret;
 use sluice_sidecar::auth::{Identity, Verifier, VerifierOptions};
 use sluice_sidecar::db::tx::{self, Caller, End, RequestContext, Statement};
 use sluice_sidecar::db::{pool, Pool};
-use sluice_sidecar::error::ApiError;
+use sluice_sidecar::http::error::ApiError;
 use support::postgres::{Server, TestDb};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// The longest request target (path and query string) served. A long filter list is the usual
 /// reason for a long URL; 16 KiB holds hundreds of filters, and twice what most proxies pass.

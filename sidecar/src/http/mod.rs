@@ -2,6 +2,7 @@
 //! which `error` turns into a response.
 
 pub mod auth_api;
+pub mod error;
 mod health;
 mod limits;
 mod realtime;
@@ -17,7 +18,7 @@ use axum::Router;
 
 use crate::auth::Verifier;
 use crate::db::Pool;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::schema::SchemaHandle;
 
 pub use limits::{MAX_HEADERS, MAX_HEADER_BYTES, MAX_URI_BYTES};

@@ -10,7 +10,7 @@ use axum::Json;
 
 use super::AppState;
 use crate::auth::Identity;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::rest::execute::{self, content_profile, HttpRequest, Mode};
 use crate::rest::parse::{self, Target, Transaction};
 use crate::rest::plan::write::{self, WriteMethod};

@@ -11,7 +11,7 @@ use axum::response::Response;
 use super::AppState;
 use crate::auth::Identity;
 use crate::db::tx::Access;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::rest::execute::{self, content_profile, HttpRequest, Mode};
 use crate::rest::parse::{self, Target};
 use crate::rest::plan::rpc::{self as rpc_plan, CallResult};
