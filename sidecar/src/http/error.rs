@@ -4,8 +4,10 @@
 //! Every error body has the shape PostgREST (and so supabase-js) uses: `{code, message, details,
 //! hint}`. `code` is a SQLSTATE when Postgres raised the error, PostgREST's own code where we answer
 //! as PostgREST does (`PGRST3xx` for tokens), and one of our own `SLUICE…` codes otherwise (grouped
-//! like PostgREST's: 0xx database, 1xx request, 5xx internal). Server-side failures are logged in
-//! full and shown to the client only as a generic message.
+//! like PostgREST's: 0xx database, 1xx request, 5xx internal). An error Postgres raised keeps its
+//! message, detail and hint whatever its status, as PostgREST sends it; the sidecar's own failures
+//! (a broken invariant, a connection that broke) are logged in full and shown only as a generic
+//! message.
 
 use axum::http::header::{CONTENT_RANGE, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, Method, StatusCode};
