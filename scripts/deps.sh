@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 PGRX_VERSION=0.18.0
-APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo pkg-config make curl ca-certificates)
+APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo pkg-config make curl ca-certificates locales)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -18,6 +18,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "deps: installing ${missing[*]}"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# A sidecar test runs Postgres with German messages (lc_messages) to prove that no error is recognised
+# by its translatable text; postgresql-15 ships the translations, the locale itself is generated here.
+if ! locale -a 2>/dev/null | grep -qi '^de_DE\.utf-\?8$'; then
+    echo "deps: generating the de_DE.UTF-8 locale"
+    as_root localedef -i de_DE -f UTF-8 de_DE.UTF-8
 fi
 
 # The client tests run @supabase/postgrest-js, which needs Node 20 or newer (Debian 12's own is 18).

@@ -4,7 +4,7 @@
 \echo Use "ALTER EXTENSION sluice UPDATE TO '0.4.0'" to load this file. \quit
 
 -- ============================================================================================
--- Backups, request-role defaults and sluice.planned_rows (helper E2: issue 16 point 3, issue 10)
+-- Backups, request-role defaults and sluice.planned_rows
 -- ============================================================================================
 
 -- Supabase's statement timeouts for the request roles, where the role has none of its own
@@ -75,3 +75,31 @@ SELECT pg_catalog.pg_extension_config_dump('auth.mail_outbox_id_seq', '');
 -- sluice.planned_rows: the same C function, which now refuses sessions other than authenticator's
 -- (or a superuser's) and anything but one SELECT; only its comment changes here.
 COMMENT ON FUNCTION sluice.planned_rows(text, text[]) IS 'The planner''s row estimate for one SELECT (Prefer: count=planned); in sessions of authenticator only.';
+-- ----------------------------------------------------------------------------------------------
+-- Errors that keep their SQLSTATE (issue 16 point 1). sluice.run_request re-raises the statement's error
+-- as it was raised (extension/src/rethrow.rs); its SQL definition, C symbol included, is unchanged.
+-- New: sluice.raise_error, through which the sidecar's request guards fail with codes of their own.
+-- Same text as extension/sql/raise_error.sql.
+-- sluice.raise_error: raises an ERROR with the given SQLSTATE, message, detail and hint (NULL: none).
+-- The sidecar's generated SQL calls it for the guards PostgREST checks after a statement ("exactly one
+-- row" for a single-object write, `Prefer: max-affected`), so that the statement itself fails with a code
+-- of its own and its write is undone: no cast error provoked, no message text read back. It returns
+-- text only so that it can stand in any expression (`sluice.raise_error(...)::int8`); it never returns.
+CREATE FUNCTION sluice.raise_error(error_code text, error_message text, error_detail text DEFAULT NULL, error_hint text DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF error_detail IS NULL AND error_hint IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message;
+    ELSIF error_hint IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail;
+    ELSIF error_detail IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, HINT = error_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail, HINT = error_hint;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION sluice.raise_error(text, text, text, text) IS 'Raises an ERROR with this SQLSTATE, message, detail and hint (the sidecar''s request guards).';
+-- The request roles run the generated SQL; raising an error of one's choosing grants nothing.
+REVOKE ALL ON FUNCTION sluice.raise_error(text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sluice.raise_error(text, text, text, text) TO anon, authenticated, service_role;

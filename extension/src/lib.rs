@@ -13,6 +13,7 @@ mod history;
 mod plan_cache;
 mod registry;
 mod request;
+mod rethrow;
 mod settings;
 mod worker;
 
@@ -26,6 +27,9 @@ pgrx::extension_sql_file!(
     name = "auth_tables",
     requires = [registry::enable_realtime, capture::capture_change]
 );
+
+// The sidecar's request guards raise their own SQLSTATEs through it.
+pgrx::extension_sql_file!("../sql/raise_error.sql", name = "raise_error");
 
 /// The version the sidecar checks for at start-up.
 #[pg_extern(immutable, parallel_safe)]

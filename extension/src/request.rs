@@ -27,6 +27,7 @@ use pgrx::PgOid;
 
 use crate::error::{raise, report};
 use crate::plan_cache;
+use crate::rethrow;
 use crate::settings;
 
 /// Failures of the request functions' own steps; errors the request's SQL raises keep theirs.
@@ -37,6 +38,12 @@ pub enum RequestError {
     NulInSetting,
     #[error("sluice: could not prepare the request: {0}")]
     Prepare(SpiError),
+    /// The request's statement failed; `rethrow` replaces this with the error it raised.
+    #[error("sluice: could not run the request: {0}")]
+    Run(SpiError),
+    /// 22004 (null_value_not_allowed): unreachable for a STRICT function, checked all the same.
+    #[error("sluice.run_request: argument {0} is NULL")]
+    NullArgument(usize),
     #[error("sluice: could not plan the count: {0}")]
     PlanCount(SpiError),
     /// 42501: `planned_rows` outside a session of the sidecar's login role.
@@ -51,7 +58,8 @@ impl RequestError {
     pub fn sqlstate(&self) -> PgSqlErrorCode {
         match self {
             RequestError::NulInSetting => PgSqlErrorCode::ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
-            RequestError::Prepare(_) | RequestError::PlanCount(_) => {
+            RequestError::NullArgument(_) => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            RequestError::Prepare(_) | RequestError::Run(_) | RequestError::PlanCount(_) => {
                 PgSqlErrorCode::ERRCODE_EXTERNAL_ROUTINE_EXCEPTION
             }
             RequestError::NotAuthenticator => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
@@ -66,16 +74,84 @@ impl From<RequestError> for ErrorReport {
     }
 }
 
+pgrx::extension_sql!(
+    r#"
+CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, statement_timeout text, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'run_request_wrapper';
+COMMENT ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) IS 'Runs one sidecar request: settings, role and statement in one call (for authenticator only).';
+REVOKE ALL ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) TO authenticator;
+"#,
+    name = "run_request",
+);
+
+/// The fmgr V1 record of `run_request_wrapper` (what `#[pg_extern]` would generate).
+#[no_mangle]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo_run_request_wrapper() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+/// `sluice.run_request`, written by hand instead of by `#[pg_extern]` so that an error raised by
+/// the request can be re-thrown as it was raised (see `rethrow.rs` for why pgrx cannot). The
+/// symbol keeps the name `#[pg_extern]` gave it, so the function's SQL definition is unchanged.
+#[no_mangle]
+#[doc(hidden)]
+pub unsafe extern "C-unwind" fn run_request_wrapper(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    // SAFETY: Postgres calls this with a valid fcinfo on its main thread. pgrx's guard turns
+    // panics (and errors that are not the request's) into ERRORs as for any `#[pg_extern]`, and
+    // returns only after everything the call allocated in Rust has been dropped. What is left on
+    // this frame is a Datum or a pointer, neither with a destructor, so the longjmp of `rethrow`
+    // skips no Rust frame that owns anything: only this one, then Postgres's own.
+    let outcome = unsafe {
+        pgrx::pgrx_extern_c_guard(|| rethrow::catching_errors(|| run_request_call(fcinfo)))
+    };
+    match outcome {
+        Ok(datum) => datum,
+        // SAFETY: see above.
+        Err(error) => unsafe { rethrow::rethrow(error) },
+    }
+}
+
+/// The arguments out of `fcinfo` (the function is STRICT: none is NULL), the request run, and its
+/// result as the function's return value.
+fn run_request_call(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    fn text(fcinfo: pg_sys::FunctionCallInfo, index: usize) -> String {
+        // SAFETY: index < the function's 9 declared arguments, whose types are as read here.
+        unsafe { pgrx::fcinfo::pg_getarg::<String>(fcinfo, index) }
+            .unwrap_or_else(|| raise(RequestError::NullArgument(index)))
+    }
+    // SAFETY: argument 5 is the `bool`, argument 8 the `text[]`.
+    let (read_only, params) = unsafe {
+        (
+            pgrx::fcinfo::pg_getarg::<bool>(fcinfo, 5).unwrap_or_default(),
+            pgrx::fcinfo::pg_getarg::<Vec<Option<String>>>(fcinfo, 8).unwrap_or_default(),
+        )
+    };
+    let row = run_request(
+        &text(fcinfo, 0),
+        &text(fcinfo, 1),
+        &text(fcinfo, 2),
+        &text(fcinfo, 3),
+        &text(fcinfo, 4),
+        read_only,
+        &text(fcinfo, 6),
+        &text(fcinfo, 7),
+        params,
+    );
+    match row.and_then(IntoDatum::into_datum) {
+        Some(datum) => datum,
+        // SAFETY: fcinfo is the call's own.
+        None => unsafe { pgrx::fcinfo::pg_return_null(fcinfo) },
+    }
+}
+
 /// Runs `sql` with `params` (all `text`; the SQL casts them) as `role` with the request settings
 /// and the role's statement timeout (empty: none), and returns the first result row's columns as
 /// text (NULL when the statement returned no row).
 #[allow(clippy::too_many_arguments)]
-#[pg_extern(
-    sql = "CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, statement_timeout text, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', '@FUNCTION_NAME@'; \
-    COMMENT ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) IS 'Runs one sidecar request: settings, role and statement in one call (for authenticator only).'; \
-    REVOKE ALL ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) FROM PUBLIC; \
-    GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) TO authenticator;"
-)]
 fn run_request(
     role: &str,
     claims: &str,
@@ -104,7 +180,7 @@ fn run_request(
     Spi::connect_mut(|client| {
         client
             .update(&**statement, None, &args)
-            .unwrap_or_else(|e| error!("sluice: could not run the request: {e}"));
+            .unwrap_or_else(|e| raise(RequestError::Run(e)));
         first_row_as_text()
     })
 }

@@ -190,6 +190,8 @@ mod tests {
             crate::history::HistoryError::Restore(spi()).sqlstate(),
             crate::request::RequestError::NulInSetting.sqlstate(),
             crate::request::RequestError::Prepare(spi()).sqlstate(),
+            crate::request::RequestError::Run(spi()).sqlstate(),
+            crate::request::RequestError::NullArgument(0).sqlstate(),
             crate::request::RequestError::NotAuthenticator.sqlstate(),
             crate::request::RequestError::NotOneSelect.sqlstate(),
         ];
@@ -486,3 +488,5 @@ mod tests {
 
 #[cfg(test)]
 mod committed;
+#[cfg(test)]
+mod request_errors;

@@ -2,7 +2,8 @@
 //!
 //! Work flows one way: `config` (flags) → `serve` (start-up, lifecycle) → `http` (routes) → `db` (pool,
 //! the per-request transaction). `auth` signs and verifies tokens and turns a request's headers into
-//! an `Identity`; `error` maps every failure to an HTTP response.
+//! an `Identity`; `http::error` maps every failure to an HTTP response (`error::describe` only
+//! formats an error chain for the log, for every layer).
 
 pub mod auth;
 pub mod config;

@@ -18,9 +18,9 @@ use jsonwebtoken::{EncodingKey, Header};
 use serde_json::json;
 use sluice_sidecar::auth::keys::JwtSecret;
 use sluice_sidecar::auth::{Identity, Verifier, VerifierOptions};
-use sluice_sidecar::db::tx::{self, End, RequestContext, Statement};
+use sluice_sidecar::db::tx::{self, Caller, End, RequestContext, Statement};
 use sluice_sidecar::db::{pool, Pool};
-use sluice_sidecar::error::ApiError;
+use sluice_sidecar::http::error::ApiError;
 use support::postgres::{Server, TestDb};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -110,6 +110,15 @@ fn identity(role: &str, sub: Option<&str>) -> Identity {
 }
 
 /// A request without a token.
+/// The plain data `db::tx` takes for an identity.
+fn caller(identity: &Identity) -> Caller<'_> {
+    Caller {
+        role: &identity.role,
+        claims: &identity.claims,
+        anonymous: identity.is_anonymous(),
+    }
+}
+
 fn anon() -> Identity {
     Identity::from_headers(&HeaderMap::new(), &verifier()).unwrap()
 }
@@ -135,7 +144,7 @@ async fn run_text(
         .await
         .map_err(|err| ApiError::Database(err.into()))?;
     let headers = HeaderMap::new();
-    let context = RequestContext::new(identity, &method, "/rest/v1/test", &headers);
+    let context = RequestContext::new(caller(identity), &method, "/rest/v1/test", &headers);
     let results = tx::run(&client, &context, statements).await?;
     Ok(results.iter().map(|rows| rows[0].get(0)).collect())
 }
@@ -149,7 +158,7 @@ fn a_request_runs_as_its_identity_and_leaves_nothing_behind() {
         let mut headers = HeaderMap::new();
         headers.insert("x-test", "yes".parse().unwrap());
         let method = Method::POST;
-        let context = RequestContext::new(&alice, &method, "/rest/v1/rpc/whoami", &headers);
+        let context = RequestContext::new(caller(&alice), &method, "/rest/v1/rpc/whoami", &headers);
 
         let client = pool.get().await.unwrap();
         let rows = tx::run(
@@ -367,7 +376,8 @@ fn a_failed_statement_rolls_back_the_whole_request() {
         let client = pool.get().await.unwrap();
         let headers = HeaderMap::new();
         let method = Method::POST;
-        let mut context = RequestContext::new(&alice, &method, "/rest/v1/handles", &headers);
+        let mut context =
+            RequestContext::new(caller(&alice), &method, "/rest/v1/handles", &headers);
         context.end = End::Rollback;
         let rows = tx::run(
             &client,
@@ -567,7 +577,7 @@ fn run_request_runs_as_its_identity_and_leaves_nothing_behind() {
              current_setting('transaction_read_only'), \
              (SELECT string_agg(body, ',' ORDER BY id) FROM notes), $1::text";
         for (method, read_only) in [(Method::GET, "on"), (Method::POST, "off")] {
-            let context = RequestContext::new(&alice, &method, "/rest/v1/notes", &headers);
+            let context = RequestContext::new(caller(&alice), &method, "/rest/v1/notes", &headers);
             let row = tx::run_request(&client, &context, whoami, &[Some("p".into())])
                 .await
                 .unwrap()
@@ -601,7 +611,7 @@ fn run_request_runs_as_its_identity_and_leaves_nothing_behind() {
         let tricky = ["a,b", "say \"hi\"", "back\\slash", "NULL", "{}", "", "ünï"];
         let placeholder = params.text_array(&tricky.map(str::to_owned));
         let sql = format!("SELECT array_to_json({placeholder})::text");
-        let context = RequestContext::new(&alice, &Method::GET, "/", &headers);
+        let context = RequestContext::new(caller(&alice), &Method::GET, "/", &headers);
         let values = params.as_text();
         let row = tx::run_request(&client, &context, &sql, &values);
         let json: Vec<String> =
@@ -626,14 +636,14 @@ fn run_request_refuses_writes_on_get_and_rolls_back_failures() {
         let client = pool.get().await.unwrap();
         let insert = "INSERT INTO handles VALUES ($1::text) RETURNING handle";
 
-        let get = RequestContext::new(&alice, &Method::GET, "/", &headers);
+        let get = RequestContext::new(caller(&alice), &Method::GET, "/", &headers);
         let err = tx::run_request(&client, &get, insert, &[Some("a".into())])
             .await
             .unwrap_err();
         assert_eq!(err.error.sqlstate(), Some("25006"), "{err:?}");
 
         // The insert succeeds, then the statement fails: nothing stays.
-        let post = RequestContext::new(&alice, &Method::POST, "/", &headers);
+        let post = RequestContext::new(caller(&alice), &Method::POST, "/", &headers);
         let failing = "WITH i AS (INSERT INTO handles VALUES ($1::text) RETURNING 1) \
                        SELECT 1 / (count(*) - 1) FROM i";
         let err = tx::run_request(&client, &post, failing, &[Some("b".into())])
@@ -653,7 +663,7 @@ fn run_request_refuses_writes_on_get_and_rolls_back_failures() {
         assert_eq!(kept, Some(vec![Some("taken".into())]));
 
         // A dry run answers and keeps nothing.
-        let mut dry = RequestContext::new(&alice, &Method::POST, "/", &headers);
+        let mut dry = RequestContext::new(caller(&alice), &Method::POST, "/", &headers);
         dry.end = End::Rollback;
         let row = tx::run_request(&client, &dry, insert, &[Some("dry".into())])
             .await
@@ -672,7 +682,7 @@ fn run_request_is_one_round_trip_once_prepared() {
         let pool = pool_of_one(&authenticator_config(&db, Some(proxy.addr)));
         let alice = identity("authenticated", Some(ALICE));
         let headers = HeaderMap::new();
-        let context = RequestContext::new(&alice, &Method::GET, "/", &headers);
+        let context = RequestContext::new(caller(&alice), &Method::GET, "/", &headers);
         let client = pool.get().await.unwrap();
         let count = "SELECT count(*) FROM notes WHERE body <> $1::text";
         // The first call prepares `SELECT sluice.run_request(…)` on the connection.

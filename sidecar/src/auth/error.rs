@@ -1,5 +1,5 @@
 //! Why a request's credentials were refused. The messages are PostgREST's, word for word where
-//! PostgREST has one, so that clients and people who know PostgREST recognise them; `crate::error`
+//! PostgREST has one, so that clients and people who know PostgREST recognise them; `crate::http::error`
 //! turns each into a 401 with its `PGRST30x` code and `WWW-Authenticate` header.
 
 /// A refused credential. Every variant is the client's problem (401), never a server failure.

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::error::AuthError;
 use super::verify::{Verified, Verifier, ANON_ROLE};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// The header Supabase clients put their API key in.
 pub const APIKEY: &str = "apikey";

@@ -1,6 +1,7 @@
 //! Everything that talks to Postgres: the connection pool, the start-up check, the per-request
 //! transaction (`tx`) and (later) the LISTEN connection.
 
+mod cancel;
 pub mod pool;
 pub mod startup;
 pub mod tx;

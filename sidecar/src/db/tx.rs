@@ -2,9 +2,10 @@
 //!
 //! REST requests take `run_request`: one call of the extension's `sluice.run_request`, which sets
 //! the role and settings and runs the statement inside the call's own implicit transaction (one
-//! protocol message; see extension/src/request.rs for why). `run`, below, is the same transaction
-//! spelled out in SQL, used for several statements at once and to report an error exactly when the
-//! call could not (a custom SQLSTATE):
+//! protocol message; see extension/src/request.rs for why), and re-raises the statement's error
+//! as it was raised, whatever its SQLSTATE. A request runs once: nothing here retries it.
+//! `run`, below, is the same transaction spelled out in SQL, for several statements at once (no
+//! REST path needs that today; the tests use it to check the transaction's guarantees):
 //!
 //! ```text
 //! BEGIN [READ ONLY]
@@ -40,8 +41,8 @@ use deadpool_postgres::Client;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Error as PgError, Row, Statement as PgStatement};
 
-use super::DbError;
-use crate::auth::Identity;
+use super::cancel::Abandonable;
+use super::{DbError, Pool};
 
 /// Sets everything a request's SQL (and RLS policies, through `auth.uid()` and friends) may read.
 /// The settings are transaction-local (`true`), as PostgREST's are.
@@ -66,10 +67,19 @@ pub enum End {
     Rollback,
 }
 
+/// Who a request runs as: the Postgres role, the JWT claims its SQL reads (`auth.uid()` and
+/// friends), and whether that is the anonymous role (a permission error is then a 401, not a 403).
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    pub role: &'a str,
+    pub claims: &'a serde_json::Value,
+    pub anonymous: bool,
+}
+
 /// The request a transaction runs for.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestContext<'a> {
-    pub identity: &'a Identity,
+    pub caller: Caller<'a>,
     pub method: &'a Method,
     pub path: &'a str,
     pub headers: &'a HeaderMap,
@@ -82,7 +92,7 @@ pub struct RequestContext<'a> {
 impl<'a> RequestContext<'a> {
     /// Read-only for GET and HEAD, read-write otherwise; committed.
     pub fn new(
-        identity: &'a Identity,
+        caller: Caller<'a>,
         method: &'a Method,
         path: &'a str,
         headers: &'a HeaderMap,
@@ -93,7 +103,7 @@ impl<'a> RequestContext<'a> {
             Access::ReadWrite
         };
         RequestContext {
-            identity,
+            caller,
             method,
             path,
             headers,
@@ -129,15 +139,15 @@ pub async fn run(
 ) -> Result<Vec<Vec<Row>>, TxError> {
     let fail = |err: PgError| TxError {
         error: DbError::Query(err),
-        anonymous: context.identity.is_anonymous(),
+        anonymous: context.caller.anonymous,
     };
     // It reads nothing the login role lacks, so it may be prepared outside a transaction.
     let set_request = client.prepare_cached(SET_REQUEST).await.map_err(fail)?;
-    let claims = context.identity.claims.to_string();
+    let claims = context.caller.claims.to_string();
     let method = context.method.as_str();
     let headers = headers_json(context.headers);
     let settings: [&(dyn ToSql + Sync); 5] = [
-        &context.identity.role,
+        &context.caller.role,
         &claims,
         &method,
         &context.path,
@@ -220,15 +230,15 @@ pub async fn run_request(
 ) -> Result<Option<TextRow>, TxError> {
     let fail = |err: PgError| TxError {
         error: DbError::Query(err),
-        anonymous: context.identity.is_anonymous(),
+        anonymous: context.caller.anonymous,
     };
     let call = client.prepare_cached(RUN_REQUEST).await.map_err(fail)?;
-    let claims = context.identity.claims.to_string();
+    let claims = context.caller.claims.to_string();
     let headers = headers_json(context.headers);
     let read_only = context.access == Access::ReadOnly;
     let statement_timeout = context.statement_timeout.unwrap_or_default();
     let args: [&(dyn ToSql + Sync); 9] = [
-        &context.identity.role,
+        &context.caller.role,
         &claims,
         &context.method.as_str(),
         &context.path,
@@ -253,6 +263,24 @@ pub async fn run_request(
         }
     };
     row.try_get(0).map_err(fail)
+}
+
+/// `run_request` on a connection from `pool`, cancelled in Postgres if the caller stops waiting
+/// (the future is dropped before it completes; see `cancel.rs`).
+pub async fn execute(
+    pool: &Pool,
+    context: &RequestContext<'_>,
+    sql: &str,
+    params: &[Option<String>],
+) -> Result<Option<TextRow>, TxError> {
+    let client = pool.get().await.map_err(|err| TxError {
+        error: err.into(),
+        anonymous: context.caller.anonymous,
+    })?;
+    let guard = Abandonable::new(client);
+    let result = run_request(guard.client(), context, sql, params).await;
+    guard.finish();
+    result
 }
 
 /// The first error of a pipeline: the cause. Any later one is an echo ("current transaction is
@@ -333,9 +361,11 @@ mod tests {
 
     #[test]
     fn get_and_head_are_read_only() {
-        let identity = Identity {
-            role: "anon".into(),
-            claims: serde_json::json!({"role": "anon"}),
+        let claims = serde_json::json!({"role": "anon"});
+        let caller = Caller {
+            role: "anon",
+            claims: &claims,
+            anonymous: true,
         };
         let headers = HeaderMap::new();
         for (method, access) in [
@@ -345,7 +375,7 @@ mod tests {
             (Method::PATCH, Access::ReadWrite),
             (Method::DELETE, Access::ReadWrite),
         ] {
-            let context = RequestContext::new(&identity, &method, "/rest/v1/t", &headers);
+            let context = RequestContext::new(caller, &method, "/rest/v1/t", &headers);
             assert_eq!(context.access, access, "{method}");
             assert_eq!(context.end, End::Commit);
         }

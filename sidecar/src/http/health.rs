@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::AppState;
 use crate::db;
-use crate::error::{ApiError, ErrorBody};
+use crate::http::error::{ApiError, ErrorBody};
 
 /// Well under the usual 5 s probe timeouts of load balancers and Kubernetes.
 const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);

@@ -2,11 +2,12 @@
 //! which `error` turns into a response.
 
 pub mod auth_api;
+pub mod error;
 mod health;
+mod limits;
 mod realtime;
 mod rest;
 mod rpc;
-mod statement;
 
 use std::sync::Arc;
 
@@ -17,8 +18,10 @@ use axum::Router;
 
 use crate::auth::Verifier;
 use crate::db::Pool;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::schema::SchemaHandle;
+
+pub use limits::{MAX_HEADERS, MAX_HEADER_BYTES, MAX_URI_BYTES};
 
 /// What every handler can reach. Cheap to clone: the pool, the verifier and the strings are shared.
 #[derive(Clone)]
@@ -88,6 +91,7 @@ pub fn app(state: AppState) -> Router {
         )
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(limits::bound_request_head))
         .with_state(state)
 }
 
@@ -251,6 +255,37 @@ mod tests {
         let (status, body) = call(Method::GET, "/realtime/v1/websocket?vsn=2.0.0").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["code"], "SLUICE131");
+    }
+
+    #[tokio::test]
+    async fn oversized_urls_and_headers_get_json_errors() {
+        let long = format!("/rest/v1/nope?select={}", "a".repeat(MAX_URI_BYTES));
+        let (status, body) = call(Method::GET, &long).await;
+        assert_eq!(status, StatusCode::URI_TOO_LONG);
+        assert_eq!(body["code"], "SLUICE102");
+        assert!(
+            body["message"].as_str().unwrap().contains("16384"),
+            "{body}"
+        );
+
+        let mut request = Request::builder().uri("/health");
+        for i in 0..=MAX_HEADERS {
+            request = request.header(format!("x-h{i}"), "1");
+        }
+        let response = app(state_without_database())
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        );
+        let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["code"], "SLUICE103");
+        for field in ["message", "details", "hint"] {
+            assert!(body.get(field).is_some(), "{body}");
+        }
     }
 
     #[tokio::test]

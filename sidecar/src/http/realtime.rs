@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use crate::auth::identity::token;
 use crate::auth::Identity;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::realtime::api::{self, BroadcastApiError, Outgoing};
 use crate::realtime::cluster::{PublishError, MAX_NOTIFY};
 use crate::realtime::protocol::Vsn;

@@ -8,16 +8,13 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::statement::{int8_column, read_result, run_one, text_column};
 use super::AppState;
 use crate::auth::Identity;
-use crate::db::tx::{End, RequestContext};
-use crate::db::DbError;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::rest::execute::{self, content_profile, HttpRequest, Mode};
 use crate::rest::parse::{self, Target, Transaction};
 use crate::rest::plan::write::{self, WriteMethod};
-use crate::rest::response::{self, WriteResult};
-use crate::rest::{plan, sql, RestError};
+use crate::rest::{plan, response, sql, RestError};
 use crate::schema::openapi_for_schema;
 
 /// `GET /rest/v1/`: the OpenAPI document of the schema `Accept-Profile` names (default: the
@@ -63,26 +60,19 @@ pub async fn read(
     let plan = plan::plan_read(&cache, &relation, request, state.max_rows)?;
     let statement = sql::read(&plan);
 
-    let mut context = RequestContext::new(&identity, &method, uri.path(), &headers);
-    context.statement_timeout = cache.statement_timeout(&identity.role);
-    let row = run_one(
-        &state,
-        &context,
-        &statement.sql,
-        &statement.params,
+    let request = HttpRequest::new(&identity, &method, &uri, &headers);
+    let row = execute::execute(
+        &state.pool,
+        &cache,
+        request,
+        Mode::DEFAULT,
+        (&statement.sql, &statement.params),
         "the read statement returned no row",
-        ApiError::from,
     )
     .await?;
-    let result = read_result(&row)?;
-    let content_profile =
-        (profile_given || cache.exposed_schemas().len() > 1).then_some(plan.root.schema.as_str());
-    Ok(response::read_response(
-        &plan,
-        &method,
-        result,
-        content_profile,
-    )?)
+    let result = execute::read_result(&row)?;
+    let profile = content_profile(&cache, profile_given, &plan.root.schema);
+    Ok(response::read_response(&plan, &method, result, profile)?)
 }
 
 /// `POST`/`PATCH`/`PUT`/`DELETE /rest/v1/{relation}`: the body is read up to `--max-body-bytes`,
@@ -133,44 +123,24 @@ pub async fn write(
     )?;
     let statement = sql::write(&plan, &rows);
 
-    let mut context = RequestContext::new(&identity, &method, uri.path(), &headers);
-    context.statement_timeout = cache.statement_timeout(&identity.role);
-    if rollback {
-        context.end = End::Rollback;
-    }
-    let row = run_one(
-        &state,
-        &context,
-        &statement.sql,
-        &statement.params,
+    let request = HttpRequest::new(&identity, &method, &uri, &headers);
+    let row = execute::execute(
+        &state.pool,
+        &cache,
+        request,
+        Mode::rolled_back_if(rollback),
+        (&statement.sql, &statement.params),
         "the write statement returned no row",
-        |err| match &err.error {
-            DbError::Query(query) => {
-                if let Some(rows) = sql::not_one_row(query) {
-                    ApiError::Rest(RestError::NotOneRow { rows })
-                } else if let Some(affected) = sql::too_many_rows(query) {
-                    ApiError::Rest(RestError::MaxAffectedExceeded { affected })
-                } else {
-                    err.into()
-                }
-            }
-            _ => err.into(),
-        },
     )
     .await?;
-    let result = WriteResult {
-        body: text_column(&row, 0)?,
-        affected: int8_column(&row, 1)?.ok_or(ApiError::Internal("a NULL row count"))?,
-        location: text_column(&row, 2)?,
-    };
-    let content_profile =
-        (profile_given || cache.exposed_schemas().len() > 1).then_some(plan.schema.as_str());
+    let result = execute::write_result(&row)?;
+    let profile = content_profile(&cache, profile_given, &plan.schema);
     Ok(response::write_response(
         &plan,
         write_method,
         &relation,
         result,
-        content_profile,
+        profile,
     )?)
 }
 

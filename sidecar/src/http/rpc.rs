@@ -8,11 +8,11 @@ use axum::http::header::{HeaderValue, CONTENT_TYPE};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 
-use super::statement::{read_result, run_one};
 use super::AppState;
 use crate::auth::Identity;
-use crate::db::tx::{Access, End, RequestContext};
-use crate::error::ApiError;
+use crate::db::tx::Access;
+use crate::http::error::ApiError;
+use crate::rest::execute::{self, content_profile, HttpRequest, Mode};
 use crate::rest::parse::{self, Target};
 use crate::rest::plan::rpc::{self as rpc_plan, CallResult};
 use crate::rest::response;
@@ -46,33 +46,30 @@ pub async fn call(
     let plan = rpc_plan::plan_call(&cache, &function, &method, request, &body, state.max_rows)?;
     let statement = rpc_sql::call(&plan);
 
-    let mut context = RequestContext::new(&identity, &method, uri.path(), &headers);
-    context.statement_timeout = cache.statement_timeout(&identity.role);
-    context.access = if plan.read_only {
+    let request = HttpRequest::new(&identity, &method, &uri, &headers);
+    let access = if plan.read_only {
         Access::ReadOnly
     } else {
         Access::ReadWrite
     };
-    if plan.rollback {
-        context.end = End::Rollback;
-    }
-    let row = run_one(
-        &state,
-        &context,
-        &statement.sql,
-        &statement.params,
+    let mode = Mode {
+        access: Some(access),
+        ..Mode::rolled_back_if(plan.rollback)
+    };
+    let row = execute::execute(
+        &state.pool,
+        &cache,
+        request,
+        mode,
+        (&statement.sql, &statement.params),
         "the call statement returned no row",
-        ApiError::from,
     )
     .await?;
-    let result = read_result(&row)?;
-    let content_profile =
-        (profile_given || cache.exposed_schemas().len() > 1).then_some(plan.schema.as_str());
+    let result = execute::read_result(&row)?;
+    let profile = content_profile(&cache, profile_given, &plan.schema);
 
     let mut response = match &plan.result {
-        CallResult::Rows { read, .. } => {
-            response::read_response(read, &method, result, content_profile)?
-        }
+        CallResult::Rows { read, .. } => response::read_response(read, &method, result, profile)?,
         CallResult::Void => {
             let mut response = Response::new(Body::empty());
             *response.status_mut() = StatusCode::NO_CONTENT;
@@ -92,7 +89,7 @@ pub async fn call(
             response
         }
     };
-    if let Some(profile) = content_profile.and_then(|p| HeaderValue::from_str(p).ok()) {
+    if let Some(profile) = profile.and_then(|p| HeaderValue::from_str(p).ok()) {
         response.headers_mut().insert("content-profile", profile);
     }
     if plan.rollback {

@@ -1,5 +1,5 @@
 //! Everything the REST layer can refuse before or after its SQL runs, each with a code and status.
-//! `crate::error` turns these into responses; a Postgres error keeps its own SQLSTATE there.
+//! `crate::http::error` turns these into responses; a Postgres error keeps its own SQLSTATE there.
 //!
 //! | Variant             | Code        | Status | When                                                   |
 //! |---------------------|-------------|--------|--------------------------------------------------------|

@@ -4,9 +4,11 @@
 //! Work flows one way: `parse` (query string and headers → a typed request, no schema, no I/O) →
 //! `plan` (resolve names against the schema cache) → `sql` (quoted identifiers, bound
 //! parameters; one statement whose row is the body) → `response` (status, `Content-Range`,
-//! content type). `RestError` lists every refusal with its code and status.
+//! content type). `execute` runs the statement as the caller, once. `RestError` lists every
+//! refusal with its code and status.
 
 mod error;
+pub mod execute;
 pub mod parse;
 pub mod plan;
 pub mod response;

@@ -1,7 +1,7 @@
 //! The one place where auth failures become HTTP responses, shaped as GoTrue's errors, which
 //! `@supabase/auth-js` reads: `{"code": <HTTP status>, "error_code": "<code>", "msg": "<text>"}`
 //! (the client takes `error_code` as the error's code and `msg` as its message). This differs
-//! from the PostgREST shape of `crate::error` on purpose: each API speaks its clients' dialect.
+//! from the PostgREST shape of `crate::http::error` on purpose: each API speaks its clients' dialect.
 
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};

@@ -2,7 +2,7 @@
 //!
 //! Codes follow PostgREST where it has one for the same failure, so clients that branch on
 //! `code` (supabase-js users do) keep working; our own codes are `SLUICE11x`, in the "request"
-//! group of `crate::error`.
+//! group of `crate::http::error`.
 //!
 //! | Variant                | Code        | Status | When                                                        |
 //! |------------------------|-------------|--------|-------------------------------------------------------------|

@@ -2,6 +2,7 @@
 //! bound parameters (`Params`) only: no value from a request is ever part of the text.
 
 mod filter;
+pub mod guard;
 pub mod ident;
 mod read;
 pub mod rpc;
@@ -13,7 +14,7 @@ mod tests;
 use tokio_postgres::types::ToSql;
 
 pub use read::{read, ReadStatement};
-pub use write::{not_one_row, too_many_rows, write, WriteStatement};
+pub use write::{write, WriteStatement};
 
 /// The bound parameters of one statement, in `$n` order. Every value is sent as `text` (or
 /// `text[]`) and cast in SQL to the type it is compared with, so that Postgres, not the sidecar,

@@ -19,36 +19,12 @@
 //! role may write what it may not read.
 
 use super::filter::predicate_sql;
+use super::guard;
 use super::ident::{qualified, quote};
 use super::read::{alias, csv_body, node_select_from, order_and_page};
 use super::Params;
 use crate::rest::parse::{MediaType, Representation};
 use crate::rest::plan::write::{Mutation, WritePlan};
-
-/// The text a single-object write that touched other than one row fails to read as a number.
-const NOT_ONE_ROW: &str = "sluice_not_one_row:";
-/// The same for a write that touched more rows than `Prefer: max-affected` allows.
-const TOO_MANY_ROWS: &str = "sluice_max_affected:";
-
-/// The row count of a single-object write's guard failure (`22P02` on `NOT_ONE_ROW`), if that is
-/// what `err` is.
-pub fn not_one_row(err: &tokio_postgres::Error) -> Option<i64> {
-    guard_failure(err, NOT_ONE_ROW)
-}
-
-/// The row count of a write that failed its `max-affected` guard, if that is what `err` is.
-pub fn too_many_rows(err: &tokio_postgres::Error) -> Option<i64> {
-    guard_failure(err, TOO_MANY_ROWS)
-}
-
-fn guard_failure(err: &tokio_postgres::Error, marker: &str) -> Option<i64> {
-    let db = err.as_db_error()?;
-    if db.code().code() != "22P02" {
-        return None;
-    }
-    let (_, rest) = db.message().split_once(marker)?;
-    rest.trim_end_matches('"').parse().ok()
-}
 
 /// SQL text and its parameters; the single row has `body text`, `affected int8`,
 /// `location text`.
@@ -156,12 +132,12 @@ pub fn write(plan: &WritePlan, rows: &str) -> WriteStatement {
             MediaType::Json => {
                 "(SELECT coalesce(json_agg(_p), '[]')::text FROM _sluice_page _p)".to_owned()
             }
-            // Not exactly one row must undo the write, and COMMIT is already on its way: the
-            // statement fails instead, with an error `not_one_row` recognises.
+            // Not exactly one row must undo the write: the statement fails (see `guard`).
             MediaType::SingleObject => format!(
                 "CASE WHEN (SELECT count(*) FROM _sluice_page) = 1 \
                  THEN (SELECT (json_agg(_p)->0)::text FROM _sluice_page _p) \
-                 ELSE ('{NOT_ONE_ROW}' || (SELECT count(*) FROM _sluice_page))::int4::text END"
+                 ELSE {} END",
+                guard::not_one_row("SELECT count(*) FROM _sluice_page")
             ),
             MediaType::Csv => csv_body(),
         }
@@ -176,13 +152,14 @@ pub fn write(plan: &WritePlan, rows: &str) -> WriteStatement {
     } else {
         "NULL::text"
     };
-    // More rows than `max-affected` fail the statement, which undoes the write.
+    // More rows than `max-affected` fail the statement, which undoes the write (see `guard`).
     let affected = match plan.max_affected {
         None => "(SELECT count(*) FROM _sluice_rows)".to_owned(),
         Some(max) => format!(
             "(SELECT CASE WHEN count(*) > {} \
-             THEN ('{TOO_MANY_ROWS}' || count(*))::int8 ELSE count(*) END FROM _sluice_rows)",
-            params.typed(&max.to_string(), "int8")
+             THEN {}::int8 ELSE count(*) END FROM _sluice_rows)",
+            params.typed(&max.to_string(), "int8"),
+            guard::too_many_rows("count(*)")
         ),
     };
     WriteStatement {
