@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
-use sluice_sidecar::auth::settings::AuthSettings;
+use sluice_sidecar::auth::accounts::settings::AuthSettings;
 use support::auth::{claims_of, unique_email, Fixture};
 
 #[test]

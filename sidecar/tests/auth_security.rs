@@ -10,8 +10,8 @@ use axum::http::{Method, StatusCode};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::json;
-use sluice_sidecar::auth::ratelimit::Limit;
-use sluice_sidecar::auth::settings::AuthSettings;
+use sluice_sidecar::auth::accounts::ratelimit::Limit;
+use sluice_sidecar::auth::accounts::settings::AuthSettings;
 use support::auth::{claims_of, sign, unique_email, Fixture};
 
 fn no_grace() -> AuthSettings {

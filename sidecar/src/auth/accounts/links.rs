@@ -1,0 +1,79 @@
+//! Mailed links: a one-time token stored as its hash, and a mail with its link and code
+//! (confirmation, recovery, email change).
+
+use serde_json::Value;
+
+use super::mailer::Mail;
+use super::store;
+use super::tokens::{random_token, token_hash};
+use super::{normalize_email, percent_encode, AccountError, Accounts, Client};
+
+impl Accounts {
+    /// POST /recover: mails a recovery link if the email has an account. The answer is the same
+    /// either way, so it does not reveal which emails have accounts.
+    pub async fn recover(
+        &self,
+        client: &Client,
+        email: &str,
+        redirect_to: Option<&str>,
+    ) -> Result<(), AccountError> {
+        let email = normalize_email(email)?;
+        self.limiter.check("recover", &client.ip, Some(&email))?;
+        self.send_link(&email, "recovery", redirect_to).await?;
+        Ok(())
+    }
+
+    /// Stores a one-time token for `email` and mails its link; the user, if there is one.
+    pub(super) async fn send_link(
+        &self,
+        email: &str,
+        kind: &'static str,
+        redirect_to: Option<&str>,
+    ) -> Result<Option<Value>, AccountError> {
+        let token = random_token()?;
+        let Some(user) =
+            store::issue_one_time_token(&self.pool, email, kind, &token_hash(&token)).await?
+        else {
+            return Ok(None);
+        };
+        self.mail_link(email, kind, &token, redirect_to).await?;
+        Ok(Some(user))
+    }
+
+    /// Mails `to` the link (and code) of a one-time token.
+    pub(super) async fn mail_link(
+        &self,
+        to: &str,
+        kind: &'static str,
+        token: &str,
+        redirect_to: Option<&str>,
+    ) -> Result<(), AccountError> {
+        let link = format!(
+            "{}/auth/v1/verify?token={token}&type={kind}&redirect_to={}",
+            self.settings.external_url,
+            percent_encode(&self.settings.redirect_target(redirect_to))
+        );
+        let (subject, intro) = match kind {
+            "signup" => (
+                "Confirm your signup",
+                "Follow this link to confirm your email:",
+            ),
+            "email_change" => (
+                "Confirm your new email",
+                "Follow this link to confirm the change of your email to this address:",
+            ),
+            _ => (
+                "Reset your password",
+                "Follow this link to reset your password:",
+            ),
+        };
+        let mail = Mail {
+            kind,
+            to: to.to_owned(),
+            subject: subject.to_owned(),
+            body: format!("{intro}\n\n{link}\n\nOr enter this code: {token}\n"),
+        };
+        self.mailer.send(&self.pool, mail).await?;
+        Ok(())
+    }
+}
