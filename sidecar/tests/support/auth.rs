@@ -183,6 +183,22 @@ impl Fixture {
         self.call(Method::POST, path, None, Some(body))
     }
 
+    /// The rows of `sql` once there are at least `count`: for work the API does after answering
+    /// (recovery mail), which runs while this fixture's runtime is driven.
+    pub fn rows_eventually(&self, sql: &str, count: usize) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let rows = self.db.rows(sql);
+            let found = rows.as_array().map_or(0, Vec::len);
+            if found >= count || std::time::Instant::now() > deadline {
+                return rows;
+            }
+            self.runtime.block_on(async {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            });
+        }
+    }
+
     /// Signs up `email` (autoconfirm on) and returns the session JSON.
     pub fn sign_up(&self, email: &str, password: &str) -> Value {
         let reply = self.post(

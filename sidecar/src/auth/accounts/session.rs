@@ -72,7 +72,9 @@ impl Accounts {
         let user = match created {
             // With confirmation on, a taken email gets the answer a new one gets (as GoTrue's
             // email enumeration protection does): a user with a made-up id and no identities,
-            // which is how clients tell a repeated sign-up. Nothing is changed or sent.
+            // which is how clients tell a repeated sign-up. Nothing is changed or sent. As the
+            // empty `identities` tells on purpose (supabase-js apps rely on it), this answer
+            // is not made to take as long as a real sign-up: its time tells nothing more.
             Err(StoreError::EmailTaken) if !self.settings.autoconfirm => {
                 return Ok(SignedUp::AwaitingConfirmation(
                     self.stand_in_user(&email).await?,
