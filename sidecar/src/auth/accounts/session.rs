@@ -125,7 +125,8 @@ impl Accounts {
         password: &str,
     ) -> Result<Session, AccountError> {
         let email = email.trim().to_lowercase();
-        self.limiter.check("token", &client.ip, Some(&email))?;
+        // Per address, and per account from this address only: see `ratelimit`.
+        self.limiter.check_sign_in(&client.ip, &email)?;
         let row = store::password_of(&self.pool, &email).await?;
         let hash = row.as_ref().map(|row| row.hash.clone());
         // The hash is checked whether or not the account exists (see `password`), and before
