@@ -22,15 +22,16 @@ impl Accounts {
     ) -> Result<(), AccountError> {
         let email = normalize_email(email)?;
         self.limiter.check("recover", &client.ip, Some(&email))?;
-        self.send_link_later(email, "recovery", redirect_to);
+        self.send_link_later(email, "recovery", redirect_to).await;
         Ok(())
     }
 
-    /// `send_link` in a task of its own, so that the answer goes out first. Only an email with an
-    /// account gets a token row and a mail; done before answering, they made that answer ~3x
-    /// slower than the one for an unknown email, which told an attacker who has an account. A
-    /// failure goes to the log: the answer cannot depend on it without telling the same thing.
-    fn send_link_later(
+    /// `send_link` in a task of its own (see `background`), so that the answer goes out first.
+    /// Only an email with an account gets a token row and a mail; done before answering, they
+    /// made that answer ~3x slower than the one for an unknown email, which told an attacker who
+    /// has an account. A failure goes to the log: the answer cannot depend on it without telling
+    /// the same thing.
+    async fn send_link_later(
         self: &Arc<Self>,
         email: String,
         kind: &'static str,
@@ -38,14 +39,15 @@ impl Accounts {
     ) {
         let accounts = Arc::clone(self);
         let redirect_to = redirect_to.map(str::to_owned);
-        tokio::spawn(async move {
+        let work = async move {
             let sent = accounts
                 .send_link(&email, kind, redirect_to.as_deref())
                 .await;
             if let Err(err) = sent {
                 tracing::error!(kind, "could not mail a {kind} link: {err}");
             }
-        });
+        };
+        self.background.spawn(work).await;
     }
 
     /// Stores a one-time token for `email` and mails its link; the user, if there is one.

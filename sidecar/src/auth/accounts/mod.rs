@@ -7,10 +7,12 @@
 //!   `links`: confirmation, recovery and email-change mail; `admin`: the service key's user admin.
 //! - Their parts: `store` (the `auth` tables, through the extension's functions), `password`
 //!   (Argon2id), `tokens` (issuing access, refresh and one-time tokens), `mailer`, `ratelimit`,
-//!   `input` (checking what clients send) and `settings`.
+//!   `input` (checking what clients send), `settings`, and `background` (work done after
+//!   answering).
 //! - `error`: `AccountError`, the domain's one error.
 
 pub mod admin;
+pub mod background;
 pub mod error;
 pub mod input;
 mod links;
@@ -33,6 +35,7 @@ pub use session::{Session, SignedUp};
 pub use user::{Caller, Changes};
 
 use crate::db::Pool;
+use background::Background;
 use mailer::Mailer;
 use password::Passwords;
 use ratelimit::RateLimiter;
@@ -54,6 +57,8 @@ pub struct Accounts {
     pub tokens: AccessTokens,
     pub limiter: RateLimiter,
     pub mailer: Mailer,
+    /// Mailing links after the answer; `serve` drains it at shutdown.
+    pub background: Background,
 }
 
 impl Accounts {
@@ -66,6 +71,7 @@ impl Accounts {
             tokens,
             limiter,
             mailer,
+            background: Background::default(),
         }
     }
 
