@@ -10,16 +10,16 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::auth::keys::ISSUER;
-use crate::auth::keys::{JwtSecret, SecretError};
-use crate::auth::keyset::{
+use crate::auth::accounts::mailer::{MailError, Mailer};
+use crate::auth::accounts::settings::{AuthArgs, AuthSettings};
+use crate::auth::accounts::tokens::{AccessTokens, IssueError, DEFAULT_AUDIENCE};
+use crate::auth::jwt::keys::ISSUER;
+use crate::auth::jwt::keys::{JwtSecret, SecretError};
+use crate::auth::jwt::keyset::{
     keys_from_jwks, keys_from_pem, read_key_file, KeyFileError, JWKS_FILE_FLAG,
     PUBLIC_KEY_FILE_FLAG,
 };
-use crate::auth::mailer::{MailError, Mailer};
-use crate::auth::settings::{AuthArgs, AuthSettings};
-use crate::auth::tokens::{AccessTokens, TokenError, DEFAULT_AUDIENCE};
-use crate::auth::verify::{Verifier, VerifierOptions};
+use crate::auth::jwt::verify::{Verifier, VerifierOptions};
 use crate::error::describe;
 use crate::schema::{ExposedSchemas, ExposedSchemasError};
 
@@ -229,7 +229,7 @@ impl TryFrom<ServeArgs> for Config {
                     auth_audience,
                     ISSUER.to_owned(),
                 )
-                .map_err(|err: TokenError| failed(err.to_string()))?
+                .map_err(|err: IssueError| failed(err.to_string()))?
             }
         };
         let options = VerifierOptions {

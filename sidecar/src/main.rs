@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use sluice_sidecar::auth::keys::{ApiKeys, JwtSecret};
+use sluice_sidecar::auth::jwt::keys::{ApiKeys, JwtSecret};
 use sluice_sidecar::config::{Cli, Command, KeysArgs};
 use sluice_sidecar::{logging, serve};
 

@@ -83,13 +83,14 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         })?;
     let addr = listener.local_addr().map_err(ServeError::Serve)?;
     let verifier = Arc::new(config.verifier);
+    let accounts = Arc::new(Accounts::new(
+        pool.clone(),
+        config.auth,
+        config.auth_tokens,
+        config.mailer,
+    ));
     let auth = AuthState {
-        accounts: Arc::new(Accounts::new(
-            pool.clone(),
-            config.auth,
-            config.auth_tokens,
-            config.mailer,
-        )),
+        accounts: Arc::clone(&accounts),
         verifier: Arc::clone(&verifier),
     };
     let mut realtime = crate::realtime::Realtime::start(&config.database, pool.clone());
@@ -142,6 +143,13 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         () = drain_deadline => tracing::warn!(
             "requests still running after {}s; closing them", DRAIN_TIMEOUT.as_secs()
         ),
+    }
+    // Links promised to clients (recovery mail) are still sent.
+    if !accounts.background.drain(DRAIN_TIMEOUT).await {
+        tracing::warn!(
+            "auth mail still being sent after {}s; stopping anyway",
+            DRAIN_TIMEOUT.as_secs()
+        );
     }
     tracing::info!("sluice stopped");
     Ok(())

@@ -16,7 +16,7 @@ use support::rest::{allow_authenticator_login, AUTHENTICATOR_PASSWORD};
 use axum::http::{HeaderMap, Method, StatusCode};
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::json;
-use sluice_sidecar::auth::keys::JwtSecret;
+use sluice_sidecar::auth::jwt::keys::JwtSecret;
 use sluice_sidecar::auth::{Identity, Verifier, VerifierOptions};
 use sluice_sidecar::db::tx::{self, Caller, End, RequestContext, Statement};
 use sluice_sidecar::db::{pool, Pool};

@@ -1,25 +1,15 @@
-//! Tokens: the project's API keys (`keys`), the keys that verify request JWTs (`keyset`), verifying
-//! a token into a role and claims (`verify`), and a request's identity from its headers (`identity`).
-//! The auth API's domain: `accounts` (sign-up, sessions, users) and `admin` over `store` (the `auth`
-//! tables), with `password` (Argon2id), `tokens` (issuing), `ratelimit`, `mailer`, `input`
-//! (checking what clients send), `settings` and `account_error`.
+//! Auth is two features, each a module with one error enum:
+//! - `jwt`: who is calling. Verifies the JWT every request carries into an `Identity` (a role and
+//!   the claims Postgres sees), with the project's keys. Used by every endpoint; refusals are
+//!   `TokenError`s (PostgREST's `PGRST30x` on REST, `bad_jwt` on `/auth/v1/`).
+//! - `accounts`: the GoTrue accounts domain behind `/auth/v1/`: users, passwords, sessions and
+//!   their tokens, mail links, rate limits and admin operations over the `auth` tables. Refusals
+//!   are `AccountError`s, which `http::auth_api::error` turns into GoTrue's error shape.
+//!
+//! `accounts` builds on `jwt` (it signs tokens with the same secret and reads the caller from a
+//! verified token); `jwt` knows nothing of accounts.
 
-pub mod account_error;
 pub mod accounts;
-pub mod admin;
-pub mod error;
-pub mod identity;
-pub mod input;
-pub mod keys;
-pub mod keyset;
-pub mod mailer;
-pub mod password;
-pub mod ratelimit;
-pub mod settings;
-pub mod store;
-pub mod tokens;
-pub mod verify;
+pub mod jwt;
 
-pub use error::AuthError;
-pub use identity::Identity;
-pub use verify::{Verified, Verifier, VerifierOptions};
+pub use jwt::{Identity, TokenError, Verified, Verifier, VerifierOptions};

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::error::describe;
 
-use crate::auth::AuthError;
+use crate::auth::TokenError;
 use crate::db::tx::TxError;
 use crate::db::DbError;
 use crate::realtime::api::BroadcastApiError;
@@ -60,7 +60,7 @@ pub enum ApiError {
     #[error(transparent)]
     Database(#[from] DbError),
     #[error(transparent)]
-    Auth(#[from] AuthError),
+    Auth(#[from] TokenError),
     /// A request's own SQL failed: the status follows the SQLSTATE.
     #[error(transparent)]
     Transaction(#[from] TxError),
@@ -221,8 +221,8 @@ impl ApiError {
     /// The `WWW-Authenticate` challenge of a 401 (RFC 6750 §3), with PostgREST's wording.
     pub fn www_authenticate(&self) -> Option<String> {
         match self {
-            ApiError::Auth(AuthError::TokenRequired) => Some("Bearer".to_owned()),
-            ApiError::Auth(err @ AuthError::NotBearer) => Some(format!(
+            ApiError::Auth(TokenError::TokenRequired) => Some("Bearer".to_owned()),
+            ApiError::Auth(err @ TokenError::NotBearer) => Some(format!(
                 "Bearer error=\"invalid_request\", error_description={}",
                 quoted(&err.to_string())
             )),
@@ -247,40 +247,40 @@ impl ApiError {
     }
 }
 
-fn auth_code(err: &AuthError) -> &'static str {
+fn auth_code(err: &TokenError) -> &'static str {
     match err {
-        AuthError::EmptyToken
-        | AuthError::WrongPartCount(_)
-        | AuthError::Undecodable
-        | AuthError::UnsupportedAlgorithm { .. }
-        | AuthError::NoSuitableKey { .. }
-        | AuthError::BadSignature
-        | AuthError::NotBearer => codes::JWT_INVALID,
-        AuthError::TokenRequired => codes::JWT_REQUIRED,
-        AuthError::Expired
-        | AuthError::NotYetValid
-        | AuthError::IssuedInFuture
-        | AuthError::NotInAudience
-        | AuthError::ClaimsNotObject
-        | AuthError::ClaimNotNumber(_)
-        | AuthError::RoleNotString
-        | AuthError::RoleNotAllowed { .. } => codes::JWT_CLAIMS,
+        TokenError::EmptyToken
+        | TokenError::WrongPartCount(_)
+        | TokenError::Undecodable
+        | TokenError::UnsupportedAlgorithm { .. }
+        | TokenError::NoSuitableKey { .. }
+        | TokenError::BadSignature
+        | TokenError::NotBearer => codes::JWT_INVALID,
+        TokenError::TokenRequired => codes::JWT_REQUIRED,
+        TokenError::Expired
+        | TokenError::NotYetValid
+        | TokenError::IssuedInFuture
+        | TokenError::NotInAudience
+        | TokenError::ClaimsNotObject
+        | TokenError::ClaimNotNumber(_)
+        | TokenError::RoleNotString
+        | TokenError::RoleNotAllowed { .. } => codes::JWT_CLAIMS,
     }
 }
 
-fn auth_details(err: &AuthError) -> Option<String> {
+fn auth_details(err: &TokenError) -> Option<String> {
     match err {
-        AuthError::UnsupportedAlgorithm { alg } => Some(format!(
+        TokenError::UnsupportedAlgorithm { alg } => Some(format!(
             "the token is signed with {alg:?}; accepted are HS256, RS256 and ES256"
         )),
-        AuthError::NoSuitableKey {
+        TokenError::NoSuitableKey {
             alg,
             kid: Some(kid),
         } => Some(format!("no {alg} key has the token's kid {kid:?}")),
-        AuthError::NoSuitableKey { alg, kid: None } => Some(format!("no {alg} key is configured")),
+        TokenError::NoSuitableKey { alg, kid: None } => Some(format!("no {alg} key is configured")),
         // PostgREST's own detail for a signature no key verifies.
-        AuthError::BadSignature => Some("None of the keys was able to decode the JWT".to_owned()),
-        AuthError::RoleNotAllowed { role } => Some(format!(
+        TokenError::BadSignature => Some("None of the keys was able to decode the JWT".to_owned()),
+        TokenError::RoleNotAllowed { role } => Some(format!(
             "the token's role {role:?} is not one of the roles requests may run as"
         )),
         _ => None,
@@ -513,7 +513,7 @@ mod tests {
 
     #[tokio::test]
     async fn invalid_token_is_401_pgrst301_with_a_bearer_challenge() {
-        let (status, challenge, body) = respond_with_headers(AuthError::BadSignature.into()).await;
+        let (status, challenge, body) = respond_with_headers(TokenError::BadSignature.into()).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(
             body,
@@ -534,7 +534,7 @@ mod tests {
 
     #[tokio::test]
     async fn refused_claims_are_pgrst303() {
-        let (status, challenge, body) = respond_with_headers(AuthError::Expired.into()).await;
+        let (status, challenge, body) = respond_with_headers(TokenError::Expired.into()).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(body["code"], "PGRST303");
         assert_eq!(body["message"], "JWT expired");
@@ -542,7 +542,7 @@ mod tests {
             challenge.as_deref(),
             Some(r#"Bearer error="invalid_token", error_description="JWT expired""#)
         );
-        let role = AuthError::RoleNotAllowed {
+        let role = TokenError::RoleNotAllowed {
             role: "postgres".into(),
         };
         let (_, _, body) = respond_with_headers(role.into()).await;
@@ -552,7 +552,7 @@ mod tests {
 
     #[tokio::test]
     async fn missing_token_when_anon_is_off_is_pgrst302_with_a_bare_challenge() {
-        let (status, challenge, body) = respond_with_headers(AuthError::TokenRequired.into()).await;
+        let (status, challenge, body) = respond_with_headers(TokenError::TokenRequired.into()).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(body["code"], "PGRST302");
         assert_eq!(body["message"], "Anonymous access is disabled");
@@ -561,7 +561,7 @@ mod tests {
 
     #[tokio::test]
     async fn non_bearer_authorization_is_an_invalid_request() {
-        let (status, challenge, body) = respond_with_headers(AuthError::NotBearer.into()).await;
+        let (status, challenge, body) = respond_with_headers(TokenError::NotBearer.into()).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(body["code"], "PGRST301");
         assert!(challenge

@@ -133,7 +133,7 @@ mod tests {
         };
         let url = format!("postgres://nobody@127.0.0.1:{port}/nothing");
         let config = tokio_postgres::Config::from_str(&url).unwrap();
-        let secret = crate::auth::keys::JwtSecret::new("x".repeat(32)).unwrap();
+        let secret = crate::auth::jwt::keys::JwtSecret::new("x".repeat(32)).unwrap();
         let pool = crate::db::pool::build(&config, 2).unwrap();
         AppState {
             realtime: crate::realtime::Realtime::idle(pool.clone()),

@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use crate::auth::identity::token;
+use crate::auth::jwt::identity::token;
 use crate::auth::Identity;
 use crate::http::error::ApiError;
 use crate::realtime::api::{self, BroadcastApiError, Outgoing};

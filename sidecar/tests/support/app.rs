@@ -7,7 +7,7 @@ use axum::body::{to_bytes, Body};
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use serde_json::Value;
-use sluice_sidecar::auth::keys::JwtSecret;
+use sluice_sidecar::auth::jwt::keys::JwtSecret;
 use sluice_sidecar::auth::{Verifier, VerifierOptions};
 use sluice_sidecar::db::pool;
 use sluice_sidecar::http::{app, AppState, WriteLimits};

@@ -10,11 +10,11 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{json, Value};
+use sluice_sidecar::auth::accounts::mailer::Mailer;
+use sluice_sidecar::auth::accounts::settings::AuthSettings;
+use sluice_sidecar::auth::accounts::tokens::AccessTokens;
 use sluice_sidecar::auth::accounts::Accounts;
-use sluice_sidecar::auth::keys::{sign_api_key, ApiKeyRole, JwtSecret, ISSUER};
-use sluice_sidecar::auth::mailer::Mailer;
-use sluice_sidecar::auth::settings::AuthSettings;
-use sluice_sidecar::auth::tokens::AccessTokens;
+use sluice_sidecar::auth::jwt::keys::{sign_api_key, ApiKeyRole, JwtSecret, ISSUER};
 use sluice_sidecar::http::app_with_auth;
 use sluice_sidecar::http::auth_api::AuthState;
 use tower::ServiceExt;
@@ -181,6 +181,22 @@ impl Fixture {
 
     pub fn post(&self, path: &str, body: Value) -> Reply {
         self.call(Method::POST, path, None, Some(body))
+    }
+
+    /// The rows of `sql` once there are at least `count`: for work the API does after answering
+    /// (recovery mail), which runs while this fixture's runtime is driven.
+    pub fn rows_eventually(&self, sql: &str, count: usize) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let rows = self.db.rows(sql);
+            let found = rows.as_array().map_or(0, Vec::len);
+            if found >= count || std::time::Instant::now() > deadline {
+                return rows;
+            }
+            self.runtime.block_on(async {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            });
+        }
     }
 
     /// Signs up `email` (autoconfirm on) and returns the session JSON.

@@ -1,8 +1,8 @@
-//! A minimal HTTP/1.1 client: enough to GET a JSON endpoint and POST a body, with no dependency on a
-//! client library.
+//! A minimal HTTP/1.1 client: enough to GET a JSON endpoint and POST a body (from a chosen local
+//! address if need be), with no dependency on a client library.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::Duration;
 
 pub struct Response {
@@ -10,12 +10,44 @@ pub struct Response {
     pub body: serde_json::Value,
 }
 
+const TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Sends one raw request on a fresh connection (`Connection: close`) and returns the status, the
 /// response head and the body.
 fn exchange(addr: SocketAddr, request: &[u8]) -> Result<(u16, String, String), String> {
-    let timeout = Duration::from_secs(10);
-    let mut stream =
-        TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))?;
+    let stream = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| format!("connect: {e}"))?;
+    exchange_on(stream, request)
+}
+
+/// A connection to `addr` from the local address `local` (any port), e.g. 127.0.0.2 to be
+/// another client than 127.0.0.1 (Linux routes all of 127.0.0.0/8 to the loopback device). std
+/// cannot bind before connecting; tokio's `TcpSocket` can.
+fn connect_from(local: IpAddr, addr: SocketAddr) -> Result<TcpStream, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let socket = match local {
+            IpAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            IpAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        }
+        .map_err(|e| format!("socket: {e}"))?;
+        socket
+            .bind(SocketAddr::new(local, 0))
+            .map_err(|e| format!("bind {local}: {e}"))?;
+        let stream = tokio::time::timeout(TIMEOUT, socket.connect(addr))
+            .await
+            .map_err(|_| "connect: timed out".to_owned())?
+            .map_err(|e| format!("connect: {e}"))?;
+        let stream = stream.into_std().map_err(|e| e.to_string())?;
+        stream.set_nonblocking(false).map_err(|e| e.to_string())?;
+        Ok(stream)
+    })
+}
+
+fn exchange_on(mut stream: TcpStream, request: &[u8]) -> Result<(u16, String, String), String> {
+    let timeout = TIMEOUT;
     stream
         .set_read_timeout(Some(timeout))
         .map_err(|e| e.to_string())?;
@@ -58,6 +90,24 @@ pub fn post(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Result<(u16, String), String> {
+    let (status, _, body) = exchange(addr, &post_request(addr, path, headers, body))?;
+    Ok((status, body))
+}
+
+/// `post` from the local address `local`.
+pub fn post_from(
+    local: IpAddr,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(u16, String), String> {
+    let stream = connect_from(local, addr)?;
+    let (status, _, body) = exchange_on(stream, &post_request(addr, path, headers, body))?;
+    Ok((status, body))
+}
+
+fn post_request(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
     let mut request = format!(
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -68,6 +118,5 @@ pub fn post(
     request.push_str("\r\n");
     let mut bytes = request.into_bytes();
     bytes.extend_from_slice(body);
-    let (status, _, body) = exchange(addr, &bytes)?;
-    Ok((status, body))
+    bytes
 }

@@ -2,6 +2,8 @@
 //! `@supabase/auth-js` reads: `{"code": <HTTP status>, "error_code": "<code>", "msg": "<text>"}`
 //! (the client takes `error_code` as the error's code and `msg` as its message). This differs
 //! from the PostgREST shape of `crate::http::error` on purpose: each API speaks its clients' dialect.
+//! Every `/auth/v1/` handler fails with an `AccountError`; a refused access token arrives here as
+//! `AccountError::BadJwt` wrapping the verifier's `TokenError`.
 
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
@@ -9,68 +11,45 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::auth::accounts::store::StoreError;
 use crate::auth::accounts::AccountError;
-use crate::auth::store::StoreError;
 use crate::error::describe;
 
-#[derive(Debug, thiserror::Error)]
-pub enum AuthApiError {
-    #[error(transparent)]
-    Account(#[from] AccountError),
-    #[error("Could not parse request body as JSON: {0}")]
-    BadJson(String),
-    #[error("This endpoint requires a valid Bearer token")]
-    NoAuthorization,
-    #[error("invalid JWT: unable to parse or verify signature, {0}")]
-    BadJwt(String),
-    #[error("User not allowed")]
-    NotAdmin,
-    #[error("{0}")]
-    Validation(&'static str),
-}
-
-impl AuthApiError {
-    /// The HTTP status and GoTrue's `error_code`.
-    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
-        use AccountError as A;
-        match self {
-            AuthApiError::Account(err) => match err {
-                A::SignupDisabled => (StatusCode::UNPROCESSABLE_ENTITY, "signup_disabled"),
-                A::UserAlreadyExists => (StatusCode::UNPROCESSABLE_ENTITY, "user_already_exists"),
-                A::WeakPassword(_) => (StatusCode::UNPROCESSABLE_ENTITY, "weak_password"),
-                A::InvalidEmail => (StatusCode::BAD_REQUEST, "email_address_invalid"),
-                A::Validation(_) => (StatusCode::BAD_REQUEST, "validation_failed"),
-                A::InvalidCredentials => (StatusCode::BAD_REQUEST, "invalid_credentials"),
-                A::EmailNotConfirmed => (StatusCode::BAD_REQUEST, "email_not_confirmed"),
-                A::UserBanned => (StatusCode::BAD_REQUEST, "user_banned"),
-                A::RefreshTokenNotFound => (StatusCode::BAD_REQUEST, "refresh_token_not_found"),
-                A::RefreshTokenAlreadyUsed => {
-                    (StatusCode::BAD_REQUEST, "refresh_token_already_used")
-                }
-                A::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "over_request_rate_limit"),
-                A::SessionNotFound => (StatusCode::FORBIDDEN, "session_not_found"),
-                A::UserFromTokenNotFound => (StatusCode::FORBIDDEN, "user_not_found"),
-                A::UserNotFound => (StatusCode::NOT_FOUND, "user_not_found"),
-                A::OtpExpired => (StatusCode::FORBIDDEN, "otp_expired"),
-                A::Store(StoreError::Db(db)) if db.is_unavailable() => {
-                    (StatusCode::SERVICE_UNAVAILABLE, "unexpected_failure")
-                }
-                A::Store(_) | A::Password(_) | A::Token(_) | A::Mail(_) => {
-                    (StatusCode::INTERNAL_SERVER_ERROR, "unexpected_failure")
-                }
-            },
-            AuthApiError::BadJson(_) => (StatusCode::BAD_REQUEST, "bad_json"),
-            AuthApiError::NoAuthorization => (StatusCode::UNAUTHORIZED, "no_authorization"),
-            AuthApiError::BadJwt(_) => (StatusCode::FORBIDDEN, "bad_jwt"),
-            AuthApiError::NotAdmin => (StatusCode::FORBIDDEN, "not_admin"),
-            AuthApiError::Validation(_) => (StatusCode::BAD_REQUEST, "validation_failed"),
+/// The HTTP status and GoTrue's `error_code` of an auth failure.
+pub fn status_and_code(err: &AccountError) -> (StatusCode, &'static str) {
+    use AccountError as A;
+    match err {
+        A::BadJson(_) => (StatusCode::BAD_REQUEST, "bad_json"),
+        A::Validation(_) => (StatusCode::BAD_REQUEST, "validation_failed"),
+        A::InvalidEmail => (StatusCode::BAD_REQUEST, "email_address_invalid"),
+        A::WeakPassword(_) => (StatusCode::UNPROCESSABLE_ENTITY, "weak_password"),
+        A::NoAuthorization => (StatusCode::UNAUTHORIZED, "no_authorization"),
+        A::BadJwt(_) | A::NoUserInToken => (StatusCode::FORBIDDEN, "bad_jwt"),
+        A::NotAdmin => (StatusCode::FORBIDDEN, "not_admin"),
+        A::SignupDisabled => (StatusCode::UNPROCESSABLE_ENTITY, "signup_disabled"),
+        A::UserAlreadyExists => (StatusCode::UNPROCESSABLE_ENTITY, "user_already_exists"),
+        A::InvalidCredentials => (StatusCode::BAD_REQUEST, "invalid_credentials"),
+        A::EmailNotConfirmed => (StatusCode::BAD_REQUEST, "email_not_confirmed"),
+        A::UserBanned => (StatusCode::BAD_REQUEST, "user_banned"),
+        A::RefreshTokenNotFound => (StatusCode::BAD_REQUEST, "refresh_token_not_found"),
+        A::RefreshTokenAlreadyUsed => (StatusCode::BAD_REQUEST, "refresh_token_already_used"),
+        A::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "over_request_rate_limit"),
+        A::SessionNotFound => (StatusCode::FORBIDDEN, "session_not_found"),
+        A::UserFromTokenNotFound => (StatusCode::FORBIDDEN, "user_not_found"),
+        A::UserNotFound => (StatusCode::NOT_FOUND, "user_not_found"),
+        A::OtpExpired => (StatusCode::FORBIDDEN, "otp_expired"),
+        A::Store(StoreError::Db(db)) if db.is_unavailable() => {
+            (StatusCode::SERVICE_UNAVAILABLE, "unexpected_failure")
+        }
+        A::Store(_) | A::Password(_) | A::Issue(_) | A::Mail(_) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "unexpected_failure")
         }
     }
 }
 
-impl IntoResponse for AuthApiError {
+impl IntoResponse for AccountError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
+        let (status, code) = status_and_code(&self);
         // Server-side failures: the cause to the log, a generic message to the client.
         let message = if status.is_server_error() {
             tracing::error!("auth: {}", describe(&self));
@@ -79,11 +58,11 @@ impl IntoResponse for AuthApiError {
             self.to_string()
         };
         let mut body = json!({"code": status.as_u16(), "error_code": code, "msg": message});
-        if let AuthApiError::Account(AccountError::WeakPassword(_)) = &self {
+        if let AccountError::WeakPassword(_) = &self {
             body["weak_password"] = json!({"reasons": ["length"]});
         }
         let mut response = (status, Json(body)).into_response();
-        if let AuthApiError::Account(AccountError::RateLimited(limited)) = &self {
+        if let AccountError::RateLimited(limited) = &self {
             response
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(limited.retry_after_secs()));
@@ -99,9 +78,9 @@ mod tests {
     use axum::body::to_bytes;
 
     use super::*;
-    use crate::auth::ratelimit::Limited;
+    use crate::auth::accounts::ratelimit::Limited;
 
-    async fn respond(err: AuthApiError) -> (StatusCode, Option<String>, serde_json::Value) {
+    async fn respond(err: AccountError) -> (StatusCode, Option<String>, serde_json::Value) {
         let response = err.into_response();
         let status = response.status();
         let retry = response
@@ -114,13 +93,13 @@ mod tests {
 
     #[tokio::test]
     async fn errors_have_gotrues_shape() {
-        let (status, _, body) = respond(AccountError::InvalidCredentials.into()).await;
+        let (status, _, body) = respond(AccountError::InvalidCredentials).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(
             body,
             json!({"code": 400, "error_code": "invalid_credentials", "msg": "Invalid login credentials"})
         );
-        let (status, _, body) = respond(AccountError::WeakPassword(8).into()).await;
+        let (status, _, body) = respond(AccountError::WeakPassword(8)).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(body["weak_password"]["reasons"], json!(["length"]));
         assert_eq!(body["msg"], "Password should be at least 8 characters.");
@@ -131,7 +110,7 @@ mod tests {
         let limited = Limited {
             retry_after: Duration::from_millis(12_300),
         };
-        let (status, retry, body) = respond(AccountError::RateLimited(limited).into()).await;
+        let (status, retry, body) = respond(AccountError::RateLimited(limited)).await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(retry.as_deref(), Some("13"));
         assert_eq!(body["error_code"], "over_request_rate_limit");

@@ -1,7 +1,8 @@
 //! `/auth/v1/`: the auth API in GoTrue's shapes, so that `@supabase/auth-js` (inside supabase-js)
-//! works against it unchanged. Handlers parse and shape; `crate::auth::accounts` does the work.
+//! works against it unchanged. Handlers parse and shape; `crate::auth::accounts` does the work, and
+//! `error` turns its `AccountError`s into GoTrue's error responses.
 
-mod admin;
+mod admin_users;
 pub mod error;
 mod session;
 mod user;
@@ -17,9 +18,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::de::DeserializeOwned;
 
-use crate::auth::accounts::{Accounts, Caller, Client};
+use crate::auth::accounts::{AccountError, Accounts, Caller, Client};
 use crate::auth::{Identity, Verifier};
-use error::AuthApiError;
 
 /// `?redirect_to=`: where a mailed link sends the browser (supabase-js's `emailRedirectTo` and
 /// `redirectTo`), if the settings allow it.
@@ -47,10 +47,15 @@ pub fn routes(state: AuthState) -> Router {
         .route("/auth/v1/recover", post(session::recover))
         .route("/auth/v1/settings", get(session::settings))
         .route("/auth/v1/user", get(user::get).put(user::update))
-        .route("/auth/v1/admin/users", get(admin::list).post(admin::create))
+        .route(
+            "/auth/v1/admin/users",
+            get(admin_users::list).post(admin_users::create),
+        )
         .route(
             "/auth/v1/admin/users/{id}",
-            get(admin::get).put(admin::update).delete(admin::delete),
+            get(admin_users::get)
+                .put(admin_users::update)
+                .delete(admin_users::delete),
         )
         .with_state(state)
 }
@@ -94,24 +99,23 @@ fn last_header_entry(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The signed-in user behind `Authorization: Bearer <access token>`.
-fn caller(headers: &HeaderMap, verifier: &Verifier) -> Result<Caller, AuthApiError> {
+fn caller(headers: &HeaderMap, verifier: &Verifier) -> Result<Caller, AccountError> {
     if !headers.contains_key(AUTHORIZATION) {
-        return Err(AuthApiError::NoAuthorization);
+        return Err(AccountError::NoAuthorization);
     }
-    let identity = Identity::from_headers(headers, verifier)
-        .map_err(|err| AuthApiError::BadJwt(err.to_string()))?;
+    let identity = Identity::from_headers(headers, verifier).map_err(AccountError::BadJwt)?;
     let claims = identity.claims.as_object().cloned().unwrap_or_default();
-    Caller::from_claims(&claims).ok_or_else(|| AuthApiError::BadJwt("missing sub claim".into()))
+    Caller::from_claims(&claims).ok_or(AccountError::NoUserInToken)
 }
 
 /// The request body as JSON; an empty body reads as `{}`.
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AuthApiError> {
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AccountError> {
     let body = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}".as_slice()
     } else {
         body
     };
-    serde_json::from_slice(body).map_err(|err| AuthApiError::BadJson(err.to_string()))
+    serde_json::from_slice(body).map_err(|err| AccountError::BadJson(err.to_string()))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::AuthApiError;
+use super::error::status_and_code;
 use super::{caller, parse, AuthState, Redirect};
 use crate::auth::accounts::{percent_encode, AccountError, Client, Session, SignedUp};
 
@@ -25,14 +25,14 @@ pub async fn signup(
     Query(redirect): Query<Redirect>,
     client: Client,
     body: Bytes,
-) -> Result<Json<Value>, AuthApiError> {
+) -> Result<Json<Value>, AccountError> {
     let body: SignupBody = parse(&body)?;
     let email = body
         .email
-        .ok_or(AuthApiError::Validation("Signup requires a valid email"))?;
+        .ok_or(AccountError::Validation("Signup requires a valid email"))?;
     let data = body.data.filter(|data| !data.is_null());
     if data.as_ref().is_some_and(|data| !data.is_object()) {
-        return Err(AuthApiError::Validation("data must be a JSON object"));
+        return Err(AccountError::Validation("data must be a JSON object"));
     }
     let password = body.password.unwrap_or_default();
     match state
@@ -68,7 +68,7 @@ pub async fn token(
     Query(query): Query<TokenQuery>,
     client: Client,
     body: Bytes,
-) -> Result<Json<Value>, AuthApiError> {
+) -> Result<Json<Value>, AccountError> {
     let body: TokenBody = parse(&body)?;
     let session = match query.grant_type.as_deref() {
         Some("password") => {
@@ -80,7 +80,7 @@ pub async fn token(
             let token = body.refresh_token.unwrap_or_default();
             state.accounts.refresh(&token).await?
         }
-        _ => return Err(AuthApiError::Validation("unsupported_grant_type")),
+        _ => return Err(AccountError::Validation("unsupported_grant_type")),
     };
     Ok(Json(session.to_json()))
 }
@@ -94,13 +94,13 @@ pub async fn logout(
     State(state): State<AuthState>,
     Query(query): Query<LogoutQuery>,
     headers: HeaderMap,
-) -> Result<StatusCode, AuthApiError> {
+) -> Result<StatusCode, AccountError> {
     let scope = match query.scope.as_deref() {
         None | Some("global") => "global",
         Some("local") => "local",
         Some("others") => "others",
         Some(_) => {
-            return Err(AuthApiError::Validation(
+            return Err(AccountError::Validation(
                 "Unsupported logout scope: use global, local or others",
             ))
         }
@@ -120,9 +120,9 @@ pub async fn recover(
     Query(redirect): Query<Redirect>,
     client: Client,
     body: Bytes,
-) -> Result<Json<Value>, AuthApiError> {
+) -> Result<Json<Value>, AccountError> {
     let body: RecoverBody = parse(&body)?;
-    let email = body.email.ok_or(AuthApiError::Validation(
+    let email = body.email.ok_or(AccountError::Validation(
         "Password recovery requires an email",
     ))?;
     state
@@ -145,14 +145,14 @@ pub async fn verify(
     State(state): State<AuthState>,
     client: Client,
     body: Bytes,
-) -> Result<Json<Value>, AuthApiError> {
+) -> Result<Json<Value>, AccountError> {
     let body: VerifyBody = parse(&body)?;
     let kind = body.kind.unwrap_or_default();
     let (token, hashed) = match (body.token_hash, body.token) {
         (Some(hash), _) => (hash, true),
         (None, Some(token)) => (token, false),
         (None, None) => {
-            return Err(AuthApiError::Validation(
+            return Err(AccountError::Validation(
                 "Verify requires a token or a token hash",
             ))
         }
@@ -191,9 +191,8 @@ pub async fn verify_link(
     let fragment = match outcome {
         Ok(session) => session_fragment(&session, &kind),
         Err(err) => {
-            let (_, code) = AuthApiError::Account(AccountError::OtpExpired).status_and_code();
             let code = match err {
-                AccountError::OtpExpired => code,
+                AccountError::OtpExpired => status_and_code(&err).1,
                 _ => "unexpected_failure",
             };
             format!(
@@ -208,7 +207,7 @@ pub async fn verify_link(
     );
     match HeaderValue::from_str(&location) {
         Ok(location) => (StatusCode::SEE_OTHER, [(LOCATION, location)]).into_response(),
-        Err(_) => AuthApiError::Validation("redirect_to is not a valid URL").into_response(),
+        Err(_) => AccountError::Validation("redirect_to is not a valid URL").into_response(),
     }
 }
 

@@ -7,14 +7,13 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::error::AuthApiError;
 use super::{caller, parse, AuthState, Redirect};
-use crate::auth::accounts::Changes;
+use crate::auth::accounts::{AccountError, Changes};
 
 pub async fn get(
     State(state): State<AuthState>,
     headers: HeaderMap,
-) -> Result<Json<Value>, AuthApiError> {
+) -> Result<Json<Value>, AccountError> {
     let caller = caller(&headers, &state.verifier)?;
     Ok(Json(state.accounts.user(&caller).await?))
 }
@@ -32,12 +31,12 @@ pub async fn update(
     Query(redirect): Query<Redirect>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, AuthApiError> {
+) -> Result<Json<Value>, AccountError> {
     let caller = caller(&headers, &state.verifier)?;
     let body: UpdateBody = parse(&body)?;
     let data = body.data.filter(|data| !data.is_null());
     if data.as_ref().is_some_and(|data| !data.is_object()) {
-        return Err(AuthApiError::Validation("data must be a JSON object"));
+        return Err(AccountError::Validation("data must be a JSON object"));
     }
     let changes = Changes {
         email: body.email,

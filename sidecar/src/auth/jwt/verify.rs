@@ -22,7 +22,7 @@ use jsonwebtoken::Validation;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::error::AuthError;
+use super::error::TokenError;
 use super::keys::JwtSecret;
 use super::keyset::{SigningAlg, VerifyingKey};
 
@@ -127,9 +127,9 @@ impl Verifier {
     }
 
     /// The identity of a request that carries no token: `anon`, if anonymous requests are allowed.
-    pub fn anonymous(&self) -> Result<Verified, AuthError> {
+    pub fn anonymous(&self) -> Result<Verified, TokenError> {
         if !self.role_allowed(ANON_ROLE) {
-            return Err(AuthError::TokenRequired);
+            return Err(TokenError::TokenRequired);
         }
         let mut claims = Map::new();
         claims.insert("role".to_owned(), Value::from(ANON_ROLE));
@@ -140,20 +140,20 @@ impl Verifier {
     }
 
     /// Verifies `token` (the compact JWS, without `Bearer `).
-    pub fn verify(&self, token: &str) -> Result<Verified, AuthError> {
+    pub fn verify(&self, token: &str) -> Result<Verified, TokenError> {
         if token.is_empty() {
-            return Err(AuthError::EmptyToken);
+            return Err(TokenError::EmptyToken);
         }
         let parts = token.split('.').count();
         if parts != 3 {
-            return Err(AuthError::WrongPartCount(parts));
+            return Err(TokenError::WrongPartCount(parts));
         }
         let header = parse_header(token)?;
         let alg = SigningAlg::from_header(&header.alg)
-            .ok_or(AuthError::UnsupportedAlgorithm { alg: header.alg })?;
+            .ok_or(TokenError::UnsupportedAlgorithm { alg: header.alg })?;
         let candidates = self.candidates(alg, header.kid.as_deref());
         if candidates.is_empty() {
-            return Err(AuthError::NoSuitableKey {
+            return Err(TokenError::NoSuitableKey {
                 alg: alg.name().to_owned(),
                 kid: header.kid,
             });
@@ -173,7 +173,7 @@ impl Verifier {
                 Err(err) => return Err(claims_error(err)),
             }
         }
-        let mut claims = verified.ok_or(AuthError::BadSignature)?;
+        let mut claims = verified.ok_or(TokenError::BadSignature)?;
         self.check_issued_at(&claims)?;
 
         let role = match claims.get("role") {
@@ -182,10 +182,10 @@ impl Verifier {
                 ANON_ROLE.to_owned()
             }
             Some(Value::String(role)) => role.clone(),
-            Some(_) => return Err(AuthError::RoleNotString),
+            Some(_) => return Err(TokenError::RoleNotString),
         };
         if !self.role_allowed(&role) {
-            return Err(AuthError::RoleNotAllowed { role });
+            return Err(TokenError::RoleNotAllowed { role });
         }
         Ok(Verified { role, claims })
     }
@@ -220,39 +220,41 @@ impl Verifier {
 
     /// jsonwebtoken checks `exp` and `nbf` but not `iat`; a token from the future means a clock is
     /// wrong somewhere, and PostgREST refuses it too.
-    fn check_issued_at(&self, claims: &Map<String, Value>) -> Result<(), AuthError> {
+    fn check_issued_at(&self, claims: &Map<String, Value>) -> Result<(), TokenError> {
         match claims.get("iat") {
             None | Some(Value::Null) => Ok(()),
             Some(Value::Number(iat)) => {
                 let now = jsonwebtoken::get_current_timestamp() as f64;
                 match iat.as_f64() {
-                    Some(iat) if iat > now + self.leeway as f64 => Err(AuthError::IssuedInFuture),
+                    Some(iat) if iat > now + self.leeway as f64 => Err(TokenError::IssuedInFuture),
                     _ => Ok(()),
                 }
             }
-            Some(_) => Err(AuthError::ClaimNotNumber("iat".to_owned())),
+            Some(_) => Err(TokenError::ClaimNotNumber("iat".to_owned())),
         }
     }
 }
 
-fn parse_header(token: &str) -> Result<RawHeader, AuthError> {
+fn parse_header(token: &str) -> Result<RawHeader, TokenError> {
     let encoded = token.split('.').next().unwrap_or_default();
     let json = URL_SAFE_NO_PAD
         .decode(encoded)
-        .map_err(|_| AuthError::Undecodable)?;
-    serde_json::from_slice(&json).map_err(|_| AuthError::Undecodable)
+        .map_err(|_| TokenError::Undecodable)?;
+    serde_json::from_slice(&json).map_err(|_| TokenError::Undecodable)
 }
 
 /// A failure of `jsonwebtoken::decode` other than a bad signature.
-fn claims_error(err: jsonwebtoken::errors::Error) -> AuthError {
+fn claims_error(err: jsonwebtoken::errors::Error) -> TokenError {
     match err.into_kind() {
-        ErrorKind::ExpiredSignature => AuthError::Expired,
-        ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+        ErrorKind::ExpiredSignature => TokenError::Expired,
+        ErrorKind::ImmatureSignature => TokenError::NotYetValid,
         // `aud` is the only claim we require, and only when an audience is configured.
-        ErrorKind::InvalidAudience | ErrorKind::MissingRequiredClaim(_) => AuthError::NotInAudience,
-        ErrorKind::InvalidClaimFormat(claim) => AuthError::ClaimNotNumber(claim),
-        ErrorKind::Json(_) | ErrorKind::Utf8(_) => AuthError::ClaimsNotObject,
-        _ => AuthError::Undecodable,
+        ErrorKind::InvalidAudience | ErrorKind::MissingRequiredClaim(_) => {
+            TokenError::NotInAudience
+        }
+        ErrorKind::InvalidClaimFormat(claim) => TokenError::ClaimNotNumber(claim),
+        ErrorKind::Json(_) | ErrorKind::Utf8(_) => TokenError::ClaimsNotObject,
+        _ => TokenError::Undecodable,
     }
 }
 
@@ -263,14 +265,14 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::auth::keyset::{keys_from_jwks, keys_from_pem};
+    use crate::auth::jwt::keyset::{keys_from_jwks, keys_from_pem};
 
     const SECRET: &str = "sluice-unit-test-secret-0123456789abcdef";
-    const RSA_PRIVATE: &str = include_str!("../../tests/fixtures/jwt/rsa-private.pem");
-    const RSA_PUBLIC: &str = include_str!("../../tests/fixtures/jwt/rsa-public.pem");
-    const RSA2_PRIVATE: &str = include_str!("../../tests/fixtures/jwt/rsa2-private.pem");
-    const EC_PRIVATE: &str = include_str!("../../tests/fixtures/jwt/ec-private.pem");
-    const EC_PUBLIC: &str = include_str!("../../tests/fixtures/jwt/ec-public.pem");
+    const RSA_PRIVATE: &str = include_str!("../../../tests/fixtures/jwt/rsa-private.pem");
+    const RSA_PUBLIC: &str = include_str!("../../../tests/fixtures/jwt/rsa-public.pem");
+    const RSA2_PRIVATE: &str = include_str!("../../../tests/fixtures/jwt/rsa2-private.pem");
+    const EC_PRIVATE: &str = include_str!("../../../tests/fixtures/jwt/ec-private.pem");
+    const EC_PUBLIC: &str = include_str!("../../../tests/fixtures/jwt/ec-public.pem");
 
     fn now() -> i64 {
         jsonwebtoken::get_current_timestamp() as i64
@@ -333,7 +335,8 @@ mod tests {
     #[test]
     fn api_keys_from_sluice_keys_verify() {
         let secret = JwtSecret::new(SECRET).unwrap();
-        let keys = crate::auth::keys::ApiKeys::sign(&secret, std::time::SystemTime::now()).unwrap();
+        let keys =
+            crate::auth::jwt::keys::ApiKeys::sign(&secret, std::time::SystemTime::now()).unwrap();
         let verifier = default_verifier();
         assert_eq!(verifier.verify(&keys.anon).unwrap().role, "anon");
         assert_eq!(
@@ -352,7 +355,7 @@ mod tests {
         );
         assert_eq!(
             default_verifier().verify(&token),
-            Err(AuthError::BadSignature)
+            Err(TokenError::BadSignature)
         );
     }
 
@@ -360,11 +363,11 @@ mod tests {
     fn expiry_is_enforced_beyond_the_leeway_only() {
         let verifier = default_verifier();
         let expired = hs256(json!({"role": "anon", "exp": now() - 120}));
-        assert_eq!(verifier.verify(&expired), Err(AuthError::Expired));
+        assert_eq!(verifier.verify(&expired), Err(TokenError::Expired));
         let within_leeway = hs256(json!({"role": "anon", "exp": now() - 10}));
         assert!(verifier.verify(&within_leeway).is_ok());
         let strict = verifier_with_leeway(0);
-        assert_eq!(strict.verify(&within_leeway), Err(AuthError::Expired));
+        assert_eq!(strict.verify(&within_leeway), Err(TokenError::Expired));
     }
 
     fn verifier_with_leeway(seconds: u64) -> Verifier {
@@ -378,9 +381,9 @@ mod tests {
     fn not_before_and_issued_at_in_the_future_are_refused() {
         let verifier = default_verifier();
         let early = hs256(json!({"role": "anon", "nbf": now() + 600}));
-        assert_eq!(verifier.verify(&early), Err(AuthError::NotYetValid));
+        assert_eq!(verifier.verify(&early), Err(TokenError::NotYetValid));
         let future = hs256(json!({"role": "anon", "iat": now() + 600}));
-        assert_eq!(verifier.verify(&future), Err(AuthError::IssuedInFuture));
+        assert_eq!(verifier.verify(&future), Err(TokenError::IssuedInFuture));
         let skewed = hs256(json!({"role": "anon", "iat": now() + 10, "nbf": now() + 10}));
         assert!(verifier.verify(&skewed).is_ok());
     }
@@ -391,12 +394,12 @@ mod tests {
         let token = hs256(json!({"role": "anon", "exp": "tomorrow"}));
         assert_eq!(
             verifier.verify(&token),
-            Err(AuthError::ClaimNotNumber("exp".into()))
+            Err(TokenError::ClaimNotNumber("exp".into()))
         );
         let token = hs256(json!({"role": "anon", "iat": "now"}));
         assert_eq!(
             verifier.verify(&token),
-            Err(AuthError::ClaimNotNumber("iat".into()))
+            Err(TokenError::ClaimNotNumber("iat".into()))
         );
     }
 
@@ -418,13 +421,13 @@ mod tests {
         ] {
             assert_eq!(
                 default_verifier().verify(&token),
-                Err(AuthError::UnsupportedAlgorithm { alg: "none".into() })
+                Err(TokenError::UnsupportedAlgorithm { alg: "none".into() })
             );
         }
         let header = b64(&json!({"alg": "HS512"}));
         assert_eq!(
             default_verifier().verify(&format!("{header}.{payload}.c2ln")),
-            Err(AuthError::UnsupportedAlgorithm {
+            Err(TokenError::UnsupportedAlgorithm {
                 alg: "HS512".into()
             })
         );
@@ -433,13 +436,13 @@ mod tests {
     #[test]
     fn malformed_tokens_are_refused_with_postgrest_messages() {
         let verifier = default_verifier();
-        assert_eq!(verifier.verify(""), Err(AuthError::EmptyToken));
-        assert_eq!(verifier.verify("abc"), Err(AuthError::WrongPartCount(1)));
+        assert_eq!(verifier.verify(""), Err(TokenError::EmptyToken));
+        assert_eq!(verifier.verify("abc"), Err(TokenError::WrongPartCount(1)));
         assert_eq!(
             verifier.verify("a.b.c.d").unwrap_err().to_string(),
             "Expected 3 parts in JWT; got 4"
         );
-        assert_eq!(verifier.verify("!!.e30.c2ln"), Err(AuthError::Undecodable));
+        assert_eq!(verifier.verify("!!.e30.c2ln"), Err(TokenError::Undecodable));
         // A payload that is JSON but not an object.
         let header = b64(&json!({"alg": "HS256"}));
         let token = format!("{header}.{}.c2ln", b64(&json!([1, 2])));
@@ -450,7 +453,7 @@ mod tests {
         )
         .unwrap();
         let token = format!("{}.{signature}", token.rsplit_once('.').unwrap().0);
-        assert_eq!(verifier.verify(&token), Err(AuthError::ClaimsNotObject));
+        assert_eq!(verifier.verify(&token), Err(TokenError::ClaimsNotObject));
     }
 
     #[test]
@@ -460,9 +463,9 @@ mod tests {
             ..VerifierOptions::default()
         });
         let wrong = hs256(json!({"role": "anon", "aud": "authenticated"}));
-        assert_eq!(verifier.verify(&wrong), Err(AuthError::NotInAudience));
+        assert_eq!(verifier.verify(&wrong), Err(TokenError::NotInAudience));
         let missing = hs256(json!({"role": "anon"}));
-        assert_eq!(verifier.verify(&missing), Err(AuthError::NotInAudience));
+        assert_eq!(verifier.verify(&missing), Err(TokenError::NotInAudience));
         let right = hs256(json!({"role": "anon", "aud": ["other", "sluice-app"]}));
         assert!(verifier.verify(&right).is_ok());
     }
@@ -479,12 +482,12 @@ mod tests {
         let token = hs256(json!({"role": "postgres"}));
         assert_eq!(
             verifier.verify(&token),
-            Err(AuthError::RoleNotAllowed {
+            Err(TokenError::RoleNotAllowed {
                 role: "postgres".into()
             })
         );
         let token = hs256(json!({"role": ["authenticated"]}));
-        assert_eq!(verifier.verify(&token), Err(AuthError::RoleNotString));
+        assert_eq!(verifier.verify(&token), Err(TokenError::RoleNotString));
     }
 
     #[test]
@@ -508,11 +511,11 @@ mod tests {
             roles: vec!["authenticated".into()],
             ..VerifierOptions::default()
         });
-        assert_eq!(closed.anonymous(), Err(AuthError::TokenRequired));
+        assert_eq!(closed.anonymous(), Err(TokenError::TokenRequired));
         let token = hs256(json!({"role": "anon"}));
         assert!(matches!(
             closed.verify(&token),
-            Err(AuthError::RoleNotAllowed { .. })
+            Err(TokenError::RoleNotAllowed { .. })
         ));
     }
 
@@ -532,11 +535,11 @@ mod tests {
             &rsa_key(RSA2_PRIVATE),
             &user_claims(),
         );
-        assert_eq!(verifier.verify(&other), Err(AuthError::BadSignature));
+        assert_eq!(verifier.verify(&other), Err(TokenError::BadSignature));
         // Without the public key configured there is nothing to check an RS256 token with.
         assert!(matches!(
             default_verifier().verify(&token),
-            Err(AuthError::NoSuitableKey { .. })
+            Err(TokenError::NoSuitableKey { .. })
         ));
     }
 
@@ -552,7 +555,7 @@ mod tests {
             &key,
             &json!({"role": "anon", "exp": now() - 3600}),
         );
-        assert_eq!(verifier.verify(&expired), Err(AuthError::Expired));
+        assert_eq!(verifier.verify(&expired), Err(TokenError::Expired));
     }
 
     #[test]
@@ -566,7 +569,7 @@ mod tests {
             &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()),
             &json!({"role": "service_role"}),
         );
-        assert_eq!(verifier.verify(&forged), Err(AuthError::BadSignature));
+        assert_eq!(verifier.verify(&forged), Err(TokenError::BadSignature));
         // And an RS256 header on an HMAC signature finds no RSA key willing to accept it.
         let header = b64(&json!({"alg": "RS256"}));
         let payload = b64(&json!({"role": "service_role"}));
@@ -579,7 +582,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             verifier.verify(&format!("{message}.{hmac}")),
-            Err(AuthError::BadSignature)
+            Err(TokenError::BadSignature)
         );
     }
 
@@ -619,7 +622,7 @@ mod tests {
             &rsa_key(RSA2_PRIVATE),
             &claims,
         );
-        assert_eq!(verifier.verify(&mislabelled), Err(AuthError::BadSignature));
+        assert_eq!(verifier.verify(&mislabelled), Err(TokenError::BadSignature));
         let unknown = sign(
             Algorithm::RS256,
             Some("rsa-9"),
@@ -628,7 +631,7 @@ mod tests {
         );
         assert_eq!(
             verifier.verify(&unknown),
-            Err(AuthError::NoSuitableKey {
+            Err(TokenError::NoSuitableKey {
                 alg: "RS256".into(),
                 kid: Some("rsa-9".into())
             })

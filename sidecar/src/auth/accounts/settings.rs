@@ -64,19 +64,22 @@ pub struct AuthArgs {
     )]
     pub auth_additional_redirect_urls: Vec<String>,
 
-    /// Header that holds the client's address when the sidecar runs behind a proxy (e.g.
+    /// Header that holds the client's address when the sidecar runs behind a trusted proxy (e.g.
     /// `x-forwarded-for`); its last entry, the one the nearest proxy added, is used. Unset, the
-    /// TCP peer address is the client's. Set it only behind a proxy that sets the header, or
-    /// clients can choose their own address and escape the per-IP limit.
+    /// TCP peer address is the client's and the header is ignored. Set it only behind a proxy
+    /// that sets the header, or clients can choose their own address and escape the limits.
     #[arg(long, env = "SLUICE_AUTH_CLIENT_IP_HEADER")]
     pub auth_client_ip_header: Option<String>,
 
-    /// Sign-in, sign-up and recovery attempts allowed per client IP in each window.
+    /// Sign-in, sign-up and recovery attempts allowed per client address in each window (an
+    /// IPv6 client is counted by its /64).
     #[arg(long, env = "SLUICE_AUTH_RATE_LIMIT_IP", default_value_t = 30,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub auth_rate_limit_ip: u32,
 
-    /// Sign-in, sign-up and recovery attempts allowed per email address in each window.
+    /// Attempts allowed per email address in each window: password sign-ins per email *and
+    /// client address* (guesses from one address never lock the owner out on another), sign-ups
+    /// and recoveries per email from every address together (each may send that address mail).
     #[arg(long, env = "SLUICE_AUTH_RATE_LIMIT_EMAIL", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub auth_rate_limit_email: u32,

@@ -14,13 +14,15 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::keys::JwtSecret;
+use crate::auth::jwt::keys::JwtSecret;
 
 /// The audience of user tokens when `--jwt-aud` is not set: Supabase's.
 pub const DEFAULT_AUDIENCE: &str = "authenticated";
 
+/// Why a token could not be issued: always a server failure (a bad signing key is found at
+/// start-up), so `AccountError` carries it only as the cause of a 500.
 #[derive(Debug, thiserror::Error)]
-pub enum TokenError {
+pub enum IssueError {
     #[error("the system random source failed: {0}")]
     Random(String),
     #[error("the system clock is before 1970")]
@@ -32,9 +34,9 @@ pub enum TokenError {
 }
 
 /// 32 random bytes, base64url: a refresh or one-time token as the client sees it.
-pub fn random_token() -> Result<String, TokenError> {
+pub fn random_token() -> Result<String, IssueError> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|err| TokenError::Random(err.to_string()))?;
+    getrandom::fill(&mut bytes).map_err(|err| IssueError::Random(err.to_string()))?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
@@ -91,13 +93,13 @@ impl AccessTokens {
         lifetime: Duration,
         audience: String,
         issuer: String,
-    ) -> Result<Self, TokenError> {
-        let text = std::str::from_utf8(pem).map_err(|_| TokenError::SigningKey)?;
+    ) -> Result<Self, IssueError> {
+        let text = std::str::from_utf8(pem).map_err(|_| IssueError::SigningKey)?;
         let (key, alg) = if text.contains("RSA PRIVATE KEY") || is_pkcs8_rsa(text) {
-            let key = EncodingKey::from_rsa_pem(pem).map_err(|_| TokenError::SigningKey)?;
+            let key = EncodingKey::from_rsa_pem(pem).map_err(|_| IssueError::SigningKey)?;
             (key, Algorithm::RS256)
         } else {
-            let key = EncodingKey::from_ec_pem(pem).map_err(|_| TokenError::SigningKey)?;
+            let key = EncodingKey::from_ec_pem(pem).map_err(|_| IssueError::SigningKey)?;
             (key, Algorithm::ES256)
         };
         let mut header = Header::new(alg);
@@ -113,7 +115,7 @@ impl AccessTokens {
         let probe = json!({"id": "probe", "role": "authenticated"});
         tokens
             .issue(&probe, Uuid::nil(), "aal1", "probe", SystemTime::now())
-            .map_err(|_| TokenError::SigningKey)?;
+            .map_err(|_| IssueError::SigningKey)?;
         Ok(tokens)
     }
 
@@ -129,10 +131,10 @@ impl AccessTokens {
         aal: &str,
         method: &str,
         now: SystemTime,
-    ) -> Result<AccessToken, TokenError> {
+    ) -> Result<AccessToken, IssueError> {
         let iat = now
             .duration_since(UNIX_EPOCH)
-            .map_err(|_| TokenError::Clock)?
+            .map_err(|_| IssueError::Clock)?
             .as_secs();
         let exp = iat + self.lifetime.as_secs();
         let claims = json!({
@@ -176,13 +178,13 @@ fn is_pkcs8_rsa(pem: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::verify::{Verifier, VerifierOptions};
+    use crate::auth::jwt::verify::{Verifier, VerifierOptions};
 
     const SECRET: &str = "sluice-token-test-secret-0123456789abcdef";
 
     #[test]
     fn rsa_and_ec_keys_sign_tokens_the_public_keys_verify() {
-        use crate::auth::keyset::keys_from_pem;
+        use crate::auth::jwt::keyset::keys_from_pem;
         let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwt");
         let user = json!({"id": "6f1d0d8e-2c3b-4b59-9a9e-1f5c7d2b8a10", "role": "authenticated"});
         for (private, public, alg) in [
@@ -219,7 +221,7 @@ mod tests {
                 "a".into(),
                 "b".into()
             ),
-            Err(TokenError::SigningKey)
+            Err(IssueError::SigningKey)
         ));
     }
 

@@ -10,31 +10,30 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::error::AuthApiError;
 use super::{parse, AuthState};
-use crate::auth::accounts::{parse_ban_duration, Changes, NewUser};
-use crate::auth::identity;
+use crate::auth::accounts::{parse_ban_duration, AccountError, Changes, NewUser};
+use crate::auth::jwt::identity;
 use crate::auth::Identity;
 
 /// Admin calls need a token (`Authorization`, else `apikey`) whose role is `service_role`.
-fn require_admin(headers: &HeaderMap, state: &AuthState) -> Result<(), AuthApiError> {
+fn require_admin(headers: &HeaderMap, state: &AuthState) -> Result<(), AccountError> {
     match identity::token(headers) {
         Ok(Some(_)) => {}
-        Ok(None) => return Err(AuthApiError::NoAuthorization),
-        Err(err) => return Err(AuthApiError::BadJwt(err.to_string())),
+        Ok(None) => return Err(AccountError::NoAuthorization),
+        Err(err) => return Err(AccountError::BadJwt(err)),
     }
-    let identity = Identity::from_headers(headers, &state.verifier)
-        .map_err(|err| AuthApiError::BadJwt(err.to_string()))?;
+    let identity =
+        Identity::from_headers(headers, &state.verifier).map_err(AccountError::BadJwt)?;
     if identity.role == "service_role" {
         Ok(())
     } else {
-        Err(AuthApiError::NotAdmin)
+        Err(AccountError::NotAdmin)
     }
 }
 
-fn user_id(id: &str) -> Result<Uuid, AuthApiError> {
+fn user_id(id: &str) -> Result<Uuid, AccountError> {
     id.parse()
-        .map_err(|_| AuthApiError::Validation("user_id must be an UUID"))
+        .map_err(|_| AccountError::Validation("user_id must be an UUID"))
 }
 
 /// The fields of GoTrue's `AdminUserParams` that Sluice supports.
@@ -50,18 +49,18 @@ pub struct UserBody {
     ban_duration: Option<String>,
 }
 
-fn object(value: Option<Value>, what: &'static str) -> Result<Option<Value>, AuthApiError> {
+fn object(value: Option<Value>, what: &'static str) -> Result<Option<Value>, AccountError> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(value @ Value::Object(_)) => Ok(Some(value)),
-        Some(_) => Err(AuthApiError::Validation(what)),
+        Some(_) => Err(AccountError::Validation(what)),
     }
 }
 
-fn ban(duration: Option<String>) -> Result<Option<f64>, AuthApiError> {
+fn ban(duration: Option<String>) -> Result<Option<f64>, AccountError> {
     duration
         .map(|text| {
-            parse_ban_duration(&text).ok_or(AuthApiError::Validation(
+            parse_ban_duration(&text).ok_or(AccountError::Validation(
                 "ban_duration must be \"none\" or a duration such as \"24h\"",
             ))
         })
@@ -79,7 +78,7 @@ pub async fn list(
     State(state): State<AuthState>,
     Query(page): Query<Page>,
     headers: HeaderMap,
-) -> Result<Response, AuthApiError> {
+) -> Result<Response, AccountError> {
     require_admin(&headers, &state)?;
     let number = page
         .page
@@ -120,11 +119,11 @@ pub async fn create(
     State(state): State<AuthState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, AuthApiError> {
+) -> Result<Json<Value>, AccountError> {
     require_admin(&headers, &state)?;
     let body: UserBody = parse(&body)?;
     let new = NewUser {
-        email: body.email.ok_or(AuthApiError::Validation(
+        email: body.email.ok_or(AccountError::Validation(
             "Unable to validate email address: invalid format",
         ))?,
         password: body.password,
@@ -141,7 +140,7 @@ pub async fn get(
     State(state): State<AuthState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<Value>, AuthApiError> {
+) -> Result<Json<Value>, AccountError> {
     require_admin(&headers, &state)?;
     Ok(Json(state.accounts.admin_get(user_id(&id)?).await?))
 }
@@ -151,7 +150,7 @@ pub async fn update(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, AuthApiError> {
+) -> Result<Json<Value>, AccountError> {
     require_admin(&headers, &state)?;
     let id = user_id(&id)?;
     let body: UserBody = parse(&body)?;
@@ -170,7 +169,7 @@ pub async fn delete(
     State(state): State<AuthState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<Value>, AuthApiError> {
+) -> Result<Json<Value>, AccountError> {
     require_admin(&headers, &state)?;
     state.accounts.admin_delete(user_id(&id)?).await?;
     Ok(Json(json!({})))

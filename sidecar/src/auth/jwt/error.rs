@@ -1,10 +1,11 @@
 //! Why a request's credentials were refused. The messages are PostgREST's, word for word where
-//! PostgREST has one, so that clients and people who know PostgREST recognise them; `crate::http::error`
-//! turns each into a 401 with its `PGRST30x` code and `WWW-Authenticate` header.
+//! PostgREST has one, so that clients and people who know PostgREST recognise them. `crate::http::error`
+//! turns each into a 401 with its `PGRST30x` code and `WWW-Authenticate` header on REST;
+//! `http::auth_api::error` into GoTrue's `bad_jwt` on `/auth/v1/`.
 
 /// A refused credential. Every variant is the client's problem (401), never a server failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
+pub enum TokenError {
     // The token could not be decoded or its signature not verified (PGRST301).
     #[error("Empty JWT is sent in Authorization header")]
     EmptyToken,

@@ -306,11 +306,11 @@ fn probe(key: &VerifyingKey) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    const RSA_PUBLIC: &str = include_str!("../../tests/fixtures/jwt/rsa-public.pem");
-    const RSA2_PUBLIC: &str = include_str!("../../tests/fixtures/jwt/rsa2-public.pem");
-    const EC_PUBLIC: &str = include_str!("../../tests/fixtures/jwt/ec-public.pem");
-    const EC384_PUBLIC: &str = include_str!("../../tests/fixtures/jwt/ec384-public.pem");
-    const RSA_PRIVATE: &str = include_str!("../../tests/fixtures/jwt/rsa-private.pem");
+    const RSA_PUBLIC: &str = include_str!("../../../tests/fixtures/jwt/rsa-public.pem");
+    const RSA2_PUBLIC: &str = include_str!("../../../tests/fixtures/jwt/rsa2-public.pem");
+    const EC_PUBLIC: &str = include_str!("../../../tests/fixtures/jwt/ec-public.pem");
+    const EC384_PUBLIC: &str = include_str!("../../../tests/fixtures/jwt/ec384-public.pem");
+    const RSA_PRIVATE: &str = include_str!("../../../tests/fixtures/jwt/rsa-private.pem");
 
     fn algs(keys: &[VerifyingKey]) -> Vec<SigningAlg> {
         keys.iter().map(|key| key.alg).collect()

@@ -1,6 +1,6 @@
 //! Checking and encoding what clients send: emails, GoTrue's ban durations, query values.
 
-use super::account_error::AccountError;
+use super::AccountError;
 
 /// Lower-cased and trimmed, if it looks like an address: one `@`, something on each side, a dot in
 /// the domain, no spaces or controls, at most 320 bytes. Deliverability is the mail's test.

@@ -1,26 +1,44 @@
-//! Why an auth request was refused, independent of HTTP; `http::auth_api::error` maps each to
-//! GoTrue's status and `error_code`.
+//! `AccountError`: the one error of the accounts domain, for everything `/auth/v1/` can refuse or
+//! fail at, independent of HTTP. `http::auth_api::error` maps each variant to GoTrue's status and
+//! `error_code` in one place. The parts' own errors (store, password hashing, mail, issuing) are
+//! only ever the cause of a server failure here: logged in full, shown to the client as a 500.
 
 use super::mailer::MailError;
 use super::password::PasswordError;
 use super::ratelimit::Limited;
 use super::store::StoreError;
-use super::tokens::TokenError;
+use super::tokens::IssueError;
+use crate::auth::jwt::TokenError;
 
-/// Why an auth request was refused. The HTTP status and GoTrue error code of each are in
-/// `http::auth_api::error`.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
+    // What the client sent.
+    #[error("Could not parse request body as JSON: {0}")]
+    BadJson(String),
+    #[error("{0}")]
+    Validation(&'static str),
+    #[error("Unable to validate email address: invalid format")]
+    InvalidEmail,
+    #[error("Password should be at least {0} characters.")]
+    WeakPassword(usize),
+
+    // Who the client is.
+    #[error("This endpoint requires a valid Bearer token")]
+    NoAuthorization,
+    /// The access token was refused by the verifier.
+    #[error("invalid JWT: unable to parse or verify signature, {0}")]
+    BadJwt(#[source] TokenError),
+    /// A valid token that names no user (an API key, say), where a user's token is needed.
+    #[error("invalid JWT: unable to parse or verify signature, missing sub claim")]
+    NoUserInToken,
+    #[error("User not allowed")]
+    NotAdmin,
+
+    // What the accounts domain refuses.
     #[error("Signups not allowed for this instance")]
     SignupDisabled,
     #[error("User already registered")]
     UserAlreadyExists,
-    #[error("Password should be at least {0} characters.")]
-    WeakPassword(usize),
-    #[error("Unable to validate email address: invalid format")]
-    InvalidEmail,
-    #[error("{0}")]
-    Validation(&'static str),
     /// Unknown email or wrong password: one answer for both.
     #[error("Invalid login credentials")]
     InvalidCredentials,
@@ -42,12 +60,14 @@ pub enum AccountError {
     UserNotFound,
     #[error("Email link is invalid or has expired")]
     OtpExpired,
+
+    // Server failures.
     #[error(transparent)]
     Store(StoreError),
     #[error(transparent)]
     Password(#[from] PasswordError),
     #[error(transparent)]
-    Token(#[from] TokenError),
+    Issue(#[from] IssueError),
     #[error(transparent)]
     Mail(#[from] MailError),
 }

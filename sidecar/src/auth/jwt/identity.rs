@@ -14,7 +14,7 @@ use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use serde_json::Value;
 
-use super::error::AuthError;
+use super::error::TokenError;
 use super::verify::{Verified, Verifier, ANON_ROLE};
 use crate::http::error::ApiError;
 
@@ -31,7 +31,7 @@ pub struct Identity {
 
 impl Identity {
     /// Verifies the request's token, if it has one.
-    pub fn from_headers(headers: &HeaderMap, verifier: &Verifier) -> Result<Identity, AuthError> {
+    pub fn from_headers(headers: &HeaderMap, verifier: &Verifier) -> Result<Identity, TokenError> {
         let verified = match token(headers)? {
             Some(token) => verifier.verify(token)?,
             None => verifier.anonymous()?,
@@ -58,19 +58,19 @@ impl From<Verified> for Identity {
 /// The request's token: the `Authorization` bearer token, else the `apikey` header, else none.
 /// An `Authorization` header that is present but not `Bearer` is refused rather than ignored, so
 /// that a client that meant to authenticate is not silently served as `anon`.
-pub fn token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
+pub fn token(headers: &HeaderMap) -> Result<Option<&str>, TokenError> {
     if let Some(value) = headers.get(AUTHORIZATION) {
-        let value = value.to_str().map_err(|_| AuthError::NotBearer)?.trim();
+        let value = value.to_str().map_err(|_| TokenError::NotBearer)?.trim();
         // RFC 9110 §11.1: the scheme is case-insensitive; the token follows one or more spaces.
         let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
         if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(AuthError::NotBearer);
+            return Err(TokenError::NotBearer);
         }
         return Ok(Some(token.trim()));
     }
     match headers.get(APIKEY) {
         Some(value) => {
-            let value = value.to_str().map_err(|_| AuthError::Undecodable)?.trim();
+            let value = value.to_str().map_err(|_| TokenError::Undecodable)?.trim();
             Ok((!value.is_empty()).then_some(value))
         }
         None => Ok(None),
@@ -103,8 +103,8 @@ mod tests {
     use tower::ServiceExt;
 
     use super::*;
-    use crate::auth::keys::JwtSecret;
-    use crate::auth::verify::VerifierOptions;
+    use crate::auth::jwt::keys::JwtSecret;
+    use crate::auth::jwt::verify::VerifierOptions;
 
     const SECRET: &str = "sluice-identity-test-secret-0123456789";
 
@@ -132,7 +132,7 @@ mod tests {
         headers
     }
 
-    fn identify(pairs: &[(&str, &str)]) -> Result<Identity, AuthError> {
+    fn identify(pairs: &[(&str, &str)]) -> Result<Identity, TokenError> {
         Identity::from_headers(&headers(pairs), &verifier())
     }
 
@@ -172,7 +172,7 @@ mod tests {
         assert_eq!(identity.role, "service_role");
         assert_eq!(
             identify(&[("apikey", "not-a-jwt")]),
-            Err(AuthError::WrongPartCount(1))
+            Err(TokenError::WrongPartCount(1))
         );
         assert_eq!(identify(&[("apikey", "  ")]).unwrap().role, "anon");
     }
@@ -190,21 +190,21 @@ mod tests {
     fn other_schemes_and_empty_bearer_are_refused() {
         assert_eq!(
             identify(&[("authorization", "Basic dXNlcjpwdw==")]),
-            Err(AuthError::NotBearer)
+            Err(TokenError::NotBearer)
         );
         assert_eq!(
             identify(&[("authorization", "Bearer")]),
-            Err(AuthError::EmptyToken)
+            Err(TokenError::EmptyToken)
         );
         assert_eq!(
             identify(&[("authorization", "Bearer ")]),
-            Err(AuthError::EmptyToken)
+            Err(TokenError::EmptyToken)
         );
         // A bad Authorization header is refused even with a good apikey beside it.
         let anon_key = token_for("anon");
         assert_eq!(
             identify(&[("authorization", "Token abc"), ("apikey", &anon_key)]),
-            Err(AuthError::NotBearer)
+            Err(TokenError::NotBearer)
         );
     }
 
@@ -213,7 +213,7 @@ mod tests {
         let bearer = format!("Bearer {}x", token_for("authenticated"));
         assert_eq!(
             identify(&[("authorization", &bearer)]),
-            Err(AuthError::BadSignature)
+            Err(TokenError::BadSignature)
         );
     }
 

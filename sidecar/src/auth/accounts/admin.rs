@@ -1,12 +1,11 @@
-//! Admin operations on users (the `service_role` key's `/admin/users`).
+//! Admin operations on users (the `service_role` key's `/admin/users`): create, read, update,
+//! delete and list any user.
 
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::account_error::AccountError;
-use super::accounts::{user_id_of, Accounts, Changes};
-use super::input::normalize_email;
 use super::store;
+use super::{normalize_email, user_id_of, AccountError, Accounts, Changes};
 
 /// A new user as an admin creates it.
 #[derive(Debug, Clone, Default)]

@@ -1,0 +1,93 @@
+//! The GoTrue accounts domain: the steps behind each `/auth/v1/` endpoint, independent of HTTP.
+//! `http::auth_api` parses requests, calls these, and shapes the answers and `AccountError`s as
+//! GoTrue does.
+//!
+//! - `session`: sign-up, sign-in, refresh and verification of mailed tokens, each ending in a
+//!   `Session`; `user`: the signed-in user reads and changes their account and logs out;
+//!   `links`: confirmation, recovery and email-change mail; `admin`: the service key's user admin.
+//! - Their parts: `store` (the `auth` tables, through the extension's functions), `password`
+//!   (Argon2id), `tokens` (issuing access, refresh and one-time tokens), `mailer`, `ratelimit`,
+//!   `input` (checking what clients send), `settings`, and `background` (work done after
+//!   answering).
+//! - `error`: `AccountError`, the domain's one error.
+
+pub mod admin;
+pub mod background;
+pub mod error;
+pub mod input;
+mod links;
+pub mod mailer;
+pub mod password;
+pub mod ratelimit;
+pub mod session;
+pub mod settings;
+pub mod store;
+pub mod tokens;
+pub mod user;
+
+use serde_json::Value;
+use uuid::Uuid;
+
+pub use admin::NewUser;
+pub use error::AccountError;
+pub use input::{normalize_email, parse_ban_duration, percent_encode};
+pub use session::{Session, SignedUp};
+pub use user::{Caller, Changes};
+
+use crate::db::Pool;
+use background::Background;
+use mailer::Mailer;
+use password::Passwords;
+use ratelimit::RateLimiter;
+use settings::AuthSettings;
+use tokens::AccessTokens;
+
+/// Where a request came from, for rate limits and the session record.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub ip: String,
+    pub user_agent: Option<String>,
+}
+/// The accounts service: what every auth handler reaches.
+#[derive(Debug)]
+pub struct Accounts {
+    pub pool: Pool,
+    pub settings: AuthSettings,
+    pub passwords: Passwords,
+    pub tokens: AccessTokens,
+    pub limiter: RateLimiter,
+    pub mailer: Mailer,
+    /// Mailing links after the answer; `serve` drains it at shutdown.
+    pub background: Background,
+}
+
+impl Accounts {
+    pub fn new(pool: Pool, settings: AuthSettings, tokens: AccessTokens, mailer: Mailer) -> Self {
+        let limiter = RateLimiter::new(settings.per_ip, settings.per_email);
+        Accounts {
+            pool,
+            settings,
+            passwords: Passwords::default(),
+            tokens,
+            limiter,
+            mailer,
+            background: Background::default(),
+        }
+    }
+
+    fn check_password(&self, password: &str) -> Result<(), AccountError> {
+        if password.chars().count() < self.settings.password_min_length {
+            return Err(AccountError::WeakPassword(
+                self.settings.password_min_length,
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn user_id_of(user: &Value) -> Result<Uuid, AccountError> {
+    user["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .ok_or(AccountError::UserNotFound)
+}

@@ -1,0 +1,252 @@
+//! Starting sessions: sign-up, sign-in with a password, refresh-token rotation and verification of
+//! a mailed token, each ending in a `Session` (GoTrue's access-token response).
+
+use std::time::SystemTime;
+
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::settings::ONE_TIME_TOKEN_VALIDITY;
+use super::store::{self, StoreError};
+use super::tokens::{random_token, token_hash, AccessToken, IssueError};
+use super::{normalize_email, user_id_of, AccountError, Accounts, Client};
+
+/// A signed-in session as the client receives it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub access: AccessToken,
+    pub refresh_token: String,
+    pub user: Value,
+}
+
+impl Session {
+    /// GoTrue's `AccessTokenResponse`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "access_token": self.access.token,
+            "token_type": "bearer",
+            "expires_in": self.access.expires_in,
+            "expires_at": self.access.expires_at,
+            "refresh_token": self.refresh_token,
+            "user": self.user,
+        })
+    }
+}
+
+/// The result of a sign-up: a session at once (autoconfirm), or the unconfirmed user.
+#[derive(Debug)]
+pub enum SignedUp {
+    Session(Session),
+    AwaitingConfirmation(Value),
+}
+
+impl Accounts {
+    pub async fn signup(
+        &self,
+        client: &Client,
+        email: &str,
+        password: &str,
+        data: Option<Value>,
+        redirect_to: Option<&str>,
+    ) -> Result<SignedUp, AccountError> {
+        if self.settings.disable_signup {
+            return Err(AccountError::SignupDisabled);
+        }
+        let email = normalize_email(email)?;
+        self.limiter.check("signup", &client.ip, Some(&email))?;
+        if password.is_empty() {
+            return Err(AccountError::Validation("Signup requires a valid password"));
+        }
+        self.check_password(password)?;
+        let hash = self.passwords.hash(password.to_owned()).await?;
+        let created = store::create_user(
+            &self.pool,
+            &email,
+            Some(&hash),
+            &data.unwrap_or_else(|| json!({})),
+            &json!({}),
+            self.settings.autoconfirm,
+            None,
+        )
+        .await;
+        let user = match created {
+            // With confirmation on, a taken email gets the answer a new one gets (as GoTrue's
+            // email enumeration protection does): a user with a made-up id and no identities,
+            // which is how clients tell a repeated sign-up. Nothing is changed or sent. As the
+            // empty `identities` tells on purpose (supabase-js apps rely on it), this answer
+            // is not made to take as long as a real sign-up: its time tells nothing more.
+            Err(StoreError::EmailTaken) if !self.settings.autoconfirm => {
+                return Ok(SignedUp::AwaitingConfirmation(
+                    self.stand_in_user(&email).await?,
+                ));
+            }
+            created => created?,
+        };
+        if self.settings.autoconfirm {
+            let user_id = user_id_of(&user)?;
+            return Ok(SignedUp::Session(
+                self.start(client, user_id, "password").await?,
+            ));
+        }
+        let user = self
+            .send_link(&email, "signup", redirect_to)
+            .await?
+            .unwrap_or(user);
+        Ok(SignedUp::AwaitingConfirmation(user))
+    }
+
+    /// What a new, unconfirmed user looks like, for an email that is taken.
+    async fn stand_in_user(&self, email: &str) -> Result<Value, AccountError> {
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).map_err(|err| IssueError::Random(err.to_string()))?;
+        let id = uuid::Builder::from_random_bytes(id).into_uuid();
+        let now = store::now(&self.pool).await?;
+        Ok(json!({
+            "id": id.to_string(),
+            "aud": self.tokens.audience,
+            "role": "authenticated",
+            "email": email,
+            "phone": "",
+            "confirmation_sent_at": now,
+            "app_metadata": {"provider": "email", "providers": ["email"]},
+            "user_metadata": {},
+            "identities": [],
+            "created_at": now,
+            "updated_at": now,
+            "is_anonymous": false,
+        }))
+    }
+
+    /// grant_type=password.
+    pub async fn sign_in(
+        &self,
+        client: &Client,
+        email: &str,
+        password: &str,
+    ) -> Result<Session, AccountError> {
+        let email = email.trim().to_lowercase();
+        // Per address, and per account from this address only: see `ratelimit`.
+        self.limiter.check_sign_in(&client.ip, &email)?;
+        let row = store::password_of(&self.pool, &email).await?;
+        let hash = row.as_ref().map(|row| row.hash.clone());
+        // The hash is checked whether or not the account exists (see `password`), and before
+        // anything else about the account is revealed.
+        if !self.passwords.verify(password.to_owned(), hash).await? {
+            return Err(AccountError::InvalidCredentials);
+        }
+        let row = row.ok_or(AccountError::InvalidCredentials)?;
+        if row.banned {
+            return Err(AccountError::UserBanned);
+        }
+        if !row.confirmed && !self.settings.autoconfirm {
+            return Err(AccountError::EmailNotConfirmed);
+        }
+        self.start(client, row.user_id, "password").await
+    }
+
+    /// grant_type=refresh_token: rotate the token, with reuse detection (see
+    /// `auth.sluice_refresh`).
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Session, AccountError> {
+        if refresh_token.is_empty() {
+            return Err(AccountError::RefreshTokenNotFound);
+        }
+        let next = random_token()?;
+        let outcome = store::refresh(
+            &self.pool,
+            &token_hash(refresh_token),
+            &token_hash(&next),
+            self.settings.refresh_reuse_interval.as_secs_f64(),
+        )
+        .await?;
+        match outcome["error"].as_str() {
+            None => {}
+            Some("refresh_token_already_used") => {
+                tracing::warn!("refresh token reused; its session is revoked");
+                return Err(AccountError::RefreshTokenAlreadyUsed);
+            }
+            Some("user_banned") => return Err(AccountError::UserBanned),
+            Some(_) => return Err(AccountError::RefreshTokenNotFound),
+        }
+        let session_id = outcome["session_id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .ok_or(AccountError::RefreshTokenNotFound)?;
+        let aal = outcome["aal"].as_str().unwrap_or("aal1");
+        let user = outcome["user"].clone();
+        let access =
+            self.tokens
+                .issue(&user, session_id, aal, "token_refresh", SystemTime::now())?;
+        Ok(Session {
+            access,
+            refresh_token: next,
+            user,
+        })
+    }
+
+    /// Starts a session for a user whose credentials were checked.
+    async fn start(
+        &self,
+        client: &Client,
+        user_id: Uuid,
+        method: &str,
+    ) -> Result<Session, AccountError> {
+        let refresh_token = random_token()?;
+        let started = store::start_session(
+            &self.pool,
+            user_id,
+            &token_hash(&refresh_token),
+            client.user_agent.as_deref(),
+            &client.ip,
+        )
+        .await?
+        // Gone or banned in between.
+        .ok_or(AccountError::UserBanned)?;
+        let access = self.tokens.issue(
+            &started.user,
+            started.session_id,
+            "aal1",
+            method,
+            SystemTime::now(),
+        )?;
+        Ok(Session {
+            access,
+            refresh_token,
+            user: started.user,
+        })
+    }
+
+    /// POST/GET /verify: uses up a signup or recovery token and signs the user in.
+    /// `token` is the token from the mail; `hashed` says it is already its hash (`token_hash`).
+    pub async fn verify(
+        &self,
+        client: &Client,
+        kind: &str,
+        token: &str,
+        hashed: bool,
+    ) -> Result<Session, AccountError> {
+        let kind = match kind {
+            "signup" | "email" => "signup",
+            "recovery" => "recovery",
+            "email_change" => "email_change",
+            _ => {
+                return Err(AccountError::Validation(
+                    "Verify requires a verification type",
+                ))
+            }
+        };
+        let hash = if hashed {
+            token.to_lowercase()
+        } else {
+            token_hash(token)
+        };
+        let user_id = store::consume_one_time_token(
+            &self.pool,
+            kind,
+            &hash,
+            ONE_TIME_TOKEN_VALIDITY.as_secs_f64(),
+        )
+        .await?
+        .ok_or(AccountError::OtpExpired)?;
+        self.start(client, user_id, "otp").await
+    }
+}

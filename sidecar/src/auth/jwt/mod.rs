@@ -1,0 +1,13 @@
+//! Token verification: who is calling. The project's JWT secret and API keys (`keys`), the keys
+//! that verify request JWTs (`keyset`), verifying a token into a role and claims (`verify`), and a
+//! request's identity from its headers (`identity`). Every refusal is a `TokenError` (`error`).
+
+pub mod error;
+pub mod identity;
+pub mod keys;
+pub mod keyset;
+pub mod verify;
+
+pub use error::TokenError;
+pub use identity::Identity;
+pub use verify::{Verified, Verifier, VerifierOptions};
