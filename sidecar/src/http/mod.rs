@@ -18,6 +18,7 @@ use axum::Router;
 use crate::auth::Verifier;
 use crate::db::Pool;
 use crate::error::ApiError;
+use crate::rest::parse::QueryLimits;
 use crate::schema::SchemaHandle;
 
 /// What every handler can reach. Cheap to clone: the pool, the verifier and the strings are shared.
@@ -32,6 +33,8 @@ pub struct AppState {
     pub schema: SchemaHandle,
     /// `--max-rows`: the most rows one REST response returns.
     pub max_rows: Option<u64>,
+    /// `--max-query-*`: how complex one REST request may be.
+    pub query_limits: QueryLimits,
     /// `--max-body-bytes` and `--allow-unfiltered-writes`.
     pub writes: WriteLimits,
     /// Realtime subscriptions, fan-out and the LISTEN connection.
@@ -142,6 +145,7 @@ mod tests {
                 Vec::new(),
             )),
             max_rows: None,
+            query_limits: QueryLimits::default(),
             writes: WriteLimits::default(),
         }
     }

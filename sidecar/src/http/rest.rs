@@ -14,7 +14,7 @@ use crate::auth::Identity;
 use crate::db::tx::{End, RequestContext};
 use crate::db::DbError;
 use crate::error::ApiError;
-use crate::rest::parse::{self, Target, Transaction};
+use crate::rest::parse::{self, RestRequest, Target, Transaction};
 use crate::rest::plan::write::{self, WriteMethod};
 use crate::rest::response::{self, WriteResult};
 use crate::rest::{plan, sql, RestError};
@@ -56,8 +56,7 @@ pub async fn read(
 ) -> Result<Response, ApiError> {
     let Path(relation) = relation.map_err(|_| RestError::InvalidPath)?;
     let query = uri.query().unwrap_or("");
-    let request = parse::parse_request(&method, Target::Relation, query, &headers)
-        .map_err(RestError::from)?;
+    let request = parse_within_limits(&state, &method, Target::Relation, query, &headers)?;
     let profile_given = request.profile.is_some();
     let cache = state.schema.current();
     let plan = plan::plan_read(&cache, &relation, request, state.max_rows)?;
@@ -111,8 +110,7 @@ pub async fn write(
         }
     };
     let query = uri.query().unwrap_or("");
-    let request = parse::parse_request(&method, Target::Relation, query, &headers)
-        .map_err(RestError::from)?;
+    let request = parse_within_limits(&state, &method, Target::Relation, query, &headers)?;
     let limit = state.writes.max_body_bytes;
     // Any failure to read the body (in practice: the limit) is answered as too large.
     let bytes = to_bytes(body, limit)
@@ -172,6 +170,20 @@ pub async fn write(
         result,
         content_profile,
     )?)
+}
+
+/// The request as parsed, refused (`SLUICE115`) when it asks for more than `--max-query-*`
+/// allow: before planning, so an oversized request costs neither the planner nor Postgres.
+pub(super) fn parse_within_limits(
+    state: &AppState,
+    method: &Method,
+    target: Target,
+    query: &str,
+    headers: &HeaderMap,
+) -> Result<RestRequest, RestError> {
+    let request = parse::parse_request(method, target, query, headers)?;
+    state.query_limits.check(&request)?;
+    Ok(request)
 }
 
 /// The body as the JSON array the statement reads: an object is wrapped, not re-serialized, so
