@@ -190,14 +190,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_openapi_document_needs_no_database() {
+    async fn the_openapi_document_checks_the_token_then_asks_the_database() {
+        // A forged token is refused before any database work, as on every other endpoint.
+        let request = Request::builder()
+            .uri("/rest/v1/")
+            .header("authorization", "Bearer not.a.token")
+            .body(Body::empty())
+            .unwrap();
+        let response = app(state_without_database())
+            .oneshot(request)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["code"], "PGRST301");
+        // A genuine (here: anonymous) request needs the role's privileges from the database.
         let (status, body) = call(Method::GET, "/rest/v1/").await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(
-            body["openapi"].as_str().map(|v| &v[..2]),
-            Some("3."),
-            "{body}"
-        );
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(body["code"], "SLUICE000");
     }
 
     #[tokio::test]

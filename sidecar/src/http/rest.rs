@@ -18,12 +18,15 @@ use crate::rest::parse::{self, RestRequest, Target, Transaction};
 use crate::rest::plan::write::{self, WriteMethod};
 use crate::rest::response::{self, WriteResult};
 use crate::rest::{plan, sql, RestError};
-use crate::schema::openapi_for_schema;
+use crate::schema::{openapi_for_schema, Privileges};
 
 /// `GET /rest/v1/`: the OpenAPI document of the schema `Accept-Profile` names (default: the
-/// first exposed schema).
+/// first exposed schema), as the request's role may use it. The token is checked as for any
+/// request, and the role's privileges are asked of Postgres under that role, in one read-only
+/// request transaction.
 pub async fn openapi(
     State(state): State<AppState>,
+    identity: Identity,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -31,16 +34,41 @@ pub async fn openapi(
         .map_err(RestError::from)?;
     let cache = state.schema.current();
     let schema = plan::schema_for(&cache, request.profile.as_deref())?;
+    let not_exposed = || RestError::SchemaNotExposed {
+        schema: schema.to_owned(),
+        exposed: cache.exposed_schemas().to_vec(),
+    };
+    let objects = cache.schema(schema).ok_or_else(not_exposed)?;
+    let tables: Vec<u32> = objects.tables.values().map(|table| table.oid).collect();
+    let functions: Vec<u32> = objects
+        .functions
+        .values()
+        .flatten()
+        .map(|function| function.oid)
+        .collect();
+    let statement = sql::privileges(schema, &tables, &functions);
+
+    let mut context = RequestContext::new(&identity, &Method::GET, uri.path(), &headers);
+    context.statement_timeout = cache.statement_timeout(&identity.role);
+    let row = run_one(
+        &state,
+        &context,
+        &statement.sql,
+        &statement.params,
+        "the privileges statement returned no row",
+        ApiError::from,
+    )
+    .await?;
+    let answer = text_column(&row, 0)?.ok_or(ApiError::Internal("NULL privileges"))?;
+    let privileges = Privileges::from_json(&answer)
+        .map_err(|_| ApiError::Internal("the privileges statement's answer is unreadable"))?;
+
     let host = headers
         .get("host")
         .and_then(|host| host.to_str().ok())
         .unwrap_or("localhost");
     let url = format!("http://{host}{}", uri.path().trim_end_matches('/'));
-    let document =
-        openapi_for_schema(&cache, schema, &url).ok_or_else(|| RestError::SchemaNotExposed {
-            schema: schema.to_owned(),
-            exposed: cache.exposed_schemas().to_vec(),
-        })?;
+    let document = openapi_for_schema(&cache, schema, &url, &privileges).ok_or_else(not_exposed)?;
     Ok(Json(document).into_response())
 }
 

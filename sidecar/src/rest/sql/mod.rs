@@ -3,6 +3,7 @@
 
 mod filter;
 pub mod ident;
+mod privileges;
 mod read;
 pub mod rpc;
 mod write;
@@ -12,6 +13,7 @@ mod tests;
 
 use tokio_postgres::types::ToSql;
 
+pub use privileges::{privileges, PrivilegesStatement};
 pub use read::{read, ReadStatement};
 pub use write::{not_one_row, too_many_rows, write, WriteStatement};
 
