@@ -19,6 +19,9 @@ const SCHEMA: &str = r#"
     CREATE TABLE payroll (id integer PRIMARY KEY, salary integer);
     COMMENT ON TABLE payroll IS 'Who earns what';
     GRANT SELECT, INSERT ON payroll TO authenticated;
+    -- A foreign key note would name payroll.
+    CREATE TABLE posts_payroll (post_id integer REFERENCES posts, payroll_id integer REFERENCES payroll);
+    GRANT SELECT ON posts_payroll TO anon;
 
     -- anon reads two columns; the key, with a literal secret as its default, is revoked from it.
     CREATE TABLE accounts (
@@ -92,10 +95,30 @@ fn anon_sees_only_what_it_may_use() {
     let doc = reply.json();
     assert_eq!(
         paths(&doc),
-        ["/", "/accounts", "/posts", "/rpc/open_count"],
+        [
+            "/",
+            "/accounts",
+            "/posts",
+            "/posts_payroll",
+            "/rpc/open_count"
+        ],
         "no payroll, no closed_count"
     );
-    assert!(!reply.body.contains("payroll") && !reply.body.contains("Who earns what"));
+    // Of the foreign keys of a visible table, only those to tables anon sees are described.
+    let links = &doc["components"]["schemas"]["posts_payroll"]["properties"];
+    assert!(links["post_id"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("<fk table='posts' column='id'/>"));
+    assert_eq!(links["payroll_id"].get("description"), None);
+    for leaked in [
+        "\"/payroll\"",
+        "Who earns what",
+        "table='payroll'",
+        "salary",
+    ] {
+        assert!(!reply.body.contains(leaked), "{leaked} is shown to anon");
+    }
     assert!(!reply.body.contains("closed_count"));
 
     // The revoked column is gone with its comment and its secret default.
@@ -149,6 +172,7 @@ fn authenticated_and_service_role_see_their_grants() {
             "/accounts",
             "/payroll",
             "/posts",
+            "/posts_payroll",
             "/rpc/closed_count",
             "/rpc/open_count"
         ]

@@ -156,6 +156,10 @@ mod tests {
             .uri(path)
             .body(Body::empty())
             .unwrap();
+        send(request).await
+    }
+
+    async fn send(request: Request<Body>) -> (StatusCode, serde_json::Value) {
         let response = app(state_without_database())
             .oneshot(request)
             .await
@@ -197,13 +201,8 @@ mod tests {
             .header("authorization", "Bearer not.a.token")
             .body(Body::empty())
             .unwrap();
-        let response = app(state_without_database())
-            .oneshot(request)
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
-        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let (status, body) = send(request).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(body["code"], "PGRST301");
         // A genuine (here: anonymous) request needs the role's privileges from the database.
         let (status, body) = call(Method::GET, "/rest/v1/").await;

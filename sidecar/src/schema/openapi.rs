@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{json, Map, Value};
 
-use super::model::{Column, Function, ReturnKind, SchemaCache, Table, Volatility};
+use super::model::{Column, Function, QualifiedName, ReturnKind, SchemaCache, Table, Volatility};
 use super::privileges::{Privileges, TableAccess};
 use crate::VERSION;
 
@@ -72,13 +72,22 @@ pub fn openapi_for_schema(
         }}),
     );
 
+    // A foreign key note names the referenced table: only one the role can see (of this schema,
+    // whose privileges were asked).
+    let visible: HashSet<QualifiedName> = objects
+        .tables
+        .values()
+        .filter(|table| privileges.on_table(table).is_some())
+        .map(Table::qualified_name)
+        .collect();
+    let shown = |name: &QualifiedName| *privileges == Privileges::All || visible.contains(name);
     for table in objects.tables.values() {
         let Some(access) = privileges.on_table(table) else {
             continue;
         };
         let table = &restricted(table, &access);
         let key = keys.claim(&table.name);
-        schemas.insert(key.clone(), table_schema(table, &access));
+        schemas.insert(key.clone(), table_schema(table, &access, &shown));
         let mut filters = Vec::new();
         for column in &table.columns {
             // A filter reads the column, which takes SELECT on it.
@@ -245,14 +254,19 @@ fn table_operations(
 }
 
 /// A table's row as a JSON object.
-fn table_schema(table: &Table, access: &TableAccess) -> Value {
+/// `shown`: whether a referenced table may be named in a foreign key note.
+fn table_schema(
+    table: &Table,
+    access: &TableAccess,
+    shown: &dyn Fn(&QualifiedName) -> bool,
+) -> Value {
     let mut properties = Map::new();
     let mut required = Vec::new();
     for column in &table.columns {
         let show_default = access.column(&column.name).insert;
         properties.insert(
             column.name.clone(),
-            column_schema(table, column, show_default),
+            column_schema(table, column, show_default, shown),
         );
         if !column.nullable && !column.has_default() && column.is_writable() {
             required.push(Value::String(column.name.clone()));
@@ -271,7 +285,12 @@ fn table_schema(table: &Table, access: &TableAccess) -> Value {
 }
 
 /// `show_default`: whether the column's default may be shown (see the module documentation).
-fn column_schema(table: &Table, column: &Column, show_default: bool) -> Value {
+fn column_schema(
+    table: &Table,
+    column: &Column,
+    show_default: bool,
+    shown: &dyn Fn(&QualifiedName) -> bool,
+) -> Value {
     let mut schema = column_type_schema(column);
     if column.nullable {
         schema.insert("nullable".into(), json!(true));
@@ -291,7 +310,11 @@ fn column_schema(table: &Table, column: &Column, show_default: bool) -> Value {
     if table.primary_key.contains(&column.name) {
         notes.push("This is a Primary Key.<pk/>".to_owned());
     }
-    for fk in &table.foreign_keys {
+    for fk in table
+        .foreign_keys
+        .iter()
+        .filter(|fk| shown(&fk.referenced_table))
+    {
         if let ([own], [referenced]) = (fk.columns.as_slice(), fk.referenced_columns.as_slice()) {
             if *own == column.name {
                 let target = &fk.referenced_table.name;
