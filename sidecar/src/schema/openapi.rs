@@ -14,8 +14,10 @@
 //! `post` with INSERT, `patch` with UPDATE, `delete` with DELETE), row filters only on columns it
 //! may select, and only functions it may execute. A column's default is shown only to a role that
 //! may insert that column, since that is when the default matters to a client; PostgREST shows it
-//! with the column, which also shows a literal secret in a default to a role that may only read. Names become component keys after replacing characters OpenAPI does not allow there,
-//! and become paths percent-encoded. A column named like a reserved query parameter (`select`,
+//! with the column, which also shows a literal secret in a default to a role that may only read.
+//!
+//! Names become component keys after replacing characters OpenAPI does not allow there, and
+//! become paths percent-encoded. A column named like a reserved query parameter (`select`,
 //! `order`, `limit`, ...) cannot be filtered with a plain query parameter and gets none here.
 
 use std::collections::{BTreeMap, HashSet};
@@ -190,17 +192,17 @@ fn table_operations(
         operations.insert(
             "get".into(),
             json!({
-            "tags": tags,
-            "summary": table.description.clone().unwrap_or_else(|| format!("Read rows of {}", table.name)),
-            "parameters": with(
-                &["select", "order", "range", "rangeUnit", "offset", "limit", "preferCount"],
-                filters,
-            ),
-            "responses": {
-                "200": {"description": "OK", "content": {"application/json": {"schema": rows}}},
-                "206": {"description": "Partial Content", "content": {"application/json": {"schema": rows}}},
-            },
-        }),
+                "tags": tags,
+                "summary": table.description.clone().unwrap_or_else(|| format!("Read rows of {}", table.name)),
+                "parameters": with(
+                    &["select", "order", "range", "rangeUnit", "offset", "limit", "preferCount"],
+                    filters,
+                ),
+                "responses": {
+                    "200": {"description": "OK", "content": {"application/json": {"schema": rows}}},
+                    "206": {"description": "Partial Content", "content": {"application/json": {"schema": rows}}},
+                },
+            }),
         );
     }
     let changed = json!({
