@@ -21,6 +21,7 @@ use crate::auth::jwt::keyset::{
 };
 use crate::auth::jwt::verify::{Verifier, VerifierOptions};
 use crate::error::describe;
+use crate::rest::parse::QueryLimits;
 use crate::schema::{ExposedSchemas, ExposedSchemasError};
 
 #[derive(Debug, Parser)]
@@ -126,9 +127,63 @@ pub struct ServeArgs {
           default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub realtime_heartbeat_timeout: u64,
 
+    /// Bounds on one REST request's complexity.
+    #[command(flatten)]
+    pub query_limits: QueryLimitArgs,
+
     /// The auth API (`/auth/v1/`).
     #[command(flatten)]
     pub auth: AuthArgs,
+}
+
+/// How much one REST request may ask for; more is refused with 400 `SLUICE115` before it reaches
+/// the database (see `rest::parse::QueryLimits` for what each counts). The depths stop at 16,
+/// where the parser itself refuses.
+#[derive(Debug, Args)]
+pub struct QueryLimitArgs {
+    /// Most filter parameters in one request (at every embed path together).
+    #[arg(long, env = "SLUICE_MAX_QUERY_FILTERS", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_query_filters: u32,
+
+    /// Most conditions and groups inside all `or=`/`and=` trees of one request.
+    #[arg(long, env = "SLUICE_MAX_QUERY_LOGIC_BRANCHES", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_query_logic_branches: u32,
+
+    /// Deepest nesting of `or`/`and` groups (`or=(a.eq.1)` is 1).
+    #[arg(long, env = "SLUICE_MAX_QUERY_LOGIC_DEPTH", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub max_query_logic_depth: u32,
+
+    /// Most columns, `*` and embeddings in `select=`, at every level together.
+    #[arg(long, env = "SLUICE_MAX_QUERY_SELECT_ITEMS", default_value_t = 500,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_query_select_items: u32,
+
+    /// Deepest nesting of embeddings (`select=*,author(*)` is 1).
+    #[arg(long, env = "SLUICE_MAX_QUERY_EMBED_DEPTH", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub max_query_embed_depth: u32,
+
+    /// Most terms in all `order=` parameters of one request together.
+    #[arg(long, env = "SLUICE_MAX_QUERY_ORDER_TERMS", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_query_order_terms: u32,
+}
+
+impl From<&QueryLimitArgs> for QueryLimits {
+    fn from(args: &QueryLimitArgs) -> Self {
+        let count = |value: u32| usize::try_from(value).unwrap_or(usize::MAX);
+        QueryLimits {
+            filters: count(args.max_query_filters),
+            logic_branches: count(args.max_query_logic_branches),
+            logic_depth: count(args.max_query_logic_depth),
+            select_items: count(args.max_query_select_items),
+            embed_depth: count(args.max_query_embed_depth),
+            order_terms: count(args.max_query_order_terms),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -150,6 +205,8 @@ pub struct Config {
     pub startup_timeout: Duration,
     pub exposed_schemas: ExposedSchemas,
     pub max_rows: Option<u64>,
+    /// `--max-query-*`: how complex one REST request may be.
+    pub query_limits: QueryLimits,
     pub max_body_bytes: usize,
     pub allow_unfiltered_writes: bool,
     /// `--realtime-heartbeat-timeout`: how long a silent realtime socket stays open.
@@ -254,6 +311,7 @@ impl TryFrom<ServeArgs> for Config {
             startup_timeout: Duration::from_secs(args.startup_timeout),
             exposed_schemas,
             max_rows: args.max_rows,
+            query_limits: QueryLimits::from(&args.query_limits),
             max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
             allow_unfiltered_writes: args.allow_unfiltered_writes,
             realtime_heartbeat_timeout: Duration::from_secs(args.realtime_heartbeat_timeout),
@@ -483,6 +541,44 @@ mod tests {
         let mut args = base.to_vec();
         args.push("--auth-jwt-expiry=5");
         assert!(serve_args(&args).is_err());
+    }
+
+    #[test]
+    fn query_limits_have_defaults_and_flags() {
+        let base = [
+            "--database-url=postgres://u@127.0.0.1/app",
+            "--jwt-secret",
+            GOOD_SECRET,
+        ];
+        let config = Config::try_from(serve_args(&base).unwrap()).unwrap();
+        assert_eq!(config.query_limits, QueryLimits::default());
+
+        let mut args = base.to_vec();
+        args.extend([
+            "--max-query-filters=7",
+            "--max-query-logic-branches=6",
+            "--max-query-logic-depth=5",
+            "--max-query-select-items=4",
+            "--max-query-embed-depth=3",
+            "--max-query-order-terms=2",
+        ]);
+        let config = Config::try_from(serve_args(&args).unwrap()).unwrap();
+        assert_eq!(
+            config.query_limits,
+            QueryLimits {
+                filters: 7,
+                logic_branches: 6,
+                logic_depth: 5,
+                select_items: 4,
+                embed_depth: 3,
+                order_terms: 2,
+            }
+        );
+        for bad in ["--max-query-filters=0", "--max-query-embed-depth=17"] {
+            let mut args = base.to_vec();
+            args.push(bad);
+            assert!(serve_args(&args).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -102,6 +102,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         verifier,
         schema,
         max_rows: config.max_rows,
+        query_limits: config.query_limits,
         writes: WriteLimits {
             max_body_bytes: config.max_body_bytes,
             allow_unfiltered: config.allow_unfiltered_writes,

@@ -182,38 +182,118 @@ fn representation_embeds_related_rows() {
 }
 
 #[test]
-fn absent_keys_are_null_or_the_default_with_missing_default() {
+fn objects_with_different_keys_are_refused_without_columns() {
     let f = Fixture::new();
-    let body = r#"[{"id": 1, "label": "x"}, {"id": 2}]"#;
-    let plain = f.send(Method::POST, "/rest/v1/items?select=id,label", REPR, body);
+    // The issue's body: the second object's "qty" would have been dropped with a 201.
+    for (prefer, body) in [
+        (
+            REPR.to_owned(),
+            r#"[{"id": 1, "label": "x"}, {"id": 2, "qty": 2}]"#,
+        ),
+        (
+            format!("{REPR}, missing=default"),
+            r#"[{"id": 1, "label": "x"}, {"id": 2}]"#,
+        ),
+        (
+            format!("{REPR}, resolution=merge-duplicates"),
+            r#"[{"id": 1}, {"id": 2, "qty": 2}]"#,
+        ),
+    ] {
+        let refused = f.send(Method::POST, "/rest/v1/items", &prefer, body);
+        assert_eq!(
+            refused.error(StatusCode::BAD_REQUEST),
+            "PGRST102",
+            "{prefer}"
+        );
+        let error = refused.json();
+        assert_eq!(error["message"], "All object keys must match");
+        assert_eq!(
+            error["details"],
+            "the object at index 1 does not have the same keys as the first one"
+        );
+        assert!(
+            error["hint"].as_str().unwrap().contains("columns="),
+            "{error}"
+        );
+    }
+    assert_eq!(f.t.db.rows("SELECT id FROM items"), json!([]));
+
+    // The same keys in another order are the same keys.
+    let reordered = f.send(
+        Method::POST,
+        "/rest/v1/items?select=id,qty",
+        REPR,
+        r#"[{"id": 1, "qty": 2}, {"qty": 3, "id": 2}]"#,
+    );
+    assert_eq!(reordered.status, StatusCode::CREATED, "{}", reordered.body);
+    assert_eq!(
+        reordered.json(),
+        json!([{"id": 1, "qty": 2}, {"id": 2, "qty": 3}])
+    );
+}
+
+#[test]
+fn columns_name_what_is_written_and_missing_default_fills_the_gaps() {
+    let f = Fixture::new();
+    // Missing keys are NULL (label has a default, which is not used)...
+    let plain = f.send(
+        Method::POST,
+        "/rest/v1/items?columns=id,label&select=id,label",
+        REPR,
+        r#"[{"id": 1, "label": "x"}, {"id": 2}]"#,
+    );
     assert_eq!(plain.status, StatusCode::CREATED, "{}", plain.body);
     assert_eq!(
         plain.json(),
         json!([{"id": 1, "label": "x"}, {"id": 2, "label": null}])
     );
 
-    let body = r#"[{"id": 3, "label": "y"}, {"id": 4}]"#;
+    // ...or the column's default with missing=default; an explicit null stays null.
     let defaulted = f.send(
         Method::POST,
-        "/rest/v1/items?select=id,label",
+        "/rest/v1/items?columns=id,qty,label&select=id,qty,label",
         &format!("{REPR}, missing=default"),
-        body,
+        r#"[{"id": 3, "label": "y"}, {"id": 4, "qty": 7}, {"id": 5, "label": null}]"#,
     );
     assert_eq!(defaulted.status, StatusCode::CREATED, "{}", defaulted.body);
     assert_eq!(
         defaulted.json(),
-        json!([{"id": 3, "label": "y"}, {"id": 4, "label": "none"}])
+        json!([
+            {"id": 3, "qty": 1, "label": "y"},
+            {"id": 4, "qty": 7, "label": "none"},
+            {"id": 5, "qty": 1, "label": null}
+        ])
     );
 
-    // `columns=` chooses the keys; others are ignored and keep their default.
+    // Keys outside `columns=` are ignored: their columns keep their default.
     let chosen = f.send(
         Method::POST,
         "/rest/v1/items?columns=id,qty&select=id,qty,label",
         REPR,
-        r#"[{"id": 5, "qty": 9, "label": "ignored"}]"#,
+        r#"[{"id": 6, "qty": 9, "label": "ignored"}, {"id": 7, "qty": 2, "code": "ignored too"}]"#,
     );
     assert_eq!(chosen.status, StatusCode::CREATED, "{}", chosen.body);
-    assert_eq!(chosen.json(), json!([{"id": 5, "qty": 9, "label": "none"}]));
+    assert_eq!(
+        chosen.json(),
+        json!([{"id": 6, "qty": 9, "label": "none"}, {"id": 7, "qty": 2, "label": "none"}])
+    );
+    assert_eq!(
+        f.t.db.rows("SELECT code FROM items WHERE id = 7"),
+        json!([{"code": null}])
+    );
+
+    // An upsert with columns= and missing=default: updates set only the named columns.
+    let upsert = f.send(
+        Method::POST,
+        "/rest/v1/items?columns=id,label&select=id,qty,label",
+        &format!("{REPR}, resolution=merge-duplicates, missing=default"),
+        r#"[{"id": 4, "label": "renamed"}, {"id": 8}]"#,
+    );
+    assert_eq!(upsert.status, StatusCode::CREATED, "{}", upsert.body);
+    assert_eq!(
+        upsert.json(),
+        json!([{"id": 4, "qty": 7, "label": "renamed"}, {"id": 8, "qty": 1, "label": "none"}])
+    );
 }
 
 #[test]

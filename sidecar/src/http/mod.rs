@@ -19,6 +19,7 @@ use axum::Router;
 use crate::auth::Verifier;
 use crate::db::Pool;
 use crate::http::error::ApiError;
+use crate::rest::parse::QueryLimits;
 use crate::schema::SchemaHandle;
 
 pub use limits::{MAX_HEADERS, MAX_HEADER_BYTES, MAX_URI_BYTES};
@@ -35,6 +36,8 @@ pub struct AppState {
     pub schema: SchemaHandle,
     /// `--max-rows`: the most rows one REST response returns.
     pub max_rows: Option<u64>,
+    /// `--max-query-*`: how complex one REST request may be.
+    pub query_limits: QueryLimits,
     /// `--max-body-bytes` and `--allow-unfiltered-writes`.
     pub writes: WriteLimits,
     /// Realtime subscriptions, fan-out and the LISTEN connection.
@@ -146,6 +149,7 @@ mod tests {
                 Vec::new(),
             )),
             max_rows: None,
+            query_limits: QueryLimits::default(),
             writes: WriteLimits::default(),
         }
     }
@@ -156,6 +160,10 @@ mod tests {
             .uri(path)
             .body(Body::empty())
             .unwrap();
+        send(request).await
+    }
+
+    async fn send(request: Request<Body>) -> (StatusCode, serde_json::Value) {
         let response = app(state_without_database())
             .oneshot(request)
             .await
@@ -190,14 +198,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_openapi_document_needs_no_database() {
+    async fn the_openapi_document_checks_the_token_then_asks_the_database() {
+        // A forged token is refused before any database work, as on every other endpoint.
+        let request = Request::builder()
+            .uri("/rest/v1/")
+            .header("authorization", "Bearer not.a.token")
+            .body(Body::empty())
+            .unwrap();
+        let (status, body) = send(request).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["code"], "PGRST301");
+        // A genuine (here: anonymous) request needs the role's privileges from the database.
         let (status, body) = call(Method::GET, "/rest/v1/").await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(
-            body["openapi"].as_str().map(|v| &v[..2]),
-            Some("3."),
-            "{body}"
-        );
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(body["code"], "SLUICE000");
     }
 
     #[tokio::test]

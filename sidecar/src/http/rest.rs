@@ -12,15 +12,18 @@ use super::AppState;
 use crate::auth::Identity;
 use crate::http::error::ApiError;
 use crate::rest::execute::{self, content_profile, HttpRequest, Mode};
-use crate::rest::parse::{self, Target, Transaction};
+use crate::rest::parse::{self, RestRequest, Target, Transaction};
 use crate::rest::plan::write::{self, WriteMethod};
 use crate::rest::{plan, response, sql, RestError};
-use crate::schema::openapi_for_schema;
+use crate::schema::{openapi_for_schema, Privileges};
 
 /// `GET /rest/v1/`: the OpenAPI document of the schema `Accept-Profile` names (default: the
-/// first exposed schema).
+/// first exposed schema), as the request's role may use it. The token is checked as for any
+/// request, and the role's privileges are asked of Postgres under that role, in one read-only
+/// request transaction.
 pub async fn openapi(
     State(state): State<AppState>,
+    identity: Identity,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -28,16 +31,40 @@ pub async fn openapi(
         .map_err(RestError::from)?;
     let cache = state.schema.current();
     let schema = plan::schema_for(&cache, request.profile.as_deref())?;
+    let not_exposed = || RestError::SchemaNotExposed {
+        schema: schema.to_owned(),
+        exposed: cache.exposed_schemas().to_vec(),
+    };
+    let objects = cache.schema(schema).ok_or_else(not_exposed)?;
+    let tables: Vec<u32> = objects.tables.values().map(|table| table.oid).collect();
+    let functions: Vec<u32> = objects
+        .functions
+        .values()
+        .flatten()
+        .map(|function| function.oid)
+        .collect();
+    let statement = sql::privileges(schema, &tables, &functions);
+
+    let request = HttpRequest::new(&identity, &Method::GET, &uri, &headers);
+    let row = execute::execute(
+        &state.pool,
+        &cache,
+        request,
+        Mode::DEFAULT,
+        (&statement.sql, &statement.params),
+        "the privileges statement returned no row",
+    )
+    .await?;
+    let answer = execute::text_column(&row, 0)?.ok_or(ApiError::Internal("NULL privileges"))?;
+    let privileges = Privileges::from_json(&answer)
+        .map_err(|_| ApiError::Internal("the privileges statement's answer is unreadable"))?;
+
     let host = headers
         .get("host")
         .and_then(|host| host.to_str().ok())
         .unwrap_or("localhost");
     let url = format!("http://{host}{}", uri.path().trim_end_matches('/'));
-    let document =
-        openapi_for_schema(&cache, schema, &url).ok_or_else(|| RestError::SchemaNotExposed {
-            schema: schema.to_owned(),
-            exposed: cache.exposed_schemas().to_vec(),
-        })?;
+    let document = openapi_for_schema(&cache, schema, &url, &privileges).ok_or_else(not_exposed)?;
     Ok(Json(document).into_response())
 }
 
@@ -53,8 +80,7 @@ pub async fn read(
 ) -> Result<Response, ApiError> {
     let Path(relation) = relation.map_err(|_| RestError::InvalidPath)?;
     let query = uri.query().unwrap_or("");
-    let request = parse::parse_request(&method, Target::Relation, query, &headers)
-        .map_err(RestError::from)?;
+    let request = parse_within_limits(&state, &method, Target::Relation, query, &headers)?;
     let profile_given = request.profile.is_some();
     let cache = state.schema.current();
     let plan = plan::plan_read(&cache, &relation, request, state.max_rows)?;
@@ -101,8 +127,7 @@ pub async fn write(
         }
     };
     let query = uri.query().unwrap_or("");
-    let request = parse::parse_request(&method, Target::Relation, query, &headers)
-        .map_err(RestError::from)?;
+    let request = parse_within_limits(&state, &method, Target::Relation, query, &headers)?;
     let limit = state.writes.max_body_bytes;
     // Any failure to read the body (in practice: the limit) is answered as too large.
     let bytes = to_bytes(body, limit)
@@ -142,6 +167,20 @@ pub async fn write(
         result,
         profile,
     )?)
+}
+
+/// The request as parsed, refused (`SLUICE115`) when it asks for more than `--max-query-*`
+/// allow: before planning, so an oversized request costs neither the planner nor Postgres.
+pub(super) fn parse_within_limits(
+    state: &AppState,
+    method: &Method,
+    target: Target,
+    query: &str,
+    headers: &HeaderMap,
+) -> Result<RestRequest, RestError> {
+    let request = parse::parse_request(method, target, query, headers)?;
+    state.query_limits.check(&request)?;
+    Ok(request)
 }
 
 /// The body as the JSON array the statement reads: an object is wrapped, not re-serialized, so

@@ -8,12 +8,13 @@ use axum::http::header::{HeaderValue, CONTENT_TYPE};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 
+use super::rest::parse_within_limits;
 use super::AppState;
 use crate::auth::Identity;
 use crate::db::tx::Access;
 use crate::http::error::ApiError;
 use crate::rest::execute::{self, content_profile, HttpRequest, Mode};
-use crate::rest::parse::{self, Target};
+use crate::rest::parse::Target;
 use crate::rest::plan::rpc::{self as rpc_plan, CallResult};
 use crate::rest::response;
 use crate::rest::sql::rpc as rpc_sql;
@@ -33,8 +34,7 @@ pub async fn call(
 ) -> Result<Response, ApiError> {
     let Path(function) = function.map_err(|_| RestError::InvalidPath)?;
     let query = uri.query().unwrap_or("");
-    let request = parse::parse_request(&method, Target::Function, query, &headers)
-        .map_err(RestError::from)?;
+    let request = parse_within_limits(&state, &method, Target::Function, query, &headers)?;
     let limit = state.writes.max_body_bytes;
     // As for writes: any failure to read the body (in practice: the limit) is answered as too
     // large.

@@ -17,6 +17,7 @@
 //! | `UnknownEmbedPath`  | `PGRST108`  | 400    | `x.order=…` and friends where `x` is not embedded        |
 //! | `OffsetBeyondTotal` | `PGRST103`  | 416    | with `count=exact`, an offset past the last row         |
 //! | `InvalidBody`       | `PGRST102`  | 400    | a write's body is not JSON, or not an object (array)    |
+//! | `KeysDiffer`        | `PGRST102`  | 400    | a bulk write's objects have different keys, without `columns=` |
 //! | `UnknownPayloadColumn` | `PGRST204` | 400  | a written key (or `columns=` name) is not a column      |
 //! | `BodyTooLarge`      | `SLUICE122` | 413    | the body is longer than `--max-body-bytes`              |
 //! | `UnfilteredWrite`   | `SLUICE123` | 400    | PATCH/DELETE without a filter (unless allowed)          |
@@ -74,6 +75,10 @@ pub enum RestError {
     OffsetBeyondTotal { offset: u64, total: i64 },
     #[error("Empty or invalid json")]
     InvalidBody { details: String },
+    /// PostgREST's message; `object` is the 0-based index of the first object whose keys differ
+    /// from the first one's.
+    #[error("All object keys must match")]
+    KeysDiffer { object: usize },
     #[error("Could not find the '{column}' column of '{table}' in the schema cache")]
     UnknownPayloadColumn { table: String, column: String },
     #[error("the request body is larger than {limit} bytes")]
@@ -112,7 +117,7 @@ impl RestError {
             RestError::UnknownEmbedPath { .. } => "PGRST108",
             RestError::RelatedOrderNotToOne { .. } => "PGRST118",
             RestError::OffsetBeyondTotal { .. } => "PGRST103",
-            RestError::InvalidBody { .. } => "PGRST102",
+            RestError::InvalidBody { .. } | RestError::KeysDiffer { .. } => "PGRST102",
             RestError::UnknownPayloadColumn { .. } => "PGRST204",
             RestError::BodyTooLarge { .. } => "SLUICE122",
             RestError::UnfilteredWrite => "SLUICE123",
@@ -141,6 +146,7 @@ impl RestError {
             RestError::AmbiguousRelationship { .. } => 300,
             RestError::OffsetBeyondTotal { .. } => 416,
             RestError::InvalidBody { .. }
+            | RestError::KeysDiffer { .. }
             | RestError::UnknownPayloadColumn { .. }
             | RestError::UnfilteredWrite
             | RestError::LimitWithoutOrder
@@ -168,6 +174,9 @@ impl RestError {
                 "An offset of {offset} was requested, but there are only {total} rows."
             )),
             RestError::InvalidBody { details } => Some(details.clone()),
+            RestError::KeysDiffer { object } => Some(format!(
+                "the object at index {object} does not have the same keys as the first one"
+            )),
             RestError::MaxAffectedExceeded { affected } => {
                 Some(format!("The query affects {affected} rows"))
             }
@@ -216,6 +225,11 @@ impl RestError {
             RestError::NoConflictTarget { .. } => {
                 Some("name the unique columns with on_conflict=".to_owned())
             }
+            RestError::KeysDiffer { .. } => Some(
+                "give every object the same keys, or name the columns with columns= (missing \
+                 keys are then NULL, or the column default with Prefer: missing=default)"
+                    .to_owned(),
+            ),
             RestError::TableNotFound { .. } => Some(
                 "check the name, the Accept-Profile header and the role's privileges; the schema \
                  cache reloads after DDL"

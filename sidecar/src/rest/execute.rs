@@ -134,7 +134,7 @@ pub fn write_result(row: &TextRow) -> Result<WriteResult, ExecuteError> {
 }
 
 /// Column `index` of a result row (text, or NULL).
-fn text_column(row: &TextRow, index: usize) -> Result<Option<String>, ExecuteError> {
+pub fn text_column(row: &TextRow, index: usize) -> Result<Option<String>, ExecuteError> {
     row.get(index)
         .cloned()
         .ok_or(ExecuteError::Malformed("a result row with too few columns"))

@@ -3,7 +3,8 @@
 //! `config` says which schemas are exposed → `load` reads them from `pg_catalog` into the immutable
 //! `model` (with `relationships` derived from foreign keys) → `holder` keeps the current cache in an
 //! `ArcSwap` and reloads it when `listen` hears of a schema change → `openapi` describes a cache as
-//! an OpenAPI document. Requests take a snapshot with `SchemaHandle::current()`.
+//! an OpenAPI document, filtered by the `privileges` of the role asking. Requests take a snapshot
+//! with `SchemaHandle::current()`.
 
 pub mod config;
 pub mod holder;
@@ -11,6 +12,7 @@ pub mod listen;
 pub mod load;
 pub mod model;
 pub mod openapi;
+pub mod privileges;
 mod relationships;
 
 pub use config::{ExposedSchemas, ExposedSchemasError};
@@ -21,6 +23,7 @@ pub use model::{
     Volatility,
 };
 pub use openapi::{openapi, openapi_for_schema};
+pub use privileges::Privileges;
 
 use crate::error::describe;
 

@@ -8,15 +8,24 @@
 //! `content`, and nullability is `nullable`.
 //!
 //! One document describes one schema (as PostgREST's does for the schema a request's profile
-//! selects). Names become component keys after replacing characters OpenAPI does not allow there,
-//! and become paths percent-encoded. A column named like a reserved query parameter (`select`,
+//! selects), as the requesting role may use it (PostgREST's default `openapi-mode =
+//! follow-privileges`, see `privileges`): only tables and views it holds a privilege on, only the
+//! columns it may select, insert or update, only the operations it may perform (`get` with SELECT,
+//! `post` with INSERT, `patch` with UPDATE, `delete` with DELETE), row filters only on columns it
+//! may select, and only functions it may execute. A column's default is shown only to a role that
+//! may insert that column, since that is when the default matters to a client; PostgREST shows it
+//! with the column, which also shows a literal secret in a default to a role that may only read.
+//!
+//! Names become component keys after replacing characters OpenAPI does not allow there, and
+//! become paths percent-encoded. A column named like a reserved query parameter (`select`,
 //! `order`, `limit`, ...) cannot be filtered with a plain query parameter and gets none here.
 
 use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{json, Map, Value};
 
-use super::model::{Column, Function, ReturnKind, SchemaCache, Table, Volatility};
+use super::model::{Column, Function, QualifiedName, ReturnKind, SchemaCache, Table, Volatility};
+use super::privileges::{Privileges, TableAccess};
 use crate::VERSION;
 
 /// Query parameter names with a meaning of their own in PostgREST's dialect.
@@ -31,14 +40,21 @@ const RESERVED_PARAMS: &[&str] = &[
     "or",
 ];
 
-/// The document for the default schema.
+/// The document for the default schema with everything in it, as its owner sees it (for tools
+/// and tests; requests get `openapi_for_schema` with the role's privileges).
 pub fn openapi(cache: &SchemaCache, server_url: &str) -> Value {
-    openapi_for_schema(cache, cache.default_schema(), server_url)
+    openapi_for_schema(cache, cache.default_schema(), server_url, &Privileges::All)
         .expect("the default schema is always in the cache")
 }
 
-/// The document for one exposed schema; None if `schema` is not exposed.
-pub fn openapi_for_schema(cache: &SchemaCache, schema: &str, server_url: &str) -> Option<Value> {
+/// The document for one exposed schema as a role with `privileges` sees it; None if `schema` is
+/// not exposed.
+pub fn openapi_for_schema(
+    cache: &SchemaCache,
+    schema: &str,
+    server_url: &str,
+    privileges: &Privileges,
+) -> Option<Value> {
     let objects = cache.schema(schema)?;
     let mut keys = ComponentKeys::default();
     let mut paths = Map::new();
@@ -58,12 +74,28 @@ pub fn openapi_for_schema(cache: &SchemaCache, schema: &str, server_url: &str) -
         }}),
     );
 
+    // A foreign key note names the referenced table: only one the role can see (of this schema,
+    // whose privileges were asked).
+    let visible: HashSet<QualifiedName> = objects
+        .tables
+        .values()
+        .filter(|table| privileges.on_table(table).is_some())
+        .map(Table::qualified_name)
+        .collect();
+    let shown = |name: &QualifiedName| *privileges == Privileges::All || visible.contains(name);
     for table in objects.tables.values() {
+        let Some(access) = privileges.on_table(table) else {
+            continue;
+        };
+        let table = &restricted(table, &access);
         let key = keys.claim(&table.name);
-        schemas.insert(key.clone(), table_schema(table));
+        schemas.insert(key.clone(), table_schema(table, &access, &shown));
         let mut filters = Vec::new();
         for column in &table.columns {
-            if RESERVED_PARAMS.contains(&column.name.as_str()) {
+            // A filter reads the column, which takes SELECT on it.
+            if RESERVED_PARAMS.contains(&column.name.as_str())
+                || !access.column(&column.name).select
+            {
                 continue;
             }
             let param_key = keys.claim(&format!("rowFilter.{key}.{}", column.name));
@@ -83,13 +115,13 @@ pub fn openapi_for_schema(cache: &SchemaCache, schema: &str, server_url: &str) -
         );
         paths.insert(
             format!("/{}", encode_path_segment(&table.name)),
-            Value::Object(table_operations(table, &key, &filters)),
+            Value::Object(table_operations(table, &key, &filters, access.read)),
         );
     }
 
     let mut functions: BTreeMap<&str, Vec<&Function>> = BTreeMap::new();
     for function in objects.functions.values().flatten() {
-        if function.is_callable() {
+        if function.is_callable() && privileges.may_execute(function) {
             functions.entry(&function.name).or_default().push(function);
         }
     }
@@ -125,7 +157,29 @@ pub fn openapi_for_schema(cache: &SchemaCache, schema: &str, server_url: &str) -
     }))
 }
 
-fn table_operations(table: &Table, key: &str, filters: &[Value]) -> Map<String, Value> {
+/// `table` with only the columns `access` shows and only the writes it allows.
+fn restricted(table: &Table, access: &TableAccess) -> Table {
+    Table {
+        columns: table
+            .columns
+            .iter()
+            .filter(|column| access.column(&column.name).any())
+            .cloned()
+            .collect(),
+        insertable: table.insertable && access.insert,
+        updatable: table.updatable && access.update,
+        deletable: table.deletable && access.delete,
+        ..table.clone()
+    }
+}
+
+/// `readable`: whether the role may select rows (the `get` operation).
+fn table_operations(
+    table: &Table,
+    key: &str,
+    filters: &[Value],
+    readable: bool,
+) -> Map<String, Value> {
     let rows = json!({"type": "array", "items": reference("schemas", key)});
     let with = |extra: &[&str], filters: &[Value]| -> Vec<Value> {
         let mut params = filters.to_vec();
@@ -134,21 +188,23 @@ fn table_operations(table: &Table, key: &str, filters: &[Value]) -> Map<String, 
     };
     let tags = json!([table.name]);
     let mut operations = Map::new();
-    operations.insert(
-        "get".into(),
-        json!({
-            "tags": tags,
-            "summary": table.description.clone().unwrap_or_else(|| format!("Read rows of {}", table.name)),
-            "parameters": with(
-                &["select", "order", "range", "rangeUnit", "offset", "limit", "preferCount"],
-                filters,
-            ),
-            "responses": {
-                "200": {"description": "OK", "content": {"application/json": {"schema": rows}}},
-                "206": {"description": "Partial Content", "content": {"application/json": {"schema": rows}}},
-            },
-        }),
-    );
+    if readable {
+        operations.insert(
+            "get".into(),
+            json!({
+                "tags": tags,
+                "summary": table.description.clone().unwrap_or_else(|| format!("Read rows of {}", table.name)),
+                "parameters": with(
+                    &["select", "order", "range", "rangeUnit", "offset", "limit", "preferCount"],
+                    filters,
+                ),
+                "responses": {
+                    "200": {"description": "OK", "content": {"application/json": {"schema": rows}}},
+                    "206": {"description": "Partial Content", "content": {"application/json": {"schema": rows}}},
+                },
+            }),
+        );
+    }
     let changed = json!({
         "200": {"description": "OK (with Prefer: return=representation)",
                 "content": {"application/json": {"schema": rows}}},
@@ -200,11 +256,20 @@ fn table_operations(table: &Table, key: &str, filters: &[Value]) -> Map<String, 
 }
 
 /// A table's row as a JSON object.
-fn table_schema(table: &Table) -> Value {
+/// `shown`: whether a referenced table may be named in a foreign key note.
+fn table_schema(
+    table: &Table,
+    access: &TableAccess,
+    shown: &dyn Fn(&QualifiedName) -> bool,
+) -> Value {
     let mut properties = Map::new();
     let mut required = Vec::new();
     for column in &table.columns {
-        properties.insert(column.name.clone(), column_schema(table, column));
+        let show_default = access.column(&column.name).insert;
+        properties.insert(
+            column.name.clone(),
+            column_schema(table, column, show_default, shown),
+        );
         if !column.nullable && !column.has_default() && column.is_writable() {
             required.push(Value::String(column.name.clone()));
         }
@@ -221,7 +286,13 @@ fn table_schema(table: &Table) -> Value {
     Value::Object(schema)
 }
 
-fn column_schema(table: &Table, column: &Column) -> Value {
+/// `show_default`: whether the column's default may be shown (see the module documentation).
+fn column_schema(
+    table: &Table,
+    column: &Column,
+    show_default: bool,
+    shown: &dyn Fn(&QualifiedName) -> bool,
+) -> Value {
     let mut schema = column_type_schema(column);
     if column.nullable {
         schema.insert("nullable".into(), json!(true));
@@ -232,6 +303,7 @@ fn column_schema(table: &Table, column: &Column) -> Value {
     if let Some(default) = column
         .default
         .as_deref()
+        .filter(|_| show_default)
         .and_then(|expr| literal_default(column, expr))
     {
         schema.insert("default".into(), default);
@@ -240,7 +312,11 @@ fn column_schema(table: &Table, column: &Column) -> Value {
     if table.primary_key.contains(&column.name) {
         notes.push("This is a Primary Key.<pk/>".to_owned());
     }
-    for fk in &table.foreign_keys {
+    for fk in table
+        .foreign_keys
+        .iter()
+        .filter(|fk| shown(&fk.referenced_table))
+    {
         if let ([own], [referenced]) = (fk.columns.as_slice(), fk.referenced_columns.as_slice()) {
             if *own == column.name {
                 let target = &fk.referenced_table.name;

@@ -1,7 +1,7 @@
 // Writes through @supabase/postgrest-js, as an application would make them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ANN, BOB, client, userToken } from './support.mjs';
+import { ANN, BOB, anonKey, client, url, userToken } from './support.mjs';
 
 const ann = () => client(userToken(ANN));
 
@@ -29,6 +29,29 @@ test('bulk insert, with and without defaults for missing keys', async () => {
     .order('id');
   assert.equal(error, null);
   assert.deepEqual(data, [{ id: 12, qty: 5 }, { id: 13, qty: 0 }]);
+});
+
+test('bulk insert of objects with different keys keeps every key (postgrest-js names the columns)', async () => {
+  const { data, error } = await ann()
+    .from('stock')
+    .insert([{ id: 14, sku: 'b-14' }, { id: 15, sku: 'b-15', note: 'second' }], { defaultToNull: false })
+    .select('id, qty, note')
+    .order('id');
+  assert.equal(error, null);
+  assert.deepEqual(data, [{ id: 14, qty: 0, note: null }, { id: 15, qty: 0, note: 'second' }]);
+
+  // Without columns= (a hand-written client), the same body is refused as PostgREST refuses it.
+  const response = await fetch(`${url}/rest/v1/stock`, {
+    method: 'POST',
+    headers: { apikey: anonKey, Authorization: `Bearer ${userToken(ANN)}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify([{ id: 16, sku: 'b-16' }, { id: 17, sku: 'b-17', note: 'lost?' }]),
+  });
+  assert.equal(response.status, 400);
+  const body = await response.json();
+  assert.equal(body.code, 'PGRST102');
+  assert.equal(body.message, 'All object keys must match');
+  const none = await ann().from('stock').select('id').in('id', [16, 17]);
+  assert.deepEqual(none.data, []);
 });
 
 test('upsert merges on the primary key or on_conflict, or ignores duplicates', async () => {

@@ -12,6 +12,7 @@ use sluice_sidecar::auth::{Verifier, VerifierOptions};
 use sluice_sidecar::db::pool;
 use sluice_sidecar::http::{app, AppState, WriteLimits};
 use sluice_sidecar::realtime::Realtime;
+use sluice_sidecar::rest::parse::QueryLimits;
 use sluice_sidecar::schema::{self, ExposedSchemas, SchemaHandle};
 use tokio::runtime::Runtime;
 use tower::ServiceExt;
@@ -26,6 +27,7 @@ pub struct AppOptions<'a> {
     pub schemas: &'a [&'a str],
     pub secret: &'a str,
     pub max_rows: Option<u64>,
+    pub query_limits: QueryLimits,
     pub writes: WriteLimits,
     pub pool_size: usize,
 }
@@ -38,6 +40,7 @@ impl<'a> AppOptions<'a> {
             schemas: &["public"],
             secret,
             max_rows: None,
+            query_limits: QueryLimits::default(),
             writes: WriteLimits::default(),
             pool_size: 2,
         }
@@ -120,6 +123,7 @@ pub fn app_state(db: &TestDb, runtime: &Runtime, options: &AppOptions<'_>) -> Ap
         verifier: Arc::new(verifier),
         schema,
         max_rows: options.max_rows,
+        query_limits: options.query_limits,
         writes: options.writes,
     }
 }

@@ -17,6 +17,9 @@
 //! | `InvalidUtf8`          | `SLUICE112` | 400    | a key or value is not UTF-8 once percent-decoded             |
 //! | `InvalidHeader`        | `SLUICE113` | 400    | a header we read is not valid text                           |
 //! | `Unsupported`          | `SLUICE114` | 400    | PostgREST syntax we do not implement (spread `...rel(*)`)    |
+//! | `TooComplex`           | `SLUICE115` | 400    | more filters, or/and branches, select items, order terms or nesting than `QueryLimits` allow |
+
+use super::limits::Limit;
 
 /// How many characters of client input an error message repeats. Inputs can be a megabyte long;
 /// the message only needs enough to find the spot.
@@ -61,6 +64,12 @@ pub enum ParseError {
         param: String,
         feature: &'static str,
     },
+    #[error("the request has {value} {}, more than the {max} allowed", .limit.what())]
+    TooComplex {
+        limit: Limit,
+        value: usize,
+        max: usize,
+    },
 }
 
 /// Why a requested range cannot be served, worded as PostgREST words it.
@@ -87,6 +96,7 @@ impl ParseError {
             ParseError::InvalidUtf8 { .. } => "SLUICE112",
             ParseError::InvalidHeader { .. } => "SLUICE113",
             ParseError::Unsupported { .. } => "SLUICE114",
+            ParseError::TooComplex { .. } => "SLUICE115",
         }
     }
 
@@ -131,6 +141,12 @@ impl ParseError {
                 "Accept application/json, text/csv or application/vnd.pgrst.object+json".to_owned(),
             ),
             ParseError::TooDeep { .. } => Some("flatten the request or split it".to_owned()),
+            ParseError::TooComplex { limit, .. } => {
+                let (env, flag) = limit.setting();
+                Some(format!(
+                    "split the request, or raise the server's limit with {env} ({flag})"
+                ))
+            }
             _ => None,
         }
     }

@@ -23,12 +23,18 @@
 //! Trailing text after a complete value (`is.nullx`, `in.(1)x`, `select=a)b`) and unreadable
 //! `limit`/`offset` values are errors rather than silently ignored; empty names are errors; a
 //! hint or join type given twice is an error; nesting is limited to [`MAX_DEPTH`].
+//!
+//! # Bounds
+//!
+//! [`QueryLimits::check`] refuses a parsed request that asks for too much (filters, or/and
+//! branches, select items, order terms, nesting), before it costs the database anything.
 
 mod cursor;
 mod decode;
 mod error;
 mod field;
 mod filter;
+mod limits;
 mod logic;
 mod media;
 mod order;
@@ -47,6 +53,7 @@ pub use decode::MAX_QUERY_LEN;
 pub use error::{ParseError, RangeError};
 pub use field::{Field, JsonArrow, JsonOperand, JsonStep};
 pub use filter::{Condition, FtsOperator, IsValue, Operation, Operator, Quantifier};
+pub use limits::{Limit, QueryLimits};
 pub use logic::{LogicOperator, LogicTree};
 pub use media::MediaType;
 pub use order::{Direction, NullsOrder, OrderTerm};

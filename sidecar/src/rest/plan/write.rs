@@ -265,7 +265,13 @@ fn check_writable(table: &Table, method: WriteMethod, upsert: bool) -> Result<()
     }
 }
 
-/// `columns=` if given, else the first object's keys; each must be a column (`PGRST204`).
+/// `columns=` if given, else the first object's keys, which every other object must have too
+/// (`PGRST102`); each must be a column (`PGRST204`).
+///
+/// As PostgREST (`ApiRequest/Payload.hs`): without `columns=`, objects with different keys are
+/// refused whatever `Prefer: missing` says, since guessing would write NULL (or a default) where
+/// the client sent nothing. With `columns=`, only those columns are written: keys outside it are
+/// ignored, and a missing key is NULL, or the column's default with `missing=default`.
 fn written_columns(
     table: &Table,
     request: &RestRequest,
@@ -273,7 +279,10 @@ fn written_columns(
 ) -> Result<Vec<String>, RestError> {
     let names: Vec<String> = match (&request.columns, payload.rows.first()) {
         (Some(columns), _) => columns.clone(),
-        (None, Some(first)) => first.keys().cloned().collect(),
+        (None, Some(first)) => {
+            check_uniform_keys(&payload.rows)?;
+            first.keys().cloned().collect()
+        }
         (None, None) => Vec::new(),
     };
     let mut columns: Vec<String> = Vec::with_capacity(names.len());
@@ -289,6 +298,20 @@ fn written_columns(
         }
     }
     Ok(columns)
+}
+
+/// Every object has exactly the first object's keys (in any order).
+fn check_uniform_keys(rows: &[serde_json::Map<String, Value>]) -> Result<(), RestError> {
+    let Some((first, rest)) = rows.split_first() else {
+        return Ok(());
+    };
+    let same_keys = |row: &serde_json::Map<String, Value>| {
+        row.len() == first.len() && row.keys().all(|key| first.contains_key(key))
+    };
+    match rest.iter().position(|row| !same_keys(row)) {
+        None => Ok(()),
+        Some(index) => Err(RestError::KeysDiffer { object: index + 1 }),
+    }
 }
 
 /// With `Prefer: missing=default`, each written column that has a default and the default text.
@@ -416,7 +439,7 @@ pub(crate) mod tests {
             WriteMethod::Post,
             "",
             "",
-            r#"[{"title": "a", "id": 1}, {"id": 2, "owner": "x"}]"#,
+            r#"[{"title": "a", "id": 1}, {"id": 2, "title": "b"}]"#,
         )
         .unwrap();
         let mut columns = plan.columns.clone();
@@ -428,6 +451,33 @@ pub(crate) mod tests {
             super::tests::plan(WriteMethod::Post, "", "", r#"{"nope": 1}"#),
             Err(RestError::UnknownPayloadColumn { .. })
         ));
+    }
+
+    #[test]
+    fn objects_with_different_keys_need_columns() {
+        let mixed =
+            r#"[{"id": 1, "title": "a"}, {"id": 2, "title": "b"}, {"id": 3, "owner": "x"}]"#;
+        let missing = r#"[{"id": 1, "title": "a"}, {"id": 2}]"#;
+        let extra = r#"[{"id": 1}, {"id": 2, "title": "b"}]"#;
+        for prefer in ["", "missing=default", "resolution=merge-duplicates"] {
+            for (body, object) in [(mixed, 2), (missing, 1), (extra, 1)] {
+                let err = plan(WriteMethod::Post, "", prefer, body).unwrap_err();
+                assert_eq!(err, RestError::KeysDiffer { object }, "{prefer}: {body}");
+                assert_eq!((err.code(), err.http_status()), ("PGRST102", 400));
+                assert_eq!(err.to_string(), "All object keys must match");
+            }
+        }
+        // `columns=` names what is written: keys outside it are ignored, missing ones are
+        // NULL, or the column's default with missing=default.
+        let named = plan(WriteMethod::Post, "columns=id,title", "", mixed).unwrap();
+        assert_eq!(named.columns, ["id", "title"]);
+        let named = plan(
+            WriteMethod::Post,
+            "columns=id,title",
+            "missing=default",
+            missing,
+        );
+        assert_eq!(named.unwrap().columns, ["id", "title"]);
     }
 
     fn plan_columns(query: &str, body: &str) -> Vec<String> {

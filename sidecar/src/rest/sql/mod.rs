@@ -4,6 +4,7 @@
 mod filter;
 pub mod guard;
 pub mod ident;
+mod privileges;
 mod read;
 pub mod rpc;
 mod write;
@@ -13,6 +14,7 @@ mod tests;
 
 use tokio_postgres::types::ToSql;
 
+pub use privileges::{privileges, PrivilegesStatement};
 pub use read::{read, ReadStatement};
 pub use write::{write, WriteStatement};
 

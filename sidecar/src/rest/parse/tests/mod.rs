@@ -3,6 +3,7 @@
 mod decode;
 mod filter;
 mod hostile;
+mod limits;
 mod logic;
 mod media;
 mod order;
