@@ -1,10 +1,12 @@
 //! The Sluice sidecar: a stateless HTTP front for a Postgres database that has the `sluice` extension.
 //!
 //! Work flows one way: `config` (flags) → `serve` (start-up, lifecycle) → `http` (routes) → `db` (pool,
-//! the per-request transaction). `auth` signs and verifies tokens and turns a request's headers into
-//! an `Identity`; `error` maps every failure to an HTTP response.
+//! the per-request transaction, the LISTEN connection). `auth` signs and verifies tokens and turns a
+//! request's headers into an `Identity`; `changelog` reads the change log for its consumers
+//! (realtime; webhooks next); `error` maps every failure to an HTTP response.
 
 pub mod auth;
+pub mod changelog;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -18,6 +18,7 @@ use axum::Router;
 use crate::auth::Verifier;
 use crate::db::Pool;
 use crate::error::ApiError;
+use crate::realtime::Realtime;
 use crate::schema::SchemaHandle;
 
 /// What every handler can reach. Cheap to clone: the pool, the verifier and the strings are shared.
@@ -34,8 +35,30 @@ pub struct AppState {
     pub max_rows: Option<u64>,
     /// `--max-body-bytes` and `--allow-unfiltered-writes`.
     pub writes: WriteLimits,
-    /// Realtime subscriptions, fan-out and the LISTEN connection.
-    pub realtime: crate::realtime::Realtime,
+    /// Realtime subscriptions and fan-out.
+    pub realtime: Realtime,
+}
+
+impl AppState {
+    /// The state with the default limits (no `--max-rows`, `WriteLimits::default()`) and the
+    /// sidecar's own version as the extension's (the start-up check makes them equal). `serve`
+    /// and the tests all build it here, then set what they vary.
+    pub fn new(
+        pool: Pool,
+        verifier: Arc<Verifier>,
+        schema: SchemaHandle,
+        realtime: Realtime,
+    ) -> AppState {
+        AppState {
+            pool,
+            extension_version: Arc::from(crate::VERSION),
+            verifier,
+            schema,
+            max_rows: None,
+            writes: WriteLimits::default(),
+            realtime,
+        }
+    }
 }
 
 /// What the REST write path allows.
@@ -131,19 +154,17 @@ mod tests {
         let config = tokio_postgres::Config::from_str(&url).unwrap();
         let secret = crate::auth::keys::JwtSecret::new("x".repeat(32)).unwrap();
         let pool = crate::db::pool::build(&config, 2).unwrap();
-        AppState {
-            realtime: crate::realtime::Realtime::idle(pool.clone()),
-            pool,
-            extension_version: Arc::from(crate::VERSION),
-            verifier: Arc::new(Verifier::new(&secret, Default::default())),
-            schema: SchemaHandle::fixed(crate::schema::SchemaCache::new(
+        let changes = crate::changelog::ChangeReader::new(pool.clone());
+        AppState::new(
+            pool.clone(),
+            Arc::new(Verifier::new(&secret, Default::default())),
+            SchemaHandle::fixed(crate::schema::SchemaCache::new(
                 &Default::default(),
                 Vec::new(),
                 Vec::new(),
             )),
-            max_rows: None,
-            writes: WriteLimits::default(),
-        }
+            Realtime::idle(pool, changes),
+        )
     }
 
     async fn call(method: Method, path: &str) -> (StatusCode, serde_json::Value) {
