@@ -3,6 +3,7 @@
 # on, delivered messages per second at saturation, and the sidecar's RSS with 10,000 idle sockets.
 #
 #   bench/realtime.sh                       # SUBSCRIBERS="1 100 1000" EVENTS=200 IDLE=10000 CLIENTS="node rust"
+#   BENCH_BIN_DIR=/tmp/before bench/realtime.sh   # binaries built elsewhere (sluice, realtime_bench): no build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -19,7 +20,13 @@ ulimit -n "$(ulimit -Hn)"
     || { echo "realtime bench: ulimit -n is $(ulimit -n); raise the hard limit or set IDLE lower" >&2; exit 1; }
 
 [ "${SKIP_INSTALL:-0}" = 1 ] || scripts/install-extension.sh >/dev/null
-cargo build -q --release -p sluice-sidecar --bin sluice --example realtime_bench
+# Another commit's binaries, to compare before and after in one session.
+if [ -n "${BENCH_BIN_DIR:-}" ]; then
+    SLUICE_BIN=$BENCH_BIN_DIR/sluice CLIENT_BIN=$BENCH_BIN_DIR/realtime_bench
+else
+    cargo build -q --release -p sluice-sidecar --bin sluice --example realtime_bench
+    SLUICE_BIN=target/release/sluice CLIENT_BIN=target/release/examples/realtime_bench
+fi
 (cd bench/realtime && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 scripts/pg-cluster.sh stop "$DATA"
 rm -rf "$DATA"
@@ -39,7 +46,7 @@ SQL
 # The benchmark's sockets send no heartbeats: keep the sidecar from closing them as silent.
 DATABASE_URL="postgres://authenticator:authenticator@127.0.0.1:$PORT/postgres" SLUICE_JWT_SECRET=$SECRET \
     SLUICE_LISTEN=127.0.0.1:$API_PORT SLUICE_POOL_SIZE=16 SLUICE_REALTIME_HEARTBEAT_TIMEOUT=86400 \
-    RUST_LOG=warn target/release/sluice serve &
+    RUST_LOG=warn "$SLUICE_BIN" serve &
 sidecar=$!
 trap 'kill $sidecar 2>/dev/null; wait $sidecar 2>/dev/null; scripts/pg-cluster.sh stop "$DATA"' EXIT
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$API_PORT/health" >/dev/null && break; sleep 0.1; done
@@ -50,7 +57,7 @@ for client in ${CLIENTS:-node rust}; do
     case $client in
         node) node bench/realtime/bench.mjs ;;
         # Latency only: the same measurement with a reader of a few microseconds per frame.
-        rust) target/release/examples/realtime_bench ;;
+        rust) "$CLIENT_BIN" ;;
         *) echo "realtime bench: unknown client $client (node, rust)" >&2; exit 1 ;;
     esac
 done

@@ -1,12 +1,14 @@
 //! The Sluice sidecar: a stateless HTTP front for a Postgres database that has the `sluice` extension.
 //!
 //! Work flows one way: `config` (flags) → `serve` (start-up, lifecycle) → `http` (routes) → `db` (pool,
-//! the per-request transaction). `auth` has two parts: `auth::jwt` verifies the token of every request
-//! into an `Identity`, and `auth::accounts` is the GoTrue accounts domain behind `/auth/v1/`;
+//! the per-request transaction, the LISTEN connection). `auth` has two parts: `auth::jwt` verifies the
+//! token of every request into an `Identity`, and `auth::accounts` is the GoTrue accounts domain behind
+//! `/auth/v1/`; `changelog` reads the change log for its consumers (realtime; webhooks next);
 //! `http::error` maps every failure to an HTTP response (`http::auth_api::error` for `/auth/v1/`), and
 //! `error::describe` only formats an error chain for the log, for every layer.
 
 pub mod auth;
+pub mod changelog;
 pub mod config;
 pub mod db;
 pub mod error;

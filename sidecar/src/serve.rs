@@ -10,11 +10,14 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::auth::accounts::Accounts;
+use crate::changelog::ChangeReader;
 use crate::config::{Config, ConfigError, ServeArgs};
+use crate::db::listen::Listener;
 use crate::db::pool::{self, PoolBuildError};
 use crate::db::startup::{self, StartupError};
 use crate::http::auth_api::AuthState;
 use crate::http::{app_with_auth, AppState, WriteLimits};
+use crate::realtime::Realtime;
 use crate::schema::{self, SchemaError};
 use crate::shutdown::Signals;
 use crate::VERSION;
@@ -67,8 +70,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         }
     };
     tracing::info!("database {target} is up with the sluice extension {extension_version}");
+    // The one LISTEN connection: the schema cache, the change-log reader and realtime subscribe.
+    let notices = Listener::start(&config.database);
     let schema = tokio::select! {
-        started = schema::start(&config.database, config.exposed_schemas.clone()) => started?,
+        started = schema::start(pool.clone(), &notices, config.exposed_schemas.clone()) => started?,
         signal = signals.recv() => {
             tracing::info!("received {signal} during start-up; sluice stopped");
             return Ok(());
@@ -93,20 +98,18 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         accounts: Arc::clone(&accounts),
         verifier: Arc::clone(&verifier),
     };
-    let mut realtime = crate::realtime::Realtime::start(&config.database, pool.clone());
+    let changes = ChangeReader::start(pool.clone(), &notices);
+    let mut realtime = Realtime::start(pool.clone(), changes, &notices);
     realtime.heartbeat_timeout = config.realtime_heartbeat_timeout;
     let state = AppState {
-        realtime,
-        pool,
         extension_version: Arc::from(extension_version),
-        verifier,
-        schema,
         max_rows: config.max_rows,
         query_limits: config.query_limits,
         writes: WriteLimits {
             max_body_bytes: config.max_body_bytes,
             allow_unfiltered: config.allow_unfiltered_writes,
         },
+        ..AppState::new(pool, verifier, schema, realtime)
     };
 
     // The signal future tells axum to stop accepting and to drain; `draining` starts our own clock

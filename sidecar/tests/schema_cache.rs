@@ -13,9 +13,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use sluice_sidecar::db::listen::{self, Listener};
+use sluice_sidecar::db::pool;
 use sluice_sidecar::schema::{
     self, openapi, Cardinality, ExposedSchemas, ExposedSchemasError, FunctionLookupError, Identity,
-    QualifiedName, RelationKind, ReturnKind, SchemaCache, SchemaHandle, Volatility,
+    QualifiedName, RelationKind, ReturnKind, SchemaCache, SchemaError, SchemaHandle, Volatility,
 };
 use support::postgres::{Server, TestDb};
 use tokio_postgres::NoTls;
@@ -106,6 +108,14 @@ fn database_config(db: &TestDb) -> tokio_postgres::Config {
     db.url().parse().expect("a valid test URL")
 }
 
+/// The schema cache as `sluice serve` starts it: on a pool, told of changes by the one LISTEN
+/// connection.
+async fn start_cache(db: &TestDb, exposed: ExposedSchemas) -> Result<SchemaHandle, SchemaError> {
+    let config = database_config(db);
+    let pool = pool::build(&config, 2).expect("a pool");
+    schema::start(pool, &Listener::start(&config), exposed).await
+}
+
 async fn connect(db: &TestDb) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(&db.url(), NoTls)
         .await
@@ -141,11 +151,8 @@ fn has_column(table: &'static str, column: &'static str) -> impl Fn(&SchemaCache
 #[test]
 fn the_model_describes_tables_columns_keys_views_and_functions() {
     let db = database_with_fixture();
-    let handle = block_on(schema::start(
-        &database_config(&db),
-        ExposedSchemas::default(),
-    ))
-    .expect("the schema cache starts");
+    let handle =
+        block_on(start_cache(&db, ExposedSchemas::default())).expect("the schema cache starts");
     let cache = handle.current();
 
     // Relations, by kind; only the exposed schema's.
@@ -410,7 +417,7 @@ fn internal_schemas_are_never_exposed() {
     let db = database_with_fixture();
     db.execute("CREATE SCHEMA api; CREATE TABLE api.items (id int PRIMARY KEY);");
     let exposed: ExposedSchemas = "api,public".parse().unwrap();
-    let handle = block_on(schema::start(&database_config(&db), exposed)).unwrap();
+    let handle = block_on(start_cache(&db, exposed)).unwrap();
     let cache = handle.current();
     assert_eq!(cache.exposed_schemas(), ["api", "public"]);
     assert_eq!(cache.default_schema(), "api");
@@ -432,9 +439,7 @@ fn internal_schemas_are_never_exposed() {
 fn ddl_reloads_the_cache_within_a_second() {
     let db = database_with_fixture();
     block_on(async {
-        let handle = schema::start(&database_config(&db), ExposedSchemas::default())
-            .await
-            .unwrap();
+        let handle = start_cache(&db, ExposedSchemas::default()).await.unwrap();
         let client = connect(&db).await;
         let before = handle.current();
 
@@ -483,9 +488,7 @@ fn notify_pgrst_reload_schema_reloads_the_cache() {
          ALTER EVENT TRIGGER sluice_sql_drop DISABLE;",
     );
     block_on(async {
-        let handle = schema::start(&database_config(&db), ExposedSchemas::default())
-            .await
-            .unwrap();
+        let handle = start_cache(&db, ExposedSchemas::default()).await.unwrap();
         let client = connect(&db).await;
         let first = handle.current();
 
@@ -529,19 +532,17 @@ fn notify_pgrst_reload_schema_reloads_the_cache() {
 fn the_cache_reconnects_and_catches_up_after_losing_its_connection() {
     let db = database_with_fixture();
     block_on(async {
-        let handle = schema::start(&database_config(&db), ExposedSchemas::default())
-            .await
-            .unwrap();
+        let handle = start_cache(&db, ExposedSchemas::default()).await.unwrap();
         let client = connect(&db).await;
         let terminated = client
             .query(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
                  WHERE datname = current_database() AND application_name = $1",
-                &[&schema::listen::APPLICATION_NAME],
+                &[&listen::APPLICATION_NAME],
             )
             .await
             .unwrap();
-        assert_eq!(terminated.len(), 1, "one schema cache session to end");
+        assert_eq!(terminated.len(), 1, "one LISTEN session to end");
         // Made while the cache may still be disconnected: the notification can be lost, the
         // reload after reconnecting is not.
         client
@@ -576,11 +577,7 @@ fn the_openapi_document_describes_paths_and_components() {
     let db = database_with_fixture();
     // Names OpenAPI cannot take as they are, and a column named like a reserved parameter.
     db.execute(r#"CREATE TABLE "odd name/{x}" ("select" int, "a b" text)"#);
-    let handle = block_on(schema::start(
-        &database_config(&db),
-        ExposedSchemas::default(),
-    ))
-    .unwrap();
+    let handle = block_on(start_cache(&db, ExposedSchemas::default())).unwrap();
     let doc = openapi(&handle.current(), "http://127.0.0.1:54321/rest/v1");
 
     assert_eq!(doc["openapi"], "3.0.3");

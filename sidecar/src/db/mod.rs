@@ -1,7 +1,9 @@
 //! Everything that talks to Postgres: the connection pool, the start-up check, the per-request
-//! transaction (`tx`) and (later) the LISTEN connection.
+//! transaction (`tx`) and the sidecar's one LISTEN connection (`listen`), whose notifications
+//! the schema cache, realtime and the change-log reader subscribe to.
 
 mod cancel;
+pub mod listen;
 pub mod pool;
 pub mod startup;
 pub mod tx;

@@ -20,6 +20,7 @@ use crate::auth::Verifier;
 use crate::db::Pool;
 use crate::http::error::ApiError;
 use crate::rest::parse::QueryLimits;
+use crate::realtime::Realtime;
 use crate::schema::SchemaHandle;
 
 pub use limits::{MAX_HEADERS, MAX_HEADER_BYTES, MAX_URI_BYTES};
@@ -40,8 +41,31 @@ pub struct AppState {
     pub query_limits: QueryLimits,
     /// `--max-body-bytes` and `--allow-unfiltered-writes`.
     pub writes: WriteLimits,
-    /// Realtime subscriptions, fan-out and the LISTEN connection.
-    pub realtime: crate::realtime::Realtime,
+    /// Realtime subscriptions and fan-out.
+    pub realtime: Realtime,
+}
+
+impl AppState {
+    /// The state with the default limits (no `--max-rows`, the default query and write limits) and the
+    /// sidecar's own version as the extension's (the start-up check makes them equal). `serve`
+    /// and the tests all build it here, then set what they vary.
+    pub fn new(
+        pool: Pool,
+        verifier: Arc<Verifier>,
+        schema: SchemaHandle,
+        realtime: Realtime,
+    ) -> AppState {
+        AppState {
+            pool,
+            extension_version: Arc::from(crate::VERSION),
+            verifier,
+            schema,
+            max_rows: None,
+            query_limits: QueryLimits::default(),
+            writes: WriteLimits::default(),
+            realtime,
+        }
+    }
 }
 
 /// What the REST write path allows.
@@ -138,20 +162,17 @@ mod tests {
         let config = tokio_postgres::Config::from_str(&url).unwrap();
         let secret = crate::auth::jwt::keys::JwtSecret::new("x".repeat(32)).unwrap();
         let pool = crate::db::pool::build(&config, 2).unwrap();
-        AppState {
-            realtime: crate::realtime::Realtime::idle(pool.clone()),
-            pool,
-            extension_version: Arc::from(crate::VERSION),
-            verifier: Arc::new(Verifier::new(&secret, Default::default())),
-            schema: SchemaHandle::fixed(crate::schema::SchemaCache::new(
+        let changes = crate::changelog::ChangeReader::new(pool.clone());
+        AppState::new(
+            pool.clone(),
+            Arc::new(Verifier::new(&secret, Default::default())),
+            SchemaHandle::fixed(crate::schema::SchemaCache::new(
                 &Default::default(),
                 Vec::new(),
                 Vec::new(),
             )),
-            max_rows: None,
-            query_limits: QueryLimits::default(),
-            writes: WriteLimits::default(),
-        }
+            Realtime::idle(pool, changes),
+        )
     }
 
     async fn call(method: Method, path: &str) -> (StatusCode, serde_json::Value) {

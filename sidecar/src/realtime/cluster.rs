@@ -1,5 +1,6 @@
 //! Broadcast and presence, across every sidecar on the same database, through NOTIFY on one
-//! channel: no broker besides Postgres. Each instance keeps the members of its own sockets,
+//! channel (`db::listen::CLUSTER_CHANNEL`, heard on the sidecar's one LISTEN connection): no
+//! broker besides Postgres. Each instance keeps the members of its own sockets,
 //! delivers to them directly, and tells the others with a NOTIFY, which they deliver to theirs.
 //! Presence state is replicated the same way; an instance that (re)connects says `hello` and the
 //! others re-announce their presences, so it learns the state it missed.
@@ -17,10 +18,10 @@ use serde_json::{json, Map, Value};
 use super::api::Outgoing;
 use super::hub::{Frame, Outbox};
 use super::protocol::{self, UserPayload, Vsn};
+use super::sql;
 use crate::db::{DbError, Pool};
 use crate::error::describe;
 
-pub const CLUSTER_CHANNEL: &str = "sluice_realtime";
 pub const MAX_NOTIFY: usize = 7900;
 
 /// One socket's membership of one channel.
@@ -127,8 +128,7 @@ impl Cluster {
     async fn notify_text(&self, text: &str) {
         let sent = async {
             let client = self.pool.get().await.map_err(|e| e.to_string())?;
-            client
-                .execute("SELECT pg_notify($1, $2)", &[&CLUSTER_CHANNEL, &text])
+            sql::notify_cluster(&**client, text)
                 .await
                 .map_err(|e| describe(&e))
         };
@@ -344,11 +344,7 @@ impl Cluster {
             })
             .collect::<Result<Vec<String>, PublishError>>()?;
         let client = self.pool.get().await.map_err(DbError::from)?;
-        client
-            .execute(
-                "SELECT pg_notify($1, notice) FROM unnest($2::text[]) AS notice",
-                &[&CLUSTER_CHANNEL, &notices],
-            )
+        sql::notify_cluster_all(&**client, &notices)
             .await
             .map_err(DbError::from)?;
         for message in batch {

@@ -1,34 +1,15 @@
 //! What a channel subscribes to: postgres_changes bindings (schema, table, event, and one column
 //! filter written as in Supabase: `col=eq.v`, `neq`, `lt`, `lte`, `gt`, `gte`, `in.(a,b)`), and
 //! the topic shorthand `posts.*` / `posts.created` / `posts.updated` / `posts.deleted`.
+//!
+//! `TRUNCATE` events reach bindings whose event is `*` or `TRUNCATE`, whatever their column
+//! filter: the statement removed every row, the filtered ones too. (Supabase's postgres_changes
+//! today has no TRUNCATE; its first realtime server sent them in this shape, filtered by schema and
+//! table only, and realtime-js hands them to `*` listeners with empty `new` and `old`.)
 
 use serde_json::{json, Map, Value};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Op {
-    Insert,
-    Update,
-    Delete,
-}
-
-impl Op {
-    pub fn parse(op: &str) -> Option<Op> {
-        match op {
-            "INSERT" => Some(Op::Insert),
-            "UPDATE" => Some(Op::Update),
-            "DELETE" => Some(Op::Delete),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Op::Insert => "INSERT",
-            Op::Update => "UPDATE",
-            Op::Delete => "DELETE",
-        }
-    }
-}
+pub use crate::changelog::Op;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compare {
@@ -65,7 +46,7 @@ pub struct Binding {
 pub enum FilterError {
     #[error("postgres_changes entries must be objects with event, schema and optionally table and filter")]
     NotAnObject,
-    #[error("unknown postgres_changes event {0:?}; use INSERT, UPDATE, DELETE or *")]
+    #[error("unknown postgres_changes event {0:?}; use INSERT, UPDATE, DELETE, TRUNCATE or *")]
     Event(String),
     #[error(
         "invalid filter {0:?}; use column=op.value with op one of eq, neq, lt, lte, gt, gte, in"
@@ -173,6 +154,9 @@ impl Binding {
         {
             return false;
         }
+        if op == Op::Truncate {
+            return true;
+        }
         match &self.filter {
             None => true,
             Some(filter) => row
@@ -265,6 +249,26 @@ mod tests {
         assert!(!b.matches("other", "t", Op::Delete, None));
         let all = &parse_bindings(&[json!({"event": "*", "schema": "public"})], 1).unwrap()[0];
         assert!(all.matches("public", "anything", Op::Update, None));
+    }
+
+    #[test]
+    fn a_truncate_reaches_star_and_truncate_bindings_of_its_table_whatever_their_filter() {
+        let bindings = parse_bindings(
+            &[
+                json!({"event": "*", "schema": "public", "table": "t", "filter": "id=eq.1"}),
+                json!({"event": "truncate", "schema": "public", "table": "t"}),
+                json!({"event": "DELETE", "schema": "public", "table": "t"}),
+                json!({"event": "*", "schema": "public", "table": "u"}),
+            ],
+            1,
+        )
+        .unwrap();
+        let reached: Vec<u32> = bindings
+            .iter()
+            .filter(|b| b.matches("public", "t", Op::Truncate, None))
+            .map(|b| b.id)
+            .collect();
+        assert_eq!(reached, [1, 2]);
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! The shared state of one sidecar's realtime service: who is subscribed to what, and the fan-out
 //! of change events to them in position order.
 //!
-//! Ordering and resume: `delivered` (behind an async lock) is the position the listener has
-//! fanned out through. The listener holds that lock for a whole batch (read, visibility checks,
-//! delivery), and a subscription only goes live while holding it too, with its own cursor at or
-//! past `delivered`. So a live subscription sees every event after its cursor exactly once, and a
-//! resuming one first reads the log itself (`catch_up`) until it has reached `delivered`.
+//! Ordering and resume: `delivered` (behind an async lock) is the position the feed has fanned
+//! out through. The feed holds that lock while it delivers a batch (visibility checks, delivery),
+//! and a subscription only goes live while holding it too, with its own cursor at or past
+//! `delivered`; fan-out skips events at or below a subscription's cursor. So a live subscription
+//! sees every event after its cursor exactly once, and a resuming one first reads the log itself
+//! (`resume`) until it has reached `delivered`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -14,9 +15,10 @@ use std::sync::{Arc, Mutex};
 use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, watch};
 
-use super::changes::{self, Change, TableAccess};
 use super::filter::{Binding, Op};
 use super::protocol::{self, Vsn};
+use super::sql::{self, TableAccess};
+use crate::changelog::Change;
 use crate::db::Pool;
 
 /// A frame queued for one socket.
@@ -121,7 +123,7 @@ pub struct Hub {
     delivered: tokio::sync::Mutex<i64>,
     tables: Mutex<HashMap<(String, String), Arc<TableAccess>>>,
     next_session: AtomicU64,
-    /// Set once the listener has read the log's head; joins wait for it.
+    /// Set once the feed has read the log's head; joins wait for it.
     pub ready: tokio::sync::watch::Sender<bool>,
 }
 
@@ -170,22 +172,6 @@ impl Hub {
             .remove(key)
     }
 
-    pub fn remove_session(&self, session: u64) {
-        self.registry
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .live
-            .retain(|(s, _), _| *s != session);
-    }
-
-    pub fn subscription_count(&self) -> usize {
-        self.registry
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .live
-            .len()
-    }
-
     async fn access(
         &self,
         schema: &str,
@@ -201,7 +187,7 @@ impl Hub {
             return Ok(Some(Arc::clone(found)));
         }
         let client = self.pool.get().await?;
-        let Some(access) = changes::table_access(&**client, schema, table).await? else {
+        let Some(access) = sql::table_access(&**client, schema, table).await? else {
             return Ok(None);
         };
         let access = Arc::new(access);
@@ -212,7 +198,7 @@ impl Hub {
         Ok(Some(access))
     }
 
-    /// Fans out one batch read by the listener; the caller holds the `delivered` lock and passes
+    /// Fans out one batch read by the feed; the caller holds the `delivered` lock and passes
     /// it in. It moves past each event once that event is fully delivered, so a failure (the
     /// database gone during a visibility check) leaves it where a retry must start.
     pub async fn fan_out(
@@ -250,8 +236,10 @@ impl Hub {
         // Old records go out whole only with REPLICA IDENTITY FULL, as Supabase does; else the key.
         let old_whole = access.replica_full && change.op != Op::Insert;
         let shaped = Shaped::new(change, &access, old_whole);
-        // With RLS, Postgres decides per claims.
-        let check = access.rls;
+        // With RLS, Postgres decides per claims, on the row version the event carries. A TRUNCATE
+        // carries none and says only that the table was emptied: it goes to every subscriber
+        // whose role may read the table.
+        let check = access.rls && change.op != Op::Truncate;
         let mut matched: Vec<(&Arc<ChangeSub>, Option<String>, Vec<u32>)> = Vec::new();
         for sub in subs {
             let claims = {
@@ -300,7 +288,7 @@ impl Hub {
                 _ => change.record.as_ref(),
             };
             let visible = match version {
-                Some(row) => changes::policies_admit(&**client, access.oid, row, &groups).await?,
+                Some(row) => sql::policies_admit(&**client, access.oid, row, &groups).await?,
                 None => Vec::new(),
             };
             let allowed: HashSet<String> = visible
@@ -311,8 +299,7 @@ impl Hub {
             // An updated row's whole old version goes only to those who could read it.
             if let (Op::Update, true, Some(old)) = (change.op, old_whole, &change.old_record) {
                 let readers: Vec<&str> = allowed.iter().map(String::as_str).collect();
-                let admitted =
-                    changes::policies_admit(&**client, access.oid, old, &readers).await?;
+                let admitted = sql::policies_admit(&**client, access.oid, old, &readers).await?;
                 old_hidden = readers
                     .iter()
                     .enumerate()
@@ -357,7 +344,7 @@ impl Shaped {
     /// `old_whole`: the old record goes out whole (else only its key).
     fn new(change: &Change, access: &TableAccess, old_whole: bool) -> Shaped {
         let old = match change.op {
-            Op::Insert => None,
+            Op::Insert | Op::Truncate => None,
             _ if old_whole => change
                 .old_record
                 .clone()
@@ -373,7 +360,7 @@ impl Shaped {
             "position": change.position,
         });
         let map = data.as_object_mut().expect("an object");
-        if change.op != Op::Delete {
+        if matches!(change.op, Op::Insert | Op::Update) {
             map.insert(
                 "record".into(),
                 Value::Object(change.record.clone().unwrap_or_default()),
@@ -390,7 +377,8 @@ impl Shaped {
         data.push('}');
         let filter_row = match change.op {
             Op::Delete => old,
-            _ => change.record.clone(),
+            Op::Insert | Op::Update => change.record.clone(),
+            Op::Truncate => None,
         };
         Shaped { data, filter_row }
     }

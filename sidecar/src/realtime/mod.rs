@@ -1,31 +1,30 @@
-//! Realtime: WebSockets speaking realtime-js's protocol, fed by one LISTEN connection and the
-//! durable change log, with RLS-aware delivery, resume by position, and broadcast/presence across
-//! instances. `docs/realtime.md` describes the protocol.
+//! Realtime: WebSockets speaking realtime-js's protocol, fed by the durable change log, with
+//! RLS-aware delivery, resume by position, and broadcast/presence across instances.
+//! `docs/realtime.md` describes the protocol.
 //!
 //! `protocol` (frames) → `session` (one socket's channels) → `hub` (subscriptions, fan-out in
-//! position order) ← `listener` (the LISTEN connection, reading the log); `cluster` carries
-//! broadcast and presence between instances; `resume` replays the log for a channel that joins
-//! with a position; `changes` holds all of the module's SQL; `api` checks what the HTTP
-//! broadcast API receives.
+//! position order) ← `feed` (realtime's consumer of `changelog`, following the log from its
+//! head); `cluster` carries broadcast and presence between instances; `resume` replays the log
+//! for a channel that joins with a position; `sql` holds all of the module's SQL; `api` checks
+//! what the HTTP broadcast API receives. Notifications (new events, schema changes, the other
+//! instances' messages) come from the sidecar's one LISTEN connection, `db::listen`.
 
 pub mod api;
-pub mod changes;
 pub mod cluster;
+mod feed;
 pub mod filter;
 pub mod hub;
-pub mod listener;
 pub mod protocol;
 pub mod resume;
 pub mod session;
+pub mod sql;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_postgres::Config;
-
+use crate::changelog::ChangeReader;
+use crate::db::listen::{Listener, Notice, Subscription, Topic};
 use crate::db::Pool;
-use crate::error::describe;
-use changes::Change;
 use cluster::Cluster;
 use hub::Hub;
 
@@ -34,6 +33,8 @@ use hub::Hub;
 pub struct Realtime {
     pub hub: Arc<Hub>,
     pub cluster: Arc<Cluster>,
+    /// The change log, for the feed and for channels that resume.
+    pub changes: ChangeReader,
     /// A socket that sends no frame for this long is closed (`--realtime-heartbeat-timeout`).
     pub heartbeat_timeout: Duration,
 }
@@ -41,19 +42,16 @@ pub struct Realtime {
 /// The default of `--realtime-heartbeat-timeout`: realtime-js heartbeats every 25 seconds.
 pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Application name of the listener's session, for `pg_stat_activity`.
-const APPLICATION_NAME: &str = "sluice realtime";
-
 impl Realtime {
-    /// Starts the listener task; it connects (and reconnects) by itself.
-    pub fn start(database: &Config, pool: Pool) -> Realtime {
-        let realtime = Realtime::idle(pool);
-        let mut config = crate::schema::listen::listener_config(database);
-        if database.get_application_name().is_none() {
-            config.application_name(APPLICATION_NAME);
-        }
-        tokio::spawn(listener::run(
-            config,
+    /// Starts the feed and the tasks that follow the listener's notices.
+    pub fn start(pool: Pool, changes: ChangeReader, listener: &Listener) -> Realtime {
+        let realtime = Realtime::idle(pool, changes);
+        tokio::spawn(feed::run(
+            realtime.changes.clone(),
+            Arc::clone(&realtime.hub),
+        ));
+        tokio::spawn(follow_notices(
+            listener.subscribe(&[Topic::Schema, Topic::Cluster]),
             Arc::clone(&realtime.hub),
             Arc::clone(&realtime.cluster),
         ));
@@ -61,26 +59,30 @@ impl Realtime {
         realtime
     }
 
-    /// A realtime service without a listener (for tests of other routes).
-    pub fn idle(pool: Pool) -> Realtime {
+    /// A realtime service with no feed (for tests of other routes).
+    pub fn idle(pool: Pool, changes: ChangeReader) -> Realtime {
         Realtime {
             hub: Arc::new(Hub::new(pool.clone())),
             cluster: Arc::new(Cluster::new(pool)),
+            changes,
             heartbeat_timeout: HEARTBEAT_TIMEOUT,
         }
     }
+}
 
-    /// Events after `after` from the log, on a pooled connection as service_role.
-    pub async fn read_log(&self, after: i64) -> Result<(Vec<Change>, Option<i64>), String> {
-        let mut client = self.hub.pool.get().await.map_err(|e| describe(&e))?;
-        let tx = client.transaction().await.map_err(|e| describe(&e))?;
-        tx.batch_execute("SET LOCAL ROLE service_role")
-            .await
-            .map_err(|e| describe(&e))?;
-        let read = changes::read_after(&*tx, after, 1000)
-            .await
-            .map_err(|e| describe(&e))?;
-        tx.commit().await.map_err(|e| describe(&e))?;
-        Ok(read)
+/// Cached table facts go after DDL; the other instances' messages are delivered here; and each
+/// time the listener listens again, what may have been missed is made good: the table facts are
+/// dropped and the instance says hello, so the others re-announce their presences.
+async fn follow_notices(mut notices: Subscription, hub: Arc<Hub>, cluster: Arc<Cluster>) {
+    loop {
+        match notices.recv().await {
+            Notice::Listening => {
+                hub.forget_tables();
+                cluster.announce().await;
+            }
+            Notice::Schema { .. } => hub.forget_tables(),
+            Notice::Cluster(payload) => cluster.receive(&payload).await,
+            Notice::Changes => {}
+        }
     }
 }

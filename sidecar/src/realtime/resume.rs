@@ -10,15 +10,18 @@ use super::hub::{ChangeSub, SubKey};
 use super::Realtime;
 use crate::error::describe;
 
+/// Events per replay read.
+const BATCH: i32 = 1000;
+
 /// Replays the log after the subscription's cursor, then registers it live.
 pub async fn catch_up_then_live(rt: Realtime, key: SubKey, sub: Arc<ChangeSub>) {
     let mut cursor = sub.cursor.load(Ordering::Relaxed);
     let mut backoff = Duration::from_millis(100);
     loop {
-        match rt.read_log(cursor).await {
-            Ok((batch, Some(highest))) => {
+        match rt.changes.read_after(cursor, BATCH).await {
+            Ok(batch) if batch.through.is_some() => {
                 let mut complete = true;
-                for change in &batch {
+                for change in &batch.events {
                     if let Err(err) = rt.hub.deliver(change, std::slice::from_ref(&sub)).await {
                         // Retry from the first event not delivered.
                         tracing::warn!("realtime: resume delivery failed: {}", describe(&err));
@@ -29,15 +32,15 @@ pub async fn catch_up_then_live(rt: Realtime, key: SubKey, sub: Arc<ChangeSub>) 
                     cursor = change.position;
                 }
                 if complete {
-                    // Past TRUNCATE events too, which are read but not delivered.
-                    cursor = cursor.max(highest);
+                    // Past events that were read but not decoded, too.
+                    cursor = cursor.max(batch.through.unwrap_or(cursor));
                 }
                 if sub.outbox.overflowed() {
                     return;
                 }
             }
-            Ok((_, None)) => {
-                // Caught up with the log: go live if the listener has not delivered past us.
+            Ok(_) => {
+                // Caught up with the log: go live if the feed has not delivered past us.
                 let delivered = rt.hub.delivered_lock().await;
                 if *rt.hub.ready.borrow() && *delivered <= cursor {
                     sub.cursor.store(cursor, Ordering::Relaxed);

@@ -16,12 +16,12 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::changes;
 use super::cluster::Member;
 use super::filter::{self, Binding};
 use super::hub::{ChangeSub, Frame, Outbox, SubKey, Subscriber};
 use super::protocol::{self, Message, UserPayload, Vsn};
 use super::resume;
+use super::sql;
 use super::Realtime;
 use crate::auth::{Identity, Verifier};
 use crate::error::describe;
@@ -361,7 +361,7 @@ impl Session {
         let mut catch_up = None;
         match (&sub, resume_after) {
             (Some(sub), None) => {
-                // Live from the position the listener has delivered through.
+                // Live from the position the feed has delivered through.
                 let _ = self.rt.hub.ready.subscribe().wait_for(|ready| *ready).await;
                 let delivered = self.rt.hub.delivered_lock().await;
                 self.reply(&message, "ok", json!({"postgres_changes": response}));
@@ -420,7 +420,7 @@ impl Session {
         let client = self.rt.hub.pool.get().await.map_err(|e| internal(&e))?;
         for binding in bindings {
             let enabled =
-                changes::realtime_enabled(&**client, &binding.schema, binding.table.as_deref())
+                sql::realtime_enabled(&**client, &binding.schema, binding.table.as_deref())
                     .await
                     .map_err(|e| internal(&e))?;
             if !enabled {
@@ -435,16 +435,11 @@ impl Session {
     }
 
     async fn pruned_through(&self) -> Result<i64, String> {
-        let mut client = self.rt.hub.pool.get().await.map_err(|e| internal(&e))?;
-        let tx = client.transaction().await.map_err(|e| internal(&e))?;
-        tx.batch_execute("SET LOCAL ROLE service_role")
+        self.rt
+            .changes
+            .pruned_through()
             .await
-            .map_err(|e| internal(&e))?;
-        let pruned = changes::pruned_through(&*tx)
-            .await
-            .map_err(|e| internal(&e))?;
-        tx.commit().await.map_err(|e| internal(&e))?;
-        Ok(pruned)
+            .map_err(|e| internal(&e))
     }
 
     async fn access_token(&mut self, message: Message) {

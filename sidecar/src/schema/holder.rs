@@ -4,29 +4,34 @@
 //! A request calls `SchemaHandle::current()` once and plans against that `Arc` snapshot; a reload
 //! builds a complete new cache off to the side and swaps the pointer, so a request sees the old
 //! cache or the new one, never a mix. A failed reload keeps the old cache (stale but whole) and is
-//! retried.
+//! retried. Schema notices come from the sidecar's one LISTEN connection (`db::listen`); the
+//! catalogs are read on a pooled connection.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::config::ExposedSchemas;
-use super::listen::{listener_config, Listener};
 use super::load::load;
 use super::model::SchemaCache;
 use super::SchemaError;
+use crate::db::listen::{Listener, Notice, Subscription, Topic};
+use crate::db::Pool;
 use crate::error::describe;
 
 /// DDL often comes in bursts (a migration, `CREATE TABLE` with its indexes and grants): wait this
 /// long after the first notification so that one reload covers the burst.
 const DEBOUNCE: Duration = Duration::from_millis(100);
-/// Reconnection and retry delays double from the first to the last.
+/// Retry delays double from the first to the last.
 const RETRY_FIRST: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(10);
+/// How long the first load waits for the listener to listen. Waiting means no DDL between the
+/// load and the first LISTEN can go unnoticed; if it takes longer, the cache loads anyway and
+/// loads again once the listener listens.
+const FIRST_LISTEN_WAIT: Duration = Duration::from_secs(5);
 
 /// Shared access to the current schema cache. Cheap to clone; the reload task stops when the last
 /// clone is dropped.
@@ -37,7 +42,6 @@ pub struct SchemaHandle {
 
 struct Inner {
     cache: Arc<ArcSwap<SchemaCache>>,
-    requested: Arc<Notify>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -56,45 +60,47 @@ impl SchemaHandle {
         self.inner.cache.load_full()
     }
 
-    /// Asks the reload task to reload soon (a SIGUSR1 handler, say). Does not wait.
-    pub fn request_reload(&self) {
-        self.inner.requested.notify_one();
-    }
-
     /// A handle on a cache that never changes, for tests of code that plans against a cache.
     pub fn fixed(cache: SchemaCache) -> SchemaHandle {
         SchemaHandle {
             inner: Arc::new(Inner {
                 cache: Arc::new(ArcSwap::from_pointee(cache)),
-                requested: Arc::new(Notify::new()),
                 task: None,
             }),
         }
     }
 }
 
-/// Connects a listener, loads the cache once, and spawns the task that keeps it current. Fails if
-/// the first connection or load fails (start-up has already waited for the database by then).
+/// Loads the cache once (on a pooled connection) and spawns the task that reloads it whenever
+/// the listener hears of a schema change or listens again after a gap. Fails if the first load
+/// fails (start-up has already waited for the database by then).
 pub async fn start(
-    database: &tokio_postgres::Config,
+    pool: Pool,
+    listener: &Listener,
     exposed: ExposedSchemas,
 ) -> Result<SchemaHandle, SchemaError> {
-    let config = listener_config(database);
-    let mut listener = Listener::connect(&config).await?;
-    let cache = timed_load(&mut listener, &exposed, &Reason::Startup).await?;
+    let mut notices = listener.subscribe(&[Topic::Schema]);
+    // A notice queued before the first load is covered by it; the first `Listening` is expected.
+    let pending = match tokio::time::timeout(FIRST_LISTEN_WAIT, notices.recv()).await {
+        Ok(_) => None,
+        Err(_) => {
+            tracing::warn!(
+                "the schema cache loads before the LISTEN connection is up; it reloads once it is"
+            );
+            Some(Reason::Listening)
+        }
+    };
+    let cache = timed_load(&pool, &exposed, &Reason::Startup).await?;
     let cache = Arc::new(ArcSwap::from_pointee(cache));
-    let requested = Arc::new(Notify::new());
     let reloader = Reloader {
-        config,
+        pool,
         exposed,
         cache: Arc::clone(&cache),
-        requested: Arc::clone(&requested),
     };
-    let task = tokio::spawn(reloader.run(listener));
+    let task = tokio::spawn(reloader.run(notices, pending));
     Ok(SchemaHandle {
         inner: Arc::new(Inner {
             cache,
-            requested,
             task: Some(task),
         }),
     })
@@ -103,8 +109,7 @@ pub async fn start(
 enum Reason {
     Startup,
     Notified(String),
-    Requested,
-    Reconnected,
+    Listening,
     Retry,
 }
 
@@ -113,20 +118,20 @@ impl fmt::Display for Reason {
         match self {
             Reason::Startup => f.write_str("at start-up"),
             Reason::Notified(what) => write!(f, "after {what}"),
-            Reason::Requested => f.write_str("on request"),
-            Reason::Reconnected => f.write_str("after reconnecting"),
+            Reason::Listening => f.write_str("after the LISTEN connection (re)connected"),
             Reason::Retry => f.write_str("on retry"),
         }
     }
 }
 
 async fn timed_load(
-    listener: &mut Listener,
+    pool: &Pool,
     exposed: &ExposedSchemas,
     reason: &Reason,
 ) -> Result<SchemaCache, SchemaError> {
     let started = Instant::now();
-    let cache = load(&mut listener.client, exposed).await?;
+    let mut client = pool.get().await.map_err(SchemaError::Connect)?;
+    let cache = load(&mut client, exposed).await?;
     tracing::info!(
         "schema cache loaded {reason}: {} in {} ms",
         cache.summary(),
@@ -136,46 +141,23 @@ async fn timed_load(
 }
 
 struct Reloader {
-    config: tokio_postgres::Config,
+    pool: Pool,
     exposed: ExposedSchemas,
     cache: Arc<ArcSwap<SchemaCache>>,
-    requested: Arc<Notify>,
-}
-
-enum Wake {
-    Reload(Reason),
-    Disconnected,
 }
 
 impl Reloader {
-    async fn run(self, mut listener: Listener) {
-        let mut pending: Option<Reason> = None;
+    async fn run(self, mut notices: Subscription, mut pending: Option<Reason>) {
         let mut failures: u32 = 0;
         loop {
             let reason = match pending.take() {
                 Some(reason) => reason,
-                None => match self.wait(&mut listener).await {
-                    Wake::Reload(reason) => reason,
-                    Wake::Disconnected => {
-                        tracing::warn!(
-                            "the schema cache lost its database connection; reconnecting (the \
-                             cache stays as it is meanwhile)"
-                        );
-                        listener = self.reconnect().await;
-                        // DDL may have happened while we were away.
-                        Reason::Reconnected
-                    }
-                },
+                None => wait(&mut notices).await,
             };
-            match timed_load(&mut listener, &self.exposed, &reason).await {
+            match timed_load(&self.pool, &self.exposed, &reason).await {
                 Ok(cache) => {
                     self.cache.store(Arc::new(cache));
                     failures = 0;
-                }
-                Err(err) if listener.client.is_closed() => {
-                    tracing::warn!("schema cache reload failed: {}", describe(&err));
-                    listener = self.reconnect().await;
-                    pending = Some(Reason::Reconnected);
                 }
                 Err(err) => {
                     failures += 1;
@@ -192,44 +174,23 @@ impl Reloader {
             }
         }
     }
+}
 
-    /// Waits for a notification (then for the burst to end) or a request.
-    async fn wait(&self, listener: &mut Listener) -> Wake {
-        tokio::select! {
-            changed = listener.changes.changed() => match changed {
-                Ok(()) => {
-                    tokio::time::sleep(DEBOUNCE).await;
-                    // Marks everything that arrived during the pause as seen: one reload for all.
-                    let what = listener.changes.borrow_and_update().clone();
-                    Wake::Reload(Reason::Notified(what))
-                }
-                Err(_) => Wake::Disconnected,
-            },
-            () = self.requested.notified() => Wake::Reload(Reason::Requested),
+/// Waits for a schema notice (then for the burst to end) or for the listener to listen again
+/// (DDL may have happened while it was away).
+async fn wait(notices: &mut Subscription) -> Reason {
+    let mut reason = match notices.recv().await {
+        Notice::Schema { reason } => Reason::Notified(reason),
+        _ => Reason::Listening,
+    };
+    tokio::time::sleep(DEBOUNCE).await;
+    // Everything that arrived during the pause is covered by the one reload.
+    while let Some(notice) = notices.try_recv() {
+        if let Notice::Schema { reason: what } = notice {
+            reason = Reason::Notified(what);
         }
     }
-
-    async fn reconnect(&self) -> Listener {
-        let mut attempts: u32 = 0;
-        loop {
-            match Listener::connect(&self.config).await {
-                Ok(listener) => {
-                    tracing::info!("the schema cache reconnected to the database");
-                    return listener;
-                }
-                Err(err) => {
-                    attempts += 1;
-                    let delay = backoff(attempts);
-                    tracing::warn!(
-                        "the schema cache could not reconnect (retrying in {} ms): {}",
-                        delay.as_millis(),
-                        describe(&err)
-                    );
-                    tokio::time::sleep(delay).await;
-                }
-            }
-        }
-    }
+    reason
 }
 
 /// 250 ms, 500 ms, 1 s, ... up to 10 s.
@@ -256,6 +217,5 @@ mod tests {
         let cache = SchemaCache::new(&ExposedSchemas::default(), Vec::new(), Vec::new());
         let handle = SchemaHandle::fixed(cache.clone());
         assert_eq!(*handle.current(), cache);
-        handle.request_reload(); // No task: nothing happens, nothing panics.
     }
 }

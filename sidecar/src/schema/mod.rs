@@ -2,13 +2,13 @@
 //!
 //! `config` says which schemas are exposed → `load` reads them from `pg_catalog` into the immutable
 //! `model` (with `relationships` derived from foreign keys) → `holder` keeps the current cache in an
-//! `ArcSwap` and reloads it when `listen` hears of a schema change → `openapi` describes a cache as
-//! an OpenAPI document, filtered by the `privileges` of the role asking. Requests take a snapshot
-//! with `SchemaHandle::current()`.
+//! `ArcSwap` and reloads it when the sidecar's LISTEN connection (`db::listen`) hears of a schema
+//! change → `openapi` describes a cache as an OpenAPI document, filtered by the `privileges` of the
+//! role asking. Requests take a snapshot with `SchemaHandle::current()`. All of the module's SQL
+//! that reads the catalog is in `load`.
 
 pub mod config;
 pub mod holder;
-pub mod listen;
 pub mod load;
 pub mod model;
 pub mod openapi;
@@ -29,10 +29,8 @@ use crate::error::describe;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
-    #[error("the schema cache could not connect to the database: {}", describe(.0))]
-    Connect(#[source] tokio_postgres::Error),
-    #[error("the schema cache could not LISTEN for schema changes: {}", describe(.0))]
-    Listen(#[source] tokio_postgres::Error),
+    #[error("the schema cache could not get a database connection: {}", describe(.0))]
+    Connect(#[source] deadpool_postgres::PoolError),
     #[error("loading the schema cache from pg_catalog failed: {}", describe(.0))]
     Load(#[source] tokio_postgres::Error),
 }

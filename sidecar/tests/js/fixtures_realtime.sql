@@ -38,3 +38,12 @@ LANGUAGE sql AS $$
 $$;
 REVOKE ALL ON FUNCTION rt_insert_then_give(int, uuid, uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rt_insert_then_give(int, uuid, uuid) TO service_role;
+
+-- TRUNCATE reaches postgres_changes listeners (Sluice sends it; Supabase's postgres_changes has none).
+CREATE TABLE rt_emptied (id int PRIMARY KEY);
+GRANT SELECT ON rt_emptied TO anon;
+GRANT ALL ON rt_emptied TO service_role;
+DO $$ BEGIN PERFORM sluice.enable_realtime('rt_emptied'); END $$;
+CREATE FUNCTION rt_empty() RETURNS void LANGUAGE sql AS 'TRUNCATE rt_emptied';
+REVOKE ALL ON FUNCTION rt_empty() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rt_empty() TO service_role;

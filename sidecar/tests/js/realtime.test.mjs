@@ -80,6 +80,37 @@ for (const vsn of ['1.0.0', '2.0.0']) {
   });
 }
 
+test('TRUNCATE reaches * and TRUNCATE listeners, in order, with empty new and old', async () => {
+  const all = [];
+  const truncates = [];
+  const inserts = [];
+  const socket = realtime('2.0.0');
+  const channel = socket
+    .channel('emptied')
+    .on('postgres_changes', { event: '*', schema: 'public', table: 'rt_emptied' }, (e) => all.push(e))
+    .on('postgres_changes', { event: 'TRUNCATE', schema: 'public', table: 'rt_emptied' }, (e) => truncates.push(e))
+    .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'rt_emptied' }, (e) => inserts.push(e));
+  await subscribed(channel);
+
+  const ok = (r) => assert.equal(r.error, null, JSON.stringify(r.error));
+  ok(await service.from('rt_emptied').insert({ id: 1 }));
+  ok(await service.rpc('rt_empty'));
+  ok(await service.from('rt_emptied').insert({ id: 2 }));
+
+  await until(() => all.length >= 3, () => `3 events, got ${all.map(summary)}`);
+  await sleep(200); // nothing more may arrive
+  assert.deepEqual(all.map(summary), ['INSERT 1', 'TRUNCATE undefined', 'INSERT 2']);
+  assert.deepEqual(inserts.map(summary), ['INSERT 1', 'INSERT 2']);
+  assert.equal(truncates.length, 1);
+  const truncate = truncates[0];
+  assert.equal(truncate.eventType, 'TRUNCATE');
+  assert.equal(truncate.schema, 'public');
+  assert.equal(truncate.table, 'rt_emptied');
+  assert.ok(truncate.commit_timestamp);
+  assert.deepEqual([truncate.new, truncate.old], [{}, {}]);
+  await socket.removeChannel(channel);
+});
+
 test('RLS: two users on the same table each receive only their own rows', async () => {
   const seen = { ann: [], bob: [], anon: [] };
   const channels = await Promise.all(

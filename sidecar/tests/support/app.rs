@@ -9,6 +9,8 @@ use axum::Router;
 use serde_json::Value;
 use sluice_sidecar::auth::jwt::keys::JwtSecret;
 use sluice_sidecar::auth::{Verifier, VerifierOptions};
+use sluice_sidecar::changelog::ChangeReader;
+use sluice_sidecar::db::listen::Listener;
 use sluice_sidecar::db::pool;
 use sluice_sidecar::http::{app, AppState, WriteLimits};
 use sluice_sidecar::realtime::Realtime;
@@ -110,21 +112,23 @@ pub fn current_thread_runtime() -> Runtime {
 pub fn app_state(db: &TestDb, runtime: &Runtime, options: &AppOptions<'_>) -> AppState {
     let config = authenticator_config(db);
     let exposed = ExposedSchemas::new(options.schemas.iter().copied()).unwrap();
-    let schema: SchemaHandle = runtime.block_on(schema::start(&config, exposed)).unwrap();
+    let pool = pool::build(&config, options.pool_size).unwrap();
+    let schema: SchemaHandle = runtime.block_on(async {
+        let listener = Listener::start(&config);
+        schema::start(pool.clone(), &listener, exposed)
+            .await
+            .unwrap()
+    });
     let verifier = Verifier::new(
         &JwtSecret::new(options.secret).unwrap(),
         VerifierOptions::default(),
     );
-    let pool = pool::build(&config, options.pool_size).unwrap();
+    let realtime = Realtime::idle(pool.clone(), ChangeReader::new(pool.clone()));
     AppState {
-        realtime: Realtime::idle(pool.clone()),
-        pool,
-        extension_version: Arc::from(sluice_sidecar::VERSION),
-        verifier: Arc::new(verifier),
-        schema,
         max_rows: options.max_rows,
         query_limits: options.query_limits,
         writes: options.writes,
+        ..AppState::new(pool, Arc::new(verifier), schema, realtime)
     }
 }
 

@@ -1,23 +1,11 @@
-//! Reading the change log and the facts about a table that delivery needs. All SQL of the realtime
-//! module is here, with bound parameters only.
+//! All SQL of the realtime module, with bound parameters only: the facts about a table that
+//! delivery needs, the policy check of a row version, and the NOTIFYs that carry broadcast and
+//! presence to the other sidecars. (The change log itself is read by `changelog`.)
 
 use serde_json::{Map, Value};
 use tokio_postgres::GenericClient;
 
-use super::filter::Op;
-
-/// One committed row event from `sluice.changes`.
-#[derive(Debug, Clone)]
-pub struct Change {
-    pub position: i64,
-    pub commit_timestamp: String,
-    pub schema: String,
-    pub table: String,
-    pub op: Op,
-    pub pk: Map<String, Value>,
-    pub record: Option<Map<String, Value>>,
-    pub old_record: Option<Map<String, Value>>,
-}
+use crate::db::listen::CLUSTER_CHANNEL;
 
 /// What delivery needs to know about a table; cached until the next schema change.
 #[derive(Debug)]
@@ -31,76 +19,6 @@ pub struct TableAccess {
     pub columns: String,
     /// The roles (among those the sidecar can switch to) with SELECT on the table.
     pub select_roles: Vec<String>,
-}
-
-/// Up to `limit` events after `after`. The caller's session must be allowed to read the log
-/// (service_role). Returns the events and the highest position read, TRUNCATE events included (so
-/// that the cursor moves past them).
-pub async fn read_after(
-    client: &impl GenericClient,
-    after: i64,
-    limit: i32,
-) -> Result<(Vec<Change>, Option<i64>), tokio_postgres::Error> {
-    // The highest position is read in the same statement as the events, so one snapshot decides
-    // both: the log is a prefix at every snapshot, so nothing below it can appear later.
-    let rows = client
-        .query(
-            "WITH batch AS (SELECT * FROM sluice.changes_after($1, $2)) \
-             SELECT b.position, to_json(b.at) #>> '{}', b.schema_name, b.table_name, b.op, \
-                    b.pk::text, b.record::text, b.old_record::text, \
-                    (SELECT max(position) FROM batch) \
-             FROM batch b ORDER BY b.position",
-            &[&after, &limit],
-        )
-        .await?;
-    let mut changes = Vec::with_capacity(rows.len());
-    let mut highest = None;
-    for row in rows {
-        highest = row.get::<_, Option<i64>>(8);
-        let Some(op) = Op::parse(row.get::<_, &str>(4)) else {
-            continue; // TRUNCATE: realtime-js has no such event; the cursor still moves past it.
-        };
-        let object = |text: Option<&str>| -> Option<Map<String, Value>> {
-            match serde_json::from_str(text?) {
-                Ok(Value::Object(map)) => Some(map),
-                _ => None,
-            }
-        };
-        changes.push(Change {
-            position: row.get(0),
-            commit_timestamp: row.get(1),
-            schema: row.get(2),
-            table: row.get(3),
-            op,
-            pk: object(row.get(5)).unwrap_or_default(),
-            record: object(row.get(6)),
-            old_record: object(row.get(7)),
-        });
-    }
-    Ok((changes, highest))
-}
-
-/// The highest position committed so far (0 for an empty log).
-pub async fn head(client: &impl GenericClient) -> Result<i64, tokio_postgres::Error> {
-    let row = client
-        .query_one(
-            "SELECT coalesce(max(position), 0) FROM sluice.changes WHERE position IS NOT NULL",
-            &[],
-        )
-        .await?;
-    Ok(row.get(0))
-}
-
-/// Positions up to this one have been pruned: resuming from below it would skip events. The state
-/// row exists only once something was pruned (extension 0.4.0 no longer seeds it, for backups).
-pub async fn pruned_through(client: &impl GenericClient) -> Result<i64, tokio_postgres::Error> {
-    let row = client
-        .query_one(
-            "SELECT coalesce((SELECT pruned_through FROM sluice.change_log_state), 0)",
-            &[],
-        )
-        .await?;
-    Ok(row.get(0))
 }
 
 /// Whether `schema.table` has realtime switched on; with no table (a binding to a whole schema),
@@ -172,4 +90,29 @@ pub async fn policies_admit(
         .iter()
         .filter_map(|row| usize::try_from(row.get::<_, i32>(0)).ok())
         .collect())
+}
+
+/// Sends one message to the other sidecars.
+pub async fn notify_cluster(
+    client: &impl GenericClient,
+    message: &str,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute("SELECT pg_notify($1, $2)", &[&CLUSTER_CHANNEL, &message])
+        .await?;
+    Ok(())
+}
+
+/// Sends several messages to the other sidecars in one statement: all of them or none.
+pub async fn notify_cluster_all(
+    client: &impl GenericClient,
+    messages: &[String],
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "SELECT pg_notify($1, notice) FROM unnest($2::text[]) AS notice",
+            &[&CLUSTER_CHANNEL, &messages],
+        )
+        .await?;
+    Ok(())
 }
