@@ -7,7 +7,7 @@ The ordering of items is not stable, it is driven by a dependency graph.
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:20
+-- extension/src/lib.rs:22
 -- bootstrap
 -- Sluice bootstrap: roles, schemas and tables. Runs before any function is created.
 
@@ -38,6 +38,29 @@ BEGIN
 END
 $roles$;
 GRANT anon, authenticated, service_role TO authenticator;
+
+-- Supabase's statement timeouts for the request roles (anon 3 s, authenticated 8 s), so that no
+-- request holds a backend for long. Set only where the role has no statement_timeout of its own
+-- (for all databases), so `ALTER ROLE anon SET statement_timeout = ...` stays the operator's
+-- choice, also across upgrades and in a second database of the cluster. The sidecar applies a
+-- role's setting to its requests (SET ROLE alone does not).
+DO $timeouts$
+DECLARE
+    wanted text[][] := ARRAY[['anon', '3s'], ['authenticated', '8s']];
+    i int;
+BEGIN
+    FOR i IN 1 .. array_length(wanted, 1) LOOP
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole
+            CROSS JOIN LATERAL unnest(s.setconfig) AS c(setting)
+            WHERE r.rolname = wanted[i][1] AND s.setdatabase = 0
+              AND c.setting LIKE 'statement\_timeout=%'
+        ) THEN
+            EXECUTE format('ALTER ROLE %I SET statement_timeout = %L', wanted[i][1], wanted[i][2]);
+        END IF;
+    END LOOP;
+END
+$timeouts$;
 
 CREATE SCHEMA IF NOT EXISTS auth;
 GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role;
@@ -79,17 +102,20 @@ CREATE INDEX changes_pending_idx ON sluice.changes (xid, seq) WHERE position IS 
 -- Readers of the whole log see every table's rows, so only service_role (and the owner) may.
 GRANT SELECT ON sluice.changes TO service_role;
 
--- How far pruning has gone: a resume cursor below this can no longer be served completely.
+-- How far pruning has gone: a resume cursor below this can no longer be served completely. At most
+-- one row, written by the first prune (no row: nothing pruned yet). Not seeded, so that pg_dump can
+-- keep the row as it is and a restore into a fresh install does not meet a seeded duplicate.
 CREATE TABLE sluice.change_log_state (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     pruned_through bigint NOT NULL DEFAULT 0
 );
-INSERT INTO sluice.change_log_state DEFAULT VALUES;
 GRANT SELECT ON sluice.change_log_state TO service_role;
 
 -- Row history: one numbered version per change of a row of a table with history on.
+-- `relid` is a regclass, not an oid, so that pg_dump writes the table's name and a restore (where
+-- the table has another oid) still finds the row's versions.
 CREATE TABLE sluice.history_entries (
-    relid oid NOT NULL,
+    relid regclass NOT NULL,
     pk jsonb NOT NULL,
     version int NOT NULL,
     op text NOT NULL,
@@ -98,19 +124,21 @@ CREATE TABLE sluice.history_entries (
     at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (relid, pk, version)
 );
+
+-- Backups: pg_dump leaves out the rows of an extension's tables unless they are marked as
+-- configuration tables. Everything here is user data; the one row the extension seeds itself (the
+-- registration of auth.users, made by auth_tables.sql) is filtered out, since a restore runs
+-- CREATE EXTENSION first, which seeds it again. The position sequence is marked too, so that
+-- positions after a restore continue above the restored ones (resume cursors stay valid).
+SELECT pg_catalog.pg_extension_config_dump('sluice.collections', $$WHERE relid <> 'auth.users'::regclass$$);
+SELECT pg_catalog.pg_extension_config_dump('sluice.changes', '');
+SELECT pg_catalog.pg_extension_config_dump('sluice.change_positions', '');
+SELECT pg_catalog.pg_extension_config_dump('sluice.change_log_state', '');
+SELECT pg_catalog.pg_extension_config_dump('sluice.history_entries', '');
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/request.rs:46
-
-CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, statement_timeout text, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'run_request_wrapper';
-COMMENT ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) IS 'Runs one sidecar request: settings, role and statement in one call (for authenticator only).';
-REVOKE ALL ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) TO authenticator;
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/lib.rs:30
+-- extension/src/lib.rs:32
 -- sluice.raise_error: raises an ERROR with the given SQLSTATE, message, detail and hint (NULL: none).
 -- The sidecar's generated SQL calls it for the guards PostgREST checks after a statement ("exactly one
 -- row" for a single-object write, `Prefer: max-affected`), so that the statement itself fails with a code
@@ -137,31 +165,40 @@ GRANT EXECUTE ON FUNCTION sluice.raise_error(text, text, text, text) TO anon, au
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/registry.rs:207
+-- extension/src/request.rs:77
+
+CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, statement_timeout text, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'run_request_wrapper';
+COMMENT ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) IS 'Runs one sidecar request: settings, role and statement in one call (for authenticator only).';
+REVOKE ALL ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) TO authenticator;
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/registry.rs:238
 -- sluice::registry::disable_history
 CREATE FUNCTION sluice.disable_history("table" regclass) RETURNS void STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'disable_history_wrapper'; COMMENT ON FUNCTION sluice.disable_history(regclass) IS 'Switches row history off for a table (idempotent). Stored versions are kept.';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/registry.rs:191
+-- extension/src/registry.rs:222
 -- sluice::registry::disable_realtime
 CREATE FUNCTION sluice.disable_realtime("table" regclass) RETURNS void STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'disable_realtime_wrapper'; COMMENT ON FUNCTION sluice.disable_realtime(regclass) IS 'Switches realtime change events off for a table (idempotent).';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/registry.rs:199
+-- extension/src/registry.rs:230
 -- sluice::registry::enable_history
 CREATE FUNCTION sluice.enable_history("table" regclass) RETURNS void STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'enable_history_wrapper'; COMMENT ON FUNCTION sluice.enable_history(regclass) IS 'Switches row history on for a table (idempotent).';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/registry.rs:183
+-- extension/src/registry.rs:214
 -- sluice::registry::enable_realtime
 CREATE FUNCTION sluice.enable_realtime("table" regclass) RETURNS void STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'enable_realtime_wrapper'; COMMENT ON FUNCTION sluice.enable_realtime(regclass) IS 'Switches realtime change events on for a table (idempotent).';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/history.rs:144
+-- extension/src/history.rs:195
 -- sluice::history::history_rows
 CREATE  FUNCTION "history_rows"(
 	"table" oid, /* pg_sys :: Oid */
@@ -179,19 +216,19 @@ AS 'MODULE_PATHNAME', 'history_rows_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/request.rs:292
+-- extension/src/request.rs:305
 -- sluice::request::planned_rows
-CREATE FUNCTION sluice.planned_rows(query text, params text[]) RETURNS int8 STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'planned_rows_wrapper'; COMMENT ON FUNCTION sluice.planned_rows(text, text[]) IS 'The planner''s row estimate for a query (Prefer: count=planned).'; REVOKE ALL ON FUNCTION sluice.planned_rows(text, text[]) FROM PUBLIC; GRANT EXECUTE ON FUNCTION sluice.planned_rows(text, text[]) TO anon, authenticated, service_role;
+CREATE FUNCTION sluice.planned_rows(query text, params text[]) RETURNS int8 STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'planned_rows_wrapper'; COMMENT ON FUNCTION sluice.planned_rows(text, text[]) IS 'The planner''s row estimate for one SELECT (Prefer: count=planned); in sessions of authenticator only.'; REVOKE ALL ON FUNCTION sluice.planned_rows(text, text[]) FROM PUBLIC; GRANT EXECUTE ON FUNCTION sluice.planned_rows(text, text[]) TO anon, authenticated, service_role;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/registry.rs:216
+-- extension/src/registry.rs:247
 -- sluice::registry::refresh_tracking
 CREATE FUNCTION sluice.refresh_tracking("table" regclass) RETURNS void STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'refresh_tracking_wrapper'; COMMENT ON FUNCTION sluice.refresh_tracking(regclass) IS 'Re-attaches change triggers after DDL changed a tracked table''s primary key.';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/history.rs:168
+-- extension/src/history.rs:219
 -- sluice::history::restore_version
 CREATE  FUNCTION "restore_version"(
 	"table" oid, /* pg_sys :: Oid */
@@ -204,7 +241,7 @@ AS 'MODULE_PATHNAME', 'restore_version_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:33
+-- extension/src/lib.rs:35
 -- sluice::version
 CREATE  FUNCTION "version"() RETURNS TEXT /* & '_ str */
 IMMUTABLE STRICT PARALLEL SAFE
@@ -213,7 +250,7 @@ AS 'MODULE_PATHNAME', 'version_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/capture.rs:163
+-- extension/src/capture.rs:198
 -- sluice::capture::capture_change
 CREATE FUNCTION "capture_change"()
 	RETURNS TRIGGER
@@ -222,7 +259,7 @@ CREATE FUNCTION "capture_change"()
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:23
+-- extension/src/lib.rs:25
 -- requires:
 --   registry::enable_realtime
 --   capture::capture_change
@@ -316,6 +353,17 @@ CREATE TABLE auth.mail_outbox (
 
 -- "On user created" webhooks and realtime: user rows go through the change log.
 SELECT sluice.enable_realtime('auth.users');
+
+-- Backups: every auth table holds user data (accounts, hashes, sessions, tokens, sent mail), so
+-- pg_dump must keep its rows (see bootstrap.sql); the identity sequences too, so ids continue.
+SELECT pg_catalog.pg_extension_config_dump('auth.users', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.passwords', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.sessions', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.refresh_tokens', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.refresh_tokens_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.one_time_tokens', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.mail_outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.mail_outbox_id_seq', '');
 
 -- The user as GoTrue returns it (its `models.User` JSON), which supabase-js expects. Internal:
 -- called by the functions below only.
@@ -698,7 +746,7 @@ TO authenticator;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/capture.rs:220
+-- extension/src/capture.rs:258
 -- sluice::capture::capture_history
 CREATE FUNCTION "capture_history"()
 	RETURNS TRIGGER
@@ -712,30 +760,12 @@ CREATE SCHEMA IF NOT EXISTS auth; /* sluice::claims::auth */
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/claims.rs:85
--- sluice::claims::auth::jwt
-CREATE  FUNCTION auth."jwt"() RETURNS jsonb /* Option < pgrx :: JsonB > */
-STRICT STABLE PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'jwt_wrapper';
-/* </end connected objects> */
-
-/* <begin connected objects> */
 -- extension/src/claims.rs:73
 -- sluice::claims::auth::role
 CREATE  FUNCTION auth."role"() RETURNS TEXT /* Option < String > */
 STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'role_wrapper';
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/claims.rs:67
--- sluice::claims::auth::uid
-CREATE  FUNCTION auth."uid"() RETURNS uuid /* Option < pgrx :: Uuid > */
-STRICT STABLE PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'uid_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -748,7 +778,25 @@ AS 'MODULE_PATHNAME', 'email_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:21
+-- extension/src/claims.rs:67
+-- sluice::claims::auth::uid
+CREATE  FUNCTION auth."uid"() RETURNS uuid /* Option < pgrx :: Uuid > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'uid_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/claims.rs:85
+-- sluice::claims::auth::jwt
+CREATE  FUNCTION auth."jwt"() RETURNS jsonb /* Option < pgrx :: JsonB > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'jwt_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/lib.rs:23
 -- finalize
 -- Sluice finalize: SQL-level functions and the event triggers. Runs after the Rust functions exist.
 
@@ -781,7 +829,8 @@ BEGIN
     )
     SELECT count(*), max(position) INTO pruned, highest FROM gone;
     IF highest IS NOT NULL THEN
-        UPDATE sluice.change_log_state SET pruned_through = greatest(pruned_through, highest);
+        INSERT INTO sluice.change_log_state AS s (singleton, pruned_through) VALUES (true, highest)
+        ON CONFLICT (singleton) DO UPDATE SET pruned_through = greatest(s.pruned_through, EXCLUDED.pruned_through);
     END IF;
     RETURN pruned;
 END
