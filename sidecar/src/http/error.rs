@@ -552,7 +552,8 @@ mod tests {
 
     #[tokio::test]
     async fn missing_token_when_anon_is_off_is_pgrst302_with_a_bare_challenge() {
-        let (status, challenge, body) = respond_with_headers(TokenError::TokenRequired.into()).await;
+        let (status, challenge, body) =
+            respond_with_headers(TokenError::TokenRequired.into()).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(body["code"], "PGRST302");
         assert_eq!(body["message"], "Anonymous access is disabled");

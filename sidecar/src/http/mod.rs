@@ -19,8 +19,8 @@ use axum::Router;
 use crate::auth::Verifier;
 use crate::db::Pool;
 use crate::http::error::ApiError;
-use crate::rest::parse::QueryLimits;
 use crate::realtime::Realtime;
+use crate::rest::parse::QueryLimits;
 use crate::schema::SchemaHandle;
 
 pub use limits::{MAX_HEADERS, MAX_HEADER_BYTES, MAX_URI_BYTES};
