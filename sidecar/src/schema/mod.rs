@@ -8,6 +8,8 @@
 //! that reads the catalog is in `load`.
 
 pub mod config;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod holder;
 pub mod load;
 pub mod model;

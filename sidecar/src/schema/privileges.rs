@@ -3,7 +3,7 @@
 //!
 //! The schema cache itself is loaded once for every role, so it knows nothing of grants. The
 //! privileges are asked of Postgres per document, under the request's role (the statement is
-//! `crate::rest::sql::privileges`, run like every request), so `has_table_privilege` and friends
+//! `rest::sql::privileges`, run like every request), so `has_table_privilege` and friends
 //! answer for that role and the roles it is a member of, with GRANTs made a moment ago included.
 //! The answer is one JSON object, read here:
 //!
@@ -191,7 +191,7 @@ mod tests {
         assert_eq!(tables.len(), 3);
         let table = |oid| crate::schema::Table {
             oid,
-            ..crate::rest::plan::tests::cache()
+            ..crate::schema::fixtures::cache()
                 .table("public", "todos")
                 .unwrap()
                 .clone()
