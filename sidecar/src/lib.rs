@@ -7,6 +7,11 @@
 //! `http::error` maps every failure to an HTTP response (`http::auth_api::error` for `/auth/v1/`), and
 //! `error::describe` only formats an error chain for the log, for every layer.
 
+//! Visibility: a module or item is `pub` only where the binary (`main.rs`) or the integration tests
+//! reach it, and `pub(crate)` otherwise. `unreachable_pub` (an error under `clippy -D warnings`)
+//! keeps it so, which lets `dead_code` see every item nothing uses.
+#![warn(unreachable_pub)]
+
 pub mod auth;
 pub mod changelog;
 pub mod config;
@@ -18,7 +23,7 @@ pub mod realtime;
 pub mod rest;
 pub mod schema;
 pub mod serve;
-pub mod shutdown;
+pub(crate) mod shutdown;
 
 /// The version of this sidecar. The extension installed in the database must have the same version:
 /// the two are released together and the sidecar relies on the extension's SQL API of that release.

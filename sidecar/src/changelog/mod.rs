@@ -14,7 +14,7 @@
 //! connection listens again after a gap (a NOTIFY may have been lost meanwhile). A poll every few
 //! seconds bounds the delay should a wake-up still go missing.
 
-pub mod event;
+pub(crate) mod event;
 mod sql;
 
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 mod cancel;
 pub mod listen;
 pub mod pool;
-pub mod startup;
+pub(crate) mod startup;
 pub mod tx;
 
 use std::time::Duration;

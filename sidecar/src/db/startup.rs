@@ -54,7 +54,7 @@ pub enum StartupError {
 /// Runs the whole check; returns the extension's version. `deadline` bounds the wait for an
 /// unreachable database (`--startup-timeout`, 10 s by default): long enough to ride out a database that
 /// is starting beside us (docker compose, a test harness), short enough that a wrong URL fails visibly.
-pub async fn check(
+pub(crate) async fn check(
     pool: &Pool,
     target: &str,
     deadline: Duration,
@@ -67,7 +67,7 @@ pub async fn check(
 
 /// Takes a connection from the pool, retrying while the database is unreachable for up to `deadline`.
 /// Refusals (bad password, unknown database) are not retried: waiting will not fix them.
-pub async fn wait_for_database(
+pub(crate) async fn wait_for_database(
     pool: &Pool,
     target: &str,
     deadline: Duration,
@@ -129,7 +129,7 @@ async fn installed_extension_version(client: &Object) -> Result<Option<String>, 
 
 /// The sidecar and the extension are released together: the sidecar calls the extension's SQL API of
 /// its own release, so any other version is refused rather than half-working.
-pub fn check_version(
+pub(crate) fn check_version(
     installed: Option<String>,
     expected: &'static str,
     target: &str,
@@ -147,7 +147,7 @@ pub fn check_version(
 }
 
 /// `user@host:port/dbname` for messages; never the password.
-pub fn describe_target(config: &tokio_postgres::Config) -> String {
+pub(crate) fn describe_target(config: &tokio_postgres::Config) -> String {
     let hosts: Vec<String> = config
         .get_hosts()
         .iter()

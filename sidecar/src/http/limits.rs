@@ -22,7 +22,7 @@ pub const MAX_HEADERS: usize = 64;
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// The middleware: refuses a request whose head is over a bound before any route sees it.
-pub async fn bound_request_head(request: Request, next: Next) -> Response {
+pub(super) async fn bound_request_head(request: Request, next: Next) -> Response {
     match check(request.uri(), request.headers()) {
         Err(err) => err.into_response(),
         Ok(()) => next.run(request).await,

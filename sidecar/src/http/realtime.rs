@@ -27,7 +27,7 @@ use crate::rest::RestError;
 /// The initial read buffer of a socket.
 const SOCKET_BUFFER: usize = 4 * 1024;
 
-pub async fn websocket(
+pub(super) async fn websocket(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -55,7 +55,7 @@ pub async fn websocket(
 }
 
 /// `POST /realtime/v1/api/broadcast` with `{"messages": [{topic, event, payload, private}]}`.
-pub async fn broadcast(
+pub(super) async fn broadcast(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
@@ -67,7 +67,7 @@ pub async fn broadcast(
 
 /// `POST /realtime/v1/api/broadcast/{topic}/events/{event}[?private=true]` with the payload as
 /// the body: JSON, or bytes with `Content-Type: application/octet-stream` (`channel.httpSend`).
-pub async fn broadcast_one(
+pub(super) async fn broadcast_one(
     State(state): State<AppState>,
     Path((topic, event)): Path<(String, String)>,
     Query(params): Query<HashMap<String, String>>,

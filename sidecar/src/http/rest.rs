@@ -21,7 +21,7 @@ use crate::schema::{openapi_for_schema, Privileges};
 /// first exposed schema), as the request's role may use it. The token is checked as for any
 /// request, and the role's privileges are asked of Postgres under that role, in one read-only
 /// request transaction.
-pub async fn openapi(
+pub(super) async fn openapi(
     State(state): State<AppState>,
     identity: Identity,
     uri: Uri,
@@ -70,7 +70,7 @@ pub async fn openapi(
 
 /// `GET`/`HEAD /rest/v1/{relation}`: one read-only transaction, one statement whose single row
 /// carries the body Postgres already shaped.
-pub async fn read(
+pub(super) async fn read(
     State(state): State<AppState>,
     identity: Identity,
     method: Method,
@@ -104,7 +104,7 @@ pub async fn read(
 /// `POST`/`PATCH`/`PUT`/`DELETE /rest/v1/{relation}`: the body is read up to `--max-body-bytes`,
 /// checked to be JSON of the right shape, planned, and written in one statement of one
 /// read-write transaction (rolled back with `Prefer: tx=rollback`, answered all the same).
-pub async fn write(
+pub(super) async fn write(
     State(state): State<AppState>,
     identity: Identity,
     method: Method,

@@ -23,7 +23,7 @@ use crate::rest::RestError;
 /// `GET`/`HEAD` (arguments in the query string, read-only) and `POST` (arguments in the body,
 /// at most `--max-body-bytes`; read-only unless the function is VOLATILE): one transaction, one
 /// statement.
-pub async fn call(
+pub(super) async fn call(
     State(state): State<AppState>,
     identity: Identity,
     method: Method,

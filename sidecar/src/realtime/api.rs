@@ -80,7 +80,7 @@ fn text_field(message: &Value, index: usize, field: &str) -> Result<String, Broa
 }
 
 /// The body of `POST /realtime/v1/api/broadcast`.
-pub fn parse_batch(body: &[u8]) -> Result<Vec<Outgoing>, BroadcastApiError> {
+pub(crate) fn parse_batch(body: &[u8]) -> Result<Vec<Outgoing>, BroadcastApiError> {
     let body: Value =
         serde_json::from_slice(body).map_err(|e| BroadcastApiError::InvalidJson(e.to_string()))?;
     let Some(messages) = body.get("messages").and_then(Value::as_array) else {
@@ -135,7 +135,7 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Outgoing>, BroadcastApiError> {
 
 /// `POST /realtime/v1/api/broadcast/{topic}/events/{event}[?private=true]`: the body is the
 /// payload, raw bytes when `binary` (`application/octet-stream`), else a JSON object.
-pub fn parse_single(
+pub(crate) fn parse_single(
     name: &str,
     event: &str,
     private: bool,

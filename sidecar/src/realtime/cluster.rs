@@ -22,7 +22,7 @@ use super::sql;
 use crate::db::{DbError, Pool};
 use crate::error::describe;
 
-pub const MAX_NOTIFY: usize = 7900;
+pub(crate) const MAX_NOTIFY: usize = 7900;
 
 /// One socket's membership of one channel.
 #[derive(Clone)]
@@ -61,8 +61,8 @@ pub struct Cluster {
 
 /// How often an instance says it is alive, and after how long without a word another instance
 /// counts it as gone.
-pub const ALIVE_EVERY: Duration = Duration::from_secs(5);
-pub const SILENT_AFTER: Duration = Duration::from_secs(15);
+pub(crate) const ALIVE_EVERY: Duration = Duration::from_secs(5);
+pub(crate) const SILENT_AFTER: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum BroadcastError {

@@ -12,7 +12,7 @@ use crate::error::describe;
 
 const RETRY: Duration = Duration::from_millis(100);
 
-pub async fn run(changes: ChangeReader, hub: Arc<Hub>) {
+pub(super) async fn run(changes: ChangeReader, hub: Arc<Hub>) {
     let head = loop {
         match changes.head().await {
             Ok(head) => break head,

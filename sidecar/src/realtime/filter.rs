@@ -9,7 +9,7 @@
 
 use serde_json::{json, Map, Value};
 
-pub use crate::changelog::Op;
+pub(crate) use crate::changelog::Op;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compare {
@@ -43,7 +43,7 @@ pub struct Binding {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
-pub enum FilterError {
+pub(crate) enum FilterError {
     #[error("postgres_changes entries must be objects with event, schema and optionally table and filter")]
     NotAnObject,
     #[error("unknown postgres_changes event {0:?}; use INSERT, UPDATE, DELETE, TRUNCATE or *")]
@@ -54,7 +54,7 @@ pub enum FilterError {
     Filter(String),
 }
 
-pub fn parse_filter(text: &str) -> Result<ColumnFilter, FilterError> {
+pub(crate) fn parse_filter(text: &str) -> Result<ColumnFilter, FilterError> {
     let bad = || FilterError::Filter(text.to_owned());
     let (column, rest) = text.split_once('=').ok_or_else(bad)?;
     let (op, value) = rest.split_once('.').ok_or_else(bad)?;
@@ -91,7 +91,10 @@ pub fn parse_filter(text: &str) -> Result<ColumnFilter, FilterError> {
 }
 
 /// The postgres_changes entries of a join payload, numbered from `first_id`.
-pub fn parse_bindings(entries: &[Value], first_id: u32) -> Result<Vec<Binding>, FilterError> {
+pub(crate) fn parse_bindings(
+    entries: &[Value],
+    first_id: u32,
+) -> Result<Vec<Binding>, FilterError> {
     let mut bindings = Vec::with_capacity(entries.len());
     for (n, entry) in entries.iter().enumerate() {
         let Value::Object(map) = entry else {
@@ -123,7 +126,7 @@ pub fn parse_bindings(entries: &[Value], first_id: u32) -> Result<Vec<Binding>, 
 
 /// `posts.*`, `posts.created`, `posts.updated`, `posts.deleted` (after the `realtime:` prefix) as
 /// the equivalent postgres_changes entry on `public.posts`; `schema.posts.created` names a schema.
-pub fn shorthand(subtopic: &str) -> Option<Value> {
+pub(crate) fn shorthand(subtopic: &str) -> Option<Value> {
     let (relation, action) = subtopic.rsplit_once('.')?;
     let event = match action {
         "*" => "*",

@@ -110,7 +110,7 @@ pub struct ChangeSub {
     pub cursor: AtomicI64,
 }
 
-pub type SubKey = (u64, String);
+pub(crate) type SubKey = (u64, String);
 
 #[derive(Default)]
 struct Registry {

@@ -9,15 +9,15 @@
 //! what the HTTP broadcast API receives. Notifications (new events, schema changes, the other
 //! instances' messages) come from the sidecar's one LISTEN connection, `db::listen`.
 
-pub mod api;
-pub mod cluster;
+pub(crate) mod api;
+pub(crate) mod cluster;
 mod feed;
-pub mod filter;
-pub mod hub;
-pub mod protocol;
-pub mod resume;
-pub mod session;
-pub mod sql;
+pub(crate) mod filter;
+pub(crate) mod hub;
+pub(crate) mod protocol;
+pub(crate) mod resume;
+pub(crate) mod session;
+pub(crate) mod sql;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -42,7 +42,7 @@ pub enum UserPayload {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
-pub enum ProtocolError {
+pub(crate) enum ProtocolError {
     #[error("the frame is not a valid {0} message")]
     Malformed(&'static str),
     #[error("binary frames of kind {0} are not understood")]
@@ -63,7 +63,7 @@ fn opt_string(value: &Value) -> Option<String> {
 }
 
 /// A text frame.
-pub fn decode_text(vsn: Vsn, text: &str) -> Result<Message, ProtocolError> {
+pub(crate) fn decode_text(vsn: Vsn, text: &str) -> Result<Message, ProtocolError> {
     let value: Value = serde_json::from_str(text).map_err(|_| ProtocolError::Malformed("JSON"))?;
     let (join_ref, msg_ref, topic, event, payload) = match (vsn, value) {
         (Vsn::V2, Value::Array(mut parts)) if parts.len() == 5 => {
@@ -103,7 +103,7 @@ pub fn decode_text(vsn: Vsn, text: &str) -> Result<Message, ProtocolError> {
 
 /// A binary frame: only the client's broadcast push exists. Returns the message with the user
 /// payload split out, since a binary user payload has no JSON form.
-pub fn decode_binary(bytes: &[u8]) -> Result<(Message, UserPayload), ProtocolError> {
+pub(crate) fn decode_binary(bytes: &[u8]) -> Result<(Message, UserPayload), ProtocolError> {
     let malformed = ProtocolError::Malformed("binary broadcast");
     let (&kind, rest) = bytes
         .split_first()
@@ -156,7 +156,7 @@ pub fn decode_binary(bytes: &[u8]) -> Result<(Message, UserPayload), ProtocolErr
 }
 
 /// A text frame for `message`.
-pub fn encode(vsn: Vsn, message: &Message) -> String {
+pub(crate) fn encode(vsn: Vsn, message: &Message) -> String {
     match vsn {
         Vsn::V2 => json!([
             message.join_ref,
@@ -179,7 +179,12 @@ pub fn encode(vsn: Vsn, message: &Message) -> String {
 
 /// The text around a payload that is already serialized JSON: `head + payload + tail` is a frame.
 /// Change events are serialized once per event, and each subscriber's shell once per subscription.
-pub fn shell(vsn: Vsn, join_ref: Option<&str>, topic: &str, event: &str) -> (String, &'static str) {
+pub(crate) fn shell(
+    vsn: Vsn,
+    join_ref: Option<&str>,
+    topic: &str,
+    event: &str,
+) -> (String, &'static str) {
     let join_ref = serde_json::to_string(&join_ref).unwrap_or_else(|_| "null".into());
     let topic = Value::from(topic).to_string();
     let event = Value::from(event).to_string();
@@ -193,7 +198,8 @@ pub fn shell(vsn: Vsn, join_ref: Option<&str>, topic: &str, event: &str) -> (Str
 }
 
 /// A text frame whose payload is already serialized JSON.
-pub fn encode_raw(
+#[cfg(test)]
+pub(crate) fn encode_raw(
     vsn: Vsn,
     join_ref: Option<&str>,
     topic: &str,
@@ -206,7 +212,11 @@ pub fn encode_raw(
 
 /// The server's binary broadcast frame (kind 4). `None` when a field is longer than the format's
 /// one-byte length allows; the caller then sends JSON.
-pub fn encode_binary_broadcast(topic: &str, event: &str, user: &UserPayload) -> Option<Vec<u8>> {
+pub(crate) fn encode_binary_broadcast(
+    topic: &str,
+    event: &str,
+    user: &UserPayload,
+) -> Option<Vec<u8>> {
     let (encoding, body) = match user {
         UserPayload::Json(value) => (ENCODING_JSON, serde_json::to_vec(value).ok()?),
         UserPayload::Binary(bytes) => (ENCODING_BINARY, bytes.clone()),
@@ -222,7 +232,7 @@ pub fn encode_binary_broadcast(topic: &str, event: &str, user: &UserPayload) -> 
 }
 
 /// `phx_reply` to `request`.
-pub fn reply(request: &Message, status: &str, response: Value) -> Message {
+pub(crate) fn reply(request: &Message, status: &str, response: Value) -> Message {
     Message {
         join_ref: request.join_ref.clone(),
         msg_ref: request.msg_ref.clone(),
@@ -233,7 +243,7 @@ pub fn reply(request: &Message, status: &str, response: Value) -> Message {
 }
 
 /// A server push on a channel (no ref).
-pub fn push(join_ref: Option<&str>, topic: &str, event: &str, payload: Value) -> Message {
+pub(crate) fn push(join_ref: Option<&str>, topic: &str, event: &str, payload: Value) -> Message {
     Message {
         join_ref: join_ref.map(str::to_owned),
         msg_ref: None,

@@ -14,7 +14,7 @@ use crate::error::describe;
 const BATCH: i32 = 1000;
 
 /// Replays the log after the subscription's cursor, then registers it live.
-pub async fn catch_up_then_live(rt: Realtime, key: SubKey, sub: Arc<ChangeSub>) {
+pub(crate) async fn catch_up_then_live(rt: Realtime, key: SubKey, sub: Arc<ChangeSub>) {
     let mut cursor = sub.cursor.load(Ordering::Relaxed);
     let mut backoff = Duration::from_millis(100);
     loop {

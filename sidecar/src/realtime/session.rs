@@ -27,7 +27,7 @@ use crate::auth::{Identity, Verifier};
 use crate::error::describe;
 
 /// Frames a socket may have queued before it is cut off as too slow.
-pub const QUEUE: usize = 4096;
+pub(crate) const QUEUE: usize = 4096;
 /// Close code for a client that could not keep up (1008: policy violation).
 const CLOSE_TOO_SLOW: u16 = 1008;
 /// Close code for a socket closed for silence (1000: normal closure; realtime-js reconnects).
@@ -104,7 +104,7 @@ struct Channel {
     catch_up: Option<JoinHandle<()>>,
 }
 
-pub struct Session {
+pub(crate) struct Session {
     id: u64,
     rt: Realtime,
     verifier: Arc<Verifier>,
@@ -131,7 +131,7 @@ fn expiry(identity: &Identity) -> Option<u64> {
     identity.claims.get("exp").and_then(Value::as_u64)
 }
 
-pub async fn run(
+pub(crate) async fn run(
     socket: WebSocket,
     rt: Realtime,
     verifier: Arc<Verifier>,

@@ -9,7 +9,7 @@ use crate::db::listen::CLUSTER_CHANNEL;
 
 /// What delivery needs to know about a table; cached until the next schema change.
 #[derive(Debug)]
-pub struct TableAccess {
+pub(crate) struct TableAccess {
     pub oid: u32,
     /// Row level security is enabled: visibility depends on each subscriber's claims.
     pub rls: bool,
@@ -23,7 +23,7 @@ pub struct TableAccess {
 
 /// Whether `schema.table` has realtime switched on; with no table (a binding to a whole schema),
 /// whether any table of `schema` has.
-pub async fn realtime_enabled(
+pub(crate) async fn realtime_enabled(
     client: &impl GenericClient,
     schema: &str,
     table: Option<&str>,
@@ -39,7 +39,7 @@ pub async fn realtime_enabled(
     Ok(row.is_some())
 }
 
-pub async fn table_access(
+pub(crate) async fn table_access(
     client: &impl GenericClient,
     schema: &str,
     table: &str,
@@ -72,7 +72,7 @@ pub async fn table_access(
 /// Which of `claim_sets` (each a JSON claims object with a role) the table's SELECT policies
 /// admit for `version`, one version of a row: one round trip to `sluice.policies_admit`, whatever
 /// the number of claim sets.
-pub async fn policies_admit(
+pub(crate) async fn policies_admit(
     client: &impl GenericClient,
     table_oid: u32,
     version: &Map<String, Value>,
@@ -93,7 +93,7 @@ pub async fn policies_admit(
 }
 
 /// Sends one message to the other sidecars.
-pub async fn notify_cluster(
+pub(crate) async fn notify_cluster(
     client: &impl GenericClient,
     message: &str,
 ) -> Result<(), tokio_postgres::Error> {
@@ -104,7 +104,7 @@ pub async fn notify_cluster(
 }
 
 /// Sends several messages to the other sidecars in one statement: all of them or none.
-pub async fn notify_cluster_all(
+pub(crate) async fn notify_cluster_all(
     client: &impl GenericClient,
     messages: &[String],
 ) -> Result<(), tokio_postgres::Error> {

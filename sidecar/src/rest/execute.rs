@@ -16,7 +16,7 @@ use crate::schema::SchemaCache;
 /// The HTTP request as the statement sees it: who asks (role and claims), and the method, path
 /// and headers its SQL may read (`request.method`, `request.path`, `request.headers`).
 #[derive(Clone, Copy)]
-pub struct HttpRequest<'a> {
+pub(crate) struct HttpRequest<'a> {
     pub identity: &'a Identity,
     pub method: &'a Method,
     pub path: &'a str,
@@ -24,7 +24,7 @@ pub struct HttpRequest<'a> {
 }
 
 impl<'a> HttpRequest<'a> {
-    pub fn new(
+    pub(crate) fn new(
         identity: &'a Identity,
         method: &'a Method,
         uri: &'a axum::http::Uri,
@@ -41,7 +41,7 @@ impl<'a> HttpRequest<'a> {
 
 /// How the statement's transaction runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mode {
+pub(crate) struct Mode {
     /// `None`: read-only for GET and HEAD, read-write otherwise.
     pub access: Option<Access>,
     pub end: End,
@@ -49,13 +49,13 @@ pub struct Mode {
 
 impl Mode {
     /// By method, committed.
-    pub const DEFAULT: Mode = Mode {
+    pub(crate) const DEFAULT: Mode = Mode {
         access: None,
         end: End::Commit,
     };
 
     /// Committed, or rolled back for `Prefer: tx=rollback`.
-    pub fn rolled_back_if(rollback: bool) -> Mode {
+    pub(crate) fn rolled_back_if(rollback: bool) -> Mode {
         Mode {
             end: if rollback { End::Rollback } else { End::Commit },
             ..Mode::DEFAULT
@@ -79,7 +79,7 @@ pub enum ExecuteError {
 
 /// Runs `sql` with `params` as `request`'s caller, once, and returns its first result row
 /// (`what` names the statement if it returned none, which our SQL never does).
-pub async fn execute(
+pub(crate) async fn execute(
     pool: &Pool,
     cache: &SchemaCache,
     request: HttpRequest<'_>,
@@ -116,7 +116,7 @@ fn guard_refusal(err: &TxError) -> Option<RestError> {
 }
 
 /// The (body, page count, total) row that read statements and set-returning calls produce.
-pub fn read_result(row: &TextRow) -> Result<ReadResult, ExecuteError> {
+pub(crate) fn read_result(row: &TextRow) -> Result<ReadResult, ExecuteError> {
     Ok(ReadResult {
         body: text_column(row, 0)?,
         page_count: int8_column(row, 1)?.ok_or(ExecuteError::Malformed("a NULL page count"))?,
@@ -125,7 +125,7 @@ pub fn read_result(row: &TextRow) -> Result<ReadResult, ExecuteError> {
 }
 
 /// The (body, affected, location) row of a write statement.
-pub fn write_result(row: &TextRow) -> Result<WriteResult, ExecuteError> {
+pub(crate) fn write_result(row: &TextRow) -> Result<WriteResult, ExecuteError> {
     Ok(WriteResult {
         body: text_column(row, 0)?,
         affected: int8_column(row, 1)?.ok_or(ExecuteError::Malformed("a NULL row count"))?,
@@ -134,7 +134,7 @@ pub fn write_result(row: &TextRow) -> Result<WriteResult, ExecuteError> {
 }
 
 /// Column `index` of a result row (text, or NULL).
-pub fn text_column(row: &TextRow, index: usize) -> Result<Option<String>, ExecuteError> {
+pub(crate) fn text_column(row: &TextRow, index: usize) -> Result<Option<String>, ExecuteError> {
     row.get(index)
         .cloned()
         .ok_or(ExecuteError::Malformed("a result row with too few columns"))
@@ -151,6 +151,10 @@ fn int8_column(row: &TextRow, index: usize) -> Result<Option<i64>, ExecuteError>
 }
 
 /// `Content-Profile`: the schema answered from, when the client named one or there is a choice.
-pub fn content_profile<'a>(cache: &SchemaCache, given: bool, schema: &'a str) -> Option<&'a str> {
+pub(crate) fn content_profile<'a>(
+    cache: &SchemaCache,
+    given: bool,
+    schema: &'a str,
+) -> Option<&'a str> {
     (given || cache.exposed_schemas().len() > 1).then_some(schema)
 }

@@ -8,10 +8,10 @@
 //! refusal with its code and status.
 
 mod error;
-pub mod execute;
+pub(crate) mod execute;
 pub mod parse;
-pub mod plan;
-pub mod response;
+pub(crate) mod plan;
+pub(crate) mod response;
 pub mod sql;
 
 pub use error::RestError;

@@ -13,14 +13,14 @@ use super::plan::{ReadPlan, TotalCount};
 
 /// What the read statement returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadResult {
+pub(crate) struct ReadResult {
     pub body: Option<String>,
     pub page_count: i64,
     pub total: Option<i64>,
 }
 
 /// `Content-Range: first-last/total`; `*` for an empty page and for an unknown total.
-pub fn content_range(offset: u64, page_count: i64, total: Option<i64>) -> String {
+pub(crate) fn content_range(offset: u64, page_count: i64, total: Option<i64>) -> String {
     let total_text = total.map_or_else(|| "*".to_owned(), |total| total.to_string());
     let offset = i64::try_from(offset).unwrap_or(i64::MAX);
     if page_count > 0 && total != Some(0) {
@@ -32,7 +32,11 @@ pub fn content_range(offset: u64, page_count: i64, total: Option<i64>) -> String
 
 /// 200, or 206 when a known total has more rows than the page; an offset past a known total is
 /// an error (416).
-pub fn status(offset: u64, page_count: i64, total: Option<i64>) -> Result<StatusCode, RestError> {
+pub(crate) fn status(
+    offset: u64,
+    page_count: i64,
+    total: Option<i64>,
+) -> Result<StatusCode, RestError> {
     let Some(total) = total else {
         return Ok(StatusCode::OK);
     };
@@ -46,7 +50,7 @@ pub fn status(offset: u64, page_count: i64, total: Option<i64>) -> Result<Status
     })
 }
 
-pub fn read_response(
+pub(crate) fn read_response(
     plan: &ReadPlan,
     method: &Method,
     result: ReadResult,
@@ -93,7 +97,7 @@ pub fn read_response(
 
 /// What the write statement returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WriteResult {
+pub(crate) struct WriteResult {
     /// The shaped rows, with `return=representation`.
     pub body: Option<String>,
     pub affected: i64,
@@ -103,7 +107,7 @@ pub struct WriteResult {
 
 /// As PostgREST answers a write: POST 201; PATCH, PUT and DELETE 200 with a representation and
 /// 204 without; `Content-Range: */N` with `Prefer: count=exact`; `Location` for headers-only.
-pub fn write_response(
+pub(crate) fn write_response(
     plan: &WritePlan,
     method: WriteMethod,
     relation: &str,

@@ -6,7 +6,7 @@ use std::str::FromStr;
 /// Schemas that hold Sluice's own machinery or Postgres's catalogs. Exposing them would publish
 /// `auth.users`, the change log or the catalogs as REST resources, so they are refused outright, even
 /// when asked for: privileges would still apply, but one mistaken GRANT should not become an API.
-pub const INTERNAL_SCHEMAS: &[&str] = &[
+pub(crate) const INTERNAL_SCHEMAS: &[&str] = &[
     "auth",
     "sluice",
     "storage",
@@ -81,7 +81,7 @@ impl ExposedSchemas {
 /// Whether a schema may never be exposed. Names are compared exactly, as Postgres does for quoted
 /// identifiers: `"Auth"` is a different schema from `auth`. `pg_*` names are reserved by Postgres
 /// (`pg_toast`, `pg_temp_N`, ...).
-pub fn is_internal(schema: &str) -> bool {
+pub(crate) fn is_internal(schema: &str) -> bool {
     INTERNAL_SCHEMAS.contains(&schema) || schema.starts_with("pg_")
 }
 

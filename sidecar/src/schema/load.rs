@@ -205,7 +205,7 @@ const VOID_OID: u32 = 2278;
 
 /// Loads the whole cache. Needs `&mut` for the transaction; any failure leaves the caller's current
 /// cache as it was.
-pub async fn load(
+pub(crate) async fn load(
     client: &mut Client,
     exposed: &ExposedSchemas,
 ) -> Result<SchemaCache, SchemaError> {

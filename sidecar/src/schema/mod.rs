@@ -7,14 +7,14 @@
 //! role asking. Requests take a snapshot with `SchemaHandle::current()`. All of the module's SQL
 //! that reads the catalog is in `load`.
 
-pub mod config;
+pub(crate) mod config;
 #[cfg(test)]
 pub(crate) mod fixtures;
-pub mod holder;
-pub mod load;
-pub mod model;
-pub mod openapi;
-pub mod privileges;
+pub(crate) mod holder;
+pub(crate) mod load;
+pub(crate) mod model;
+pub(crate) mod openapi;
+pub(crate) mod privileges;
 mod relationships;
 
 pub use config::{ExposedSchemas, ExposedSchemasError};

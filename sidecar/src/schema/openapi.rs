@@ -378,7 +378,7 @@ fn enum_schema(type_name: &str, values: &[String]) -> Map<String, Value> {
 /// A Postgres type (as `format_type` names it, without modifiers) as a JSON schema, following how
 /// Postgres's `to_json` renders its values: numbers as numbers, json as itself, the rest as
 /// strings. The format is OpenAPI's where it has one, else the Postgres type's name.
-pub fn type_schema(type_name: &str) -> Map<String, Value> {
+pub(crate) fn type_schema(type_name: &str) -> Map<String, Value> {
     let (json_type, format) = match type_name {
         "smallint" | "integer" => (Some("integer"), Some("int32")),
         "bigint" | "oid" => (Some("integer"), Some("int64")),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 /// Tasks that may run (or wait for a database connection) at once.
-pub const MAX_PENDING: u32 = 64;
+pub(crate) const MAX_PENDING: u32 = 64;
 
 #[derive(Debug)]
 pub struct Background {

@@ -11,19 +11,19 @@
 //!   answering).
 //! - `error`: `AccountError`, the domain's one error.
 
-pub mod admin;
-pub mod background;
-pub mod error;
-pub mod input;
+pub(crate) mod admin;
+pub(crate) mod background;
+pub(crate) mod error;
+pub(crate) mod input;
 mod links;
 pub mod mailer;
-pub mod password;
+pub(crate) mod password;
 pub mod ratelimit;
-pub mod session;
+pub(crate) mod session;
 pub mod settings;
-pub mod store;
+pub(crate) mod store;
 pub mod tokens;
-pub mod user;
+pub(crate) mod user;
 
 use serde_json::Value;
 use uuid::Uuid;

@@ -19,11 +19,11 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::Semaphore;
 
 /// Memory cost in KiB (19 MiB).
-pub const MEMORY_KIB: u32 = 19 * 1024;
+pub(crate) const MEMORY_KIB: u32 = 19 * 1024;
 /// Passes over the memory.
-pub const ITERATIONS: u32 = 2;
+pub(crate) const ITERATIONS: u32 = 2;
 /// Lanes (parallelism).
-pub const LANES: u32 = 1;
+pub(crate) const LANES: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -55,7 +55,7 @@ fn argon2() -> Argon2<'static> {
 }
 
 /// A PHC hash of `password` with a fresh 16-byte salt (blocking: call on the blocking pool).
-pub fn hash_blocking(password: &str) -> Result<String, PasswordError> {
+pub(crate) fn hash_blocking(password: &str) -> Result<String, PasswordError> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|err| PasswordError::Random(err.to_string()))?;
     let salt = SaltString::encode_b64(&salt).map_err(|err| PasswordError::Hash(err.to_string()))?;
@@ -66,7 +66,7 @@ pub fn hash_blocking(password: &str) -> Result<String, PasswordError> {
 }
 
 /// Whether `password` matches the PHC string `hash` (blocking). A malformed hash matches nothing.
-pub fn verify_blocking(password: &str, hash: &str) -> bool {
+pub(crate) fn verify_blocking(password: &str, hash: &str) -> bool {
     match PasswordHash::new(hash) {
         Ok(parsed) => argon2()
             .verify_password(password.as_bytes(), &parsed)

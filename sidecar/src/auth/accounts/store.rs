@@ -38,7 +38,7 @@ async fn call(pool: &Pool, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<
 
 /// The password row of sign-in.
 #[derive(Debug, Clone)]
-pub struct PasswordRow {
+pub(crate) struct PasswordRow {
     pub user_id: Uuid,
     pub hash: String,
     pub banned: bool,
@@ -47,14 +47,14 @@ pub struct PasswordRow {
 
 /// A session just started: its id and the user as now stored.
 #[derive(Debug, Clone)]
-pub struct Started {
+pub(crate) struct Started {
     pub session_id: Uuid,
     pub user: Value,
 }
 
 /// What a user update changes; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
-pub struct UserChanges {
+pub(crate) struct UserChanges {
     pub email: Option<String>,
     pub password_hash: Option<String>,
     pub user_metadata: Option<Value>,
@@ -66,7 +66,7 @@ pub struct UserChanges {
     pub keep_session: Option<Uuid>,
 }
 
-pub async fn create_user(
+pub(crate) async fn create_user(
     pool: &Pool,
     email: &str,
     password_hash: Option<&str>,
@@ -91,7 +91,10 @@ pub async fn create_user(
     Ok(row.get(0))
 }
 
-pub async fn password_of(pool: &Pool, email: &str) -> Result<Option<PasswordRow>, StoreError> {
+pub(crate) async fn password_of(
+    pool: &Pool,
+    email: &str,
+) -> Result<Option<PasswordRow>, StoreError> {
     let client = pool.get().await.map_err(DbError::from)?;
     let statement = client
         .prepare_cached("SELECT user_id, hash, banned, confirmed FROM auth.sluice_password_of($1)")
@@ -105,7 +108,7 @@ pub async fn password_of(pool: &Pool, email: &str) -> Result<Option<PasswordRow>
     }))
 }
 
-pub async fn start_session(
+pub(crate) async fn start_session(
     pool: &Pool,
     user_id: Uuid,
     refresh_hash: &str,
@@ -130,7 +133,7 @@ pub async fn start_session(
 
 /// The outcome of a refresh as the database decided it: `{"session_id", "aal", "user"}` or
 /// `{"error": code}`.
-pub async fn refresh(
+pub(crate) async fn refresh(
     pool: &Pool,
     token_hash: &str,
     new_hash: &str,
@@ -146,7 +149,7 @@ pub async fn refresh(
 }
 
 /// The user, `{"error": "session_not_found"}` when the session ended, `None` when the user is gone.
-pub async fn user_of(
+pub(crate) async fn user_of(
     pool: &Pool,
     user_id: Uuid,
     session_id: Option<Uuid>,
@@ -160,7 +163,7 @@ pub async fn user_of(
     Ok(row.get(0))
 }
 
-pub async fn update_user(
+pub(crate) async fn update_user(
     pool: &Pool,
     user_id: Uuid,
     changes: &UserChanges,
@@ -186,7 +189,7 @@ pub async fn update_user(
     Ok(row.get(0))
 }
 
-pub async fn logout(
+pub(crate) async fn logout(
     pool: &Pool,
     user_id: Uuid,
     session_id: Option<Uuid>,
@@ -201,7 +204,7 @@ pub async fn logout(
     Ok(())
 }
 
-pub async fn issue_one_time_token(
+pub(crate) async fn issue_one_time_token(
     pool: &Pool,
     email: &str,
     kind: &str,
@@ -216,7 +219,7 @@ pub async fn issue_one_time_token(
     Ok(row.get(0))
 }
 
-pub async fn request_email_change(
+pub(crate) async fn request_email_change(
     pool: &Pool,
     user_id: Uuid,
     new_email: &str,
@@ -231,7 +234,7 @@ pub async fn request_email_change(
     Ok(row.get(0))
 }
 
-pub async fn consume_one_time_token(
+pub(crate) async fn consume_one_time_token(
     pool: &Pool,
     kind: &str,
     token_hash: &str,
@@ -247,7 +250,7 @@ pub async fn consume_one_time_token(
 }
 
 /// `{"users": [...], "total": n}`.
-pub async fn list_users(pool: &Pool, page: i32, per_page: i32) -> Result<Value, StoreError> {
+pub(crate) async fn list_users(pool: &Pool, page: i32, per_page: i32) -> Result<Value, StoreError> {
     let row = call(
         pool,
         "SELECT auth.sluice_list_users($1, $2)",
@@ -257,23 +260,23 @@ pub async fn list_users(pool: &Pool, page: i32, per_page: i32) -> Result<Value, 
     Ok(row.get(0))
 }
 
-pub async fn get_user(pool: &Pool, user_id: Uuid) -> Result<Option<Value>, StoreError> {
+pub(crate) async fn get_user(pool: &Pool, user_id: Uuid) -> Result<Option<Value>, StoreError> {
     let row = call(pool, "SELECT auth.sluice_get_user($1)", &[&user_id]).await?;
     Ok(row.get(0))
 }
 
-pub async fn delete_user(pool: &Pool, user_id: Uuid) -> Result<bool, StoreError> {
+pub(crate) async fn delete_user(pool: &Pool, user_id: Uuid) -> Result<bool, StoreError> {
     let row = call(pool, "SELECT auth.sluice_delete_user($1)", &[&user_id]).await?;
     Ok(row.get(0))
 }
 
 /// The database's clock, as JSON (the format of the timestamps in user JSON).
-pub async fn now(pool: &Pool) -> Result<Value, StoreError> {
+pub(crate) async fn now(pool: &Pool) -> Result<Value, StoreError> {
     let row = call(pool, "SELECT to_jsonb(now())", &[]).await?;
     Ok(row.get(0))
 }
 
-pub async fn enqueue_mail(pool: &Pool, mail: &Mail) -> Result<(), StoreError> {
+pub(crate) async fn enqueue_mail(pool: &Pool, mail: &Mail) -> Result<(), StoreError> {
     call(
         pool,
         "SELECT auth.sluice_enqueue_mail($1, $2, $3, $4)",

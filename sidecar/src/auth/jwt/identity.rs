@@ -19,7 +19,7 @@ use super::verify::{Verified, Verifier, ANON_ROLE};
 use crate::http::error::ApiError;
 
 /// The header Supabase clients put their API key in.
-pub const APIKEY: &str = "apikey";
+pub(crate) const APIKEY: &str = "apikey";
 
 /// The role a request runs as and the claims Postgres sees (`request.jwt.claims`, `auth.jwt()`).
 #[derive(Debug, Clone, PartialEq)]
@@ -58,7 +58,7 @@ impl From<Verified> for Identity {
 /// The request's token: the `Authorization` bearer token, else the `apikey` header, else none.
 /// An `Authorization` header that is present but not `Bearer` is refused rather than ignored, so
 /// that a client that meant to authenticate is not silently served as `anon`.
-pub fn token(headers: &HeaderMap) -> Result<Option<&str>, TokenError> {
+pub(crate) fn token(headers: &HeaderMap) -> Result<Option<&str>, TokenError> {
     if let Some(value) = headers.get(AUTHORIZATION) {
         let value = value.to_str().map_err(|_| TokenError::NotBearer)?.trim();
         // RFC 9110 §11.1: the scheme is case-insensitive; the token follows one or more spaces.

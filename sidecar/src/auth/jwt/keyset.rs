@@ -103,11 +103,11 @@ pub enum KeyFileError {
     },
 }
 
-pub const PUBLIC_KEY_FILE_FLAG: &str = "--jwt-public-key-file (SLUICE_JWT_PUBLIC_KEY_FILE)";
-pub const JWKS_FILE_FLAG: &str = "--jwt-jwks-file (SLUICE_JWT_JWKS_FILE)";
+pub(crate) const PUBLIC_KEY_FILE_FLAG: &str = "--jwt-public-key-file (SLUICE_JWT_PUBLIC_KEY_FILE)";
+pub(crate) const JWKS_FILE_FLAG: &str = "--jwt-jwks-file (SLUICE_JWT_JWKS_FILE)";
 
 /// Reads a key file with `parse` (`keys_from_pem` or `keys_from_jwks`); errors name the flag.
-pub fn read_key_file(
+pub(crate) fn read_key_file(
     path: &Path,
     flag: &'static str,
     parse: fn(&str) -> Result<Vec<VerifyingKey>, BadKey>,
@@ -126,7 +126,7 @@ pub fn read_key_file(
 
 /// Public keys from PEM text: one or more `PUBLIC KEY` (SPKI, RSA or EC P-256) or `RSA PUBLIC KEY`
 /// (PKCS#1) blocks, so that a file can hold the current and the next key during a rotation.
-pub fn keys_from_pem(text: &str) -> Result<Vec<VerifyingKey>, BadKey> {
+pub(crate) fn keys_from_pem(text: &str) -> Result<Vec<VerifyingKey>, BadKey> {
     let blocks = pem_blocks(text)?;
     if blocks.is_empty() {
         return Err(BadKey(
@@ -215,7 +215,7 @@ fn pem_blocks(text: &str) -> Result<Vec<(&str, &str)>, BadKey> {
 /// Keys from a JSON Web Key Set (`{"keys": [...]}`), as published by Supabase or any OpenID
 /// provider at `/.well-known/jwks.json`. Keys marked for encryption (`"use": "enc"`) are skipped; a
 /// token's `kid` header picks among the rest.
-pub fn keys_from_jwks(json: &str) -> Result<Vec<VerifyingKey>, BadKey> {
+pub(crate) fn keys_from_jwks(json: &str) -> Result<Vec<VerifyingKey>, BadKey> {
     let set: JwkSet = serde_json::from_str(json).map_err(|err| {
         BadKey(format!(
             "not a JSON Web Key Set of RSA, EC or oct keys ({err})"

@@ -2,11 +2,11 @@
 //! that verify request JWTs (`keyset`), verifying a token into a role and claims (`verify`), and a
 //! request's identity from its headers (`identity`). Every refusal is a `TokenError` (`error`).
 
-pub mod error;
-pub mod identity;
+pub(crate) mod error;
+pub(crate) mod identity;
 pub mod keys;
-pub mod keyset;
-pub mod verify;
+pub(crate) mod keyset;
+pub(crate) mod verify;
 
 pub use error::TokenError;
 pub use identity::Identity;

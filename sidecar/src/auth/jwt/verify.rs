@@ -27,13 +27,13 @@ use super::keys::JwtSecret;
 use super::keyset::{SigningAlg, VerifyingKey};
 
 /// The role of a request without a token.
-pub const ANON_ROLE: &str = "anon";
+pub(crate) const ANON_ROLE: &str = "anon";
 
 /// The roles Supabase projects use, and so the default of `--jwt-roles`.
-pub const DEFAULT_ROLES: [&str; 3] = ["anon", "authenticated", "service_role"];
+pub(crate) const DEFAULT_ROLES: [&str; 3] = ["anon", "authenticated", "service_role"];
 
 /// PostgREST's allowed clock skew; enough for machines kept in sync by NTP.
-pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 
 /// What the verifier accepts besides the keys.
 #[derive(Debug, Clone, PartialEq, Eq)]

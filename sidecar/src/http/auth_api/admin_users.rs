@@ -38,7 +38,7 @@ fn user_id(id: &str) -> Result<Uuid, AccountError> {
 
 /// The fields of GoTrue's `AdminUserParams` that Sluice supports.
 #[derive(Deserialize)]
-pub struct UserBody {
+pub(super) struct UserBody {
     email: Option<String>,
     password: Option<String>,
     #[serde(default)]
@@ -68,13 +68,13 @@ fn ban(duration: Option<String>) -> Result<Option<f64>, AccountError> {
 }
 
 #[derive(Deserialize)]
-pub struct Page {
+pub(super) struct Page {
     // Text: supabase-js sends `page=&per_page=` when none is given; those read as the defaults.
     page: Option<String>,
     per_page: Option<String>,
 }
 
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AuthState>,
     Query(page): Query<Page>,
     headers: HeaderMap,
@@ -115,7 +115,7 @@ pub async fn list(
     Ok(response)
 }
 
-pub async fn create(
+pub(super) async fn create(
     State(state): State<AuthState>,
     headers: HeaderMap,
     body: Bytes,
@@ -136,7 +136,7 @@ pub async fn create(
     Ok(Json(state.accounts.admin_create(new).await?))
 }
 
-pub async fn get(
+pub(super) async fn get(
     State(state): State<AuthState>,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -145,7 +145,7 @@ pub async fn get(
     Ok(Json(state.accounts.admin_get(user_id(&id)?).await?))
 }
 
-pub async fn update(
+pub(super) async fn update(
     State(state): State<AuthState>,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -165,7 +165,7 @@ pub async fn update(
     Ok(Json(state.accounts.admin_update(id, changes).await?))
 }
 
-pub async fn delete(
+pub(super) async fn delete(
     State(state): State<AuthState>,
     Path(id): Path<String>,
     headers: HeaderMap,

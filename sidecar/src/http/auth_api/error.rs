@@ -16,7 +16,7 @@ use crate::auth::accounts::AccountError;
 use crate::error::describe;
 
 /// The HTTP status and GoTrue's `error_code` of an auth failure.
-pub fn status_and_code(err: &AccountError) -> (StatusCode, &'static str) {
+pub(crate) fn status_and_code(err: &AccountError) -> (StatusCode, &'static str) {
     use AccountError as A;
     match err {
         A::BadJson(_) => (StatusCode::BAD_REQUEST, "bad_json"),

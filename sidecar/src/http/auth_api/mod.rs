@@ -3,7 +3,7 @@
 //! `error` turns its `AccountError`s into GoTrue's error responses.
 
 mod admin_users;
-pub mod error;
+pub(crate) mod error;
 mod session;
 mod user;
 

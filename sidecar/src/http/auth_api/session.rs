@@ -14,13 +14,13 @@ use super::{caller, parse, AuthState, Redirect};
 use crate::auth::accounts::{percent_encode, AccountError, Client, Session, SignedUp};
 
 #[derive(Deserialize)]
-pub struct SignupBody {
+pub(super) struct SignupBody {
     email: Option<String>,
     password: Option<String>,
     data: Option<Value>,
 }
 
-pub async fn signup(
+pub(super) async fn signup(
     State(state): State<AuthState>,
     Query(redirect): Query<Redirect>,
     client: Client,
@@ -52,18 +52,18 @@ pub async fn signup(
 }
 
 #[derive(Deserialize)]
-pub struct TokenQuery {
+pub(super) struct TokenQuery {
     grant_type: Option<String>,
 }
 
 #[derive(Deserialize)]
-pub struct TokenBody {
+pub(super) struct TokenBody {
     email: Option<String>,
     password: Option<String>,
     refresh_token: Option<String>,
 }
 
-pub async fn token(
+pub(super) async fn token(
     State(state): State<AuthState>,
     Query(query): Query<TokenQuery>,
     client: Client,
@@ -86,11 +86,11 @@ pub async fn token(
 }
 
 #[derive(Deserialize)]
-pub struct LogoutQuery {
+pub(super) struct LogoutQuery {
     scope: Option<String>,
 }
 
-pub async fn logout(
+pub(super) async fn logout(
     State(state): State<AuthState>,
     Query(query): Query<LogoutQuery>,
     headers: HeaderMap,
@@ -111,11 +111,11 @@ pub async fn logout(
 }
 
 #[derive(Deserialize)]
-pub struct RecoverBody {
+pub(super) struct RecoverBody {
     email: Option<String>,
 }
 
-pub async fn recover(
+pub(super) async fn recover(
     State(state): State<AuthState>,
     Query(redirect): Query<Redirect>,
     client: Client,
@@ -133,7 +133,7 @@ pub async fn recover(
 }
 
 #[derive(Deserialize)]
-pub struct VerifyBody {
+pub(super) struct VerifyBody {
     #[serde(rename = "type")]
     kind: Option<String>,
     token_hash: Option<String>,
@@ -141,7 +141,7 @@ pub struct VerifyBody {
 }
 
 /// POST /verify (`verifyOtp`): `{type, token_hash}` or `{type, email, token}`; answers a session.
-pub async fn verify(
+pub(super) async fn verify(
     State(state): State<AuthState>,
     client: Client,
     body: Bytes,
@@ -165,7 +165,7 @@ pub async fn verify(
 }
 
 #[derive(Deserialize)]
-pub struct VerifyLink {
+pub(super) struct VerifyLink {
     token: Option<String>,
     #[serde(rename = "type")]
     kind: Option<String>,
@@ -174,7 +174,7 @@ pub struct VerifyLink {
 
 /// GET /verify: the link in the mail. Redirects (303) to `redirect_to` (else the site URL) with
 /// the session, or the error, in the fragment, as GoTrue does for the implicit flow.
-pub async fn verify_link(
+pub(super) async fn verify_link(
     State(state): State<AuthState>,
     Query(link): Query<VerifyLink>,
     client: Client,
@@ -223,7 +223,7 @@ fn session_fragment(session: &Session, kind: &str) -> String {
 }
 
 /// GET /settings: what the client may use.
-pub async fn settings(State(state): State<AuthState>) -> Json<Value> {
+pub(super) async fn settings(State(state): State<AuthState>) -> Json<Value> {
     let settings = &state.accounts.settings;
     Json(json!({
         "external": {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::{caller, parse, AuthState, Redirect};
 use crate::auth::accounts::{AccountError, Changes};
 
-pub async fn get(
+pub(super) async fn get(
     State(state): State<AuthState>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, AccountError> {
@@ -19,14 +19,14 @@ pub async fn get(
 }
 
 #[derive(Deserialize)]
-pub struct UpdateBody {
+pub(super) struct UpdateBody {
     email: Option<String>,
     password: Option<String>,
     data: Option<Value>,
 }
 
 /// PUT /user; `?redirect_to=` is where the email-change link sends the browser (if allowed).
-pub async fn update(
+pub(super) async fn update(
     State(state): State<AuthState>,
     Query(redirect): Query<Redirect>,
     headers: HeaderMap,

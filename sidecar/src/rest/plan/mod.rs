@@ -6,10 +6,10 @@
 //! of nodes; filters, order and pages scoped to an embedding go to its node, and `order=rel(col)`
 //! may order by a column of a to-one embedding.
 
-pub mod rpc;
+pub(crate) mod rpc;
 #[cfg(test)]
 pub(crate) mod tests;
-pub mod write;
+pub(crate) mod write;
 
 use super::error::RestError;
 use super::parse::{
@@ -165,7 +165,7 @@ fn requested_table<'a>(
         })
 }
 
-pub fn schema_for<'a>(
+pub(crate) fn schema_for<'a>(
     cache: &'a SchemaCache,
     profile: Option<&'a str>,
 ) -> Result<&'a str, RestError> {
@@ -180,7 +180,7 @@ pub fn schema_for<'a>(
 }
 
 /// Resolves a read of `relation` against `cache`.
-pub fn plan_read(
+pub(crate) fn plan_read(
     cache: &SchemaCache,
     relation: &str,
     request: RestRequest,

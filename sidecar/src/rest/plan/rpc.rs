@@ -19,7 +19,7 @@ use crate::schema::{
 
 /// A function call, ready to become SQL.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallPlan {
+pub(crate) struct CallPlan {
     pub schema: String,
     pub function: String,
     pub args: CallArgs,
@@ -35,7 +35,7 @@ pub struct CallPlan {
 
 /// How the arguments reach the function.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CallArgs {
+pub(crate) enum CallArgs {
     /// Named notation: each given argument, read by Postgres from the JSON object `values` as the
     /// argument's catalog type (`json_to_record`). Arguments left out take their defaults.
     Named {
@@ -49,7 +49,7 @@ pub enum CallArgs {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NamedArg {
+pub(crate) struct NamedArg {
     pub name: String,
     /// From the catalog (`format_type`).
     pub type_name: String,
@@ -58,7 +58,7 @@ pub struct NamedArg {
 
 /// What the response is made of.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CallResult {
+pub(crate) enum CallResult {
     /// `RETURNS void`: 204 without a body.
     Void,
     /// A scalar: its JSON value; `SETOF` a scalar: an array of them.
@@ -247,7 +247,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Resolves a call of `name` with `request` (parsed as `Target::Function`) and `body`.
-pub fn plan_call(
+pub(crate) fn plan_call(
     cache: &SchemaCache,
     name: &str,
     method: &Method,

@@ -18,7 +18,7 @@ use crate::schema::{SchemaCache, Table};
 
 /// The HTTP method of a write, as far as planning cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteMethod {
+pub(crate) enum WriteMethod {
     Post,
     Patch,
     Put,
@@ -77,13 +77,13 @@ pub struct Limit {
 
 /// The request body, once read: a JSON object or an array of objects.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Payload {
+pub(crate) struct Payload {
     /// An array: a single object is wrapped.
     pub rows: Vec<serde_json::Map<String, Value>>,
 }
 
 /// Reads `body` as PostgREST accepts it; anything else is `PGRST102`.
-pub fn parse_payload(body: &[u8], method: WriteMethod) -> Result<Payload, RestError> {
+pub(crate) fn parse_payload(body: &[u8], method: WriteMethod) -> Result<Payload, RestError> {
     if method == WriteMethod::Delete {
         return Ok(Payload { rows: Vec::new() });
     }
@@ -108,7 +108,7 @@ pub fn parse_payload(body: &[u8], method: WriteMethod) -> Result<Payload, RestEr
     Ok(Payload { rows })
 }
 
-pub fn plan_write(
+pub(crate) fn plan_write(
     cache: &SchemaCache,
     relation: &str,
     method: WriteMethod,

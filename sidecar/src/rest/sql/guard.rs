@@ -38,7 +38,7 @@ fn fail(code: &str, message: &str, rows: &str) -> String {
 
 /// The refusal a guard's failure stands for, if `err` is one: known by its SQLSTATE, with the row
 /// count from its DETAIL.
-pub fn refusal(err: &tokio_postgres::error::DbError) -> Option<RestError> {
+pub(crate) fn refusal(err: &tokio_postgres::error::DbError) -> Option<RestError> {
     let rows = || err.detail()?.parse::<i64>().ok();
     match err.code().code() {
         NOT_ONE_ROW => Some(RestError::NotOneRow { rows: rows()? }),

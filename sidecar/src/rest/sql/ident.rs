@@ -6,7 +6,7 @@
 //! string is safe here.
 
 /// `name` as a quoted SQL identifier.
-pub fn quote(name: &str) -> String {
+pub(crate) fn quote(name: &str) -> String {
     let mut quoted = String::with_capacity(name.len() + 2);
     quoted.push('"');
     for ch in name.chars() {
@@ -21,7 +21,7 @@ pub fn quote(name: &str) -> String {
 }
 
 /// `schema.name`, both quoted.
-pub fn qualified(schema: &str, name: &str) -> String {
+pub(crate) fn qualified(schema: &str, name: &str) -> String {
     format!("{}.{}", quote(schema), quote(name))
 }
 
@@ -29,7 +29,7 @@ pub fn qualified(schema: &str, name: &str) -> String {
 /// letters, digits and `_`, not starting with a digit, at most 63 bytes, optionally followed by one
 /// `[]`. Anything else (`double precision`, `varchar(3)`, `text);--`) is refused rather than
 /// interpreted; the catalog's type names, which may have spaces and modifiers, never come here.
-pub fn cast_type(name: &str) -> Option<String> {
+pub(crate) fn cast_type(name: &str) -> Option<String> {
     let (base, array) = match name.strip_suffix("[]") {
         Some(base) => (base, "[]"),
         None => (name, ""),

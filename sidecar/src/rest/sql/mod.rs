@@ -2,11 +2,11 @@
 //! bound parameters (`Params`) only: no value from a request is ever part of the text.
 
 mod filter;
-pub mod guard;
-pub mod ident;
+pub(crate) mod guard;
+pub(crate) mod ident;
 mod privileges;
 mod read;
-pub mod rpc;
+pub(crate) mod rpc;
 mod write;
 
 #[cfg(test)]

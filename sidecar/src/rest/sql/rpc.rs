@@ -23,7 +23,7 @@ use crate::rest::plan::rpc::{CallArgs, CallPlan, CallResult};
 
 /// SQL text and its parameters; the single row has `body text`, `page_count int8`, `total int8`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallStatement {
+pub(crate) struct CallStatement {
     pub sql: String,
     pub params: Params,
 }
@@ -31,7 +31,7 @@ pub struct CallStatement {
 /// The read builder's statement starts so; the call's CTE goes in front of its own.
 const READ_PREFIX: &str = "WITH _sluice_page AS (";
 
-pub fn call(plan: &CallPlan) -> CallStatement {
+pub(crate) fn call(plan: &CallPlan) -> CallStatement {
     match &plan.result {
         CallResult::Rows {
             read: read_plan,
