@@ -61,6 +61,10 @@ fn a_silent_socket_is_closed_and_its_presence_leaves_while_a_heartbeating_one_st
             .await;
         assert_eq!(reply["status"], "ok", "{reply}");
         let mut kept = Vec::new();
+        // The sidecar hears the track after this instant and answers it later (under load, a
+        // long while later), so its silence clock starts between the two: timed from here, the
+        // leave can never come before the timeout.
+        let silent_since = Instant::now();
         let reply = ghost
             .call(
                 room,
@@ -70,7 +74,6 @@ fn a_silent_socket_is_closed_and_its_presence_leaves_while_a_heartbeating_one_st
             )
             .await;
         assert_eq!(reply["status"], "ok", "{reply}");
-        let silent_since = Instant::now();
         heartbeat_until(&mut alive, Duration::from_secs(10), |m| {
             m["event"] == "presence_diff" && m["payload"]["joins"].get("ghost").is_some()
         })
@@ -82,11 +85,7 @@ fn a_silent_socket_is_closed_and_its_presence_leaves_while_a_heartbeating_one_st
         })
         .await;
         let waited = silent_since.elapsed();
-        // (The sidecar's clock started at the track, a moment before ours.)
-        assert!(
-            waited >= Duration::from_millis(TIMEOUT * 1000 - 300),
-            "{waited:?}"
-        );
+        assert!(waited >= Duration::from_secs(TIMEOUT), "{waited:?}");
         assert!(waited < Duration::from_secs(TIMEOUT + 5), "{waited:?}");
         assert_eq!(
             leave["payload"]["leaves"]["ghost"]["metas"][0]["here"],
