@@ -160,11 +160,16 @@ async fn reset(args: ResetArgs) -> Result<(), CliError> {
     let name = dbname(&config)?;
     {
         let admin = connect(&maintenance(&config, &name)).await?;
+        // Two round trips: a multi-statement query runs as one transaction, which DROP
+        // DATABASE refuses.
         admin
             .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {0} WITH (FORCE); CREATE DATABASE {0}",
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                 quote_ident(&name)
             ))
+            .await?;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name)))
             .await?;
     }
     eprintln!("recreated database {name}");
