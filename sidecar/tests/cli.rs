@@ -314,12 +314,22 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// The Supabase CLI's demo JWT secret and the anon key it signs, as `supabase start` prints them:
+/// a test suite written against `supabase start` keeps its keys.
+const DEMO_SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters-long";
+const DEMO_ANON_KEY: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.\
+    eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAiOjE5ODM4MTI5OTZ9.\
+    CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0";
+
 fn sign_in(sidecar: &Sidecar, email: &str, password: &str) -> (u16, Value) {
-    let anon = sign(json!({"role": "anon"}));
+    sign_in_with(sidecar, &sign(json!({"role": "anon"})), email, password)
+}
+
+fn sign_in_with(sidecar: &Sidecar, anon: &str, email: &str, password: &str) -> (u16, Value) {
     let (status, body) = http::post(
         sidecar.addr(),
         "/auth/v1/token?grant_type=password",
-        &[("apikey", &anon), ("content-type", "application/json")],
+        &[("apikey", anon), ("content-type", "application/json")],
         json!({"email": email, "password": password})
             .to_string()
             .as_bytes(),
@@ -397,8 +407,23 @@ fn postgrest_js_project_resets_its_seeded_user_signs_in_and_a_dump_restores() {
         "the user's insert is in the change log (without its hash)"
     );
 
-    let mut sidecar = Sidecar::spawn(serve_command(&authenticator_url(&db)));
+    let mut command = serve_command(&authenticator_url(&db));
+    command.env("SLUICE_JWT_SECRET", DEMO_SECRET);
+    let mut sidecar = Sidecar::spawn(command);
     sidecar.wait_listening(std::time::Duration::from_secs(30));
+    // The demo anon key of `supabase start` calls the project's functions.
+    let (status, body) = http::post(
+        sidecar.addr(),
+        "/rest/v1/rpc/get_status",
+        &[
+            ("apikey", DEMO_ANON_KEY),
+            ("authorization", &format!("Bearer {DEMO_ANON_KEY}")),
+            ("content-type", "application/json"),
+        ],
+        br#"{"name_param": "supabot"}"#,
+    )
+    .unwrap();
+    assert_eq!((status, body.as_str()), (200, "\"ONLINE\""));
     // Supabase's default privileges: anon reads a table without RLS, as on Supabase.
     let users = sidecar
         .get("/rest/v1/users?select=username&order=username")
@@ -406,9 +431,19 @@ fn postgrest_js_project_resets_its_seeded_user_signs_in_and_a_dump_restores() {
     assert_eq!(users.status, 200, "{}", users.body);
     assert_eq!(users.body.as_array().map(Vec::len), Some(8));
 
-    let (status, session) = sign_in(&sidecar, "seeded@example.com", "wrong-password");
+    let (status, session) = sign_in_with(
+        &sidecar,
+        DEMO_ANON_KEY,
+        "seeded@example.com",
+        "wrong-password",
+    );
     assert_eq!(status, 400, "{session}");
-    let (status, session) = sign_in(&sidecar, "SEEDED@example.com", "seeded-password-1");
+    let (status, session) = sign_in_with(
+        &sidecar,
+        DEMO_ANON_KEY,
+        "SEEDED@example.com",
+        "seeded-password-1",
+    );
     assert_eq!(status, 200, "{session}");
     assert_eq!(session["user"]["user_metadata"]["name"], "Seeded");
     assert_eq!(
@@ -417,7 +452,12 @@ fn postgrest_js_project_resets_its_seeded_user_signs_in_and_a_dump_restores() {
         "rehashed at the first sign-in"
     );
     assert_eq!(db.rows(leaks), json!([{"n": 0}]));
-    let (status, _) = sign_in(&sidecar, "seeded@example.com", "seeded-password-1");
+    let (status, _) = sign_in_with(
+        &sidecar,
+        DEMO_ANON_KEY,
+        "seeded@example.com",
+        "seeded-password-1",
+    );
     assert_eq!(status, 200);
     drop(sidecar);
 

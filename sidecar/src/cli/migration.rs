@@ -49,6 +49,13 @@ pub struct UpArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub lock_timeout: u64,
+
+    /// Grant Supabase's default privileges first (as `db reset` does for a `supabase/` folder):
+    /// every table, view, sequence and function created in `public` is granted to anon,
+    /// authenticated and service_role, and RLS decides; a table without RLS is then open to
+    /// anyone with the anon key.
+    #[arg(long)]
+    pub supabase_privileges: bool,
 }
 
 pub fn run(args: MigrationArgs) -> Result<(), CliError> {
@@ -158,6 +165,9 @@ async fn up(args: UpArgs) -> Result<(), CliError> {
     }
     approve(&apply::review(&pending), args.yes)?;
     history::ensure(&client).await?;
+    if args.supabase_privileges {
+        client.batch_execute(super::db::SUPABASE_PRIVILEGES).await?;
+    }
     let timeout = Duration::from_secs(args.lock_timeout);
     for migration in pending {
         apply::apply(&mut client, migration, timeout).await?;
