@@ -10,8 +10,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use tokio_postgres::config::Host;
 use tokio_postgres::Config;
 
-use super::apply;
 use super::project::Project;
+use super::{apply, pitr};
 use super::{block_on, connect, history, parse_url, quote_ident, CliError, Target};
 
 #[derive(Debug, Args)]
@@ -28,8 +28,31 @@ pub enum DbCommand {
     /// Write the whole database (the extension's own data included: accounts, history, change
     /// log, collections) to FILE in pg_dump's custom format.
     Dump(DumpArgs),
-    /// Load a file written by `sluice db dump` into a new or empty database.
+    /// Load a file written by `sluice db dump` into a new or empty database; or, with --to,
+    /// bring the local cluster back to a moment from a `sluice db backup`.
     Restore(RestoreArgs),
+    /// Point-in-time recovery for the local cluster: switch WAL archiving on (into
+    /// <BACKUP_DIR>/wal, restarting the cluster the first time) and take a base backup.
+    Backup(BackupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Postgres URL of a superuser of the local cluster.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub db_url: String,
+
+    /// The cluster's data folder.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+
+    /// Where base backups and the WAL archive go.
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: PathBuf,
+
+    /// Folder of pg_basebackup and pg_ctl (default: PG_CONFIG's bindir, else PATH).
+    #[arg(long, env = "SLUICE_PG_BINDIR", value_name = "DIR")]
+    pub pg_bindir: Option<PathBuf>,
 }
 
 /// Whether Supabase's default privileges are granted (see `SUPABASE_PRIVILEGES`).
@@ -75,8 +98,23 @@ pub struct DumpArgs {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// A file written by `sluice db dump`.
-    pub file: PathBuf,
+    /// A file written by `sluice db dump` (or use --to for a point-in-time restore).
+    #[arg(required_unless_present = "to", conflicts_with = "to")]
+    pub file: Option<PathBuf>,
+
+    /// Point-in-time restore of the local cluster: the moment to bring it back to, any Postgres
+    /// timestamptz, e.g. '2026-12-04 12:00:00+00'. Needs --data-dir and --backup-dir.
+    #[arg(long, value_name = "TIMESTAMP", requires_all = ["data_dir", "backup_dir"])]
+    pub to: Option<String>,
+
+    /// With --to: the cluster's data folder (it is stopped, set aside as
+    /// <DIR>.before-restore-<time>, and replaced).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// With --to: the folder `sluice db backup` wrote to.
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
 
     /// Postgres URL of the database to restore into; it is created when it does not exist, and
     /// must be empty when it does.
@@ -93,6 +131,27 @@ pub fn run(args: DbArgs) -> Result<(), CliError> {
         DbCommand::Reset(args) => block_on(reset(args)),
         DbCommand::Dump(args) => dump(&args),
         DbCommand::Restore(args) => block_on(restore(args)),
+        DbCommand::Backup(args) => block_on(async move {
+            if !is_local(&parse_url(&args.db_url)?) {
+                return Err(CliError::Refused(
+                    "db backup configures and restarts the cluster, so it only runs on a local one"
+                        .into(),
+                ));
+            }
+            let base = pitr::backup(
+                &args.db_url,
+                &args.data_dir,
+                &args.backup_dir,
+                args.pg_bindir,
+            )
+            .await?;
+            println!(
+                "base backup in {}; WAL is archived to {}",
+                base.display(),
+                args.backup_dir.join("wal").display()
+            );
+            Ok(())
+        }),
     }
 }
 
@@ -214,7 +273,7 @@ async fn reset(args: ResetArgs) -> Result<(), CliError> {
 }
 
 /// The path of a Postgres client program: `--pg-bindir`, else PG_CONFIG's bindir, else PATH.
-fn pg_tool(bindir: Option<&Path>, name: &str) -> PathBuf {
+pub(crate) fn pg_tool(bindir: Option<&Path>, name: &str) -> PathBuf {
     if let Some(dir) = bindir {
         return dir.join(name);
     }
@@ -263,11 +322,34 @@ fn dump(args: &DumpArgs) -> Result<(), CliError> {
 
 async fn restore(args: RestoreArgs) -> Result<(), CliError> {
     let config = parse_url(&args.db_url)?;
-    if !args.file.is_file() {
-        return Err(CliError::Input(format!(
-            "{} is not a file",
-            args.file.display()
-        )));
+    if let (Some(time), Some(data_dir), Some(backup_dir)) =
+        (&args.to, &args.data_dir, &args.backup_dir)
+    {
+        if !is_local(&config) {
+            return Err(CliError::Refused(
+                "db restore --to replaces the cluster's data folder, so it only runs on a local one"
+                    .into(),
+            ));
+        }
+        let aside = pitr::restore_to(
+            &args.db_url,
+            time,
+            data_dir,
+            backup_dir,
+            args.pg_bindir.clone(),
+        )
+        .await?;
+        println!(
+            "the cluster is back at {time}; its data folder before the restore is in {}",
+            aside.display()
+        );
+        return Ok(());
+    }
+    let Some(file) = args.file.clone() else {
+        return Err(CliError::Input("give a FILE to restore, or --to".into()));
+    };
+    if !file.is_file() {
+        return Err(CliError::Input(format!("{} is not a file", file.display())));
     }
     let name = dbname(&config)?;
     let admin = connect(&maintenance(&config, &name)).await?;
@@ -301,12 +383,12 @@ async fn restore(args: RestoreArgs) -> Result<(), CliError> {
         .arg("--single-transaction")
         .arg("--dbname")
         .arg(&args.db_url)
-        .arg(&args.file);
+        .arg(&file);
     if std::io::stderr().is_terminal() {
         command.arg("--verbose");
     }
     run_tool(command, "pg_restore")?;
-    println!("restored {} into {name}", args.file.display());
+    println!("restored {} into {name}", file.display());
     Ok(())
 }
 

@@ -9,6 +9,7 @@ pub mod db;
 pub(crate) mod extensions;
 pub(crate) mod history;
 pub mod migration;
+pub(crate) mod pitr;
 pub(crate) mod project;
 pub(crate) mod sqlfile;
 
