@@ -492,3 +492,64 @@ fn postgrest_js_project_resets_its_seeded_user_signs_in_and_a_dump_restores() {
     drop(sidecar);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_migration_waiting_for_a_lock_fails_after_its_lock_timeout() {
+    let server = Server::shared();
+    let db = TestDb::create(&server);
+    db.execute("CREATE TABLE locked (id int)");
+    let dir = workdir();
+    new_migration(
+        &dir,
+        "alter_locked",
+        "ALTER TABLE locked ADD COLUMN x int;\n",
+    );
+
+    // Another session holds the table while the migration runs.
+    let url = db.url();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            let transaction = client.transaction().await.unwrap();
+            transaction
+                .batch_execute("LOCK TABLE locked IN ACCESS EXCLUSIVE MODE")
+                .await
+                .unwrap();
+            locked_tx.send(()).unwrap();
+            let _ = tokio::task::spawn_blocking(move || release_rx.recv()).await;
+            transaction.rollback().await.unwrap();
+        });
+    });
+    locked_rx.recv().unwrap();
+    let started = std::time::Instant::now();
+    let out = up(&dir, &db, &["--lock-timeout", "1"]);
+    let took = started.elapsed();
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+
+    assert!(!out.ok);
+    assert!(out.stderr.contains("55P03"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("_alter_locked.sql:1:"),
+        "{}",
+        out.stderr
+    );
+    assert!(took < std::time::Duration::from_secs(15), "{took:?}");
+    assert_eq!(
+        db.rows("SELECT count(*) AS n FROM supabase_migrations.schema_migrations"),
+        json!([{"n": 0}])
+    );
+    // Once the lock is gone, the same migration applies.
+    let out = up(&dir, &db, &[]);
+    assert!(out.ok, "{}", out.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}
