@@ -553,3 +553,27 @@ fn a_migration_waiting_for_a_lock_fails_after_its_lock_timeout() {
     assert!(out.ok, "{}", out.stderr);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_failure_after_a_statement_run_alone_says_what_stays_applied() {
+    let server = Server::shared();
+    let db = TestDb::create(&server);
+    let dir = workdir();
+    new_migration(
+        &dir,
+        "half",
+        "CREATE TABLE half (id int);\nCREATE INDEX CONCURRENTLY half_idx ON missing_table (id);\n",
+    );
+    let out = up(&dir, &db, &[]);
+    assert!(!out.ok);
+    assert!(out.stderr.contains("_half.sql:2: ERROR"), "{}", out.stderr);
+    assert!(out.stderr.contains("they stay applied"), "{}", out.stderr);
+    assert_eq!(
+        db.rows(
+            "SELECT to_regclass('half') IS NOT NULL AS kept, \
+                 (SELECT count(*) FROM supabase_migrations.schema_migrations) AS recorded"
+        ),
+        json!([{"kept": true, "recorded": 0}])
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -71,33 +71,41 @@ pub(crate) async fn apply(
     let file = migration.display();
     let lock = lock_timeout_setting(lock_timeout);
     let mut pending: Vec<&Statement> = Vec::new();
-    let mut ran_alone = false;
+    // Whether part of the file is already committed: a later failure leaves it applied (and
+    // the migration unrecorded), which the message must say.
+    let mut committed = false;
+    let partly = |err: CliError, committed: bool| match err {
+        CliError::Db(message) if committed => CliError::Db(format!(
+            "{message}\n(the statements of this file before it were committed, because a \
+             statement that cannot run in a transaction came after them; they stay applied and \
+             the migration is not recorded)"
+        )),
+        other => other,
+    };
     for statement in &statements {
         match classify::placement(&statement.text) {
             Placement::TransactionControl => {}
             Placement::InTransaction => pending.push(statement),
             Placement::Alone => {
-                run_in_transaction(client, &file, &pending, &lock, None).await?;
+                run_in_transaction(client, &file, &pending, &lock, None)
+                    .await
+                    .map_err(|err| partly(err, committed))?;
+                committed |= !pending.is_empty();
                 pending.clear();
                 client
                     .batch_execute(&format!("SET lock_timeout = '{lock}'"))
                     .await?;
                 let outcome = client.batch_execute(&statement.text).await;
                 client.batch_execute("RESET lock_timeout").await?;
-                outcome.map_err(|err| failure_text(&file, statement, &err))?;
-                ran_alone = true;
+                outcome.map_err(|err| partly(failure_text(&file, statement, &err), committed))?;
+                committed = true;
             }
         }
     }
     let record = (migration, texts.as_slice());
     run_in_transaction(client, &file, &pending, &lock, Some(record))
         .await
-        .map_err(|err| match err {
-            CliError::Db(message) if ran_alone => CliError::Db(format!(
-                "{message}\n(statements run outside the transaction before this point stay applied)"
-            )),
-            other => other,
-        })
+        .map_err(|err| partly(err, committed))
 }
 
 async fn run_in_transaction(
