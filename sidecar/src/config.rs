@@ -45,6 +45,9 @@ pub enum Command {
     Migration(crate::cli::migration::MigrationArgs),
     /// Reset a local database from the migrations and seed; dump and restore a database.
     Db(crate::cli::db::DbArgs),
+    /// Start a local cluster with the project's supabase/ applied, and serve the API until
+    /// Ctrl-C (what `make run` does, for an installed binary).
+    Start(crate::cli::start::StartArgs),
 }
 
 // Secrets and URLs with passwords are read from the environment in production; `hide_env_values`

@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         // The project commands talk to a person at a terminal: plain `error: ...` lines.
         Command::Migration(args) => return report(cli::migration::run(args)),
         Command::Db(args) => return report(cli::db::run(args)),
+        Command::Start(args) => return report(cli::start::run(args)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -155,6 +155,11 @@ pub fn run(args: DbArgs) -> Result<(), CliError> {
     }
 }
 
+/// `sluice db reset`, for `sluice start`.
+pub(crate) fn run_reset(args: ResetArgs) -> Result<(), CliError> {
+    block_on(reset(args))
+}
+
 /// Supabase's default privileges for objects in `public` (created by the role that runs the
 /// migrations), its `extensions` schema on the search path, and the extensions every Supabase
 /// project has there (seeds call pgcrypto's `crypt` and `gen_salt`).

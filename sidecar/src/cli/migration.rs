@@ -70,6 +70,11 @@ pub fn run(args: MigrationArgs) -> Result<(), CliError> {
     }
 }
 
+/// `sluice migration up`, for `sluice start`.
+pub(crate) fn run_up(args: UpArgs) -> Result<(), CliError> {
+    block_on(up(args))
+}
+
 /// Local migrations compared with the history, or an error for an applied migration that has
 /// no file (the history and the folder disagree: the Supabase CLI refuses too).
 struct Plan {

@@ -12,6 +12,7 @@ pub mod migration;
 pub(crate) mod pitr;
 pub(crate) mod project;
 pub(crate) mod sqlfile;
+pub mod start;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;

@@ -92,7 +92,7 @@ impl Cluster {
 
     /// `pg_ctl start` or `restart`. The server's output goes to its log file: a server started
     /// without `-l` would hold this command's pipes open for as long as it runs.
-    fn start(&self, how: &str) -> Result<(), CliError> {
+    pub(crate) fn start(&self, how: &str) -> Result<(), CliError> {
         let log = self.data_dir.join("postgres.log");
         let log = log.to_string_lossy();
         let outcome = if how == "restart" {
@@ -112,6 +112,22 @@ impl Cluster {
         })
     }
 
+    /// Stops the cluster (fast: sessions are ended); a cluster already stopped is fine.
+    pub(crate) fn stop(&self) -> Result<(), CliError> {
+        match self.pg_ctl(&["stop", "-m", "fast", "-w", "-t", "120"]) {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                let mut status = self.command("pg_ctl");
+                status.arg("status").arg("-D").arg(&self.data_dir);
+                // pg_ctl status exits with 3 when no server runs.
+                match status.output() {
+                    Ok(output) if output.status.code() == Some(3) => Ok(()),
+                    _ => Err(err),
+                }
+            }
+        }
+    }
+
     /// A folder the cluster's owner can write (the archive and base backups are written by it).
     fn own(&self, dir: &Path) -> Result<(), CliError> {
         std::fs::create_dir_all(dir).map_err(io(dir.display().to_string()))?;
@@ -125,7 +141,7 @@ impl Cluster {
 }
 
 /// The effective user id, read from /proc (no `unsafe` call to geteuid).
-fn effective_uid() -> u32 {
+pub(crate) fn effective_uid() -> u32 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {

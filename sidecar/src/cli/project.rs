@@ -56,6 +56,10 @@ impl Project {
         Ok(Project { root })
     }
 
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub(crate) fn supabase_dir(&self) -> PathBuf {
         self.root.join("supabase")
     }
