@@ -48,6 +48,9 @@ pub enum Command {
     /// Start a local cluster with the project's supabase/ applied, and serve the API until
     /// Ctrl-C (what `make run` does, for an installed binary).
     Start(crate::cli::start::StartArgs),
+    /// Generate code from the database: `gen types typescript` prints the `Database` type for
+    /// supabase-js, as `supabase gen types typescript` does.
+    Gen(crate::cli::gen_types::GenArgs),
 }
 
 // Secrets and URLs with passwords are read from the environment in production; `hide_env_values`

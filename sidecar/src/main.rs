@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Migration(args) => return report(cli::migration::run(args)),
         Command::Db(args) => return report(cli::db::run(args)),
         Command::Start(args) => return report(cli::start::run(args)),
+        Command::Gen(args) => return report(cli::gen_types::run(args)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

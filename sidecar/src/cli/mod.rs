@@ -7,6 +7,7 @@ pub(crate) mod apply;
 pub(crate) mod classify;
 pub mod db;
 pub(crate) mod extensions;
+pub mod gen_types;
 pub(crate) mod history;
 pub mod migration;
 pub(crate) mod pitr;
