@@ -7,7 +7,8 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 PGRX_VERSION=0.18.0
-APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo pkg-config make curl ca-certificates locales)
+# postgresql-15-postgis-3: postgrest-js's own Supabase project (sidecar/tests/cli.rs) creates postgis.
+APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-postgis-3 libclang-dev clang sudo pkg-config make curl ca-certificates locales)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

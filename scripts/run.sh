@@ -2,9 +2,16 @@
 # `make run`: install, start a local Postgres on port 54322 (or use $DATABASE_URL), prepare the
 # database, and run the sidecar on port 54321 until Ctrl-C, which stops the sidecar and then the
 # local cluster. Secrets are generated once and kept in .sluice/.
+#
+# A Supabase project runs as it is: with SLUICE_PROJECT=<dir> (or from a folder holding
+# supabase/migrations, as `make -C <sluice> run` from the project folder), a new local cluster gets
+# the project's migrations and supabase/seed.sql (`sluice db reset`), and an existing one its
+# pending migrations (`sluice migration up`). SLUICE_JWT_SECRET may be set to any secret of 32
+# bytes or more, such as the Supabase CLI's demo secret, so that clients keep their keys.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
+project=${SLUICE_PROJECT:-$PWD}
 cd "$REPO"
 
 DATA=$REPO/.sluice/data
@@ -24,6 +31,8 @@ scripts/deps.sh
 scripts/install-extension.sh
 
 local_cluster=no
+new_cluster=no
+[ -d "$DATA" ] || new_cluster=yes
 if [ -n "${DATABASE_URL:-}" ]; then
     admin_url=$DATABASE_URL
 else
@@ -58,10 +67,18 @@ SQL
     || { echo "run: DATABASE_URL must look like postgres://user:password@host:port/db" >&2; exit 1; }
 sidecar_db_url="${BASH_REMATCH[1]}authenticator:$authenticator_password@${BASH_REMATCH[4]}"
 
-SLUICE_JWT_SECRET=$(secret_file .sluice/jwt_secret)
+SLUICE_JWT_SECRET=${SLUICE_JWT_SECRET:-$(secret_file .sluice/jwt_secret)}
 export SLUICE_JWT_SECRET
 
 cargo build --release -p sluice-sidecar
+
+if [ -d "$project/supabase/migrations" ]; then
+    if [ "$local_cluster" = yes ] && [ "$new_cluster" = yes ]; then
+        target/release/sluice db reset --db-url "$admin_url" --workdir "$project"
+    else
+        target/release/sluice migration up --db-url "$admin_url" --workdir "$project"
+    fi
+fi
 keys=$(target/release/sluice keys)
 
 cat <<EOF_BANNER

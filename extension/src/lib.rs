@@ -28,6 +28,14 @@ pgrx::extension_sql_file!(
     requires = [registry::enable_realtime, capture::capture_change]
 );
 
+// GoTrue's columns on `auth.users`, so Supabase seeds and user exports load; their hashes move to
+// `auth.passwords` (sluice `db reset`, issue 13).
+pgrx::extension_sql_file!(
+    "../sql/auth_import.sql",
+    name = "auth_import",
+    requires = ["auth_tables"]
+);
+
 // The sidecar's request guards raise their own SQLSTATEs through it.
 pgrx::extension_sql_file!("../sql/raise_error.sql", name = "raise_error");
 

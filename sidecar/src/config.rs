@@ -41,6 +41,16 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Print the anon and service_role API keys signed with the JWT secret.
     Keys(KeysArgs),
+    /// Create, apply and list migrations (Supabase's supabase/migrations layout and history).
+    Migration(crate::cli::migration::MigrationArgs),
+    /// Reset a local database from the migrations and seed; dump and restore a database.
+    Db(crate::cli::db::DbArgs),
+    /// Start a local cluster with the project's supabase/ applied, and serve the API until
+    /// Ctrl-C (what `make run` does, for an installed binary).
+    Start(crate::cli::start::StartArgs),
+    /// Generate code from the database: `gen types typescript` prints the `Database` type for
+    /// supabase-js, as `supabase gen types typescript` does.
+    Gen(crate::cli::gen_types::GenArgs),
 }
 
 // Secrets and URLs with passwords are read from the environment in production; `hide_env_values`
@@ -333,7 +343,7 @@ mod tests {
         argv.extend_from_slice(extra);
         match Cli::try_parse_from(argv)?.command {
             Command::Serve(args) => Ok(*args),
-            Command::Keys(_) => unreachable!("parsed `serve`"),
+            _ => unreachable!("parsed `serve`"),
         }
     }
 

@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod changelog;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use sluice_sidecar::auth::jwt::keys::{ApiKeys, JwtSecret};
 use sluice_sidecar::config::{Cli, Command, KeysArgs};
-use sluice_sidecar::{logging, serve};
+use sluice_sidecar::{cli, logging, serve};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -14,11 +14,26 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => serve::run(*args).map_err(|err| err.to_string()),
         Command::Keys(args) => print_keys(args),
+        // The project commands talk to a person at a terminal: plain `error: ...` lines.
+        Command::Migration(args) => return report(cli::migration::run(args)),
+        Command::Db(args) => return report(cli::db::run(args)),
+        Command::Start(args) => return report(cli::start::run(args)),
+        Command::Gen(args) => return report(cli::gen_types::run(args)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             tracing::error!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn report(outcome: Result<(), cli::CliError>) -> ExitCode {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
             ExitCode::FAILURE
         }
     }

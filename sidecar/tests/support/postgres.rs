@@ -56,6 +56,11 @@ impl Cluster {
         self.script(&["stop", &self.datadir.to_string_lossy()]);
     }
 
+    /// The cluster's data folder.
+    pub fn datadir(&self) -> &std::path::Path {
+        &self.datadir
+    }
+
     pub fn url(&self) -> String {
         format!(
             "postgres://postgres:postgres@127.0.0.1:{}/postgres",
@@ -240,6 +245,15 @@ pub fn execute(url: &str, sql: &str) -> Result<(), String> {
 }
 
 /// tokio-postgres prints only "db error"; the server's message and SQLSTATE are what a reader needs.
+/// The first column of the first row of `sql`, as text.
+pub fn query_text(url: &str, sql: &str) -> Result<String, String> {
+    let sql = sql.to_owned();
+    with_connection(url, |client| async move {
+        let row = client.query_one(&sql, &[]).await.map_err(pg_error)?;
+        Ok(row.get::<_, String>(0))
+    })
+}
+
 fn pg_error(err: tokio_postgres::Error) -> String {
     match err.as_db_error() {
         Some(db) => format!("{} ({}): {}", db.severity(), db.code().code(), db.message()),

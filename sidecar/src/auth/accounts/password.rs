@@ -65,14 +65,30 @@ pub(crate) fn hash_blocking(password: &str) -> Result<String, PasswordError> {
         .map_err(|err| PasswordError::Hash(err.to_string()))
 }
 
-/// Whether `password` matches the PHC string `hash` (blocking). A malformed hash matches nothing.
+/// Whether `password` matches `hash` (blocking): a PHC string, or a bcrypt hash (`$2a$`, `$2b$`,
+/// `$2y$`) of a user imported from Supabase (GoTrue stores bcrypt). A malformed hash matches nothing.
 pub(crate) fn verify_blocking(password: &str, hash: &str) -> bool {
+    if is_bcrypt(hash) {
+        return bcrypt::verify(password, hash).unwrap_or(false);
+    }
     match PasswordHash::new(hash) {
         Ok(parsed) => argon2()
             .verify_password(password.as_bytes(), &parsed)
             .is_ok(),
         Err(_) => false,
     }
+}
+
+fn is_bcrypt(hash: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|prefix| hash.starts_with(prefix))
+}
+
+/// Whether a stored hash should be replaced by a fresh Argon2id one after a successful sign-in:
+/// imported bcrypt hashes are, once, so that every password ends up under the same scheme.
+pub(crate) fn needs_rehash(hash: &str) -> bool {
+    is_bcrypt(hash)
 }
 
 impl Passwords {
@@ -145,6 +161,20 @@ mod tests {
         assert!(!verify_blocking("correct horse", "not a phc string"));
         // A fresh salt each time.
         assert_ne!(hash, hash_blocking("correct horse").unwrap());
+    }
+
+    #[test]
+    fn bcrypt_hashes_from_supabase_verify_and_ask_for_a_rehash() {
+        // pgcrypto's crypt('supabase-pw', gen_salt('bf')) writes $2a$ with cost 6.
+        let hash = bcrypt::hash_with_result("supabase-pw", 6)
+            .unwrap()
+            .format_for_version(bcrypt::Version::TwoA);
+        assert!(hash.starts_with("$2a$06$"), "{hash}");
+        assert!(verify_blocking("supabase-pw", &hash));
+        assert!(!verify_blocking("supabase-pW", &hash));
+        assert!(needs_rehash(&hash));
+        assert!(!needs_rehash(&hash_blocking("x").unwrap()));
+        assert!(!verify_blocking("supabase-pw", "$2a$06$broken"));
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::password;
 use super::settings::ONE_TIME_TOKEN_VALIDITY;
 use super::store::{self, StoreError};
 use super::tokens::{random_token, token_hash, AccessToken, IssueError};
@@ -135,6 +136,11 @@ impl Accounts {
             return Err(AccountError::InvalidCredentials);
         }
         let row = row.ok_or(AccountError::InvalidCredentials)?;
+        if password::needs_rehash(&row.hash) {
+            // An imported bcrypt hash, verified once: from now on the password is Argon2id.
+            let fresh = self.passwords.hash(password.to_owned()).await?;
+            store::rehash_password(&self.pool, row.user_id, &row.hash, &fresh).await?;
+        }
         if row.banned {
             return Err(AccountError::UserBanned);
         }

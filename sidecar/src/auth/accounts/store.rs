@@ -108,6 +108,24 @@ pub(crate) async fn password_of(
     }))
 }
 
+/// Replaces an imported (bcrypt) hash with the Argon2id one, unless the password changed since
+/// `old_hash` was read.
+pub(crate) async fn rehash_password(
+    pool: &Pool,
+    user_id: Uuid,
+    old_hash: &str,
+    new_hash: &str,
+) -> Result<bool, StoreError> {
+    let client = pool.get().await.map_err(DbError::from)?;
+    let statement = client
+        .prepare_cached("SELECT auth.sluice_rehash_password($1, $2, $3)")
+        .await?;
+    let row = client
+        .query_one(&statement, &[&user_id, &old_hash, &new_hash])
+        .await?;
+    Ok(row.get(0))
+}
+
 pub(crate) async fn start_session(
     pool: &Pool,
     user_id: Uuid,
