@@ -64,7 +64,8 @@ fn files(root: &Path) -> Vec<(PathBuf, u64)> {
             continue;
         };
         for entry in entries.flatten() {
-            let meta = entry.metadata().unwrap();
+            // A file may vanish while we look (the sweep is running).
+            let Ok(meta) = entry.metadata() else { continue };
             if meta.is_dir() {
                 pending.push(entry.path());
             } else {
