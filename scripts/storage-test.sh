@@ -6,7 +6,9 @@
 # For each backend (the local filesystem, then S3 on a moto server started here), creates a fresh
 # database `sluice_storage` with the extension and sidecar/tests/js/fixtures_storage.sql, starts the
 # sidecar on it, and runs `node --test sidecar/tests/js/storage.test.mjs`.
-# Ports: SLUICE_JS_PORT (sidecar, default 54331) and SLUICE_S3_PORT (moto, default 54335).
+# A second sidecar on the same database and backend (port SLUICE_JS_PORT + 1) continues a
+# resumable upload the first one began.
+# Ports: SLUICE_JS_PORT (sidecars, default 54331 and 54332) and SLUICE_S3_PORT (moto, default 54335).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -49,19 +51,22 @@ for backend in file s3; do
         -c "CREATE EXTENSION sluice" \
         -c "ALTER ROLE authenticator LOGIN PASSWORD 'authenticator'" \
         -f "$js/fixtures_storage.sql"
-    DATABASE_URL="postgres://authenticator:authenticator@$host_port/$db" SLUICE_JWT_SECRET=$secret \
-        SLUICE_LISTEN=127.0.0.1:$port RUST_LOG=warn \
-        SLUICE_STORAGE_BACKEND=$backend SLUICE_STORAGE_ROOT="$work/files" SLUICE_STORAGE_S3_BUCKET=sluice-test \
-        AWS_ENDPOINT="http://127.0.0.1:$s3_port" AWS_ALLOW_HTTP=true AWS_REGION=us-east-1 \
-        AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
-        "${CARGO_TARGET_DIR:-$REPO/target}/debug/sluice" serve &
-    sidecar=$!
-    pids+=("$sidecar")
-    for _ in $(seq 100); do
-        curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
-        sleep 0.1
+    sidecars=()
+    for p in "$port" $((port + 1)); do
+        DATABASE_URL="postgres://authenticator:authenticator@$host_port/$db" SLUICE_JWT_SECRET=$secret \
+            SLUICE_LISTEN=127.0.0.1:$p RUST_LOG=warn \
+            SLUICE_STORAGE_BACKEND=$backend SLUICE_STORAGE_ROOT="$work/files" SLUICE_STORAGE_S3_BUCKET=sluice-test \
+            AWS_ENDPOINT="http://127.0.0.1:$s3_port" AWS_ALLOW_HTTP=true AWS_REGION=us-east-1 \
+            AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+            "${CARGO_TARGET_DIR:-$REPO/target}/debug/sluice" serve &
+        sidecars+=($!)
+        pids+=($!)
+        for _ in $(seq 100); do
+            curl -fs "http://127.0.0.1:$p/health" >/dev/null 2>&1 && break
+            sleep 0.1
+        done
     done
-    (cd "$js" && SLUICE_URL=http://127.0.0.1:$port SLUICE_JWT_SECRET=$secret \
-        node --test --test-concurrency=1 ./storage.test.mjs)
-    kill "$sidecar"; wait "$sidecar" 2>/dev/null || true
+    (cd "$js" && SLUICE_URL=http://127.0.0.1:$port SLUICE_URL_2=http://127.0.0.1:$((port + 1)) \
+        SLUICE_JWT_SECRET=$secret node --test --test-concurrency=1 ./storage.test.mjs)
+    for pid in "${sidecars[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
 done

@@ -138,6 +138,42 @@ SELECT pg_catalog.pg_extension_config_dump('sluice.history_entries', '');
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- extension/src/lib.rs:32
+-- sluice.raise_error: raises an ERROR with the given SQLSTATE, message, detail and hint (NULL: none).
+-- The sidecar's generated SQL calls it for the guards PostgREST checks after a statement ("exactly one
+-- row" for a single-object write, `Prefer: max-affected`), so that the statement itself fails with a code
+-- of its own and its write is undone: no cast error provoked, no message text read back. It returns
+-- text only so that it can stand in any expression (`sluice.raise_error(...)::int8`); it never returns.
+CREATE FUNCTION sluice.raise_error(error_code text, error_message text, error_detail text DEFAULT NULL, error_hint text DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF error_detail IS NULL AND error_hint IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message;
+    ELSIF error_hint IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail;
+    ELSIF error_detail IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, HINT = error_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail, HINT = error_hint;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION sluice.raise_error(text, text, text, text) IS 'Raises an ERROR with this SQLSTATE, message, detail and hint (the sidecar''s request guards).';
+-- The request roles run the generated SQL; raising an error of one's choosing grants nothing.
+REVOKE ALL ON FUNCTION sluice.raise_error(text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sluice.raise_error(text, text, text, text) TO anon, authenticated, service_role;
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/request.rs:77
+
+CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, statement_timeout text, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'run_request_wrapper';
+COMMENT ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) IS 'Runs one sidecar request: settings, role and statement in one call (for authenticator only).';
+REVOKE ALL ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) TO authenticator;
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- extension/src/lib.rs:35
 -- Sluice storage: the metadata of files, guarded by RLS, with Supabase Storage's tables and helpers.
 --
@@ -209,6 +245,28 @@ SELECT pg_catalog.pg_extension_config_dump('storage.buckets', '');
 SELECT pg_catalog.pg_extension_config_dump('storage.objects', '');
 SELECT pg_catalog.pg_extension_config_dump('storage.sluice_used_upload_tokens', '');
 
+-- Resumable uploads (TUS): an upload's progress, so that any sidecar can continue it. Its bytes
+-- are parts in the backend under `tus~uploads/<id>/`; reached by the sidecar as service_role only,
+-- after it has checked that the caller is the upload's creator.
+CREATE TABLE storage.sluice_uploads (
+    id uuid PRIMARY KEY,
+    bucket_id text NOT NULL REFERENCES storage.buckets (id) ON DELETE CASCADE,
+    name text NOT NULL,
+    role text NOT NULL,
+    owner_id text,
+    upload_length bigint NOT NULL CHECK (upload_length >= 0),
+    upload_offset bigint NOT NULL DEFAULT 0 CHECK (upload_offset BETWEEN 0 AND upload_length),
+    parts integer NOT NULL DEFAULT 0,
+    upsert boolean NOT NULL DEFAULT false,
+    content_type text NOT NULL,
+    cache_control text NOT NULL,
+    user_metadata jsonb,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE storage.sluice_uploads ENABLE ROW LEVEL SECURITY;
+GRANT SELECT, INSERT, UPDATE, DELETE ON storage.sluice_uploads TO service_role;
+SELECT pg_catalog.pg_extension_config_dump('storage.sluice_uploads', '');
+
 -- Policy helpers, with Supabase's names and meaning.
 -- The folders of a name: 'a/b/c.png' -> {a,b}.
 CREATE FUNCTION storage.foldername(name text)
@@ -279,42 +337,6 @@ REVOKE ALL ON FUNCTION storage.sluice_bucket_rules(text), storage.sluice_public_
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION storage.sluice_bucket_rules(text), storage.sluice_public_object(text, text)
     TO anon, authenticated, service_role;
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/request.rs:77
-
-CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, statement_timeout text, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'run_request_wrapper';
-COMMENT ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) IS 'Runs one sidecar request: settings, role and statement in one call (for authenticator only).';
-REVOKE ALL ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) TO authenticator;
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/lib.rs:32
--- sluice.raise_error: raises an ERROR with the given SQLSTATE, message, detail and hint (NULL: none).
--- The sidecar's generated SQL calls it for the guards PostgREST checks after a statement ("exactly one
--- row" for a single-object write, `Prefer: max-affected`), so that the statement itself fails with a code
--- of its own and its write is undone: no cast error provoked, no message text read back. It returns
--- text only so that it can stand in any expression (`sluice.raise_error(...)::int8`); it never returns.
-CREATE FUNCTION sluice.raise_error(error_code text, error_message text, error_detail text DEFAULT NULL, error_hint text DEFAULT NULL)
-RETURNS text LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-    IF error_detail IS NULL AND error_hint IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message;
-    ELSIF error_hint IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail;
-    ELSIF error_detail IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, HINT = error_hint;
-    ELSE
-        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail, HINT = error_hint;
-    END IF;
-END
-$$;
-COMMENT ON FUNCTION sluice.raise_error(text, text, text, text) IS 'Raises an ERROR with this SQLSTATE, message, detail and hint (the sidecar''s request guards).';
--- The request roles run the generated SQL; raising an error of one's choosing grants nothing.
-REVOKE ALL ON FUNCTION sluice.raise_error(text, text, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION sluice.raise_error(text, text, text, text) TO anon, authenticated, service_role;
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -904,15 +926,6 @@ CREATE SCHEMA IF NOT EXISTS auth; /* sluice::claims::auth */
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/claims.rs:79
--- sluice::claims::auth::email
-CREATE  FUNCTION auth."email"() RETURNS TEXT /* Option < String > */
-STRICT STABLE PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'email_wrapper';
-/* </end connected objects> */
-
-/* <begin connected objects> */
 -- extension/src/claims.rs:85
 -- sluice::claims::auth::jwt
 CREATE  FUNCTION auth."jwt"() RETURNS jsonb /* Option < pgrx :: JsonB > */
@@ -922,12 +935,12 @@ AS 'MODULE_PATHNAME', 'jwt_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/claims.rs:73
--- sluice::claims::auth::role
-CREATE  FUNCTION auth."role"() RETURNS TEXT /* Option < String > */
+-- extension/src/claims.rs:79
+-- sluice::claims::auth::email
+CREATE  FUNCTION auth."email"() RETURNS TEXT /* Option < String > */
 STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'role_wrapper';
+AS 'MODULE_PATHNAME', 'email_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -937,6 +950,15 @@ CREATE  FUNCTION auth."uid"() RETURNS uuid /* Option < pgrx :: Uuid > */
 STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'uid_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/claims.rs:73
+-- sluice::claims::auth::role
+CREATE  FUNCTION auth."role"() RETURNS TEXT /* Option < String > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'role_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */

@@ -68,6 +68,28 @@ SELECT pg_catalog.pg_extension_config_dump('storage.buckets', '');
 SELECT pg_catalog.pg_extension_config_dump('storage.objects', '');
 SELECT pg_catalog.pg_extension_config_dump('storage.sluice_used_upload_tokens', '');
 
+-- Resumable uploads (TUS): an upload's progress, so that any sidecar can continue it. Its bytes
+-- are parts in the backend under `tus~uploads/<id>/`; reached by the sidecar as service_role only,
+-- after it has checked that the caller is the upload's creator.
+CREATE TABLE storage.sluice_uploads (
+    id uuid PRIMARY KEY,
+    bucket_id text NOT NULL REFERENCES storage.buckets (id) ON DELETE CASCADE,
+    name text NOT NULL,
+    role text NOT NULL,
+    owner_id text,
+    upload_length bigint NOT NULL CHECK (upload_length >= 0),
+    upload_offset bigint NOT NULL DEFAULT 0 CHECK (upload_offset BETWEEN 0 AND upload_length),
+    parts integer NOT NULL DEFAULT 0,
+    upsert boolean NOT NULL DEFAULT false,
+    content_type text NOT NULL,
+    cache_control text NOT NULL,
+    user_metadata jsonb,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE storage.sluice_uploads ENABLE ROW LEVEL SECURITY;
+GRANT SELECT, INSERT, UPDATE, DELETE ON storage.sluice_uploads TO service_role;
+SELECT pg_catalog.pg_extension_config_dump('storage.sluice_uploads', '');
+
 -- Policy helpers, with Supabase's names and meaning.
 -- The folders of a name: 'a/b/c.png' -> {a,b}.
 CREATE FUNCTION storage.foldername(name text)

@@ -38,6 +38,11 @@ pub enum StorageError {
     AccessDenied(String),
     #[error("The signature does not match the object")]
     InvalidSignature,
+    #[error("Upload not found")]
+    NoSuchUpload,
+    /// A TUS PATCH from another offset than the upload's.
+    #[error("the upload is at offset {expected}")]
+    OffsetMismatch { expected: u64 },
     #[error("invalid range provided")]
     InvalidRange,
     /// Postgres refused the statement for another reason; its message is shown as PostgREST would.

@@ -21,6 +21,7 @@
 pub mod backend;
 pub mod error;
 pub mod key;
+pub mod resumable;
 pub mod sql;
 pub mod token;
 
@@ -142,7 +143,7 @@ pub fn new_id() -> Result<String, StorageError> {
 }
 
 /// The backend key of a version of an object.
-fn object_key<'a>(bucket: &'a str, name: &'a str, version: &'a str) -> Vec<&'a str> {
+pub(crate) fn object_key<'a>(bucket: &'a str, name: &'a str, version: &'a str) -> Vec<&'a str> {
     let mut key = Vec::with_capacity(3);
     key.push(bucket);
     key.extend(name.split('/'));
@@ -279,20 +280,10 @@ impl Storage {
             UploadMode::Update => sql::update_object(),
         };
 
-        let (size_limit, allowed) = self
+        let rules = self
             .check_upload(request, service, bucket, name, mode, &owner, &statement)
             .await?;
-        if let Some(allowed) = allowed.filter(|allowed| !allowed.is_empty()) {
-            if !mime_allowed(&allowed, &meta.content_type) {
-                return Err(StorageError::InvalidMimeType(meta.content_type));
-            }
-        }
-        let limit = size_limit
-            .map(|limit| u64::try_from(limit).unwrap_or(0).min(self.max_file_bytes))
-            .unwrap_or(self.max_file_bytes);
-        if meta.content_length.is_some_and(|length| length > limit) {
-            return Err(StorageError::EntityTooLarge);
-        }
+        let limit = self.apply_rules(rules, &meta.content_type, meta.content_length)?;
 
         // The bytes, to a version no row names yet.
         let version = new_id()?;
@@ -424,6 +415,28 @@ impl Storage {
             return Err(StorageError::NoSuchKey);
         }
         Ok((rules.get(1), rules.get(2)))
+    }
+
+    /// The bucket's rules applied to an upload of `content_type` and (when known) `length`: the
+    /// most bytes it may have.
+    fn apply_rules(
+        &self,
+        (size_limit, allowed): (Option<i64>, Option<Vec<String>>),
+        content_type: &str,
+        length: Option<u64>,
+    ) -> Result<u64, StorageError> {
+        if let Some(allowed) = allowed.filter(|allowed| !allowed.is_empty()) {
+            if !mime_allowed(&allowed, content_type) {
+                return Err(StorageError::InvalidMimeType(content_type.to_owned()));
+            }
+        }
+        let limit = size_limit
+            .map(|limit| u64::try_from(limit).unwrap_or(0).min(self.max_file_bytes))
+            .unwrap_or(self.max_file_bytes);
+        if length.is_some_and(|length| length > limit) {
+            return Err(StorageError::EntityTooLarge);
+        }
+        Ok(limit)
     }
 
     /// Whether the caller may upload `bucket`/`name` (for a signed upload URL, checked when it is
@@ -761,10 +774,16 @@ impl Storage {
         // Listed before the rows are read: a key written after the listing is not considered, and
         // a row committed before the read protects its key.
         let listed = self.backend.list().await?;
-        let statement = Statement {
-            sql: sql::LIVE_VERSIONS,
-            params: &[],
-        };
+        let statements = [
+            Statement {
+                sql: sql::LIVE_VERSIONS,
+                params: &[],
+            },
+            Statement {
+                sql: sql::LIVE_RESUMABLES,
+                params: &[],
+            },
+        ];
         let mut rows = self
             .run(
                 request,
@@ -772,9 +791,22 @@ impl Storage {
                 "storage.sweep",
                 Access::ReadOnly,
                 End::Commit,
-                &[statement],
+                &statements,
             )
             .await?;
+        // The parts of resumable uploads in progress.
+        let in_progress: Vec<String> = rows
+            .pop()
+            .unwrap_or_default()
+            .iter()
+            .map(|row| {
+                let id: String = row.get(0);
+                format!(
+                    "{}/",
+                    self.backend.key_string(&[resumable::PARTS_PREFIX, &id])
+                )
+            })
+            .collect();
         let live: HashSet<String> = rows
             .pop()
             .unwrap_or_default()
@@ -790,7 +822,8 @@ impl Storage {
         let mut removed = 0;
         for (key, modified) in listed {
             let old_enough = now.duration_since(modified).is_ok_and(|age| age >= grace);
-            if old_enough && !live.contains(&key) {
+            let uploading = in_progress.iter().any(|prefix| key.starts_with(prefix));
+            if old_enough && !uploading && !live.contains(&key) {
                 self.backend.delete_listed(&key).await?;
                 removed += 1;
             }

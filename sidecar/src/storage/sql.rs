@@ -235,3 +235,23 @@ pub const USE_UPLOAD_TOKEN: &str =
 /// The sweep's view: every live (bucket, name, version).
 pub const LIVE_VERSIONS: &str =
     "SELECT bucket_id, name, version FROM storage.objects WHERE version IS NOT NULL";
+
+/// Resumable uploads (`resumable`), all as service_role after the sidecar's own checks.
+pub const CREATE_RESUMABLE: &str =
+    "INSERT INTO storage.sluice_uploads (id, bucket_id, name, role, \
+     owner_id, upload_length, upsert, content_type, cache_control, user_metadata) \
+     VALUES ($1::text::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+pub const SELECT_RESUMABLE: &str = "SELECT bucket_id, name, role, owner_id, upload_length, \
+     upload_offset, parts, upsert, content_type, cache_control, user_metadata \
+     FROM storage.sluice_uploads WHERE id = $1::text::uuid";
+
+/// `$1` id, `$2` the offset the PATCH started from, `$3` the new offset: moves only if no other
+/// PATCH moved it meanwhile.
+pub const ADVANCE_RESUMABLE: &str = "UPDATE storage.sluice_uploads SET upload_offset = $3, \
+     parts = parts + 1 WHERE id = $1::text::uuid AND upload_offset = $2 RETURNING id";
+
+pub const DELETE_RESUMABLE: &str = "DELETE FROM storage.sluice_uploads WHERE id = $1::text::uuid";
+
+/// The sweep keeps the parts of these uploads.
+pub const LIVE_RESUMABLES: &str = "SELECT id::text FROM storage.sluice_uploads";

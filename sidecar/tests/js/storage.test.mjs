@@ -310,3 +310,88 @@ test('anon reads a public bucket and nothing else; service role does everything'
   ok(await service.deleteBucket('archive'));
   refused(await service.getBucket('archive'), '404');
 });
+
+test('tus-js-client: a resumable upload in chunks, interrupted, resumed on another sidecar', async () => {
+  const tus = await import('tus-js-client');
+  const size = 1024 * 1024 + 123;
+  const file = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) file[i] = (i * 7) % 251;
+  const name = `${ANN}/tus/big.bin`;
+  const token = userToken(ANN);
+  const options = (endpoint, extra) => ({
+    endpoint,
+    chunkSize: 128 * 1024,
+    retryDelays: [],
+    headers: { Authorization: `Bearer ${token}`, 'x-upsert': 'true' },
+    metadata: { bucketName: 'docs', objectName: name, contentType: 'application/octet-stream', cacheControl: '60' },
+    ...extra,
+  });
+  // First attempt: stopped after a few chunks.
+  let first;
+  await new Promise((resolve, reject) => {
+    first = new tus.Upload(file, options(`${url}/storage/v1/upload/resumable`, {
+      onChunkComplete: (_chunk, sent) => {
+        if (sent >= 3 * 128 * 1024) {
+          first.abort().then(resolve, reject);
+        }
+      },
+      onError: reject,
+      onSuccess: () => reject(new Error('the first attempt should not finish')),
+    }));
+    first.start();
+  });
+  assert.ok(first.url, 'the upload has a URL');
+  // Nothing is visible yet.
+  assert.equal((await ann.from('docs').exists(name)).data, false);
+
+  // Another sidecar (same database and backend) knows where it stopped.
+  const other = process.env.SLUICE_URL_2 ?? url;
+  const uploadUrl = first.url.replace(url, other);
+  const head = await fetch(uploadUrl, {
+    method: 'HEAD',
+    headers: { Authorization: `Bearer ${token}`, 'Tus-Resumable': '1.0.0' },
+  });
+  assert.equal(head.status, 200);
+  const offset = Number(head.headers.get('upload-offset'));
+  assert.ok(offset >= 3 * 128 * 1024 && offset < size, `resumes from ${offset}`);
+  // Bob may not continue Ann's upload.
+  const intruder = await fetch(uploadUrl, {
+    method: 'HEAD',
+    headers: { Authorization: `Bearer ${userToken(BOB)}`, 'Tus-Resumable': '1.0.0' },
+  });
+  assert.equal(intruder.status, 403);
+
+  let firstResumedAt;
+  await new Promise((resolve, reject) => {
+    const resumed = new tus.Upload(file, options(`${other}/storage/v1/upload/resumable`, {
+      uploadUrl,
+      onProgress: (sent) => {
+        if (firstResumedAt === undefined) firstResumedAt = sent;
+      },
+      onError: reject,
+      onSuccess: resolve,
+    }));
+    resumed.start();
+  });
+  assert.ok(firstResumedAt > offset - 1, 'the resumed upload did not start over');
+  const downloaded = ok(await ann.from('docs').download(name));
+  assert.deepEqual(Buffer.from(await downloaded.arrayBuffer()), file);
+  const info = ok(await ann.from('docs').info(name));
+  assert.equal(info.size, size);
+  assert.equal(info.cacheControl, 'max-age=60');
+  // The finished upload is gone.
+  const gone = await fetch(uploadUrl, { method: 'HEAD', headers: { Authorization: `Bearer ${token}`, 'Tus-Resumable': '1.0.0' } });
+  assert.equal(gone.status, 404);
+
+  // Bob cannot start one into Ann's folder (the INSERT policy is checked at creation).
+  const refusedUpload = await fetch(`${url}/storage/v1/upload/resumable`, {
+    method: 'POST',
+    headers: {
+      Authorization: `Bearer ${userToken(BOB)}`,
+      'Tus-Resumable': '1.0.0',
+      'Upload-Length': '10',
+      'Upload-Metadata': `bucketName ${Buffer.from('docs').toString('base64')},objectName ${Buffer.from(`${ANN}/x.bin`).toString('base64')}`,
+    },
+  });
+  assert.equal(refusedUpload.status, 403);
+});

@@ -32,6 +32,8 @@ fn classify(err: &StorageError) -> (u16, &'static str, &'static str) {
         StorageError::InvalidSignature => (400, "InvalidSignature", "InvalidSignature"),
         StorageError::AccessDenied(_) => (403, "AccessDenied", "Unauthorized"),
         StorageError::InvalidRange => (400, "InvalidRange", "invalid_range"),
+        StorageError::NoSuchUpload => (404, "NoSuchUpload", "not_found"),
+        StorageError::OffsetMismatch { .. } => (409, "TusError", "Conflict"),
         StorageError::Database(_) => (400, "DatabaseError", "DatabaseError"),
         StorageError::Unavailable(_) => (503, "DatabaseError", "DatabaseError"),
         StorageError::Backend(_) | StorageError::Internal(_) => (500, "InternalError", "internal"),
@@ -49,15 +51,27 @@ fn http_status(status: u16) -> StatusCode {
 
 impl IntoResponse for StorageError {
     fn into_response(self) -> Response {
-        let (status, code, error) = classify(&self);
+        respond(self, false)
+    }
+}
+
+/// The error with its real status as the HTTP status (the TUS routes: TUS clients act on it).
+pub(super) fn with_real_status(err: StorageError) -> Response {
+    respond(err, true)
+}
+
+fn respond(err: StorageError, real_status: bool) -> Response {
+    {
+        let this = err;
+        let (status, code, error) = classify(&this);
         let message = if status >= 500 {
-            tracing::error!("storage: {}", describe(&self));
-            match self {
+            tracing::error!("storage: {}", describe(&this));
+            match this {
                 StorageError::Unavailable(_) => "The database is unavailable".to_owned(),
                 _ => "Internal server error".to_owned(),
             }
         } else {
-            self.to_string()
+            this.to_string()
         };
         let body = json!({
             "statusCode": status.to_string(),
@@ -65,6 +79,11 @@ impl IntoResponse for StorageError {
             "error": error,
             "message": message,
         });
-        (http_status(status), Json(body)).into_response()
+        let http = if real_status {
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST)
+        } else {
+            http_status(status)
+        };
+        (http, Json(body)).into_response()
     }
 }

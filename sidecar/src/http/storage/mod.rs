@@ -6,6 +6,7 @@ mod buckets;
 mod download;
 pub(crate) mod error;
 mod objects;
+mod resumable;
 mod sign;
 
 use std::sync::Arc;
@@ -75,6 +76,21 @@ pub fn routes(state: StorageState) -> Router {
                 .put(objects::update)
                 .get(download::authenticated)
                 .head(download::authenticated),
+        )
+        .route(
+            "/upload/resumable",
+            post(resumable::create).options(resumable::options),
+        )
+        .route(
+            "/upload/resumable/",
+            post(resumable::create).options(resumable::options),
+        )
+        .route(
+            "/upload/resumable/{id}",
+            axum::routing::head(resumable::offset)
+                .patch(resumable::append)
+                .delete(resumable::cancel)
+                .options(resumable::options),
         )
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
