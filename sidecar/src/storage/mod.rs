@@ -24,6 +24,7 @@ pub mod key;
 pub mod resumable;
 pub mod sql;
 pub mod token;
+pub mod transform;
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};

@@ -28,6 +28,9 @@ pub struct UrlClaims {
     pub upsert: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// Download tokens of `/render/image/sign/...`: the transformation they allow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform: Option<super::transform::Transform>,
 }
 
 pub struct Signer {
@@ -61,7 +64,12 @@ impl Signer {
             .map_err(|err| StorageError::Internal(format!("signing a URL failed: {err}")))
     }
 
-    pub fn sign_download(&self, url: &str, expires_in: u64) -> Result<String, StorageError> {
+    pub fn sign_download(
+        &self,
+        url: &str,
+        expires_in: u64,
+        transform: Option<super::transform::Transform>,
+    ) -> Result<String, StorageError> {
         let iat = now();
         self.sign(&UrlClaims {
             url: url.to_owned(),
@@ -71,6 +79,7 @@ impl Signer {
             owner: None,
             upsert: false,
             jti: None,
+            transform,
         })
     }
 
@@ -90,6 +99,7 @@ impl Signer {
             owner,
             upsert,
             jti: Some(jti),
+            transform: None,
         })
     }
 
@@ -128,7 +138,7 @@ mod tests {
     #[test]
     fn a_token_opens_only_its_own_object_and_kind() {
         let signer = Signer::new(b"a-secret-that-is-long-enough-for-tests");
-        let token = signer.sign_download("b/a.txt", 60).unwrap();
+        let token = signer.sign_download("b/a.txt", 60, None).unwrap();
         assert!(signer.verify_download(&token, "b/a.txt").is_ok());
         assert!(signer.verify_download(&token, "b/other.txt").is_err());
         assert!(signer.verify_upload(&token, "b/a.txt").is_err());

@@ -5,6 +5,7 @@
 // scripts/js-test.sh and against both backends by scripts/storage-test.sh.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import zlib from 'node:zlib';
 import { createClient } from '@supabase/supabase-js';
 import { ANN, BOB, anonKey, serviceKey, url, userToken } from './support.mjs';
 
@@ -394,4 +395,86 @@ test('tus-js-client: a resumable upload in chunks, interrupted, resumed on anoth
     },
   });
   assert.equal(refusedUpload.status, 403);
+});
+
+/** A width x height RGB PNG (a gradient), encoded here so the test needs no image library. */
+function png(width, height) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (bytes) => {
+    let c = 0xffffffff;
+    for (const b of bytes) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type), data]);
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(body));
+    return Buffer.concat([length, body, sum]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8);
+  const rows = [];
+  for (let y = 0; y < height; y++) {
+    const row = Buffer.alloc(1 + width * 3);
+    for (let x = 0; x < width; x++) row.set([x % 256, y % 256, 128], 1 + x * 3);
+    rows.push(row);
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', zlib.deflateSync(Buffer.concat(rows))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** Width and height of a PNG or a lossless WebP (VP8L). */
+function dimensions(bytes) {
+  if (bytes.subarray(1, 4).toString() === 'PNG') return [bytes.readUInt32BE(16), bytes.readUInt32BE(20)];
+  assert.equal(bytes.subarray(8, 16).toString(), 'WEBPVP8L');
+  const bits = bytes.readUInt32LE(21);
+  return [(bits & 0x3fff) + 1, ((bits >>> 14) & 0x3fff) + 1];
+}
+
+test('image transformations: sizes, resize modes, webp; authenticated, public and signed', async () => {
+  await freshBucket('images', { public: true, allowedMimeTypes: ['image/*'] });
+  ok(await service.from('images').upload('photo.png', png(300, 150), { contentType: 'image/png' }));
+  const pics = service.from('images');
+  const cover = ok(await pics.download('photo.png', { transform: { width: 60, height: 60 } }));
+  assert.equal(cover.type, 'image/png');
+  assert.deepEqual(dimensions(Buffer.from(await cover.arrayBuffer())), [60, 60]);
+  const contain = ok(await pics.download('photo.png', { transform: { width: 60, height: 60, resize: 'contain' } }));
+  assert.deepEqual(dimensions(Buffer.from(await contain.arrayBuffer())), [60, 30]);
+  const fill = ok(await pics.download('photo.png', { transform: { width: 40, height: 70, resize: 'fill' } }));
+  assert.deepEqual(dimensions(Buffer.from(await fill.arrayBuffer())), [40, 70]);
+  const webp = ok(await pics.download('photo.png', { transform: { width: 100, format: 'webp' } }));
+  assert.equal(webp.type, 'image/webp');
+  assert.deepEqual(dimensions(Buffer.from(await webp.arrayBuffer())), [100, 50]);
+  // Again: the cached rendering.
+  const again = ok(await pics.download('photo.png', { transform: { width: 100, format: 'webp' } }));
+  assert.deepEqual(dimensions(Buffer.from(await again.arrayBuffer())), [100, 50]);
+
+  const publicUrl = anon.from('images').getPublicUrl('photo.png', { transform: { width: 30, height: 20 } }).data.publicUrl;
+  assert.match(publicUrl, /\/render\/image\/public\/images\/photo.png\?/);
+  const response = await fetch(publicUrl);
+  assert.equal(response.status, 200);
+  assert.deepEqual(dimensions(Buffer.from(await response.arrayBuffer())), [30, 20]);
+
+  const { signedUrl } = ok(await pics.createSignedUrl('photo.png', 60, { transform: { width: 25, height: 25 } }));
+  assert.match(signedUrl, /\/render\/image\/sign\/images\/photo.png\?token=/);
+  const signed = await fetch(signedUrl);
+  assert.equal(signed.status, 200);
+  assert.deepEqual(dimensions(Buffer.from(await signed.arrayBuffer())), [25, 25]);
+
+  // Bad options and non-images are refused.
+  refused(await pics.download('photo.png', { transform: { width: 5000 } }), '400');
+  ok(await service.from('docs').upload('not-an-image.txt', Buffer.from('text'), { upsert: true }));
+  refused(await service.from('docs').download('not-an-image.txt', { transform: { width: 10 } }), '400');
 });

@@ -6,6 +6,7 @@ mod buckets;
 mod download;
 pub(crate) mod error;
 mod objects;
+mod render;
 mod resumable;
 mod sign;
 
@@ -77,6 +78,12 @@ pub fn routes(state: StorageState) -> Router {
                 .get(download::authenticated)
                 .head(download::authenticated),
         )
+        .route(
+            "/render/image/authenticated/{bucket}/{*name}",
+            get(render::authenticated),
+        )
+        .route("/render/image/public/{bucket}/{*name}", get(render::public))
+        .route("/render/image/sign/{bucket}/{*name}", get(render::signed))
         .route(
             "/upload/resumable",
             post(resumable::create).options(resumable::options),

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use super::body::SharedBody;
 use super::objects::store_request;
 use super::{Call, StorageState};
+use crate::storage::transform::Transform;
 use crate::storage::{SignedUpload, StorageError, UploadMode};
 
 #[derive(Debug, Deserialize)]
@@ -22,6 +23,8 @@ use crate::storage::{SignedUpload, StorageError, UploadMode};
 struct SignBody {
     expires_in: Option<i64>,
     paths: Option<Vec<String>>,
+    /// A transformation: the URL then opens `/render/image/sign/...` with it.
+    transform: Option<Transform>,
 }
 
 fn expires_in(body: &SignBody) -> Result<u64, StorageError> {
@@ -55,9 +58,18 @@ pub(super) async fn sign_one(
         .head(call.request(), &bucket, &name, false)
         .await?;
     let url = format!("{bucket}/{name}");
-    let token = state.storage.signer().sign_download(&url, seconds)?;
+    let transform = body.transform.map(Transform::check).transpose()?;
+    let route = if transform.is_some() {
+        "render/image/sign"
+    } else {
+        "object/sign"
+    };
+    let token = state
+        .storage
+        .signer()
+        .sign_download(&url, seconds, transform)?;
     Ok(Json(
-        json!({ "signedURL": format!("/object/sign/{url}?token={token}") }),
+        json!({ "signedURL": format!("/{route}/{url}?token={token}") }),
     ))
 }
 
@@ -88,7 +100,7 @@ pub(super) async fn sign_many(
     for path in paths {
         if readable.contains(&path) {
             let url = format!("{bucket}/{path}");
-            let token = state.storage.signer().sign_download(&url, seconds)?;
+            let token = state.storage.signer().sign_download(&url, seconds, None)?;
             signed.push(json!({
                 "error": null,
                 "path": path,
