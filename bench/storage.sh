@@ -68,6 +68,9 @@ AUTH="Authorization: Bearer $TOKEN"
 
 head -c 10240 /dev/urandom >"$WORK/files/small.bin"
 head -c $((100 * 1024 * 1024)) /dev/urandom >"$WORK/files/big.bin"
+head -c $((1024 * 1024 * 1024)) /dev/zero >"$WORK/files/one.bin"
+# Written back before anything is timed: an fsync would otherwise wait for these files too.
+sync
 upload() { # file name -> seconds
     local start end
     start=$(date +%s.%N)
@@ -114,19 +117,37 @@ for _ in $(seq "$ROUNDS"); do
     pb_rps+=("$(rps "$PB_SMALL")")
 done
 
-# 100 MB: cp on the same disk, then the sidecar (upload fsyncs before it commits).
-cp_s=$( { start=$(date +%s.%N); cp "$WORK/files/big.bin" "$WORK/files/copy.bin"; end=$(date +%s.%N); echo "$end - $start" | bc -l; } )
-rm -f "$WORK/files/copy.bin"
-cp_sync_s=$( { start=$(date +%s.%N); cp "$WORK/files/big.bin" "$WORK/files/copy.bin"; sync "$WORK/files/copy.bin"; end=$(date +%s.%N); echo "$end - $start" | bc -l; } )
-rm -f "$WORK/files/copy.bin"
-up_s=$(upload "$WORK/files/big.bin" big.bin)
-down_s=$(download "http://127.0.0.1:$API_PORT/storage/v1/object/bench/$ANN/big.bin" "$AUTH")
-pb_down_s=$(download "$PB_BIG")
+# 100 MB, three times each, medians: cp on the same disk (and cp + fsync), the sidecar's upload
+# (which fsyncs before it commits) and download, PocketBase's download.
+timed_cp() { # with_sync
+    local start end
+    sync
+    start=$(date +%s.%N)
+    cp "$WORK/files/big.bin" "$WORK/files/copy.bin"
+    [ "$1" = 1 ] && sync "$WORK/files/copy.bin"
+    end=$(date +%s.%N)
+    rm -f "$WORK/files/copy.bin"
+    echo "$end - $start" | bc -l
+}
+cp_runs=() cp_sync_runs=() up_runs=() down_runs=() pb_down_runs=()
+for i in 1 2 3; do
+    cp_runs+=("$(timed_cp 0)")
+    cp_sync_runs+=("$(timed_cp 1)")
+    sync
+    up_runs+=("$(upload "$WORK/files/big.bin" "big$i.bin")")
+    down_runs+=("$(download "http://127.0.0.1:$API_PORT/storage/v1/object/bench/$ANN/big$i.bin" "$AUTH")")
+    pb_down_runs+=("$(download "$PB_BIG")")
+done
+cp_s=$(printf '%s\n' "${cp_runs[@]}" | median)
+cp_sync_s=$(printf '%s\n' "${cp_sync_runs[@]}" | median)
+up_s=$(printf '%s\n' "${up_runs[@]}" | median)
+down_s=$(printf '%s\n' "${down_runs[@]}" | median)
+pb_down_s=$(printf '%s\n' "${pb_down_runs[@]}" | median)
 
 # 1 GB upload: the sidecar's peak RSS (VmHWM) before and after.
 rss() { awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$sidecar/status"; }
 rss_before=$(rss)
-head -c $((1024 * 1024 * 1024)) /dev/zero >"$WORK/files/one.bin"
+sync
 gb_s=$(upload "$WORK/files/one.bin" one.bin)
 rss_after=$(rss)
 

@@ -27,6 +27,8 @@ const PART_BYTES: usize = 8 * 1024 * 1024;
 const PARTS_IN_FLIGHT: usize = 2;
 /// Read buffer of local downloads.
 const READ_CHUNK: usize = 64 * 1024;
+/// Write buffer of local uploads.
+const WRITE_BUFFER: usize = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -316,7 +318,12 @@ impl LocalBackend {
         let path = self.path(key);
         let dir = path.parent().unwrap_or(&self.root).to_owned();
         tokio::fs::create_dir_all(&dir).await?;
-        let mut file = tokio::fs::File::create(&path).await?;
+        // Body chunks are small (tens of KiB); each write of a tokio File is a trip to the blocking
+        // pool, so they are gathered into large writes.
+        let mut file = tokio::io::BufWriter::with_capacity(
+            WRITE_BUFFER,
+            tokio::fs::File::create(&path).await?,
+        );
         let mut meter = Meter::new(limit);
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|err| BackendError::Body(err.to_string()))?;
@@ -325,7 +332,7 @@ impl LocalBackend {
         }
         file.flush().await?;
         // Durable before the row that names it commits: the file's data, then its directory entry.
-        file.sync_all().await?;
+        file.get_ref().sync_all().await?;
         sync_dirs(&self.root, &dir).await?;
         Ok(meter.finish())
     }

@@ -777,6 +777,10 @@ impl Storage {
         let listed = self.backend.list().await?;
         let statements = [
             Statement {
+                sql: sql::EXPIRE_RESUMABLES,
+                params: &[],
+            },
+            Statement {
                 sql: sql::LIVE_VERSIONS,
                 params: &[],
             },
@@ -790,7 +794,7 @@ impl Storage {
                 request,
                 true,
                 "storage.sweep",
-                Access::ReadOnly,
+                Access::ReadWrite,
                 End::Commit,
                 &statements,
             )

@@ -255,3 +255,8 @@ pub const DELETE_RESUMABLE: &str = "DELETE FROM storage.sluice_uploads WHERE id 
 
 /// The sweep keeps the parts of these uploads.
 pub const LIVE_RESUMABLES: &str = "SELECT id::text FROM storage.sluice_uploads";
+
+/// Resumable uploads expire a day after they began (as Supabase's do); the sweep then removes
+/// their parts.
+pub const EXPIRE_RESUMABLES: &str =
+    "DELETE FROM storage.sluice_uploads WHERE created_at < now() - interval '24 hours' RETURNING id";
