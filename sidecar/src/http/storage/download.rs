@@ -14,7 +14,7 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
-use super::{Call, StorageState};
+use super::{open_signed, Call, StorageState};
 use crate::storage::{ObjectHead, StorageError};
 
 type Params = Query<HashMap<String, String>>;
@@ -57,22 +57,10 @@ pub(super) async fn signed(
     Query(query): Params,
     method: Method,
     uri: Uri,
-    mut headers: HeaderMap,
+    headers: HeaderMap,
 ) -> Result<Response, StorageError> {
-    let token = query
-        .get("token")
-        .ok_or_else(|| StorageError::InvalidRequest("Missing token".to_owned()))?;
-    state
-        .storage
-        .signer()
-        .verify_download(token, &format!("{bucket}/{name}"))?;
-    // The signature is the permission: the request's own token, if any, is not consulted.
-    headers.remove(axum::http::header::AUTHORIZATION);
-    let call = Call::new(&state, method, &uri, headers)?;
-    let head = state
-        .storage
-        .head_signed(call.request(), &bucket, &name)
-        .await?;
+    let (_, call, head) =
+        open_signed(&state, &bucket, &name, &query, method, &uri, headers).await?;
     respond(&state, &call, &bucket, &name, head, &query).await
 }
 

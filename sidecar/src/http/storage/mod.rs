@@ -147,3 +147,38 @@ impl Call {
         }
     }
 }
+
+/// A request through a signed download URL (`?token=`): the token's claims, the call (without the
+/// request's own Authorization: the signature is the permission), and the object's head read
+/// without policies.
+async fn open_signed(
+    state: &StorageState,
+    bucket: &str,
+    name: &str,
+    query: &std::collections::HashMap<String, String>,
+    method: Method,
+    uri: &Uri,
+    mut headers: HeaderMap,
+) -> Result<
+    (
+        crate::storage::token::UrlClaims,
+        Call,
+        crate::storage::ObjectHead,
+    ),
+    StorageError,
+> {
+    let token = query
+        .get("token")
+        .ok_or_else(|| StorageError::InvalidRequest("Missing token".to_owned()))?;
+    let claims = state
+        .storage
+        .signer()
+        .verify_download(token, &format!("{bucket}/{name}"))?;
+    headers.remove(axum::http::header::AUTHORIZATION);
+    let call = Call::new(state, method, uri, headers)?;
+    let head = state
+        .storage
+        .head_signed(call.request(), bucket, name)
+        .await?;
+    Ok((claims, call, head))
+}

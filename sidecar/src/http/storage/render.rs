@@ -9,7 +9,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
-use super::{Call, StorageState};
+use super::{open_signed, Call, StorageState};
 use crate::storage::transform::Transform;
 use crate::storage::{ObjectHead, StorageError};
 
@@ -75,21 +75,10 @@ pub(super) async fn signed(
     Query(query): Params,
     method: Method,
     uri: Uri,
-    mut headers: HeaderMap,
+    headers: HeaderMap,
 ) -> Result<Response, StorageError> {
-    let token = query
-        .get("token")
-        .ok_or_else(|| StorageError::InvalidRequest("Missing token".to_owned()))?;
-    let claims = state
-        .storage
-        .signer()
-        .verify_download(token, &format!("{bucket}/{name}"))?;
+    let (claims, _, head) =
+        open_signed(&state, &bucket, &name, &query, method, &uri, headers).await?;
     let transform = claims.transform.unwrap_or_default().check()?;
-    headers.remove(axum::http::header::AUTHORIZATION);
-    let call = Call::new(&state, method, &uri, headers)?;
-    let head = state
-        .storage
-        .head_signed(call.request(), &bucket, &name)
-        .await?;
     respond(&state, &bucket, &name, head, &transform).await
 }
