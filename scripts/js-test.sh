@@ -31,15 +31,17 @@ psql "$db_url" -qX -v ON_ERROR_STOP=1 \
     -f "$js/fixtures.sql" \
     -f "$js/fixtures_rpc.sql" \
     -f "$js/fixtures_auth.sql" \
-    -f "$js/fixtures_realtime.sql"
+    -f "$js/fixtures_realtime.sql" \
+    -f "$js/fixtures_storage.sql"
 
 cargo build -q -p sluice-sidecar
 host_port=${admin_url#*@}
 host_port=${host_port%%/*}
 DATABASE_URL="postgres://authenticator:authenticator@$host_port/$db" SLUICE_JWT_SECRET=$secret \
-    SLUICE_LISTEN=127.0.0.1:$port RUST_LOG=warn "${CARGO_TARGET_DIR:-$REPO/target}/debug/sluice" serve &
+    SLUICE_LISTEN=127.0.0.1:$port RUST_LOG=warn SLUICE_STORAGE_ROOT="$REPO/.sluice/js-test-storage" \
+    "${CARGO_TARGET_DIR:-$REPO/target}/debug/sluice" serve &
 sidecar=$!
-trap 'kill "$sidecar" 2>/dev/null; wait "$sidecar" 2>/dev/null || true' EXIT
+trap 'kill "$sidecar" 2>/dev/null; wait "$sidecar" 2>/dev/null || true; rm -rf "$REPO/.sluice/js-test-storage"' EXIT
 for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
     sleep 0.1

@@ -39,6 +39,9 @@ pgrx::extension_sql_file!(
 // The sidecar's request guards raise their own SQLSTATEs through it.
 pgrx::extension_sql_file!("../sql/raise_error.sql", name = "raise_error");
 
+// Storage (issue 11): buckets and file metadata under RLS, Supabase Storage's helpers.
+pgrx::extension_sql_file!("../sql/storage.sql", name = "storage");
+
 /// The version the sidecar checks for at start-up.
 #[pg_extern(immutable, parallel_safe)]
 fn version() -> &'static str {

@@ -144,6 +144,43 @@ pub struct ServeArgs {
     /// The auth API (`/auth/v1/`).
     #[command(flatten)]
     pub auth: AuthArgs,
+
+    /// Storage (`/storage/v1/`).
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+/// Where storage keeps the bytes of files, and its bounds.
+#[derive(Debug, Clone, Args)]
+pub struct StorageArgs {
+    /// `file` (a local directory, --storage-root) or `s3` (--storage-s3-bucket; endpoint, region
+    /// and credentials from AWS_ENDPOINT, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_ALLOW_HTTP).
+    #[arg(long, env = "SLUICE_STORAGE_BACKEND", default_value = "file",
+          value_parser = ["file", "s3"])]
+    pub storage_backend: String,
+    /// The directory of the `file` backend.
+    #[arg(long, env = "SLUICE_STORAGE_ROOT", default_value = ".sluice/storage")]
+    pub storage_root: std::path::PathBuf,
+    /// The bucket of the `s3` backend.
+    #[arg(long, env = "SLUICE_STORAGE_S3_BUCKET")]
+    pub storage_s3_bucket: Option<String>,
+    /// The largest file accepted (a bucket's file_size_limit may set less).
+    #[arg(long, env = "SLUICE_STORAGE_MAX_FILE_BYTES", default_value_t = 50 * 1024 * 1024 * 1024)]
+    pub storage_max_file_bytes: u64,
+    /// The sweep removes bytes no row names once they are this old (younger ones may belong to an
+    /// upload in progress).
+    #[arg(
+        long,
+        env = "SLUICE_STORAGE_SWEEP_GRACE",
+        value_name = "SECONDS",
+        default_value_t = 3600
+    )]
+    pub storage_sweep_grace: u64,
+    /// How often the sweep runs (and it runs once at start-up).
+    #[arg(long, env = "SLUICE_STORAGE_SWEEP_INTERVAL", value_name = "SECONDS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub storage_sweep_interval: u64,
 }
 
 /// How much one REST request may ask for; more is refused with 400 `SLUICE115` before it reaches
@@ -225,6 +262,7 @@ pub struct Config {
     /// Signs the access tokens /auth/v1 issues (audience `--jwt-aud`, else `authenticated`).
     pub auth_tokens: AccessTokens,
     pub mailer: Mailer,
+    pub storage: StorageArgs,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -251,6 +289,8 @@ pub enum ConfigError {
         path.display()
     )]
     SigningKey { path: PathBuf, reason: String },
+    #[error("SLUICE_STORAGE_BACKEND=s3 needs SLUICE_STORAGE_S3_BUCKET (--storage-s3-bucket)")]
+    StorageBucket,
 }
 
 impl TryFrom<ServeArgs> for Config {
@@ -312,6 +352,9 @@ impl TryFrom<ServeArgs> for Config {
             verifier.add_keys(read_key_file(path, JWKS_FILE_FLAG, keys_from_jwks)?);
         }
         let exposed_schemas = ExposedSchemas::new(args.db_schemas.split(',').map(str::trim))?;
+        if args.storage.storage_backend == "s3" && args.storage.storage_s3_bucket.is_none() {
+            return Err(ConfigError::StorageBucket);
+        }
         Ok(Config {
             database,
             listen: args.listen,
@@ -328,6 +371,7 @@ impl TryFrom<ServeArgs> for Config {
             auth,
             auth_tokens,
             mailer,
+            storage: args.storage,
         })
     }
 }

@@ -25,6 +25,7 @@ pub mod rest;
 pub mod schema;
 pub mod serve;
 pub(crate) mod shutdown;
+pub mod storage;
 
 /// The version of this sidecar. The extension installed in the database must have the same version:
 /// the two are released together and the sidecar relies on the extension's SQL API of that release.

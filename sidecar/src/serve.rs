@@ -16,10 +16,12 @@ use crate::db::listen::Listener;
 use crate::db::pool::{self, PoolBuildError};
 use crate::db::startup::{self, StartupError};
 use crate::http::auth_api::AuthState;
+use crate::http::storage::{routes as storage_routes, StorageState};
 use crate::http::{app_with_auth, AppState, WriteLimits};
 use crate::realtime::Realtime;
 use crate::schema::{self, SchemaError};
 use crate::shutdown::Signals;
+use crate::storage::{Backend, Storage};
 use crate::VERSION;
 
 /// How long in-flight requests may run after a stop signal. Orchestrators send SIGKILL some time
@@ -42,6 +44,8 @@ pub enum ServeError {
     Schema(#[from] SchemaError),
     #[error("could not listen on {addr}: {source}. Choose another address with --listen (or SLUICE_LISTEN)")]
     Bind { addr: SocketAddr, source: io::Error },
+    #[error("could not open the storage backend: {0}")]
+    Storage(String),
     #[error("the HTTP server failed: {0}")]
     Serve(#[source] io::Error),
 }
@@ -98,6 +102,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         accounts: Arc::clone(&accounts),
         verifier: Arc::clone(&verifier),
     };
+    let pool_for_storage = pool.clone();
+    let verifier_for_storage = Arc::clone(&verifier);
     let changes = ChangeReader::start(pool.clone(), &notices);
     let mut realtime = Realtime::start(pool.clone(), changes, &notices);
     realtime.heartbeat_timeout = config.realtime_heartbeat_timeout;
@@ -121,8 +127,19 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             tracing::debug!("could not set TCP_NODELAY: {err}");
         }
     });
+    let storage = start_storage(
+        &config.storage,
+        config.jwt_secret.as_bytes(),
+        pool_for_storage,
+    )?;
+    let storage = StorageState {
+        storage,
+        verifier: Arc::clone(&verifier_for_storage),
+    };
     // Connect info: the auth API's rate limits are per client IP.
-    let service = app_with_auth(state, auth).into_make_service_with_connect_info::<SocketAddr>();
+    let service = app_with_auth(state, auth)
+        .merge(storage_routes(storage))
+        .into_make_service_with_connect_info::<SocketAddr>();
     let server = axum::serve(listener, service)
         .with_graceful_shutdown(async move {
             let signal = signals.recv().await;
@@ -157,4 +174,43 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     }
     tracing::info!("sluice stopped");
     Ok(())
+}
+
+/// The storage service over the configured backend, and its sweep: once at start-up, then every
+/// `--storage-sweep-interval`.
+fn start_storage(
+    args: &crate::config::StorageArgs,
+    jwt_secret: &[u8],
+    pool: deadpool_postgres::Pool,
+) -> Result<Arc<Storage>, ServeError> {
+    let backend = match args.storage_s3_bucket.as_deref() {
+        Some(bucket) if args.storage_backend == "s3" => {
+            Backend::s3(bucket).map_err(|err| ServeError::Storage(err.to_string()))?
+        }
+        _ => Backend::local(&args.storage_root).map_err(|err| {
+            ServeError::Storage(format!("{}: {err}", args.storage_root.display()))
+        })?,
+    };
+    tracing::info!("storage backend: {backend:?}");
+    let mut storage = Storage::new(backend, jwt_secret, pool);
+    storage.max_file_bytes = args.storage_max_file_bytes;
+    let storage = Arc::new(storage);
+    let grace = Duration::from_secs(args.storage_sweep_grace);
+    let interval = Duration::from_secs(args.storage_sweep_interval);
+    let sweeper = Arc::clone(&storage);
+    tokio::spawn(async move {
+        loop {
+            match sweeper.sweep_now(grace).await {
+                Ok(0) => {}
+                Ok(removed) => {
+                    tracing::info!("storage sweep removed {removed} unreferenced objects")
+                }
+                Err(err) => {
+                    tracing::warn!("storage sweep failed: {}", crate::error::describe(&err))
+                }
+            }
+            tokio::time::sleep(interval).await;
+        }
+    });
+    Ok(storage)
 }

@@ -32,9 +32,18 @@ fn assert_reaches_none(files: &[(String, String)], above: &[&str]) {
 #[test]
 fn db_and_schema_reach_no_layer_above_them() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let above = ["rest", "http", "auth", "realtime", "serve"];
+    let above = ["rest", "http", "auth", "realtime", "serve", "storage"];
     assert_reaches_none(&sources(&src.join("db")), &above);
     assert_reaches_none(&sources(&src.join("schema")), &above);
+}
+
+#[test]
+fn storage_reaches_no_http_rest_or_realtime() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    assert_reaches_none(
+        &sources(&src.join("storage")),
+        &["http", "rest", "realtime", "serve"],
+    );
 }
 
 #[test]

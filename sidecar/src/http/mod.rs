@@ -8,6 +8,7 @@ mod limits;
 mod realtime;
 mod rest;
 mod rpc;
+pub mod storage;
 
 use std::sync::Arc;
 

@@ -31,6 +31,13 @@ pub fn serve_command(database_url: &str) -> Command {
         .env("DATABASE_URL", database_url)
         .env("SLUICE_JWT_SECRET", JWT_SECRET)
         .env("SLUICE_LISTEN", "127.0.0.1:0")
+        // Storage files of each sidecar under the repository's ignored .sluice/, not the cwd.
+        .env(
+            "SLUICE_STORAGE_ROOT",
+            super::repo_root()
+                .join(".sluice")
+                .join(format!("test-storage-{}", super::random_suffix())),
+        )
         .env("RUST_LOG", "info")
         // The tests' raw sockets send no heartbeats, and a slow machine may take over a minute;
         // the test of the timeout sets its own.
@@ -129,6 +136,11 @@ impl Sidecar {
                 _ => std::thread::sleep(Duration::from_millis(100)),
             }
         }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn signal(&self, signal: libc::c_int) {
