@@ -31,6 +31,13 @@ pgrx::extension_sql_file!(
 // The sidecar's request guards raise their own SQLSTATEs through it.
 pgrx::extension_sql_file!("../sql/raise_error.sql", name = "raise_error");
 
+// Webhooks: definitions, secrets, cursors and the delivery log; the sidecars deliver them.
+pgrx::extension_sql_file!(
+    "../sql/webhooks.sql",
+    name = "webhooks",
+    requires = [registry::enable_realtime, "auth_tables"]
+);
+
 /// The version the sidecar checks for at start-up.
 #[pg_extern(immutable, parallel_safe)]
 fn version() -> &'static str {

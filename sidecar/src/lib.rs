@@ -3,7 +3,7 @@
 //! Work flows one way: `config` (flags) → `serve` (start-up, lifecycle) → `http` (routes) → `db` (pool,
 //! the per-request transaction, the LISTEN connection). `auth` has two parts: `auth::jwt` verifies the
 //! token of every request into an `Identity`, and `auth::accounts` is the GoTrue accounts domain behind
-//! `/auth/v1/`; `changelog` reads the change log for its consumers (realtime; webhooks next);
+//! `/auth/v1/`; `changelog` reads the change log for its consumers (realtime, and `webhooks`, which also signs and delivers);
 //! `http::error` maps every failure to an HTTP response (`http::auth_api::error` for `/auth/v1/`), and
 //! `error::describe` only formats an error chain for the log, for every layer.
 
@@ -24,6 +24,7 @@ pub mod rest;
 pub mod schema;
 pub mod serve;
 pub(crate) mod shutdown;
+pub(crate) mod webhooks;
 
 /// The version of this sidecar. The extension installed in the database must have the same version:
 /// the two are released together and the sidecar relies on the extension's SQL API of that release.

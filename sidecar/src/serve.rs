@@ -20,6 +20,7 @@ use crate::http::{app_with_auth, AppState, WriteLimits};
 use crate::realtime::Realtime;
 use crate::schema::{self, SchemaError};
 use crate::shutdown::Signals;
+use crate::webhooks;
 use crate::VERSION;
 
 /// How long in-flight requests may run after a stop signal. Orchestrators send SIGKILL some time
@@ -99,6 +100,11 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         verifier: Arc::clone(&verifier),
     };
     let changes = ChangeReader::start(pool.clone(), &notices);
+    if config.webhooks {
+        webhooks::start(&config.database, pool.clone(), changes.clone(), &notices);
+    } else {
+        tracing::info!("webhooks: not delivered by this instance (--no-webhooks)");
+    }
     let mut realtime = Realtime::start(pool.clone(), changes, &notices);
     realtime.heartbeat_timeout = config.realtime_heartbeat_timeout;
     let state = AppState {
