@@ -38,6 +38,13 @@ pgrx::extension_sql_file!(
     requires = [registry::enable_realtime, "auth_tables"]
 );
 
+// Scheduled jobs (pg_cron's shape) and the built-in maintenance job; the sidecars run them.
+pgrx::extension_sql_file!(
+    "../sql/jobs.sql",
+    name = "jobs",
+    requires = ["webhooks", "auth_tables"]
+);
+
 /// The version the sidecar checks for at start-up.
 #[pg_extern(immutable, parallel_safe)]
 fn version() -> &'static str {

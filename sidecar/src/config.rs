@@ -131,6 +131,10 @@ pub struct ServeArgs {
     #[arg(long, env = "SLUICE_NO_WEBHOOKS")]
     pub no_webhooks: bool,
 
+    /// Do not run scheduled jobs from this instance (other sidecars on the database still do).
+    #[arg(long, env = "SLUICE_NO_JOBS")]
+    pub no_jobs: bool,
+
     /// Bounds on one REST request's complexity.
     #[command(flatten)]
     pub query_limits: QueryLimitArgs,
@@ -217,6 +221,8 @@ pub struct Config {
     pub realtime_heartbeat_timeout: Duration,
     /// Whether this instance delivers webhooks (`--no-webhooks` turns it off).
     pub webhooks: bool,
+    /// Whether this instance runs scheduled jobs (`--no-jobs` turns it off).
+    pub jobs: bool,
     pub auth: AuthSettings,
     /// Signs the access tokens /auth/v1 issues (audience `--jwt-aud`, else `authenticated`).
     pub auth_tokens: AccessTokens,
@@ -322,6 +328,7 @@ impl TryFrom<ServeArgs> for Config {
             allow_unfiltered_writes: args.allow_unfiltered_writes,
             realtime_heartbeat_timeout: Duration::from_secs(args.realtime_heartbeat_timeout),
             webhooks: !args.no_webhooks,
+            jobs: !args.no_jobs,
             auth,
             auth_tokens,
             mailer,

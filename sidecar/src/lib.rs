@@ -4,6 +4,7 @@
 //! the per-request transaction, the LISTEN connection). `auth` has two parts: `auth::jwt` verifies the
 //! token of every request into an `Identity`, and `auth::accounts` is the GoTrue accounts domain behind
 //! `/auth/v1/`; `changelog` reads the change log for its consumers (realtime, and `webhooks`, which also signs and delivers);
+//! `jobs` runs the scheduled jobs;
 //! `http::error` maps every failure to an HTTP response (`http::auth_api::error` for `/auth/v1/`), and
 //! `error::describe` only formats an error chain for the log, for every layer.
 
@@ -18,6 +19,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub(crate) mod jobs;
 pub mod logging;
 pub mod realtime;
 pub mod rest;

@@ -17,6 +17,7 @@ use crate::db::pool::{self, PoolBuildError};
 use crate::db::startup::{self, StartupError};
 use crate::http::auth_api::AuthState;
 use crate::http::{app_with_auth, AppState, WriteLimits};
+use crate::jobs;
 use crate::realtime::Realtime;
 use crate::schema::{self, SchemaError};
 use crate::shutdown::Signals;
@@ -104,6 +105,11 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         webhooks::start(&config.database, pool.clone(), changes.clone(), &notices);
     } else {
         tracing::info!("webhooks: not delivered by this instance (--no-webhooks)");
+    }
+    if config.jobs {
+        jobs::start(pool.clone());
+    } else {
+        tracing::info!("jobs: not run by this instance (--no-jobs)");
     }
     let mut realtime = Realtime::start(pool.clone(), changes, &notices);
     realtime.heartbeat_timeout = config.realtime_heartbeat_timeout;

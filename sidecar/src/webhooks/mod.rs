@@ -5,7 +5,8 @@
 //! time. The leader of a webhook is the sidecar holding its session-level advisory lock, taken on a
 //! connection of the dispatcher's own (`application_name` "sluice webhooks"). A sidecar that dies
 //! (even by SIGKILL) loses its connection, Postgres releases its locks, and another sidecar takes
-//! the webhooks over at its next look (every `LOOK_EVERY`) from their stored cursors. Each webhook
+//! the webhooks over at its next look (every `LOOK_EVERY`) from their stored cursors. The connection
+//! is open only while some webhook is active. Each webhook
 //! has a task of its own (`deliver`), so a receiver that hangs holds up only its own webhook.
 //!
 //! Definitions change through the SQL functions, which `NOTIFY sluice_webhooks`: on that (and each
@@ -75,6 +76,8 @@ async fn lead(
 ) {
     let mut backoff = BACKOFF_FIRST;
     loop {
+        // No connection of our own while there is nothing to deliver.
+        wait_for_webhooks(&context.pool, &mut notices).await;
         let (client, connection) = match config.connect(NoTls).await {
             Ok(connected) => connected,
             Err(err) => {
@@ -90,8 +93,10 @@ async fn lead(
         let mut connection = tokio::spawn(connection);
         let mut led: HashMap<i64, Led> = HashMap::new();
         let ended = loop {
-            if let Err(err) = look(&client, &context, &mut led).await {
-                break describe(&err);
+            match look(&client, &context, &mut led).await {
+                Err(err) => break Some(describe(&err)),
+                Ok(0) if led.is_empty() => break None,
+                Ok(_) => {}
             }
             backoff = BACKOFF_FIRST;
             tokio::select! {
@@ -104,32 +109,67 @@ async fn lead(
                     }
                 }
                 () = tokio::time::sleep(LOOK_EVERY) => {}
-                _ = &mut connection => break "the connection closed".to_owned(),
+                _ = &mut connection => break Some("the connection closed".to_owned()),
             }
         };
-        // The locks went with the connection: another sidecar may lead these webhooks now.
+        // The locks go with the connection: another sidecar may lead these webhooks now.
         for (_, webhook) in led.drain() {
             webhook.task.abort();
         }
+        drop(client);
         connection.abort();
-        tracing::warn!("webhooks: lost the lock connection ({ended}); reconnecting in {backoff:?}");
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(BACKOFF_MAX);
+        match ended {
+            Some(ended) => {
+                tracing::warn!(
+                    "webhooks: lost the lock connection ({ended}); reconnecting in {backoff:?}"
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+            None => tracing::info!("webhooks: none active; the lock connection is closed"),
+        }
     }
 }
 
-/// Takes the webhooks nobody leads, lets go of those that are gone or disabled.
+/// Returns once some webhook is active (checked on a pooled connection, at each definition change
+/// and every `LOOK_EVERY`).
+async fn wait_for_webhooks(pool: &Pool, notices: &mut crate::db::listen::Subscription) {
+    loop {
+        let any = async {
+            let client = pool.get().await.map_err(|e| e.to_string())?;
+            let row = client
+                .query_one(sql::ANY_ACTIVE, &[])
+                .await
+                .map_err(|e| describe(&e))?;
+            Ok::<bool, String>(row.get(0))
+        }
+        .await;
+        match any {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(err) => tracing::warn!("webhooks: could not look for webhooks ({err})"),
+        }
+        tokio::select! {
+            _ = notices.recv() => {}
+            () = tokio::time::sleep(LOOK_EVERY) => {}
+        }
+    }
+}
+
+/// Takes the webhooks nobody leads, lets go of those that are gone or disabled; returns how many
+/// webhooks are active.
 async fn look(
     client: &tokio_postgres::Client,
     context: &Arc<deliver::Context>,
     led: &mut HashMap<i64, Led>,
-) -> Result<(), tokio_postgres::Error> {
+) -> Result<usize, tokio_postgres::Error> {
     let active: Vec<i64> = client
         .query(sql::ACTIVE, &[])
         .await?
         .iter()
         .map(|row| row.get(0))
         .collect();
+    let active_count = active.len();
     let mut finished = Vec::new();
     for (id, webhook) in led.iter() {
         if webhook.task.is_finished() || !active.contains(id) {
@@ -159,5 +199,5 @@ async fn look(
             led.insert(id, Led { task, reload });
         }
     }
-    Ok(())
+    Ok(active_count)
 }

@@ -12,6 +12,8 @@ use tokio_postgres::types::ToSql;
 
 /// The leader's statements (on its own connection): which webhooks exist, and their locks.
 pub(super) const ACTIVE: &str = "SELECT id FROM sluice.webhooks WHERE active";
+/// Whether the lock connection is needed at all (asked on a pooled connection).
+pub(super) const ANY_ACTIVE: &str = "SELECT EXISTS (SELECT 1 FROM sluice.webhooks WHERE active)";
 /// Session-level advisory locks in a space of their own ("slwh"), one per webhook.
 pub(super) const TRY_LOCK: &str = "SELECT pg_try_advisory_lock(1936488296, $1::int4)";
 pub(super) const UNLOCK: &str = "SELECT pg_advisory_unlock(1936488296, $1::int4)";
