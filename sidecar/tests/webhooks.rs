@@ -236,7 +236,7 @@ fn failures_are_retried_logged_and_410_disables_while_a_hanging_receiver_holds_u
     // The hanging receiver: each attempt times out, and after three the event is dead.
     let hanging = rows_until(
         &db,
-        "SELECT attempt, status, error FROM sluice.webhook_deliveries \
+        "SELECT attempt, status, error, duration_ms FROM sluice.webhook_deliveries \
          WHERE webhook = 'hanging' ORDER BY attempt",
         Duration::from_secs(20),
         |rows| rows.as_array().unwrap().len() == 3,
@@ -246,6 +246,11 @@ fn failures_are_retried_logged_and_410_disables_while_a_hanging_receiver_holds_u
     assert!(
         hanging[0]["error"].as_str().unwrap().contains("timed out"),
         "{hanging}"
+    );
+    let waited = hanging[0]["duration_ms"].as_i64().unwrap();
+    assert!(
+        (290..3000).contains(&waited),
+        "each attempt waits out the timeout: {hanging}"
     );
 
     // A dead delivery can be retried: it is delivered again with the same webhook-id.

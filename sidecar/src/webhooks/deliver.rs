@@ -239,11 +239,9 @@ impl<'a> Delivery<'a> {
             }
             // A failure: what was delivered before it is written first, so the log stays in order.
             self.flush(self.handled).await?;
-            let error = outcome.error.as_deref();
-            let response_status = outcome.status.map(i32::from);
             match verdict {
                 Verdict::Gone => {
-                    self.fail(change, attempt, "failed", response_status, error, 0, None)
+                    self.fail(change, attempt, "failed", &outcome, 0, None)
                         .await?;
                     self.disable("the receiver answered 410 Gone").await?;
                     return Err(Flow::Stop);
@@ -256,23 +254,15 @@ impl<'a> Delivery<'a> {
                         outcome.retry_after,
                     );
                     let at = SystemTime::now() + wait;
-                    self.fail(
-                        change,
-                        attempt,
-                        "failed",
-                        response_status,
-                        error,
-                        attempt,
-                        Some(at),
-                    )
-                    .await?;
+                    self.fail(change, attempt, "failed", &outcome, attempt, Some(at))
+                        .await?;
                     self.attempts = attempt;
                     self.not_before = Some(at);
                 }
                 _ => {
                     // Dead: given up after the last attempt, or refused outright.
                     if self.webhook.pause_on_dead {
-                        self.fail(change, attempt, "dead", response_status, error, 0, None)
+                        self.fail(change, attempt, "dead", &outcome, 0, None)
                             .await?;
                         let reason = format!(
                             "paused after the delivery of position {} died",
@@ -282,7 +272,7 @@ impl<'a> Delivery<'a> {
                         return Err(Flow::Stop);
                     }
                     self.handled = change.position;
-                    self.fail(change, attempt, "dead", response_status, error, 0, None)
+                    self.fail(change, attempt, "dead", &outcome, 0, None)
                         .await?;
                     self.attempts = 0;
                     return Ok(());
@@ -367,17 +357,18 @@ impl<'a> Delivery<'a> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Logs a failed attempt (`status` failed or dead) and where the cursor stands after it:
+    /// `attempts` failed so far at the next event, the next not before `next_attempt_at`.
     async fn fail(
         &mut self,
         change: &Change,
         attempt: u32,
         status: &'static str,
-        response_status: Option<i32>,
-        error: Option<&str>,
+        outcome: &Outcome,
         attempts: u32,
         next_attempt_at: Option<SystemTime>,
     ) -> Result<(), Flow> {
+        let error = outcome.error.as_deref();
         tracing::info!(
             "webhook {}: position {} attempt {attempt} {status} ({})",
             self.webhook.name,
@@ -389,9 +380,9 @@ impl<'a> Delivery<'a> {
             position: change.position,
             attempt: attempt as i32,
             status,
-            response_status,
+            response_status: outcome.status.map(i32::from),
             error,
-            duration_ms: 0,
+            duration_ms: outcome.duration_ms,
             cursor: self.handled,
             attempts: attempts as i32,
             next_attempt_at,
