@@ -158,6 +158,7 @@ fn failures_are_retried_logged_and_410_disables_while_a_hanging_receiver_holds_u
         ", timeout => '300 ms', retry_delay => '50 ms', max_attempts => 3",
     );
     create("prompt", "/ok/prompt", "");
+    create("patient", "/retry-after/2", ", retry_delay => '20 ms'");
     let sidecar = Sidecar::serve(&authenticator_url(&db));
 
     let inserted = Instant::now();
@@ -216,6 +217,14 @@ fn failures_are_retried_logged_and_410_disables_while_a_hanging_receiver_holds_u
     assert_eq!(attempts.len(), 6);
     assert!(attempts.iter().all(|a| a.id() == attempts[0].id()));
     verify_with_standardwebhooks(SECRET, &attempts);
+
+    // 429 with Retry-After: 2 waits two seconds, though the webhook's own first delay is 20 ms.
+    let patient = receiver.wait_for("/retry-after/2", 2, Duration::from_secs(10));
+    let waited = patient[1].at.duration_since(patient[0].at);
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(4),
+        "Retry-After honoured: waited {waited:?}"
+    );
 
     // 410: the webhook is disabled, with the reason.
     let gone = rows_until(

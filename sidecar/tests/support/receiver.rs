@@ -5,7 +5,8 @@
 //! * `/flaky/N/...`: 500 to the first N requests, then 200;
 //! * `/gone/...`: 410;
 //! * `/sleep/MS/...`: waits MS milliseconds, then 200;
-//! * `/hold-first/MS/...`: waits MS milliseconds on the first request only, then 200.
+//! * `/hold-first/MS/...`: waits MS milliseconds on the first request only, then 200;
+//! * `/retry-after/S/...`: 429 with `Retry-After: S` to the first request, then 200.
 //!
 //! Each test gets its own server on its own port (and its own runtime thread).
 
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use super::repo_root;
@@ -115,7 +117,7 @@ async fn receive(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
+) -> Response {
     let path = uri.path().to_owned();
     let seen = {
         let mut inner = inner.lock().unwrap();
@@ -141,17 +143,22 @@ async fn receive(
             .unwrap_or(0)
     };
     match parts[0] {
-        "flaky" if seen as u64 <= number(1) => StatusCode::INTERNAL_SERVER_ERROR,
-        "gone" => StatusCode::GONE,
+        "flaky" if seen as u64 <= number(1) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        "gone" => StatusCode::GONE.into_response(),
         "sleep" => {
             tokio::time::sleep(Duration::from_millis(number(1))).await;
-            StatusCode::OK
+            StatusCode::OK.into_response()
         }
         "hold-first" if seen == 1 => {
             tokio::time::sleep(Duration::from_millis(number(1))).await;
-            StatusCode::OK
+            StatusCode::OK.into_response()
         }
-        _ => StatusCode::OK,
+        "retry-after" if seen == 1 => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", number(1).to_string())],
+        )
+            .into_response(),
+        _ => StatusCode::OK.into_response(),
     }
 }
 
