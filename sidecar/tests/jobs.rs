@@ -215,3 +215,46 @@ fn ticks_missed_while_no_sidecar_ran_run_once() {
     ));
     assert_eq!(missed[0]["n"], 1, "{missed}");
 }
+
+#[test]
+fn a_job_whose_command_is_a_url_is_called() {
+    use support::receiver::Receiver;
+
+    let db = database();
+    let receiver = Receiver::start();
+    db.execute(&format!(
+        "SELECT sluice.schedule('ping', '1 seconds', '{}', timezone => NULL, username => 'service_role'); \
+         SELECT sluice.schedule('refused', '1 seconds', '{}', timezone => NULL, username => 'service_role');",
+        receiver.url("/ok/ping"),
+        receiver.url("/gone/refused"),
+    ));
+    let _sidecar = Sidecar::serve(&authenticator_url(&db));
+    let calls = receiver.wait_for("/ok/ping", 2, Duration::from_secs(20));
+    let body = calls[0].json();
+    assert!(body["jobid"].is_i64() && body["runid"].is_i64(), "{body}");
+    let runs = rows_until(
+        &db,
+        "SELECT j.jobname, r.status, r.return_message FROM sluice.job_runs r JOIN sluice.jobs j USING (jobid) \
+         WHERE r.status IN ('succeeded', 'failed') ORDER BY j.jobname, r.runid",
+        Duration::from_secs(20),
+        |rows| {
+            let rows = rows.as_array().unwrap();
+            rows.iter().any(|r| r["jobname"] == "ping") && rows.iter().any(|r| r["jobname"] == "refused")
+        },
+    );
+    for run in runs.as_array().unwrap() {
+        let expected = if run["jobname"] == "ping" {
+            ("succeeded", "HTTP 200")
+        } else {
+            ("failed", "HTTP 410")
+        };
+        assert_eq!(
+            (
+                run["status"].as_str().unwrap(),
+                run["return_message"].as_str().unwrap()
+            ),
+            expected,
+            "{runs}"
+        );
+    }
+}

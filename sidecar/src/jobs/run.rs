@@ -9,7 +9,10 @@ use std::time::Duration;
 use tokio_postgres::types::Type;
 use tokio_postgres::NoTls;
 
+use std::sync::Arc;
+
 use super::sql::{self, Run};
+use super::Runner;
 use crate::db::Pool;
 use crate::error::describe;
 
@@ -24,9 +27,14 @@ struct Outcome {
     rows: Option<i64>,
 }
 
-pub(super) async fn run(pool: Pool, mut run: Run, runner: String) {
+pub(super) async fn run(runner: Arc<Runner>, mut run: Run) {
+    let pool = &runner.pool;
     loop {
-        let outcome = execute(&pool, &run).await;
+        let outcome = if is_url(&run.command) {
+            call(pool, &runner.http, &run).await
+        } else {
+            execute(pool, &run).await
+        };
         if !outcome.succeeded {
             tracing::info!("jobs: run {} failed: {}", run.runid, outcome.message);
         }
@@ -53,7 +61,7 @@ pub(super) async fn run(pool: Pool, mut run: Run, runner: String) {
         tokio::time::sleep(delay).await;
         let next = async {
             let client = pool.get().await.map_err(|e| e.to_string())?;
-            sql::retry(&client, run.runid, &runner)
+            sql::retry(&client, run.runid, &runner.name)
                 .await
                 .map_err(|e| describe(&e))
         }
@@ -127,6 +135,52 @@ async fn execute(pool: &Pool, run: &Run) -> Outcome {
             let _ = deadpool_postgres::Object::take(client);
             failed(format!("timed out after {timeout:?}"))
         }
+    }
+}
+
+fn is_url(command: &str) -> bool {
+    let command = command.trim_start();
+    let lower = command.get(..8).unwrap_or(command).to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
+}
+
+/// A job whose command is a URL: POSTed `{"jobid", "runid"}` within the job's timeout; 2xx succeeds.
+async fn call(pool: &Pool, http: &reqwest::Client, run: &Run) -> Outcome {
+    let failed = |message: String| Outcome {
+        succeeded: false,
+        message: truncate(message),
+        rows: None,
+    };
+    match pool.get().await {
+        Ok(client) => {
+            if let Err(err) = sql::started(&client, run.runid).await {
+                return failed(format!("could not start: {}", describe(&err)));
+            }
+        }
+        Err(err) => return failed(format!("no database connection: {err}")),
+    }
+    let timeout = Duration::from_millis(u64::try_from(run.timeout_ms).unwrap_or(0));
+    let body = serde_json::json!({"jobid": run.jobid, "runid": run.runid}).to_string();
+    let sent = http
+        .post(run.command.trim())
+        .timeout(timeout)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(
+            reqwest::header::USER_AGENT,
+            concat!("sluice/", env!("CARGO_PKG_VERSION")),
+        )
+        .body(body)
+        .send()
+        .await;
+    match sent {
+        Ok(response) if response.status().is_success() => Outcome {
+            succeeded: true,
+            message: format!("HTTP {}", response.status().as_u16()),
+            rows: None,
+        },
+        Ok(response) => failed(format!("HTTP {}", response.status().as_u16())),
+        Err(err) if err.is_timeout() => failed(format!("timed out after {timeout:?}")),
+        Err(err) => failed(format!("request failed: {err}")),
     }
 }
 

@@ -10,7 +10,7 @@ const ACTIVE: &str = "\
     SELECT jobid, jobname, schedule, timezone, coalesce(last_tick, created_at) \
     FROM sluice.jobs WHERE active";
 const CLAIM: &str = "\
-    SELECT runid, command, username, timeout_ms, max_retries, retry_delay_ms \
+    SELECT runid, command, username, timeout_ms, max_retries, retry_delay_ms, $1 \
     FROM sluice.claim_job_tick($1, $2, $3)";
 const RETRY: &str = "SELECT sluice.retry_job_run($1, $2)";
 const STARTED: &str =
@@ -38,6 +38,7 @@ pub(super) struct Job {
 /// A claimed run.
 #[derive(Debug, Clone)]
 pub(super) struct Run {
+    pub jobid: i64,
     pub runid: i64,
     pub command: String,
     pub username: String,
@@ -73,6 +74,7 @@ pub(super) async fn claim(
         .query_opt(&statement, &[&jobid, &tick, &runner])
         .await?;
     Ok(row.map(|row| Run {
+        jobid: row.get(6),
         runid: row.get(0),
         command: row.get(1),
         username: row.get(2),
