@@ -25,22 +25,6 @@ fn database(server: &Server) -> TestDb {
     db
 }
 
-/// Polls `sql` (as the superuser) until `accept` holds for its rows.
-fn rows_until(db: &TestDb, sql: &str, timeout: Duration, accept: impl Fn(&Value) -> bool) -> Value {
-    let started = Instant::now();
-    loop {
-        let rows = db.rows(sql);
-        if accept(&rows) {
-            return rows;
-        }
-        assert!(
-            started.elapsed() < timeout,
-            "{sql}: not as expected within {timeout:?}; last: {rows}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// `count` single-row INSERTs, each its own transaction, from each of `writers` connections at once.
 fn insert_concurrently(url: &str, writers: i32, count: i32) {
     let threads: Vec<_> = (0..writers)
@@ -178,8 +162,7 @@ fn failures_are_retried_logged_and_410_disables_while_a_hanging_receiver_holds_u
     );
 
     // 500 five times, then 200: six attempts, one webhook-id.
-    let flaky = rows_until(
-        &db,
+    let flaky = db.rows_until(
         "SELECT attempt, status, response_status FROM sluice.webhook_deliveries \
          WHERE webhook = 'flaky' ORDER BY attempt",
         Duration::from_secs(20),
@@ -227,8 +210,7 @@ fn failures_are_retried_logged_and_410_disables_while_a_hanging_receiver_holds_u
     );
 
     // 410: the webhook is disabled, with the reason.
-    let gone = rows_until(
-        &db,
+    let gone = db.rows_until(
         "SELECT active, disabled_reason FROM sluice.webhooks WHERE name = 'gone'",
         Duration::from_secs(10),
         |rows| rows[0]["active"] == false,
@@ -243,8 +225,7 @@ fn failures_are_retried_logged_and_410_disables_while_a_hanging_receiver_holds_u
     );
 
     // The hanging receiver: each attempt times out, and after three the event is dead.
-    let hanging = rows_until(
-        &db,
+    let hanging = db.rows_until(
         "SELECT attempt, status, error, duration_ms FROM sluice.webhook_deliveries \
          WHERE webhook = 'hanging' ORDER BY attempt",
         Duration::from_secs(20),
@@ -285,8 +266,7 @@ fn a_sidecar_killed_mid_delivery_leaves_the_event_to_the_other() {
     let url = authenticator_url(&db);
     let mut first = Sidecar::serve(&url);
     // The first sidecar leads the webhook before the second starts.
-    rows_until(
-        &db,
+    db.rows_until(
         "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 1936488296 \
          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
         Duration::from_secs(10),
@@ -302,8 +282,7 @@ fn a_sidecar_killed_mid_delivery_leaves_the_event_to_the_other() {
 
     let received = receiver.wait_for("/hold-first/", 2, Duration::from_secs(15));
     assert_eq!(received[0].id(), received[1].id(), "the same event, again");
-    let logged = rows_until(
-        &db,
+    let logged = db.rows_until(
         "SELECT status FROM sluice.webhook_deliveries WHERE webhook = 'held'",
         Duration::from_secs(10),
         |rows| !rows.as_array().unwrap().is_empty(),

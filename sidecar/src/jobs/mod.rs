@@ -1,10 +1,11 @@
 //! Scheduled jobs (`sluice.schedule`), run by the sidecars.
 //!
-//! Every second each sidecar reads the active jobs, computes each one's latest tick (`schedule`),
-//! and asks Postgres to claim it (`sluice.claim_job_tick`): the job's row is locked and its
-//! `last_tick` moved, so one sidecar gets the tick and the others get nothing. Only the latest tick
-//! is claimed, so ticks missed while no sidecar ran (a restart) run once, not once each. A tick is
-//! not claimed while a run of the job is still going: a job never overlaps itself.
+//! Every second each sidecar reads the active jobs, computes each one's due tick (`schedule`), and
+//! asks Postgres to claim it (`sluice.claim_job_tick`): the job's row is locked and its `last_tick`
+//! moved, so one sidecar gets the tick and the others get nothing. A job a few seconds behind runs
+//! its ticks in turn; further behind (ticks missed while no sidecar ran) only the latest tick is
+//! claimed, so they run once, not once each. A tick is not claimed while a run of the job is still
+//! going: a job never overlaps itself.
 //!
 //! A run (`run`) executes the job's one statement on a pooled connection as the job's role (`SET
 //! LOCAL ROLE` from the sidecar's login: a role the login may not become, a superuser say, fails
@@ -25,6 +26,12 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use crate::db::Pool;
 use crate::error::describe;
 use schedule::Schedule;
+
+/// A job less than this far behind runs each tick in turn (a look that came late, a run that
+/// outlived a tick); further behind, only its latest tick runs.
+const CATCH_UP: TimeDelta = TimeDelta::seconds(10);
+/// How soon a scheduler that is catching up looks again.
+const CATCH_UP_LOOK: Duration = Duration::from_millis(100);
 
 /// What the scheduler and its runs share.
 pub(crate) struct Runner {
@@ -54,20 +61,32 @@ async fn schedule(runner: Arc<Runner>) {
     let mut parsed: HashMap<(String, Option<String>), Result<Schedule, String>> = HashMap::new();
     loop {
         let now = Utc::now();
-        if let Err(err) = look(&runner, now, &mut parsed).await {
-            tracing::warn!("jobs: could not look for due jobs ({err})");
-        }
-        // Just after the next whole second, when second-interval ticks fall.
+        let behind = match look(&runner, now, &mut parsed).await {
+            Ok(behind) => behind,
+            Err(err) => {
+                tracing::warn!("jobs: could not look for due jobs ({err})");
+                false
+            }
+        };
+        // A job that ran a tick older than its latest looks again soon, to catch up; otherwise
+        // just after the next whole second, when second-interval ticks fall.
         let into_second = u64::from(Utc::now().timestamp_subsec_millis());
-        tokio::time::sleep(Duration::from_millis(1000 - into_second.min(999) + 5)).await;
+        let wait = if behind {
+            CATCH_UP_LOOK
+        } else {
+            Duration::from_millis(1000 - into_second.min(999) + 5)
+        };
+        tokio::time::sleep(wait).await;
     }
 }
 
+/// Claims and starts the due runs; returns whether some job ran a tick older than its latest.
 async fn look(
     runner: &Arc<Runner>,
     now: DateTime<Utc>,
     parsed: &mut HashMap<(String, Option<String>), Result<Schedule, String>>,
-) -> Result<(), String> {
+) -> Result<bool, String> {
+    let mut behind = false;
     let client = runner.pool.get().await.map_err(|e| e.to_string())?;
     let jobs = sql::active(&client).await.map_err(|e| describe(&e))?;
     for job in jobs {
@@ -77,15 +96,13 @@ async fn look(
         });
         match schedule {
             Ok(schedule) => {
-                let Some(tick) = schedule.latest(now) else {
+                let Some(tick) = schedule.due(job.after, now, CATCH_UP) else {
                     continue;
                 };
-                if tick <= job.after {
-                    continue;
-                }
                 match sql::claim(&client, job.jobid, tick, &runner.name).await {
                     Ok(Some(claimed)) => {
                         tracing::debug!("jobs: {} runs for {tick}", job.jobname);
+                        behind |= schedule.latest(now).is_some_and(|latest| latest > tick);
                         tokio::spawn(run::run(Arc::clone(runner), claimed));
                     }
                     Ok(None) => {}
@@ -109,5 +126,5 @@ async fn look(
             }
         }
     }
-    Ok(())
+    Ok(behind)
 }

@@ -5,7 +5,7 @@
 
 use std::str::FromStr;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 
@@ -79,6 +79,37 @@ impl Schedule {
             }
         }
     }
+
+    /// The first tick after `after`.
+    pub(crate) fn next(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            Schedule::Every(n) => self.latest(after).map(|tick| tick + Duration::seconds(*n)),
+            Schedule::Cron(cron, tz) => {
+                let local = after.with_timezone(tz);
+                cron.find_next_occurrence(&local, false)
+                    .ok()
+                    .map(|tick| tick.with_timezone(&Utc))
+            }
+        }
+    }
+
+    /// The tick to claim now, for a job whose ticks up to `after` are taken: none before its
+    /// time; the next one in turn while the job is less than `catch_up` behind (a late look runs
+    /// every tick); only the latest once it is further behind (ticks missed while no sidecar ran
+    /// run once, not once each).
+    pub(crate) fn due(
+        &self,
+        after: DateTime<Utc>,
+        now: DateTime<Utc>,
+        catch_up: Duration,
+    ) -> Option<DateTime<Utc>> {
+        let next = self.next(after).filter(|next| *next <= now)?;
+        if now - next <= catch_up {
+            Some(next)
+        } else {
+            self.latest(now)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -112,6 +143,33 @@ mod tests {
         // 09:00 in Berlin (UTC+1 in December) is 08:00 UTC.
         let berlin = Schedule::parse("0 9 * * *", Some("Europe/Berlin")).unwrap();
         assert_eq!(berlin.latest(now), Some(at("2026-12-06T08:00:00Z")));
+    }
+
+    #[test]
+    fn a_job_a_little_behind_runs_every_tick_and_one_far_behind_runs_once() {
+        let every = Schedule::parse("1 seconds", None).unwrap();
+        let catch_up = Duration::seconds(10);
+        let now = at("2026-12-06T10:00:05.2Z");
+        // Taken through :03: :04 is due, then :05, then nothing before :06.
+        assert_eq!(
+            every.due(at("2026-12-06T10:00:03Z"), now, catch_up),
+            Some(at("2026-12-06T10:00:04Z"))
+        );
+        assert_eq!(
+            every.due(at("2026-12-06T10:00:04Z"), now, catch_up),
+            Some(at("2026-12-06T10:00:05Z"))
+        );
+        assert_eq!(every.due(at("2026-12-06T10:00:05Z"), now, catch_up), None);
+        // Taken through an hour ago: only the latest tick.
+        assert_eq!(
+            every.due(at("2026-12-06T09:00:00Z"), now, catch_up),
+            Some(at("2026-12-06T10:00:05Z"))
+        );
+        let hourly = Schedule::parse("@hourly", None).unwrap();
+        assert_eq!(
+            hourly.due(at("2026-12-06T07:30:00Z"), now, catch_up),
+            Some(at("2026-12-06T10:00:00Z"))
+        );
     }
 
     #[test]
