@@ -123,6 +123,14 @@ impl<'a> Delivery<'a> {
                     HeaderName::try_from(name.as_str()),
                     HeaderValue::try_from(value),
                 ) {
+                    // The signature, the body's type and length are ours to set.
+                    (Ok(name), Ok(_)) if reserved(&name) => {
+                        tracing::warn!(
+                            "webhook {}: header {name} is set by the dispatcher; not sent",
+                            webhook.name
+                        );
+                        None
+                    }
                     (Ok(name), Ok(value)) => Some((name, value)),
                     _ => {
                         tracing::warn!(
@@ -442,6 +450,16 @@ struct Outcome {
     duration_ms: i32,
 }
 
+/// Headers a webhook's own `headers` may not set.
+fn reserved(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    name.starts_with("webhook-")
+        || matches!(
+            name,
+            "content-type" | "content-length" | "host" | "transfer-encoding"
+        )
+}
+
 /// The body Supabase's database webhooks send, plus where the event stands in the log.
 pub(super) fn body(change: &Change) -> Vec<u8> {
     let body = json!({
@@ -484,6 +502,15 @@ fn error_text(err: &reqwest::Error) -> String {
 mod tests {
     use super::*;
     use serde_json::Map;
+
+    #[test]
+    fn a_webhooks_headers_cannot_replace_the_signature_or_the_body_type() {
+        for name in ["webhook-signature", "webhook-id", "content-type", "host"] {
+            assert!(reserved(&HeaderName::from_static(name)), "{name}");
+        }
+        assert!(!reserved(&HeaderName::from_static("authorization")));
+        assert!(!reserved(&HeaderName::from_static("x-app")));
+    }
 
     #[test]
     fn the_body_is_supabases_with_the_position() {
