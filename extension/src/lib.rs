@@ -41,6 +41,19 @@ pgrx::extension_sql_file!("../sql/raise_error.sql", name = "raise_error");
 
 // Storage (issue 11): buckets and file metadata under RLS, Supabase Storage's helpers.
 pgrx::extension_sql_file!("../sql/storage.sql", name = "storage");
+// Webhooks: definitions, secrets, cursors and the delivery log; the sidecars deliver them.
+pgrx::extension_sql_file!(
+    "../sql/webhooks.sql",
+    name = "webhooks",
+    requires = [registry::enable_realtime, "auth_tables"]
+);
+
+// Scheduled jobs (pg_cron's shape) and the built-in maintenance job; the sidecars run them.
+pgrx::extension_sql_file!(
+    "../sql/jobs.sql",
+    name = "jobs",
+    requires = ["webhooks", "auth_tables"]
+);
 
 /// The version the sidecar checks for at start-up.
 #[pg_extern(immutable, parallel_safe)]

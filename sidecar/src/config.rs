@@ -137,6 +137,14 @@ pub struct ServeArgs {
           default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub realtime_heartbeat_timeout: u64,
 
+    /// Do not deliver webhooks from this instance (other sidecars on the database still do).
+    #[arg(long, env = "SLUICE_NO_WEBHOOKS")]
+    pub no_webhooks: bool,
+
+    /// Do not run scheduled jobs from this instance (other sidecars on the database still do).
+    #[arg(long, env = "SLUICE_NO_JOBS")]
+    pub no_jobs: bool,
+
     /// Bounds on one REST request's complexity.
     #[command(flatten)]
     pub query_limits: QueryLimitArgs,
@@ -258,6 +266,10 @@ pub struct Config {
     pub allow_unfiltered_writes: bool,
     /// `--realtime-heartbeat-timeout`: how long a silent realtime socket stays open.
     pub realtime_heartbeat_timeout: Duration,
+    /// Whether this instance delivers webhooks (`--no-webhooks` turns it off).
+    pub webhooks: bool,
+    /// Whether this instance runs scheduled jobs (`--no-jobs` turns it off).
+    pub jobs: bool,
     pub auth: AuthSettings,
     /// Signs the access tokens /auth/v1 issues (audience `--jwt-aud`, else `authenticated`).
     pub auth_tokens: AccessTokens,
@@ -368,6 +380,8 @@ impl TryFrom<ServeArgs> for Config {
             max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
             allow_unfiltered_writes: args.allow_unfiltered_writes,
             realtime_heartbeat_timeout: Duration::from_secs(args.realtime_heartbeat_timeout),
+            webhooks: !args.no_webhooks,
+            jobs: !args.no_jobs,
             auth,
             auth_tokens,
             mailer,

@@ -18,10 +18,12 @@ use crate::db::startup::{self, StartupError};
 use crate::http::auth_api::AuthState;
 use crate::http::storage::{routes as storage_routes, StorageState};
 use crate::http::{app_with_auth, AppState, WriteLimits};
+use crate::jobs;
 use crate::realtime::Realtime;
 use crate::schema::{self, SchemaError};
 use crate::shutdown::Signals;
 use crate::storage::{Backend, Storage};
+use crate::webhooks;
 use crate::VERSION;
 
 /// How long in-flight requests may run after a stop signal. Orchestrators send SIGKILL some time
@@ -105,6 +107,16 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let pool_for_storage = pool.clone();
     let verifier_for_storage = Arc::clone(&verifier);
     let changes = ChangeReader::start(pool.clone(), &notices);
+    if config.webhooks {
+        webhooks::start(&config.database, pool.clone(), changes.clone(), &notices);
+    } else {
+        tracing::info!("webhooks: not delivered by this instance (--no-webhooks)");
+    }
+    if config.jobs {
+        jobs::start(pool.clone());
+    } else {
+        tracing::info!("jobs: not run by this instance (--no-jobs)");
+    }
     let mut realtime = Realtime::start(pool.clone(), changes, &notices);
     realtime.heartbeat_timeout = config.realtime_heartbeat_timeout;
     let state = AppState {

@@ -29,6 +29,8 @@ pub const SCHEMA_CHANNEL: &str = "sluice_schema";
 pub const POSTGREST_CHANNEL: &str = "pgrst";
 /// Broadcast and presence between the sidecars of one database (`realtime::cluster`).
 pub const CLUSTER_CHANNEL: &str = "sluice_realtime";
+/// `NOTIFY sluice_webhooks`: a webhook was created, changed or dropped (payload: its name).
+pub const WEBHOOKS_CHANNEL: &str = "sluice_webhooks";
 
 /// How a DBA finds this session in `pg_stat_activity`, unless the URL names an application.
 pub const APPLICATION_NAME: &str = "sluice listener";
@@ -49,6 +51,7 @@ pub enum Topic {
     Changes,
     Schema,
     Cluster,
+    Webhooks,
 }
 
 /// A notification, decoded.
@@ -62,6 +65,8 @@ pub enum Notice {
     Schema { reason: String },
     /// A message from another sidecar (or this one) on the cluster channel, as sent.
     Cluster(String),
+    /// A webhook's definition changed: the dispatcher looks again.
+    Webhooks,
 }
 
 impl Notice {
@@ -71,6 +76,7 @@ impl Notice {
             Notice::Changes => Some(Topic::Changes),
             Notice::Schema { .. } => Some(Topic::Schema),
             Notice::Cluster(_) => Some(Topic::Cluster),
+            Notice::Webhooks => Some(Topic::Webhooks),
         }
     }
 }
@@ -95,6 +101,7 @@ pub fn decode(channel: &str, payload: &str) -> Option<Notice> {
             _ => None,
         },
         CLUSTER_CHANNEL => Some(Notice::Cluster(payload.to_owned())),
+        WEBHOOKS_CHANNEL => Some(Notice::Webhooks),
         _ => None,
     }
 }
@@ -254,6 +261,7 @@ fn listen_statement() -> String {
         SCHEMA_CHANNEL,
         POSTGREST_CHANNEL,
         CLUSTER_CHANNEL,
+        WEBHOOKS_CHANNEL,
     ]
     .map(|channel| format!("LISTEN {channel};"))
     .join(" ")
@@ -319,7 +327,8 @@ mod tests {
     fn the_statement_listens_on_every_channel() {
         assert_eq!(
             listen_statement(),
-            "LISTEN sluice_changes; LISTEN sluice_schema; LISTEN pgrst; LISTEN sluice_realtime;"
+            "LISTEN sluice_changes; LISTEN sluice_schema; LISTEN pgrst; LISTEN sluice_realtime; \
+             LISTEN sluice_webhooks;"
         );
     }
 

@@ -20,6 +20,7 @@ use crate::error::describe;
 use crate::auth::TokenError;
 use crate::db::tx::TxError;
 use crate::db::DbError;
+use crate::http::webhooks::AdminError;
 use crate::realtime::api::BroadcastApiError;
 use crate::rest::execute::ExecuteError;
 use crate::rest::RestError;
@@ -79,6 +80,9 @@ pub enum ApiError {
     /// A request to the HTTP broadcast API that cannot be sent (`SLUICE132`..`SLUICE136`).
     #[error(transparent)]
     Broadcast(#[from] BroadcastApiError),
+    /// A request to the webhooks admin API refused before any SQL ran (`SLUICE140`..`SLUICE142`).
+    #[error(transparent)]
+    Admin(#[from] AdminError),
 }
 
 impl From<ExecuteError> for ApiError {
@@ -166,6 +170,9 @@ impl ApiError {
             ApiError::Broadcast(err) => {
                 StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
             }
+            ApiError::Admin(err) => {
+                StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
+            }
         }
     }
 
@@ -215,6 +222,7 @@ impl ApiError {
             }
             ApiError::NotWebSocket(_) => ErrorBody::new(codes::NOT_WEBSOCKET, self.to_string()),
             ApiError::Broadcast(err) => ErrorBody::new(err.code(), err.to_string()),
+            ApiError::Admin(err) => ErrorBody::new(err.code(), err.to_string()),
         }
     }
 

@@ -9,6 +9,7 @@ mod realtime;
 mod rest;
 mod rpc;
 pub mod storage;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -117,6 +118,7 @@ pub fn app(state: AppState) -> Router {
             "/realtime/v1/api/broadcast/{topic}/events/{event}",
             post(realtime::broadcast_one),
         )
+        .merge(webhooks::routes())
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(limits::bound_request_head))

@@ -82,7 +82,7 @@ async fn follow_notices(mut notices: Subscription, hub: Arc<Hub>, cluster: Arc<C
             }
             Notice::Schema { .. } => hub.forget_tables(),
             Notice::Cluster(payload) => cluster.receive(&payload).await,
-            Notice::Changes => {}
+            Notice::Changes | Notice::Webhooks => {}
         }
     }
 }

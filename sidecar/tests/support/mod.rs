@@ -8,6 +8,7 @@ pub mod auth;
 pub mod http;
 pub mod postgres;
 pub mod realtime;
+pub mod receiver;
 pub mod rest;
 pub mod sidecar;
 

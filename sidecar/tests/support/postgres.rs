@@ -177,6 +177,28 @@ impl TestDb {
         .unwrap_or_else(|err| panic!("{sql}: {err}"))
     }
 
+    /// Polls `sql` (as in `rows`) until `accept` holds for its rows; panics with the last rows after
+    /// `timeout`.
+    pub fn rows_until(
+        &self,
+        sql: &str,
+        timeout: Duration,
+        accept: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let started = std::time::Instant::now();
+        loop {
+            let rows = self.rows(sql);
+            if accept(&rows) {
+                return rows;
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "{sql}: not as expected within {timeout:?}; last: {rows}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// `CREATE EXTENSION sluice`. The extension creates cluster-wide roles, and two databases doing
     /// that at once can collide on the role catalog; so this is serialised within the test process
     /// and retried on a concurrency error from another process.
