@@ -96,7 +96,9 @@ fn failures_and_timeouts_are_in_the_run_log_and_retried_per_the_job() {
                                 max_retries => 1, retry_delay => '100 ms', username => 'service_role'); \
          SELECT sluice.schedule('slow', '2 seconds', 'SELECT pg_sleep(5)', timezone => NULL, \
                                 timeout => '300 ms', username => 'service_role'); \
-         SELECT sluice.schedule('as-postgres', '1 seconds', 'SELECT 1');",
+         SELECT sluice.schedule('as-postgres', '1 seconds', 'SELECT 1'); \
+         SELECT sluice.schedule('bad-fields', '99 * * * *', 'SELECT 1', timezone => NULL, \
+                                username => 'service_role');",
     );
     let sidecar = Sidecar::serve(&authenticator_url(&db));
     let log = |job: &str| {
@@ -126,6 +128,17 @@ fn failures_and_timeouts_are_in_the_run_log_and_retried_per_the_job() {
             .unwrap()
             .contains("statement timeout"),
         "{slow}"
+    );
+    // A schedule of five fields that cron cannot read: the run log says so, at once.
+    let unreadable = db.rows_until(&log("bad-fields"), Duration::from_secs(20), |rows| {
+        count(rows) >= 1
+    });
+    assert!(
+        unreadable[0]["return_message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid schedule"),
+        "{unreadable}"
     );
     // A job of a superuser is never run by the sidecar as that superuser.
     let postgres = db.rows_until(&log("as-postgres"), Duration::from_secs(20), |rows| {
@@ -197,12 +210,19 @@ fn ticks_missed_while_no_sidecar_ran_run_once() {
         |rows| count(rows) >= 1,
     );
     std::thread::sleep(Duration::from_secs(1));
-    // 120 ticks were missed; the latest of them ran, once.
-    let missed = db.rows(&format!(
-        "SELECT count(*) AS n FROM sluice.job_runs WHERE scheduled_time <= '{}'",
-        started.as_str().unwrap()
+    // 120 ticks were missed: none of the old ones ran, only the latest (one tick before the
+    // sidecar started, or one after if its start-up took longer), then the ticks as they come.
+    let runs = db.rows(&format!(
+        "SELECT count(*) FILTER (WHERE scheduled_time < timestamptz '{at}' - interval '5 seconds') AS old, \
+                count(*) AS all, \
+                ceil(extract(epoch FROM now() - timestamptz '{at}') / 5) AS ticks_since \
+         FROM sluice.job_runs",
+        at = started.as_str().unwrap()
     ));
-    assert_eq!(missed[0]["n"], 1, "{missed}");
+    assert_eq!(runs[0]["old"], 0, "{runs}");
+    let all = runs[0]["all"].as_f64().unwrap();
+    let ticks_since = runs[0]["ticks_since"].as_f64().unwrap();
+    assert!(all >= 1.0 && all <= ticks_since + 1.0, "{runs}");
 }
 
 #[test]

@@ -114,11 +114,16 @@ async fn look(
                 }
             }
             Err(message) => {
-                // Logged as a failed run once a minute, so that the run log says why nothing runs.
+                // At once, then once a minute: the log says why nothing runs without filling up.
                 let minute = now.duration_trunc(TimeDelta::minutes(1)).unwrap_or(now);
-                if minute > job.after {
+                let tick = if job.fresh {
+                    job.after + TimeDelta::seconds(1)
+                } else {
+                    minute
+                };
+                if tick > job.after && tick <= now {
                     if let Err(err) =
-                        sql::unreadable(&client, job.jobid, minute, &runner.name, message).await
+                        sql::unreadable(&client, job.jobid, tick, &runner.name, message).await
                     {
                         tracing::warn!("jobs: {}: {}", job.jobname, describe(&err));
                     }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Client;
 
 const ACTIVE: &str = "\
-    SELECT jobid, jobname, schedule, timezone, coalesce(last_tick, created_at) \
+    SELECT jobid, jobname, schedule, timezone, coalesce(last_tick, created_at), last_tick IS NULL \
     FROM sluice.jobs WHERE active";
 const CLAIM: &str = "\
     SELECT runid, command, username, timeout_ms, max_retries, retry_delay_ms, $1 \
@@ -18,12 +18,6 @@ const STARTED: &str =
 const ENDED: &str = "\
     UPDATE sluice.job_runs SET status = $2, return_message = $3, rows_affected = $4, end_time = now() \
     WHERE runid = $1";
-/// A run whose schedule this sidecar cannot read: logged once per tick, as failed.
-const UNREADABLE: &str = "\
-    WITH claimed AS (SELECT runid FROM sluice.claim_job_tick($1, $2, $3)) \
-    UPDATE sluice.job_runs SET status = 'failed', return_message = $4, start_time = now(), end_time = now() \
-    WHERE runid = (SELECT runid FROM claimed)";
-
 /// A job as the scheduler sees it.
 #[derive(Debug, Clone)]
 pub(super) struct Job {
@@ -33,6 +27,8 @@ pub(super) struct Job {
     pub timezone: Option<String>,
     /// Ticks up to here are taken (or before the job existed).
     pub after: DateTime<Utc>,
+    /// No tick was ever claimed.
+    pub fresh: bool,
 }
 
 /// A claimed run.
@@ -59,6 +55,7 @@ pub(super) async fn active(client: &Client) -> Result<Vec<Job>, tokio_postgres::
             schedule: row.get(2),
             timezone: row.get(3),
             after: row.get(4),
+            fresh: row.get(5),
         })
         .collect())
 }
@@ -84,6 +81,7 @@ pub(super) async fn claim(
     }))
 }
 
+/// A run whose schedule this sidecar cannot read: claimed, and logged as failed with `message`.
 pub(super) async fn unreadable(
     client: &Client,
     jobid: i64,
@@ -91,10 +89,9 @@ pub(super) async fn unreadable(
     runner: &str,
     message: &str,
 ) -> Result<(), tokio_postgres::Error> {
-    let statement = client.prepare_cached(UNREADABLE).await?;
-    client
-        .execute(&statement, &[&jobid, &tick, &runner, &message])
-        .await?;
+    if let Some(run) = claim(client, jobid, tick, runner).await? {
+        ended(client, run.runid, false, message, None).await?;
+    }
     Ok(())
 }
 
