@@ -257,6 +257,8 @@ pub const DELETE_RESUMABLE: &str = "DELETE FROM storage.sluice_uploads WHERE id 
 pub const LIVE_RESUMABLES: &str = "SELECT id::text FROM storage.sluice_uploads";
 
 /// Resumable uploads expire a day after they began (as Supabase's do); the sweep then removes
-/// their parts.
-pub const EXPIRE_RESUMABLES: &str =
-    "DELETE FROM storage.sluice_uploads WHERE created_at < now() - interval '24 hours' RETURNING id";
+/// their parts. Used upload tokens are forgotten once they have expired (they are refused as
+/// expired from then on).
+pub const EXPIRE_RESUMABLES: &str = "WITH tokens AS (DELETE FROM storage.sluice_used_upload_tokens \
+     WHERE expires_at < now()) \
+     DELETE FROM storage.sluice_uploads WHERE created_at < now() - interval '24 hours' RETURNING id";

@@ -46,6 +46,10 @@ async function freshBucket(id, settings = { public: false }) {
 }
 
 test('buckets: create, get, list, update, refuse a duplicate and a non-empty delete', async () => {
+  assert.equal((await fetch(`${url}/storage/v1/status`)).status, 200);
+  const version = await fetch(`${url}/storage/v1/version`);
+  assert.equal(version.status, 200);
+  assert.match(await version.text(), /^\d+\.\d+\.\d+/);
   await freshBucket('docs');
   await freshBucket('notes');
   await freshBucket('ops');
