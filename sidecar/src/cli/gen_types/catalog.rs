@@ -519,7 +519,7 @@ async fn key_dependencies(
     keys: &[ForeignKey],
 ) -> Result<Vec<KeyDependency>, CliError> {
     // view oid -> (schema, name, [(view column, origin table, origin column)])
-    let mut views: Vec<(u32, String, String, Vec<(i16, u32, i16)>)> = Vec::new();
+    let mut views: Vec<(u32, String, String, Vec<Origin>)> = Vec::new();
     for row in client.query(VIEW_QUERIES, &[&schemas]).await? {
         let tree: String = row.get(3);
         views.push((row.get(0), row.get(1), row.get(2), target_origins(&tree)));
@@ -593,9 +593,12 @@ async fn key_dependencies(
     Ok(dependencies)
 }
 
+/// A view column (`resno`) and the table column it shows (`resorigtbl`, `resorigcol`).
+type Origin = (i16, u32, i16);
+
 /// The top-level query's target list of a view's rewrite rule (`pg_rewrite.ev_action` as text):
 /// for each output column, the table column it shows (`resorigtbl`, `resorigcol`), if any.
-pub(crate) fn target_origins(tree: &str) -> Vec<(i16, u32, i16)> {
+pub(crate) fn target_origins(tree: &str) -> Vec<Origin> {
     // Tokens are separated by spaces and parentheses/braces; a backslash escapes the next
     // character (names with braces or spaces).
     let bytes: Vec<char> = tree.chars().collect();
@@ -604,7 +607,7 @@ pub(crate) fn target_origins(tree: &str) -> Vec<(i16, u32, i16)> {
     let mut in_targets = false;
     let mut targets_depth = 0;
     let mut entries = Vec::new();
-    let mut current: Option<(i16, u32, i16)> = None;
+    let mut current: Option<Origin> = None;
     let mut pending_field: Option<String> = None;
     while i < bytes.len() {
         let c = bytes[i];

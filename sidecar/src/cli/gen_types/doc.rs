@@ -1,6 +1,6 @@
 //! A tiny Wadler-style document printer with Prettier's rules (groups that break when their
-//! content and the rest of the line pass the width; a group holding a hard break, or marked
-//! expanded, breaks, and so does every group around it). The Supabase CLI's generator runs its
+//! content and the rest of the line pass the width; a group marked expanded breaks, and so does
+//! every group around it). The Supabase CLI's generator runs its
 //! output through such a formatter (oxfmt, Prettier-compatible, 80 columns, no semicolons); the
 //! types here print the few TypeScript shapes the generator emits the way it formats them.
 
