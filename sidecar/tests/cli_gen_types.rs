@@ -141,7 +141,7 @@ fn types_equal_the_supabase_cli_generator_and_type_check() {
     for schemas in [
         "public",
         "public,other",
-        "other,public,Weird Schema",
+        "other,public,Weird Schema,empty",
         "missing,other",
     ] {
         let expected = oracle(&url, schemas);
