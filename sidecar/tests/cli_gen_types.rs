@@ -3,7 +3,8 @@
 //! database (tests/typegen/schema.sql, with the extension installed) and must print the same text,
 //! byte for byte; then `tsc --strict` type-checks a supabase-js program (tests/typegen/app.ts)
 //! against our output. Needs node and npm; the npm packages are pinned by
-//! tests/typegen/package-lock.json and installed here on first use.
+//! tests/typegen/package-lock.json and installed here on first use. The same comparison runs on
+//! postgrest-js's own test project.
 
 mod support;
 
@@ -154,6 +155,35 @@ fn types_equal_the_supabase_cli_generator_and_type_check() {
         assert!(actual.contains("export type Database = {"), "{actual}");
     }
     type_check(&ours(&url, "public,other"));
+}
+
+/// A real project written by others: postgrest-js's own test schema (`sluice db reset` of
+/// tests/fixtures/postgrest-js), with the extension's schemas too.
+#[test]
+fn postgrest_js_project_types_equal_the_supabase_cli_generator() {
+    install_npm_packages();
+    let server = Server::shared();
+    let db = TestDb::create(&server);
+    let url = db.url();
+    let project = repo_root().join("sidecar/tests/fixtures/postgrest-js");
+    let reset = sluice(
+        &["db", "reset", "--workdir", project.to_str().unwrap()],
+        Some(&url),
+    );
+    assert!(
+        reset.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reset.stderr)
+    );
+    for schemas in ["public,personal", "public,personal,auth,sluice"] {
+        let expected = oracle(&url, schemas);
+        let actual = ours(&url, schemas);
+        assert!(
+            expected == actual,
+            "--schema {schemas}: our types differ from postgres-meta's:\n{}",
+            diff(&expected, &actual)
+        );
+    }
 }
 
 #[test]
