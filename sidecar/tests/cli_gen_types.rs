@@ -50,7 +50,16 @@ fn stdout_of(output: Output, what: &str) -> String {
 /// What `supabase gen types typescript --schema <schemas>` prints: postgres-meta run as the CLI
 /// runs it (one-to-one detection on, the PostgREST version given).
 fn oracle(db_url: &str, schemas: &str) -> String {
-    let output = Command::new("node")
+    oracle_with(db_url, schemas, Some("12"))
+}
+
+fn oracle_with(db_url: &str, schemas: &str, postgrest_version: Option<&str>) -> String {
+    let mut command = Command::new("node");
+    command.env_remove("PG_META_POSTGREST_VERSION");
+    if let Some(version) = postgrest_version {
+        command.env("PG_META_POSTGREST_VERSION", version);
+    }
+    let output = command
         .arg("node_modules/@supabase/postgres-meta/dist/server/server.js")
         .current_dir(typegen_dir())
         .env("PG_META_DB_URL", db_url)
@@ -60,7 +69,6 @@ fn oracle(db_url: &str, schemas: &str) -> String {
             "PG_META_GENERATE_TYPES_DETECT_ONE_TO_ONE_RELATIONSHIPS",
             "true",
         )
-        .env("PG_META_POSTGREST_VERSION", "12")
         .output()
         .expect("node is required");
     stdout_of(output, "postgres-meta")
@@ -154,6 +162,20 @@ fn types_equal_the_supabase_cli_generator_and_type_check() {
         );
         assert!(actual.contains("export type Database = {"), "{actual}");
     }
+    // Another PostgREST version, and none (the Supabase CLI's --postgrest-v9-compat).
+    for (flag, env) in [("12.2.3", Some("12.2.3")), ("none", None)] {
+        let output = sluice(
+            &["gen", "types", "typescript", "--postgrest-version", flag],
+            Some(&url),
+        );
+        let actual = stdout_of(output, "sluice gen types typescript --postgrest-version");
+        let expected = oracle_with(&url, "public", env);
+        assert!(
+            expected == actual,
+            "--postgrest-version {flag}:\n{}",
+            diff(&expected, &actual)
+        );
+    }
     type_check(&ours(&url, "public,other"));
 }
 
@@ -192,7 +214,12 @@ fn bad_input_gets_a_clear_message() {
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("--schema"));
 
-    let cases: [(&[&str], Option<&str>, &str); 5] = [
+    let cases: [(&[&str], Option<&str>, &str); 6] = [
+        (
+            &["gen", "types", "typescript", "--postgrest-version", "x"],
+            Some("postgres://x@127.0.0.1:1/x"),
+            "--postgrest-version",
+        ),
         (&["gen", "types", "typescript"], None, "--db-url"),
         (
             &["gen", "types", "typescript"],

@@ -51,7 +51,8 @@ pub struct TypesArgs {
     pub schema: Vec<String>,
 
     /// The PostgREST version written into `__InternalSupabase`, which supabase-js reads to pick
-    /// its features (Sluice answers as PostgREST 12 does).
+    /// its features (Sluice answers as PostgREST 12 does); `none` leaves it out, as the Supabase
+    /// CLI's `--postgrest-v9-compat` does.
     #[arg(long, default_value = "12")]
     pub postgrest_version: String,
 }
@@ -67,22 +68,21 @@ pub fn run(args: GenArgs) -> Result<(), CliError> {
     if schemas.is_empty() {
         return Err(CliError::Input("--schema names no schema".into()));
     }
-    if args.postgrest_version.is_empty()
-        || !args
-            .postgrest_version
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.')
-    {
-        return Err(CliError::Input(
-            "--postgrest-version is a version such as 12 or 12.2.3".into(),
-        ));
-    }
+    let version = match args.postgrest_version.as_str() {
+        "none" => None,
+        v if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.') => Some(v),
+        _ => {
+            return Err(CliError::Input(
+                "--postgrest-version is a version such as 12 or 12.2.3, or none".into(),
+            ))
+        }
+    };
     let config = parse_url(&args.db_url)?;
     let catalog = block_on(async {
         let client = connect(&config).await?;
         catalog::read(&client, &schemas).await
     })?;
-    print!("{}", typescript(&catalog, &args.postgrest_version));
+    print!("{}", typescript(&catalog, version));
     Ok(())
 }
 
@@ -323,17 +323,18 @@ struct Generator<'a> {
     by_schema: HashMap<&'a str, SchemaObjects<'a>>,
 }
 
-fn typescript(catalog: &Catalog, postgrest_version: &str) -> String {
+fn typescript(catalog: &Catalog, postgrest_version: Option<&str>) -> String {
     let generator = Generator::new(catalog);
     let mut out = String::from(HEADER);
     out.push_str("export type Database = {\n");
-    out.push_str("  // Allows to automatically instantiate createClient with right options\n");
-    out.push_str("  // instead of createClient<Database, { PostgrestVersion: 'XX' }>(URL, KEY)\n");
-    out.push_str("  __InternalSupabase: {\n");
-    out.push_str(&format!(
-        "    PostgrestVersion: {}\n  }}\n",
-        quote(postgrest_version)
-    ));
+    if let Some(version) = postgrest_version {
+        out.push_str("  // Allows to automatically instantiate createClient with right options\n");
+        out.push_str(
+            "  // instead of createClient<Database, { PostgrestVersion: 'XX' }>(URL, KEY)\n",
+        );
+        out.push_str("  __InternalSupabase: {\n");
+        out.push_str(&format!("    PostgrestVersion: {}\n  }}\n", quote(version)));
+    }
     for schema in &catalog.schemas {
         let member = layout_member(&member(schema, false, generator.schema_type(schema)));
         out.push_str("  ");
