@@ -134,6 +134,18 @@ fn type_check(types: &str) {
     );
 }
 
+/// postgres-meta and sluice print the same bytes for `schemas`.
+fn assert_same_types(url: &str, schemas: &str) {
+    let expected = oracle(url, schemas);
+    let actual = ours(url, schemas);
+    assert!(
+        expected == actual,
+        "--schema {schemas}: our types differ from postgres-meta's:\n{}",
+        diff(&expected, &actual)
+    );
+    assert!(actual.contains("export type Database = {"), "{actual}");
+}
+
 fn schema_sql() -> String {
     std::fs::read_to_string(typegen_dir().join("schema.sql")).unwrap()
 }
@@ -153,14 +165,7 @@ fn types_equal_the_supabase_cli_generator_and_type_check() {
         "other,public,Weird Schema,empty",
         "missing,other",
     ] {
-        let expected = oracle(&url, schemas);
-        let actual = ours(&url, schemas);
-        assert!(
-            expected == actual,
-            "--schema {schemas}: our types differ from postgres-meta's:\n{}",
-            diff(&expected, &actual)
-        );
-        assert!(actual.contains("export type Database = {"), "{actual}");
+        assert_same_types(&url, schemas);
     }
     // Another PostgREST version, and none (the Supabase CLI's --postgrest-v9-compat).
     for (flag, env) in [("12.2.3", Some("12.2.3")), ("none", None)] {
@@ -198,13 +203,7 @@ fn postgrest_js_project_types_equal_the_supabase_cli_generator() {
         String::from_utf8_lossy(&reset.stderr)
     );
     for schemas in ["public,personal", "public,personal,auth,sluice"] {
-        let expected = oracle(&url, schemas);
-        let actual = ours(&url, schemas);
-        assert!(
-            expected == actual,
-            "--schema {schemas}: our types differ from postgres-meta's:\n{}",
-            diff(&expected, &actual)
-        );
+        assert_same_types(&url, schemas);
     }
 }
 

@@ -182,20 +182,13 @@ fn fits(docs: &[Doc], rest: &[Command<'_>], mut width: isize) -> bool {
 mod tests {
     use super::*;
 
-    fn object(members: &[&str], expanded: bool) -> Doc {
-        let members = members.iter().map(|m| text(*m)).collect();
+    fn words(expanded: bool) -> Doc {
         group(
             vec![
-                text("{"),
-                Doc::Indent(
-                    [
-                        vec![Doc::Line],
-                        join(&[if_break(vec![], vec![text(";")]), Doc::Line], members),
-                    ]
-                    .concat(),
-                ),
-                Doc::Line,
-                text("}"),
+                text("a"),
+                Doc::Indent(vec![Doc::Line, text("b")]),
+                Doc::SoftLine,
+                text("c"),
             ],
             expanded,
         )
@@ -203,17 +196,11 @@ mod tests {
 
     #[test]
     fn groups_break_only_when_they_do_not_fit() {
-        assert_eq!(
-            print(&object(&["a: number", "b: string"], false), 80, 0),
-            "{ a: number; b: string }"
-        );
-        assert_eq!(
-            print(&object(&["a: number", "b: string"], false), 10, 0),
-            "{\n  a: number\n  b: string\n}"
-        );
-        assert_eq!(
-            print(&object(&["a: number"], true), 80, 0),
-            "{\n  a: number\n}"
-        );
+        assert_eq!(print(&words(false), 80, 0), "a bc");
+        assert_eq!(print(&words(false), 3, 0), "a\n  b\nc");
+        assert_eq!(print(&words(true), 80, 0), "a\n  b\nc");
+        // The rest of the line counts: "a bc" fits in 4 columns, not with "xyz" after it.
+        let line = Doc::Concat(vec![words(false), text("xyz")]);
+        assert_eq!(print(&line, 4, 0), "a\n  b\ncxyz");
     }
 }

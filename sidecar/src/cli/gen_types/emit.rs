@@ -159,11 +159,7 @@ impl<'a> Generator<'a> {
             .collect();
         if let Some(found) = pick(enums) {
             if in_output(&found.schema) {
-                return plain(&format!(
-                    "Database[{}][\"Enums\"][{}]",
-                    quote(&found.schema),
-                    quote(&found.name)
-                ));
+                return reference(&found.schema, "Enums", &found.name, "");
             }
             return Ty::Union(found.enums.iter().map(|v| Ty::Literal(v.clone())).collect());
         }
@@ -173,11 +169,7 @@ impl<'a> Generator<'a> {
             .collect();
         if let Some(found) = pick(composites) {
             if in_output(&found.schema) {
-                return plain(&format!(
-                    "Database[{}][\"CompositeTypes\"][{}]",
-                    quote(&found.schema),
-                    quote(&found.name)
-                ));
+                return reference(&found.schema, "CompositeTypes", &found.name, "");
             }
             return plain("unknown");
         }
@@ -202,11 +194,7 @@ impl<'a> Generator<'a> {
         };
         if let Some((relation, label)) = find(true).or_else(|| find(false)) {
             if in_output(&relation.schema) {
-                return plain(&format!(
-                    "Database[{}][\"{label}\"][{}][\"Row\"]",
-                    quote(&relation.schema),
-                    quote(&relation.name)
-                ));
+                return reference(&relation.schema, label, &relation.name, "[\"Row\"]");
             }
         }
         plain("unknown")
@@ -694,6 +682,15 @@ impl<'a> Generator<'a> {
         }
         object(members, false)
     }
+}
+
+/// `Database["schema"]["group"]["name"]` and what follows.
+fn reference(schema: &str, group: &str, name: &str, then: &str) -> Ty {
+    Ty::Plain(format!(
+        "Database[{}][\"{group}\"][{}]{then}",
+        quote(schema),
+        quote(name)
+    ))
 }
 
 /// `format_type` of a row type as the generator names the source of an embedded function: the
