@@ -185,7 +185,8 @@ fn types_equal_the_supabase_cli_generator_and_type_check() {
 }
 
 /// A real project written by others: postgrest-js's own test schema (`sluice db reset` of
-/// tests/fixtures/postgrest-js), with the extension's schemas too.
+/// tests/fixtures/postgrest-js), with the extension's schemas and `extensions` (PostGIS: hundreds
+/// of overloaded functions) too.
 #[test]
 fn postgrest_js_project_types_equal_the_supabase_cli_generator() {
     install_npm_packages();
@@ -202,7 +203,7 @@ fn postgrest_js_project_types_equal_the_supabase_cli_generator() {
         "{}",
         String::from_utf8_lossy(&reset.stderr)
     );
-    for schemas in ["public,personal", "public,personal,auth,sluice"] {
+    for schemas in ["public,personal", "public,personal,auth,sluice,extensions"] {
         assert_same_types(&url, schemas);
     }
 }
