@@ -239,3 +239,11 @@ create extension if not exists file_fdw;
 create server typegen_files foreign data wrapper file_fdw;
 create foreign table public.imported_rows (id integer not null, label text, mood mood)
   server typegen_files options (filename '/dev/null', format 'csv');
+
+-- Names beyond ASCII: sorted with accents second (`ete` < `été` < `etf`), bare keys when they are
+-- identifiers.
+create table public."café" (
+  "été" text, ete integer, etf integer, "Zèbre" integer, zebra integer, "ñame" integer,
+  name2 integer, "日本" text, "a b" text
+);
+create type public."état" as enum ('prêt', 'fini', 'à faire');
