@@ -247,3 +247,9 @@ create table public."café" (
   name2 integer, "日本" text, "a b" text
 );
 create type public."état" as enum ('prêt', 'fini', 'à faire');
+-- East Asian wide characters take two columns: these lines pass 80 and break.
+create type public."日本語" as enum ('東京都東京都', '大阪府大阪府', '京都府京都府', '北海道北海道', '沖縄県');
+create table public.wide (
+  "東京都東京都東京都東京都東京都東京都" text,
+  "x東京都東京都東京都東京都東京都東京都東京" "日本語"
+);

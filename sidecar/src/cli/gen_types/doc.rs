@@ -5,6 +5,8 @@
 //! types here print the few TypeScript shapes the generator emits the way it formats them.
 
 /// A document: text and the places where it may break.
+use unicode_width::UnicodeWidthStr;
+
 #[derive(Debug, Clone)]
 pub(crate) enum Doc {
     Text(String),
@@ -90,7 +92,7 @@ pub(crate) fn print(doc: &Doc, width: usize, start: usize) -> String {
         match doc {
             Doc::Text(value) => {
                 out.push_str(value);
-                column += value.chars().count();
+                column += value.width();
             }
             Doc::Line | Doc::SoftLine => {
                 if mode == Mode::Flat {
@@ -150,7 +152,7 @@ fn fits(docs: &[Doc], rest: &[Command<'_>], mut width: isize) -> bool {
             continue;
         };
         match doc {
-            Doc::Text(value) => width -= value.chars().count() as isize,
+            Doc::Text(value) => width -= value.width() as isize,
             Doc::Line => {
                 if mode == Mode::Break {
                     return true;
