@@ -253,3 +253,15 @@ create table public.wide (
   "東京都東京都東京都東京都東京都東京都" text,
   "x東京都東京都東京都東京都東京都東京都東京" "日本語"
 );
+-- A computed field of a view, a function of a composite type's value, one taking a view's row and
+-- returning a table's rows, a variadic json function.
+create function public.shout(public.published_posts) returns text
+  language sql stable as $$ select upper($1.title) $$;
+create function public.describe(public.address) returns text
+  language sql stable as $$ select $1.city $$;
+create function public.authors_of(public.published_posts) returns setof public.users
+  language sql stable as $$ select * from public.users where id = $1.author_id $$;
+create function public.merge_all(variadic parts jsonb[]) returns jsonb
+  language sql immutable as $$ select '{}'::jsonb $$;
+create function public.maybe_json(jsonb default '{}') returns jsonb
+  language sql immutable as $$ select $1 $$;
