@@ -1,36 +1,29 @@
-//! The order the Supabase CLI's generator sorts names in: `Intl.Collator("en")` (ICU's root
-//! collation). Letters compare without case first (`CamelCase` sits between `birthday` and
-//! `created_at`), punctuation comes before digits and digits before letters (`a_b` < `a1` < `ab`),
-//! and only then does lower case come before upper case. Exact for ASCII names; other characters
-//! sort after the ASCII ones by code point (ICU would interleave accented letters).
+//! The order the Supabase CLI's generator sorts names in: `Intl.Collator("en")`, CLDR's root
+//! collation (English has no tailoring). Letters compare without case or accents first
+//! (`CamelCase` sits between `birthday` and `created_at`, `été` next to `ete`), punctuation comes
+//! before digits and digits before letters (`a_b` < `a1` < `ab`), and only then accents and case
+//! (lower case first).
 
 use std::cmp::Ordering;
+use std::sync::OnceLock;
 
-/// ICU root order of the ASCII punctuation and symbols (whitespace first, `$` last).
-const SYMBOLS: &str = "_-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$";
+use icu_collator::options::CollatorOptions;
+use icu_collator::{Collator, CollatorBorrowed};
 
-fn primary(c: char) -> (u8, u32) {
-    if c.is_whitespace() || c.is_control() {
-        (0, c as u32)
-    } else if let Some(index) = SYMBOLS.find(c) {
-        (1, index as u32)
-    } else if c.is_ascii_digit() {
-        (2, c as u32)
-    } else if c.is_ascii_alphabetic() {
-        (3, c.to_ascii_lowercase() as u32)
-    } else {
-        (4, c as u32)
-    }
+fn collator() -> Option<&'static CollatorBorrowed<'static>> {
+    static COLLATOR: OnceLock<Option<CollatorBorrowed<'static>>> = OnceLock::new();
+    COLLATOR
+        .get_or_init(|| Collator::try_new(Default::default(), CollatorOptions::default()).ok())
+        .as_ref()
 }
 
-/// Compares like `new Intl.Collator("en").compare(a, b)` for ASCII names.
+/// Compares like `new Intl.Collator("en").compare(a, b)`.
 pub(crate) fn compare(a: &str, b: &str) -> Ordering {
-    let keys = |s: &str| s.chars().map(primary).collect::<Vec<_>>();
-    keys(a).cmp(&keys(b)).then_with(|| {
-        // Tertiary level: at the first difference in case, lower case first.
-        let case = |s: &str| s.chars().map(|c| c.is_uppercase()).collect::<Vec<_>>();
-        case(a).cmp(&case(b))
-    })
+    match collator() {
+        Some(collator) => collator.compare(a, b),
+        // The root collation's data is compiled in; this is only a guard.
+        None => a.cmp(b),
+    }
 }
 
 #[cfg(test)]
@@ -39,7 +32,7 @@ mod tests {
     use std::cmp::Ordering::*;
 
     #[test]
-    fn orders_like_icu() {
+    fn orders_like_intl_collator_en() {
         assert_eq!(compare("birthday", "CamelCase"), Less);
         assert_eq!(compare("CamelCase", "created_at"), Less);
         assert_eq!(compare("a_b", "a1"), Less);
@@ -47,6 +40,8 @@ mod tests {
         assert_eq!(compare("abc", "Abc"), Less);
         assert_eq!(compare("post", "post_tags"), Less);
         assert_eq!(compare("post_tags", "posts"), Less);
+        assert_eq!(compare("ete", "été"), Less);
+        assert_eq!(compare("été", "etf"), Less);
         assert_eq!(compare("same", "same"), Equal);
     }
 }
