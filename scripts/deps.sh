@@ -53,3 +53,11 @@ if ! grep -qs "^pg15 *=" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
     echo "deps: cargo pgrx init --pg15 $PG_CONFIG"
     cargo pgrx init --pg15 "$PG_CONFIG"
 fi
+
+# The storage tests run the S3 backend against moto's S3-compatible server (PyPI).
+if ! command -v moto_server >/dev/null; then
+    echo "deps: installing moto[server] (an S3-compatible server for the storage tests)"
+    python3 -m pip install -q 'moto[server]==5.2.1' \
+        || python3 -m pip install -q --break-system-packages 'moto[server]==5.2.1'
+    hash -r
+fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything CI checks, in order, stopping at the first failure:
-# deps, extension #[pg_test]s, install, SQL regression tests (pg_regress), sidecar tests, clippy, rustfmt.
+# deps, extension #[pg_test]s, install, SQL regression tests (pg_regress), sidecar tests, client tests
+# (postgrest-js, supabase-js, storage on both backends), clippy, rustfmt.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -76,6 +77,9 @@ SLUICE_TEST_DATABASE_URL=$TEST_URL cargo test -p sluice-sidecar
 
 timed_stage "client tests: @supabase/postgrest-js against a real sidecar"
 scripts/js-test.sh "$TEST_URL"
+
+timed_stage "storage: supabase-js storage and tus-js-client against the file and S3 (moto) backends"
+scripts/storage-test.sh "$TEST_URL"
 
 timed_stage "stop the throwaway cluster"
 scripts/pg-cluster.sh stop "$TEST_DATA"
