@@ -6,9 +6,9 @@
 # For each backend (the local filesystem, then S3 on a moto server started here), creates a fresh
 # database `sluice_storage` with the extension and sidecar/tests/js/fixtures_storage.sql, starts the
 # sidecar on it, and runs `node --test sidecar/tests/js/storage.test.mjs`.
-# A second sidecar on the same database and backend (port SLUICE_JS_PORT + 1) continues a
+# A second sidecar on the same database and backend (port SLUICE_JS_PORT_2) continues a
 # resumable upload the first one began.
-# Ports: SLUICE_JS_PORT (sidecars, default 54331 and 54332) and SLUICE_S3_PORT (moto, default 54335).
+# Ports: SLUICE_JS_PORT and SLUICE_JS_PORT_2 (sidecars) and SLUICE_S3_PORT (moto); free ones by default.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -16,8 +16,12 @@ source "$(dirname "$0")/lib.sh"
 admin_url=${1:?usage: scripts/storage-test.sh <superuser-database-url>}
 db=sluice_storage
 db_url=${admin_url%/*}/$db
-port=${SLUICE_JS_PORT:-54331}
-s3_port=${SLUICE_S3_PORT:-54335}
+# Ports that are free now, unless given: fixed ones inside the ephemeral range (32768-60999) can be
+# taken by any outgoing connection's local port, which made a sidecar fail to listen.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=${SLUICE_JS_PORT:-$(free_port)}
+port2=${SLUICE_JS_PORT_2:-$(free_port)}
+s3_port=${SLUICE_S3_PORT:-$(free_port)}
 secret=js-test-secret-that-is-at-least-32-bytes-long
 js=$REPO/sidecar/tests/js
 work=$(mktemp -d)
@@ -52,7 +56,7 @@ for backend in file s3; do
         -c "ALTER ROLE authenticator LOGIN PASSWORD 'authenticator'" \
         -f "$js/fixtures_storage.sql"
     sidecars=()
-    for p in "$port" $((port + 1)); do
+    for p in "$port" "$port2"; do
         DATABASE_URL="postgres://authenticator:authenticator@$host_port/$db" SLUICE_JWT_SECRET=$secret \
             SLUICE_LISTEN=127.0.0.1:$p RUST_LOG=warn \
             SLUICE_STORAGE_BACKEND=$backend SLUICE_STORAGE_ROOT="$work/files" SLUICE_STORAGE_S3_BUCKET=sluice-test \
@@ -65,8 +69,10 @@ for backend in file s3; do
             curl -fs "http://127.0.0.1:$p/health" >/dev/null 2>&1 && break
             sleep 0.1
         done
+        curl -fs "http://127.0.0.1:$p/health" >/dev/null 2>&1 \
+            || { echo "storage-test: the sidecar on port $p did not start" >&2; exit 1; }
     done
-    (cd "$js" && SLUICE_URL=http://127.0.0.1:$port SLUICE_URL_2=http://127.0.0.1:$((port + 1)) \
+    (cd "$js" && SLUICE_URL=http://127.0.0.1:$port SLUICE_URL_2=http://127.0.0.1:$port2 \
         SLUICE_JWT_SECRET=$secret node --test --test-concurrency=1 ./storage.test.mjs)
     for pid in "${sidecars[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
 done

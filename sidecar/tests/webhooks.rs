@@ -524,3 +524,69 @@ fn service_role_manages_webhooks_over_http_and_nobody_else_does() {
     );
     assert_eq!(status, 404);
 }
+
+#[test]
+fn account_and_file_events_reach_webhooks_on_auth_users_and_storage_objects_without_a_hash() {
+    let db = database(&Server::shared());
+    let receiver = Receiver::start();
+    db.execute(&format!(
+        "CREATE EXTENSION IF NOT EXISTS pgcrypto; \
+         SELECT sluice.create_webhook('accounts', '{}', '{{auth.users}}', secret => '{SECRET}'); \
+         SELECT sluice.create_webhook('files', '{}', '{{storage.objects}}', secret => '{SECRET}');",
+        receiver.url("/ok/accounts"),
+        receiver.url("/ok/files"),
+    ));
+    let sidecar = Sidecar::serve(&authenticator_url(&db));
+    db.execute(
+        "INSERT INTO auth.users (id, aud, role, email, encrypted_password, email_confirmed_at) \
+         VALUES ('22222222-2222-2222-2222-222222222222', 'authenticated', 'authenticated', \
+                 'hooked@example.com', crypt('a secret', gen_salt('bf')), now()); \
+         INSERT INTO storage.buckets (id, name) VALUES ('docs', 'docs'); \
+         INSERT INTO storage.objects (bucket_id, name) VALUES ('docs', 'reports/q4.pdf'); \
+         DELETE FROM storage.objects WHERE bucket_id = 'docs';",
+    );
+
+    let accounts = receiver.wait_for("/ok/accounts", 1, Duration::from_secs(30));
+    let account = accounts[0].json();
+    assert_eq!(account["type"], "INSERT", "{account}");
+    assert_eq!(account["schema"], "auth");
+    assert_eq!(account["table"], "users");
+    assert_eq!(account["record"]["email"], "hooked@example.com");
+    let body = account.to_string();
+    assert!(
+        !body.contains("$2a$") && !body.contains("$2b$") && !body.contains("$argon2"),
+        "a password hash reached a webhook: {body}"
+    );
+
+    let files = receiver.wait_for("/ok/files", 2, Duration::from_secs(30));
+    let kinds: Vec<(String, String)> = files
+        .iter()
+        .map(|f| {
+            let event = f.json();
+            let name = if event["type"] == "DELETE" {
+                event["old_record"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            } else {
+                event["record"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            (event["type"].as_str().unwrap().to_owned(), name)
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("INSERT".to_owned(), "reports/q4.pdf".to_owned()),
+            ("DELETE".to_owned(), "reports/q4.pdf".to_owned()),
+        ],
+        "log:\n{}",
+        sidecar.log()
+    );
+    let mut all = accounts;
+    all.extend(files);
+    assert_eq!(verify_with_standardwebhooks(SECRET, &all).len(), all.len());
+}
