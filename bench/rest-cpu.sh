@@ -10,7 +10,8 @@
 # ROUNDS times: wrk runs SECONDS_PER_RUN seconds at CLIENTS connections, and the CPU (user + system)
 # that the sidecar process and the cluster's backends used meanwhile is read from /proc and divided by
 # the requests answered. Unlike requests per second, CPU per request hardly depends on what else the
-# machine is doing, so builds can be compared on a busy machine.
+# machine is doing, so builds can be compared on a busy machine. SKIP_BUILD=1 uses the release binaries
+# as they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 here=$PWD
@@ -47,7 +48,7 @@ cleanup() {
 trap cleanup EXIT
 
 for label in "${labels[@]}"; do
-    (cd "${checkout[$label]}" && cargo build -q --release -p sluice-sidecar)
+    [ "${SKIP_BUILD:-0}" = 1 ] || (cd "${checkout[$label]}" && cargo build -q --release -p sluice-sidecar)
     data=$here/.sluice/bench-cpu-$label
     PG_CONFIG=${pgconfig[$label]} scripts/pg-cluster.sh stop "$data" >/dev/null
     rm -rf "$data"
