@@ -101,6 +101,25 @@ pub(super) struct BucketBody {
     allowed_mime_types: Option<Value>,
 }
 
+impl BucketBody {
+    /// The size limit and the allowed types, checked; `None` where the body leaves them out or null.
+    fn rules(&self) -> Result<(Option<i64>, Option<Vec<String>>), StorageError> {
+        let limit = self
+            .file_size_limit
+            .as_ref()
+            .map(size_limit)
+            .transpose()?
+            .flatten();
+        let types = self
+            .allowed_mime_types
+            .as_ref()
+            .map(mime_types)
+            .transpose()?
+            .flatten();
+        Ok((limit, types))
+    }
+}
+
 /// Tells "absent" (`None`) from "null" (`Some(Null)`).
 fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(deserializer).map(Some)
@@ -174,6 +193,8 @@ pub(super) async fn create(
 ) -> Result<Json<Value>, StorageError> {
     let call = Call::new(&state, method, &uri, headers)?;
     let body = parse_body(&body)?;
+    // Read before the names move out of the body; refused in the same order as before.
+    let rules = body.rules();
     let id = body
         .id
         .or(body.name.clone())
@@ -182,18 +203,7 @@ pub(super) async fn create(
     let name = body.name.unwrap_or_else(|| id.clone());
     check_bucket(&name)?;
     let public = body.public.unwrap_or(false);
-    let limit = body
-        .file_size_limit
-        .as_ref()
-        .map(size_limit)
-        .transpose()?
-        .flatten();
-    let types = body
-        .allowed_mime_types
-        .as_ref()
-        .map(mime_types)
-        .transpose()?
-        .flatten();
+    let (limit, types) = rules?;
     let owner = call
         .identity
         .claims
@@ -229,18 +239,7 @@ pub(super) async fn update(
 ) -> Result<Json<Value>, StorageError> {
     let call = Call::new(&state, method, &uri, headers)?;
     let body = parse_body(&body)?;
-    let limit = body
-        .file_size_limit
-        .as_ref()
-        .map(size_limit)
-        .transpose()?
-        .flatten();
-    let types = body
-        .allowed_mime_types
-        .as_ref()
-        .map(mime_types)
-        .transpose()?
-        .flatten();
+    let (limit, types) = body.rules()?;
     let public = body.public.unwrap_or(false);
     let (set_public, set_limit, set_types) = (
         body.public.is_some(),
