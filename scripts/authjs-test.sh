@@ -7,7 +7,7 @@
 # off, :9998 autoconfirm on, :9997 sign-ups disabled, :9996 autoconfirm on with asymmetric
 # (ES256) signing keys, all with the JWT secret the suite signs its admin tokens with. This starts
 # one sidecar for each on one fresh database `sluice_authjs`, on ports SLUICE_AUTHJS_PORT
-# (default 21711) .. +3, configured as that GoTrue instance; sluice/ports.ts sends the suite's
+# (default 54340) .. +3, configured as that GoTrue instance; sluice/ports.ts sends the suite's
 # requests to them. It runs jest as the suite's own config does, writes per-file counts to
 # sidecar/tests/authjs/results/, and exits non-zero only when a test listed in
 # sidecar/tests/authjs/expected-pass.txt (the tests that passed when the list was made) does not
@@ -19,7 +19,7 @@ source "$(dirname "$0")/lib.sh"
 admin_url=${1:?usage: scripts/authjs-test.sh <superuser-database-url>}
 db=sluice_authjs
 db_url=${admin_url%/*}/$db
-base=${SLUICE_AUTHJS_PORT:-21711}
+base=${SLUICE_AUTHJS_PORT:-54340}
 # GoTrue's GOTRUE_JWT_SECRET in the suite's setup (test/lib/clients.ts signs admin tokens with it).
 secret=37c304f8-51aa-419a-a1af-06154e63707a
 suite=$REPO/sidecar/tests/authjs

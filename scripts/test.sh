@@ -81,6 +81,9 @@ scripts/js-test.sh "$TEST_URL"
 timed_stage "storage: supabase-js storage and tus-js-client against the file and S3 (moto) backends"
 scripts/storage-test.sh "$TEST_URL"
 
+timed_stage "auth-js's own test suite against four sidecars (fails only on a lost expected pass)"
+scripts/authjs-test.sh "$TEST_URL"
+
 timed_stage "stop the throwaway cluster"
 scripts/pg-cluster.sh stop "$TEST_DATA"
 cluster_up=no

@@ -60,6 +60,12 @@ pub enum AccountError {
     UserNotFound,
     #[error("Email link is invalid or has expired")]
     OtpExpired,
+    /// Sluice has no SAML single sign-on: GoTrue's answer when it is off.
+    #[error("SAML 2.0 is disabled")]
+    SamlDisabled,
+    /// Sluice has no Web3 (wallet) sign-in: GoTrue's answer when it is off.
+    #[error("Web3 provider is disabled")]
+    Web3Disabled,
 
     // Server failures.
     #[error(transparent)]

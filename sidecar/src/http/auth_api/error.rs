@@ -38,6 +38,8 @@ pub(crate) fn status_and_code(err: &AccountError) -> (StatusCode, &'static str) 
         A::UserFromTokenNotFound => (StatusCode::FORBIDDEN, "user_not_found"),
         A::UserNotFound => (StatusCode::NOT_FOUND, "user_not_found"),
         A::OtpExpired => (StatusCode::FORBIDDEN, "otp_expired"),
+        A::SamlDisabled => (StatusCode::NOT_FOUND, "saml_provider_disabled"),
+        A::Web3Disabled => (StatusCode::BAD_REQUEST, "web3_provider_disabled"),
         A::Store(StoreError::Db(db)) if db.is_unavailable() => {
             (StatusCode::SERVICE_UNAVAILABLE, "unexpected_failure")
         }
@@ -103,6 +105,17 @@ mod tests {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(body["weak_password"]["reasons"], json!(["length"]));
         assert_eq!(body["msg"], "Password should be at least 8 characters.");
+        // Flows Sluice does not have answer as GoTrue does when they are off (auth-js's suite).
+        let (status, _, body) = respond(AccountError::SamlDisabled).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            body,
+            json!({"code": 404, "error_code": "saml_provider_disabled", "msg": "SAML 2.0 is disabled"})
+        );
+        let (status, _, body) = respond(AccountError::Web3Disabled).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error_code"], "web3_provider_disabled");
+        assert_eq!(body["msg"], "Web3 provider is disabled");
     }
 
     #[tokio::test]

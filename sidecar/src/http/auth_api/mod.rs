@@ -14,7 +14,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use serde::de::DeserializeOwned;
 
@@ -46,6 +46,8 @@ pub fn routes(state: AuthState) -> Router {
         )
         .route("/auth/v1/recover", post(session::recover))
         .route("/auth/v1/settings", get(session::settings))
+        .route("/auth/v1/sso", any(session::sso_disabled))
+        .route("/auth/v1/sso/{*rest}", any(session::sso_disabled))
         .route("/auth/v1/user", get(user::get).put(user::update))
         .route(
             "/auth/v1/admin/users",

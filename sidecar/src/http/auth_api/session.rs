@@ -80,6 +80,7 @@ pub(super) async fn token(
             let token = body.refresh_token.unwrap_or_default();
             state.accounts.refresh(&token).await?
         }
+        Some("web3") => return Err(AccountError::Web3Disabled),
         _ => return Err(AccountError::Validation("unsupported_grant_type")),
     };
     Ok(Json(session.to_json()))
@@ -220,6 +221,12 @@ fn session_fragment(session: &Session, kind: &str) -> String {
         session.refresh_token,
         percent_encode(kind)
     )
+}
+
+/// `/sso` and everything under it (`signInWithSSO`, SAML's ACS and metadata): Sluice has no SAML
+/// single sign-on, so every call gets GoTrue's answer for SAML turned off (404).
+pub(super) async fn sso_disabled() -> AccountError {
+    AccountError::SamlDisabled
 }
 
 /// GET /settings: what the client may use.
