@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from '@supabase/supabase-js';
-import { anonKey, url } from './support.mjs';
+import { anonKey, serviceKey, url } from './support.mjs';
 
 class NoWebSocket {
   constructor() {
@@ -45,4 +45,41 @@ test('signInWithWeb3: Web3 provider is disabled (400 web3_provider_disabled), no
     assert.equal(error?.message, 'Web3 provider is disabled');
     assert.equal((await supabase.auth.getSession()).data.session, null);
   }
+});
+
+const admin = () =>
+  createClient(url, serviceKey, {
+    auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+    realtime: { transport: NoWebSocket },
+  }).auth.admin;
+
+test('addresses GoTrue refuses are refused at sign-up and by createUser, and nothing is created', async () => {
+  const refused = ['xx:;x@x.x', 'a(b)@example.com', 'ann@exa_mple.com'];
+  for (const email of refused) {
+    const created = await admin().createUser({ email, password: 'password123' });
+    assert.equal(created.data.user, null);
+    assert.equal(created.error?.status, 400);
+    assert.equal(created.error?.message, 'Unable to validate email address: invalid format');
+    const signedUp = await newClient().auth.signUp({ email, password: 'password123' });
+    assert.equal(signedUp.data.user, null);
+    assert.equal(signedUp.error?.message, 'Unable to validate email address: invalid format');
+  }
+  const { data } = await admin().listUsers({ perPage: 1000 });
+  assert.ok(data.users.length > 0);
+  assert.ok(!data.users.some((user) => refused.includes(user.email)));
+  // Addresses with the unusual characters GoTrue allows still work.
+  const email = `o'neil+${Date.now()}@mail.example.com`;
+  const ok = await admin().createUser({ email, password: 'password123' });
+  assert.equal(ok.error, null);
+  assert.equal(ok.data.user.email, email);
+});
+
+test('listUsers with a negative page is refused (400), as GoTrue refuses it', async () => {
+  const { data, error } = await admin().listUsers({ page: -1, perPage: 10 });
+  assert.equal(error?.status, 400);
+  assert.equal(error?.code, 'validation_failed');
+  assert.match(error?.message, /Bad Pagination Parameters/);
+  assert.deepEqual(data.users, []);
+  const fine = await admin().listUsers({ page: 1, perPage: 10 });
+  assert.equal(fine.error, null);
 });

@@ -80,16 +80,15 @@ pub(super) async fn list(
     headers: HeaderMap,
 ) -> Result<Response, AccountError> {
     require_admin(&headers, &state)?;
-    let number = page
-        .page
-        .and_then(|page| page.parse::<i32>().ok())
-        .unwrap_or(1)
-        .clamp(1, 1_000_000);
-    let per_page = page
-        .per_page
-        .and_then(|size| size.parse::<i32>().ok())
-        .unwrap_or(50)
-        .clamp(1, 1000);
+    // As GoTrue: a page or size that is not an unsigned integer (`page=-1`) is refused.
+    let parse = |value: Option<&str>, default: u32| match value {
+        None | Some("") => Ok(default),
+        Some(value) => value
+            .parse::<u32>()
+            .map_err(|_| AccountError::Validation("Bad Pagination Parameters")),
+    };
+    let number = parse(page.page.as_deref(), 1)?.clamp(1, 1_000_000) as i32;
+    let per_page = parse(page.per_page.as_deref(), 50)?.clamp(1, 1000) as i32;
     let (users, total) = state.accounts.admin_list(number, per_page).await?;
     let last = ((total + i64::from(per_page) - 1) / i64::from(per_page)).max(1);
     let mut links = Vec::new();
