@@ -6,12 +6,13 @@
 //! of nodes; filters, order and pages scoped to an embedding go to its node, and `order=rel(col)`
 //! may order by a column of a to-one embedding.
 
+mod fuzzy;
 pub(crate) mod rpc;
 #[cfg(test)]
 pub(crate) mod tests;
 pub(crate) mod write;
 
-use super::error::RestError;
+use super::error::{Candidate, RestError};
 use super::parse::{
     Condition, Count, Direction, JoinType, JsonArrow, JsonStep, LogicOperator, LogicTree,
     MediaType, NullsOrder, Operation, Page, RestRequest, Scoped, SelectColumn, SelectItem,
@@ -245,7 +246,9 @@ impl Planner<'_> {
                 SelectItem::Star => Projection::Star,
                 SelectItem::Column(column) => projection(table, column)?,
                 SelectItem::Embed(embed) => {
-                    Projection::Embed(Box::new(self.embed(table, embed, path)?))
+                    let planned = self.embed(table, embed, path)?;
+                    check_unique_embed(&projections, &planned, table, path.len() + 1)?;
+                    Projection::Embed(Box::new(planned))
                 }
             });
         }
@@ -295,13 +298,7 @@ impl Planner<'_> {
         );
         let relationship = match candidates.as_slice() {
             [one] => *one,
-            [] => {
-                return Err(RestError::RelationshipNotFound {
-                    table: table.name.clone(),
-                    target: embed.relation.clone(),
-                    hint: embed.hint.clone(),
-                })
-            }
+            [] => return Err(self.not_found(table, embed)),
             several => {
                 return Err(RestError::AmbiguousRelationship {
                     table: table.name.clone(),
@@ -316,11 +313,7 @@ impl Planner<'_> {
                 &relationship.foreign_table.schema,
                 &relationship.foreign_table.name,
             )
-            .ok_or_else(|| RestError::RelationshipNotFound {
-                table: table.name.clone(),
-                target: embed.relation.clone(),
-                hint: embed.hint.clone(),
-            })?;
+            .ok_or_else(|| self.not_found(table, embed))?;
         let (link, to_one) = match &relationship.cardinality {
             Cardinality::ManyToOne { columns, .. } | Cardinality::OneToOne { columns, .. } => {
                 (Link::Direct(columns.clone()), true)
@@ -357,6 +350,42 @@ impl Planner<'_> {
             link,
             node,
         })
+    }
+
+    /// PGRST200, with PostgREST's suggestion: a close table name for the parent when it has no
+    /// relationships at all, else a close name among the tables it relates to.
+    fn not_found(&self, table: &Table, embed: &super::parse::Embed) -> RestError {
+        let schema = &table.schema;
+        let related: Vec<&str> = self
+            .cache
+            .relationships_from(schema, &table.name)
+            .iter()
+            .filter(|rel| &rel.foreign_table.schema == schema)
+            .map(|rel| rel.foreign_table.name.as_str())
+            .collect();
+        let suggestion = if related.is_empty() {
+            let parents = self
+                .cache
+                .schema(schema)
+                .into_iter()
+                .flat_map(|objects| objects.relationships.keys().map(String::as_str));
+            fuzzy::closest(parents, &table.name, false)
+                .map(|parent| format!("Perhaps you meant '{parent}' instead of '{}'.", table.name))
+        } else {
+            fuzzy::closest(related, &embed.relation, true).map(|child| {
+                format!(
+                    "Perhaps you meant '{child}' instead of '{}'.",
+                    embed.relation
+                )
+            })
+        };
+        RestError::RelationshipNotFound {
+            schema: schema.clone(),
+            table: table.name.clone(),
+            target: embed.relation.clone(),
+            hint: embed.hint.clone(),
+            suggestion,
+        }
     }
 
     /// `order=name(field)`: `name` must be a to-one embedding of this node, by key or relation.
@@ -414,25 +443,75 @@ impl Planner<'_> {
     }
 }
 
-/// A relationship as a hint would name it, for the ambiguity error.
-fn describe(relationship: &crate::schema::Relationship) -> String {
-    match &relationship.cardinality {
-        Cardinality::ManyToMany(junction) => format!(
-            "{}!{} (many-to-many through {})",
-            relationship.foreign_table.name, junction.table.name, junction.table.name
+/// Two embeddings at one level may not share their name (alias, else relation): PostgREST's
+/// query would name both subqueries `<parent>_<name>_<depth>`, which Postgres refuses (42712).
+fn check_unique_embed(
+    earlier: &[Projection],
+    embed: &EmbedPlan,
+    parent: &Table,
+    depth: usize,
+) -> Result<(), RestError> {
+    let clash = earlier
+        .iter()
+        .any(|projection| matches!(projection, Projection::Embed(other) if other.key == embed.key));
+    if clash {
+        return Err(RestError::DuplicateEmbed {
+            alias: format!("{}_{}_{depth}", parent.name, embed.key),
+        });
+    }
+    Ok(())
+}
+
+/// A relationship as PGRST201 lists it.
+fn describe(relationship: &crate::schema::Relationship) -> Candidate {
+    let (table, foreign) = (&relationship.table.name, &relationship.foreign_table.name);
+    let list = |columns: &mut dyn Iterator<Item = &String>| {
+        columns.map(String::as_str).collect::<Vec<_>>().join(", ")
+    };
+    let (cardinality, relationship_text, hint) = match &relationship.cardinality {
+        Cardinality::ManyToMany(junction) => (
+            "many-to-many",
+            format!(
+                "{} using {}({}) and {}({})",
+                junction.table.name,
+                junction.constraint,
+                list(&mut junction.columns.iter().map(|(_, its)| its)),
+                junction.foreign_constraint,
+                list(&mut junction.foreign_columns.iter().map(|(_, its)| its)),
+            ),
+            junction.table.name.clone(),
         ),
-        cardinality => {
-            let kind = match cardinality {
+        Cardinality::ManyToOne {
+            constraint,
+            columns,
+        }
+        | Cardinality::OneToMany {
+            constraint,
+            columns,
+        }
+        | Cardinality::OneToOne {
+            constraint,
+            columns,
+            ..
+        } => (
+            match &relationship.cardinality {
                 Cardinality::ManyToOne { .. } => "many-to-one",
                 Cardinality::OneToMany { .. } => "one-to-many",
                 _ => "one-to-one",
-            };
+            },
             format!(
-                "{}!{} ({kind})",
-                relationship.foreign_table.name,
-                relationship.constraint().unwrap_or_default()
-            )
-        }
+                "{constraint} using {table}({}) and {foreign}({})",
+                list(&mut columns.iter().map(|(ours, _)| ours)),
+                list(&mut columns.iter().map(|(_, theirs)| theirs)),
+            ),
+            constraint.clone(),
+        ),
+    };
+    Candidate {
+        cardinality,
+        embedding: format!("{table} with {foreign}"),
+        relationship: relationship_text,
+        hint: format!("{foreign}!{hint}"),
     }
 }
 

@@ -116,6 +116,7 @@ pub(super) fn node_select_from(
     let columns = node
         .select
         .iter()
+        .filter(|projection| !is_empty_embed(projection))
         .map(|projection| select_item(projection, depth, params))
         .collect::<Vec<_>>()
         .join(", ");
@@ -125,6 +126,12 @@ pub(super) fn node_select_from(
     );
     sql.push_str(&order_and_page(&node.order, node.page, depth, params));
     sql
+}
+
+/// `rel()`: an embedding that selects nothing only filters (with `!inner`) and is left out of
+/// the body, as PostgREST leaves it.
+fn is_empty_embed(projection: &Projection) -> bool {
+    matches!(projection, Projection::Embed(embed) if embed.node.select.is_empty())
 }
 
 /// ` ORDER BY … LIMIT $n OFFSET $m`, each part only when there is one.

@@ -1,0 +1,118 @@
+// Select features beyond columns and foreign-key embeddings, through @supabase/postgrest-js:
+// PostgREST 12's embedding errors, computed fields and relationships, spreads and aggregates.
+// Tables and functions: fixtures_select.sql.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { client } from './support.mjs';
+
+/** The error body as postgrest-js hands it over, with the status. */
+const failure = async (query) => {
+  const { data, error, status } = await query;
+  assert.equal(data, null);
+  assert.notEqual(error, null);
+  return { status, body: { code: error.code, message: error.message, details: error.details, hint: error.hint } };
+};
+
+test('two embeddings with one name are refused as PostgREST refuses them (42712)', async () => {
+  const { status, body } = await failure(client().from('sel_channels').select('id, sel_messages(id), sel_messages(body)'));
+  assert.equal(status, 400);
+  assert.deepEqual(body, {
+    code: '42712',
+    message: 'table name "sel_channels_sel_messages_1" specified more than once',
+    details: null,
+    hint: null,
+  });
+  // Different names (an alias) are fine.
+  const { data, error } = await client()
+    .from('sel_channels')
+    .select('id, sel_messages(id), texts:sel_messages(body)')
+    .eq('id', 2);
+  assert.equal(error, null);
+  assert.deepEqual(data, [{ id: 2, sel_messages: [{ id: 3 }], texts: [{ body: 'yo' }] }]);
+});
+
+test('an ambiguous embedding lists its candidates as objects (PGRST201)', async () => {
+  const { status, body } = await failure(client().from('sel_people').select('id, sel_messages(id)'));
+  assert.equal(status, 300);
+  assert.deepEqual(body, {
+    code: 'PGRST201',
+    message: "Could not embed because more than one relationship was found for 'sel_people' and 'sel_messages'",
+    details: [
+      {
+        cardinality: 'one-to-many',
+        embedding: 'sel_people with sel_messages',
+        relationship: 'sel_messages_reviewer_id_fkey using sel_people(id) and sel_messages(reviewer_id)',
+      },
+      {
+        cardinality: 'one-to-many',
+        embedding: 'sel_people with sel_messages',
+        relationship: 'sel_messages_sender_id_fkey using sel_people(id) and sel_messages(sender_id)',
+      },
+    ],
+    hint:
+      "Try changing 'sel_messages' to one of the following: 'sel_messages!sel_messages_reviewer_id_fkey', " +
+      "'sel_messages!sel_messages_sender_id_fkey'. Find the desired relationship in the 'details' key.",
+  });
+});
+
+test('no relationship: what was searched, and a close name (PGRST200)', async () => {
+  const typo = await failure(client().from('sel_channels').select('id, sel_mesages(id)'));
+  assert.equal(typo.status, 400);
+  assert.deepEqual(typo.body, {
+    code: 'PGRST200',
+    message: "Could not find a relationship between 'sel_channels' and 'sel_mesages' in the schema cache",
+    details:
+      "Searched for a foreign key relationship between 'sel_channels' and 'sel_mesages' in the schema 'public', " +
+      'but no matches were found.',
+    hint: "Perhaps you meant 'sel_messages' instead of 'sel_mesages'.",
+  });
+  const hinted = await failure(client().from('sel_channels').select('id, sel_messages!nope(id)'));
+  assert.deepEqual(hinted.body, {
+    code: 'PGRST200',
+    message: "Could not find a relationship between 'sel_channels' and 'sel_messages' in the schema cache",
+    details:
+      "Searched for a foreign key relationship between 'sel_channels' and 'sel_messages' using the hint 'nope' " +
+      "in the schema 'public', but no matches were found.",
+    hint: null,
+  });
+});
+
+test('not one row for single() (PGRST116)', async () => {
+  const { status, body } = await failure(client().from('sel_messages').select('id').single());
+  assert.equal(status, 406);
+  assert.deepEqual(body, {
+    code: 'PGRST116',
+    message: 'Cannot coerce the result to a single JSON object',
+    details: 'The result contains 4 rows',
+    hint: null,
+  });
+});
+
+test('unknown functions: what was searched and the closest (PGRST202)', async () => {
+  const post = await failure(client().rpc('sel_all_messagez'));
+  assert.equal(post.status, 404);
+  assert.deepEqual(post.body, {
+    code: 'PGRST202',
+    message: 'Could not find the function public.sel_all_messagez without parameters in the schema cache',
+    details:
+      'Searched for the function public.sel_all_messagez without parameters or with a single unnamed json/jsonb ' +
+      'parameter, but no matches were found in the schema cache.',
+    hint: 'Perhaps you meant to call the function public.sel_all_messages',
+  });
+  const get = await failure(client().rpc('add_them', { a: 1 }, { get: true }));
+  assert.deepEqual(get.body, {
+    code: 'PGRST202',
+    message: 'Could not find the function public.add_them(a) in the schema cache',
+    details: 'Searched for the function public.add_them with parameter a, but no matches were found in the schema cache.',
+    hint: 'Perhaps you meant to call the function public.add_them(a, b)',
+  });
+});
+
+test('an empty embedding only filters and is left out of the body', async () => {
+  const { data, error } = await client()
+    .from('sel_channels')
+    .select('name, sel_messages!inner()')
+    .eq('sel_messages.sender_id', 3);
+  assert.equal(error, null);
+  assert.deepEqual(data, [{ name: 'general' }]);
+});
