@@ -80,6 +80,8 @@ pub enum Link {
         parent: Vec<(String, String)>,
         child: Vec<(String, String)>,
     },
+    /// A computed relationship: the child rows are what `schema.function(parent row)` returns.
+    Computed { schema: String, function: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +105,9 @@ pub struct ResolvedField {
     /// The column's type under any domain, as `format_type` spells it (from the catalog).
     pub column_type: String,
     pub json_path: Vec<JsonStep>,
+    /// A computed field: `(schema, function)` called with the row instead of a column read
+    /// (`column` is then the function's name, `column_type` its result type).
+    pub computed: Option<(String, String)>,
 }
 
 impl ResolvedField {
@@ -230,7 +235,7 @@ fn path_matches(written: &[String], planned: &NamedPath) -> bool {
             .all(|(name, (alias, relation))| alias.as_ref() == Some(name) || relation == name)
 }
 
-impl Planner<'_> {
+impl<'a> Planner<'a> {
     fn node(
         &mut self,
         table: &Table,
@@ -244,7 +249,7 @@ impl Planner<'_> {
         for item in select {
             projections.push(match item {
                 SelectItem::Star => Projection::Star,
-                SelectItem::Column(column) => projection(table, column)?,
+                SelectItem::Column(column) => projection(Some(self.cache), table, column)?,
                 SelectItem::Embed(embed) => {
                     let planned = self.embed(table, embed, path)?;
                     check_unique_embed(&projections, &planned, table, path.len() + 1)?;
@@ -254,16 +259,16 @@ impl Planner<'_> {
         }
         let mut filters = Vec::new();
         for Scoped { item, .. } in request.filters.iter().filter(|s| here(&s.path)) {
-            filters.push(condition(table, item)?);
+            filters.push(condition_in(Some(self.cache), table, item)?);
         }
         for Scoped { item, .. } in request.logic.iter().filter(|s| here(&s.path)) {
-            filters.push(tree(table, item)?);
+            filters.push(tree_in(Some(self.cache), table, item)?);
         }
         let mut order = Vec::new();
         for Scoped { item: terms, .. } in request.order.iter().filter(|s| here(&s.path)) {
             for term in terms {
                 let (field, related) = match &term.relation {
-                    None => (resolve(table, &term.field)?, None),
+                    None => (resolve_in(Some(self.cache), table, &term.field)?, None),
                     Some(name) => self.related_field(&projections, name, &term.field)?,
                 };
                 order.push(Ordering {
@@ -290,44 +295,22 @@ impl Planner<'_> {
         embed: &super::parse::Embed,
         path: &NamedPath,
     ) -> Result<EmbedPlan, RestError> {
-        let candidates = self.cache.relationships(
-            &table.schema,
-            &table.name,
-            &embed.relation,
-            embed.hint.as_deref(),
-        );
-        let relationship = match candidates.as_slice() {
-            [one] => *one,
-            [] => return Err(self.not_found(table, embed)),
-            several => {
-                return Err(RestError::AmbiguousRelationship {
-                    table: table.name.clone(),
-                    target: embed.relation.clone(),
-                    candidates: several.iter().map(|rel| describe(rel)).collect(),
-                })
-            }
+        let computed = match embed.hint {
+            None => self
+                .cache
+                .computed_relationship(&table.schema, table, &embed.relation),
+            Some(_) => None,
         };
-        let foreign = self
-            .cache
-            .table(
-                &relationship.foreign_table.schema,
-                &relationship.foreign_table.name,
-            )
-            .ok_or_else(|| self.not_found(table, embed))?;
-        let (link, to_one) = match &relationship.cardinality {
-            Cardinality::ManyToOne { columns, .. } | Cardinality::OneToOne { columns, .. } => {
-                (Link::Direct(columns.clone()), true)
-            }
-            Cardinality::OneToMany { columns, .. } => (Link::Direct(columns.clone()), false),
-            Cardinality::ManyToMany(junction) => (
-                Link::Junction {
-                    schema: junction.table.schema.clone(),
-                    table: junction.table.name.clone(),
-                    parent: junction.columns.clone(),
-                    child: junction.foreign_columns.clone(),
+        let (foreign, link, to_one) = match computed {
+            Some((function, foreign)) => (
+                foreign,
+                Link::Computed {
+                    schema: function.schema.clone(),
+                    function: function.name.clone(),
                 },
-                false,
+                function.single_row,
             ),
+            None => self.detected(table, embed)?,
         };
         let mut child_path = path.clone();
         child_path.push((embed.alias.clone(), embed.relation.clone()));
@@ -350,6 +333,60 @@ impl Planner<'_> {
             link,
             node,
         })
+    }
+
+    /// The one relationship from foreign keys `embed` names (PGRST200 if none, PGRST201 if
+    /// several); those a computed relationship named as the foreign table overrides do not count.
+    fn detected(
+        &self,
+        table: &Table,
+        embed: &super::parse::Embed,
+    ) -> Result<(&'a Table, Link, bool), RestError> {
+        let cache: &'a SchemaCache = self.cache;
+        let mut candidates = cache.relationships(
+            &table.schema,
+            &table.name,
+            &embed.relation,
+            embed.hint.as_deref(),
+        );
+        candidates.retain(|rel| {
+            cache
+                .computed_relationship(&rel.foreign_table.schema, table, &rel.foreign_table.name)
+                .is_none()
+        });
+        let relationship = match candidates.as_slice() {
+            [one] => *one,
+            [] => return Err(self.not_found(table, embed)),
+            several => {
+                return Err(RestError::AmbiguousRelationship {
+                    table: table.name.clone(),
+                    target: embed.relation.clone(),
+                    candidates: several.iter().map(|rel| describe(rel)).collect(),
+                })
+            }
+        };
+        let foreign = cache
+            .table(
+                &relationship.foreign_table.schema,
+                &relationship.foreign_table.name,
+            )
+            .ok_or_else(|| self.not_found(table, embed))?;
+        let (link, to_one) = match &relationship.cardinality {
+            Cardinality::ManyToOne { columns, .. } | Cardinality::OneToOne { columns, .. } => {
+                (Link::Direct(columns.clone()), true)
+            }
+            Cardinality::OneToMany { columns, .. } => (Link::Direct(columns.clone()), false),
+            Cardinality::ManyToMany(junction) => (
+                Link::Junction {
+                    schema: junction.table.schema.clone(),
+                    table: junction.table.name.clone(),
+                    parent: junction.columns.clone(),
+                    child: junction.foreign_columns.clone(),
+                },
+                false,
+            ),
+        };
+        Ok((foreign, link, to_one))
     }
 
     /// PGRST200, with PostgREST's suggestion: a close table name for the parent when it has no
@@ -413,7 +450,7 @@ impl Planner<'_> {
                 relation: name.to_owned(),
             })?;
         Ok((
-            resolve(table, field)?,
+            resolve_in(Some(self.cache), table, field)?,
             Some(Related {
                 schema: embed.node.schema.clone(),
                 table: embed.node.table.clone(),
@@ -515,8 +552,12 @@ fn describe(relationship: &crate::schema::Relationship) -> Candidate {
     }
 }
 
-fn projection(table: &Table, column: &SelectColumn) -> Result<Projection, RestError> {
-    let field = resolve(table, &column.field)?;
+fn projection(
+    cache: Option<&SchemaCache>,
+    table: &Table,
+    column: &SelectColumn,
+) -> Result<Projection, RestError> {
+    let field = resolve_in(cache, table, &column.field)?;
     let cast = column
         .cast
         .as_deref()
@@ -546,31 +587,61 @@ fn default_alias(field: &ResolvedField) -> String {
         .unwrap_or_else(|| field.column.clone())
 }
 
-fn resolve(table: &Table, field: &super::parse::Field) -> Result<ResolvedField, RestError> {
-    let column = table
-        .column(&field.name)
-        .ok_or_else(|| RestError::ColumnNotFound {
+/// A column of `table`, or with the cache, a computed field of it.
+fn resolve_in(
+    cache: Option<&SchemaCache>,
+    table: &Table,
+    field: &super::parse::Field,
+) -> Result<ResolvedField, RestError> {
+    if let Some(column) = table.column(&field.name) {
+        return Ok(ResolvedField {
+            column: column.name.clone(),
+            column_type: column.base_type.clone(),
+            json_path: field.json_path.clone(),
+            computed: None,
+        });
+    }
+    match cache.and_then(|cache| cache.computed_field(table, &field.name)) {
+        Some(function) => Ok(ResolvedField {
+            column: function.name.clone(),
+            column_type: function.return_type.clone(),
+            json_path: field.json_path.clone(),
+            computed: Some((function.schema.clone(), function.name.clone())),
+        }),
+        None => Err(RestError::ColumnNotFound {
             table: table.name.clone(),
             column: field.name.clone(),
-        })?;
-    Ok(ResolvedField {
-        column: column.name.clone(),
-        column_type: column.base_type.clone(),
-        json_path: field.json_path.clone(),
-    })
+        }),
+    }
 }
 
 fn condition(table: &Table, condition: &Condition) -> Result<Predicate, RestError> {
+    condition_in(None, table, condition)
+}
+
+fn condition_in(
+    cache: Option<&SchemaCache>,
+    table: &Table,
+    condition: &Condition,
+) -> Result<Predicate, RestError> {
     Ok(Predicate::Condition {
-        field: resolve(table, &condition.field)?,
+        field: resolve_in(cache, table, &condition.field)?,
         negated: condition.negated,
         operation: condition.operation.clone(),
     })
 }
 
 fn tree(table: &Table, tree_: &LogicTree) -> Result<Predicate, RestError> {
+    tree_in(None, table, tree_)
+}
+
+fn tree_in(
+    cache: Option<&SchemaCache>,
+    table: &Table,
+    tree_: &LogicTree,
+) -> Result<Predicate, RestError> {
     match tree_ {
-        LogicTree::Condition(c) => condition(table, c),
+        LogicTree::Condition(c) => condition_in(cache, table, c),
         LogicTree::Group {
             negated,
             operator,
@@ -580,7 +651,7 @@ fn tree(table: &Table, tree_: &LogicTree) -> Result<Predicate, RestError> {
             operator: *operator,
             children: children
                 .iter()
-                .map(|child| tree(table, child))
+                .map(|child| tree_in(cache, table, child))
                 .collect::<Result<_, _>>()?,
         }),
     }

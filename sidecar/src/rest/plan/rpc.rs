@@ -510,6 +510,7 @@ mod tests {
             return_type: "integer".into(),
             return_type_oid: 23,
             returns_set: false,
+            single_row: true,
             returns,
             volatility: Volatility::Immutable,
         }

@@ -179,7 +179,7 @@ fn conditions(node: &Node, depth: usize, params: &mut Params) -> Vec<String> {
                 child_conditions.extend(conditions(&embed.node, child, params));
                 all.push(format!(
                     "EXISTS (SELECT 1 FROM {} {} WHERE {})",
-                    qualified(&embed.node.schema, &embed.node.table),
+                    source(&embed.node.schema, &embed.node.table, &embed.link, child),
                     alias(child),
                     child_conditions.join(" AND ")
                 ));
@@ -189,10 +189,23 @@ fn conditions(node: &Node, depth: usize, params: &mut Params) -> Vec<String> {
     all
 }
 
+/// What the child at `depth` reads: its table, or for a computed relationship the function
+/// called with the parent's row (`"s"."f"(_t0)`).
+fn source(schema: &str, table: &str, link: &Link, depth: usize) -> String {
+    match link {
+        Link::Computed { schema, function } => {
+            format!("{}({})", qualified(schema, function), alias(depth - 1))
+        }
+        _ => qualified(schema, table),
+    }
+}
+
 /// How the child at `depth` joins its parent at `depth - 1`.
 fn link_sql(link: &Link, depth: usize) -> String {
     let (parent, child) = (alias(depth - 1), alias(depth));
     match link {
+        // The function already returns only the parent's rows.
+        Link::Computed { .. } => "TRUE".to_owned(),
         Link::Direct(pairs) => pairs
             .iter()
             .map(|(ours, theirs)| format!("{child}.{} = {parent}.{}", quote(theirs), quote(ours)))
@@ -227,7 +240,8 @@ fn embed_sql(embed: &EmbedPlan, depth: usize, params: &mut Params) -> String {
     let mut child_conditions = vec![link_sql(&embed.link, child)];
     child_conditions.extend(conditions(&embed.node, child, params));
     let where_clause = format!(" WHERE {}", child_conditions.join(" AND "));
-    let rows = node_select(&embed.node, child, &where_clause, params);
+    let relation = source(&embed.node.schema, &embed.node.table, &embed.link, child);
+    let rows = node_select_from(&embed.node, &relation, child, &where_clause, params);
     let row = format!("_e{child}");
     if embed.to_one {
         format!("(SELECT row_to_json({row}) FROM ({rows}) {row})")
@@ -291,7 +305,10 @@ fn select_item(projection: &Projection, depth: usize, params: &mut Params) -> St
 /// `_tN."col"`, or `_tN."col"->$1::text->>(0)` for a JSON path: keys are bound, indexes are
 /// integers (parsed, so not request text), parenthesised so that a negative one stays one token.
 pub(super) fn field_expr(field: &ResolvedField, depth: usize, params: &mut Params) -> String {
-    let mut expr = format!("{}.{}", alias(depth), quote(&field.column));
+    let mut expr = match &field.computed {
+        None => format!("{}.{}", alias(depth), quote(&field.column)),
+        Some((schema, function)) => format!("{}({})", qualified(schema, function), alias(depth)),
+    };
     for step in &field.json_path {
         expr.push_str(match step.arrow {
             JsonArrow::Json => "->",
@@ -311,7 +328,7 @@ fn order_term(term: &Ordering, depth: usize, params: &mut Params) -> String {
         Some(related) => format!(
             "(SELECT {} FROM {} {} WHERE {})",
             field_expr(&term.field, depth + 1, params),
-            qualified(&related.schema, &related.table),
+            source(&related.schema, &related.table, &related.link, depth + 1),
             alias(depth + 1),
             link_sql(&related.link, depth + 1)
         ),
