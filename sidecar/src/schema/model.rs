@@ -440,6 +440,9 @@ pub struct SchemaCache {
     /// `SET ROLE` does not apply a role's settings (only logging in does), so each request applies
     /// its role's timeout itself, as PostgREST does.
     statement_timeouts: BTreeMap<String, String>,
+    /// The database's `pgrst.db_aggregates_enabled` (a setting of the role the sidecar logs in
+    /// as, PostgREST's in-database configuration).
+    aggregates_enabled: bool,
 }
 
 impl SchemaCache {
@@ -484,7 +487,19 @@ impl SchemaCache {
             exposed: exposed.names().to_vec(),
             schemas,
             statement_timeouts: BTreeMap::new(),
+            aggregates_enabled: false,
         }
+    }
+
+    /// The cache with the database's `pgrst.db_aggregates_enabled`.
+    pub fn with_aggregates_enabled(mut self, enabled: bool) -> Self {
+        self.aggregates_enabled = enabled;
+        self
+    }
+
+    /// Whether the database enables aggregates in `select` (the server's flag may too).
+    pub fn aggregates_enabled(&self) -> bool {
+        self.aggregates_enabled
     }
 
     /// The cache with the roles' statement timeouts (role name → setting text, e.g. `5s`).

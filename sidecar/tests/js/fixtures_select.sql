@@ -60,3 +60,10 @@ CREATE FUNCTION sel_all_messages() RETURNS SETOF sel_messages
 
 GRANT SELECT ON sel_people, sel_channels, sel_messages, sel_events, sel_message_view
     TO anon, authenticated, service_role;
+
+-- Aggregates as PostgREST's in-database configuration turns them on: a setting of the role the
+-- sidecar logs in as, in this database (read with the schema cache).
+DO $$ BEGIN
+    EXECUTE format('ALTER ROLE authenticator IN DATABASE %I SET pgrst.db_aggregates_enabled = %L',
+                   current_database(), 'true');
+END $$;

@@ -182,3 +182,106 @@ test('computed relationships: to-many with filters, order and limit; to-one; ove
     { id: 2, sel_people: { first_name: 'Bo' } },
   ]);
 });
+
+test('spread embeddings: to-one columns join the parent, to-many become arrays', async () => {
+  const db = client();
+  const toOne = await db.from('sel_messages').select('id, ...sel_channels(channel:name)').order('id').limit(3);
+  assert.equal(toOne.error, null);
+  assert.deepEqual(toOne.data, [
+    { id: 1, channel: 'general' },
+    { id: 2, channel: 'general' },
+    { id: 3, channel: 'random' },
+  ]);
+
+  const computed = await db.from('sel_channels').select('name, ...owner(first_name, last_name)').order('id');
+  assert.equal(computed.error, null);
+  assert.deepEqual(computed.data, [
+    { name: 'general', first_name: 'Ann', last_name: 'Lee' },
+    { name: 'random', first_name: 'Bo', last_name: 'Chen' },
+    { name: 'quiet', first_name: null, last_name: null },
+  ]);
+
+  const toMany = await db
+    .from('sel_channels')
+    .select('name, ...sel_messages(ids:id, body)')
+    .order('id', { referencedTable: 'sel_messages' })
+    .order('id');
+  assert.equal(toMany.error, null);
+  assert.deepEqual(toMany.data, [
+    { name: 'general', ids: [1, 2, 4], body: ['hello', 'hi', 'hey'] },
+    { name: 'random', ids: [3], body: ['yo'] },
+    { name: 'quiet', ids: [], body: [] },
+  ]);
+
+  // `*` spreads every column: the channel's `id` follows the message's, so the body has `id`
+  // twice (as PostgREST's has) and the client keeps the last.
+  const star = await db.from('sel_messages').select('id, ...sel_channels(*)').eq('id', 3);
+  assert.equal(star.error, null);
+  assert.deepEqual(star.data, [{ id: 2, name: 'random', owner_id: 2 }]);
+});
+
+test('aggregates: on columns with casts and aliases, count(), grouped by the other columns', async () => {
+  const db = client();
+  const all = await db.from('sel_messages').select('amount.sum(), amount.avg()::int, most:amount.max(), amount.min(), count()');
+  assert.equal(all.error, null);
+  assert.deepEqual(all.data, [{ sum: 25.5, avg: 6, most: 10.5, min: 3, count: 4 }]);
+
+  const grouped = await db
+    .from('sel_messages')
+    .select('channel_id, total:amount.sum()::text, n:count()')
+    .order('channel_id');
+  assert.equal(grouped.error, null);
+  assert.deepEqual(grouped.data, [
+    { channel_id: 1, total: '18.5', n: 3 },
+    { channel_id: 2, total: '7', n: 1 },
+  ]);
+
+  const inputCast = await db.from('sel_messages').select('amount::int.sum()').eq('channel_id', 1);
+  assert.equal(inputCast.error, null);
+  // Each amount is cast before the sum: 10.5 rounds to 11, so 11 + 5 + 3.
+  assert.deepEqual(inputCast.data, [{ sum: 19 }]);
+
+  const filtered = await db.from('sel_message_view').select('sender_id, count()').gte('amount', 5).order('sender_id');
+  assert.equal(filtered.error, null);
+  assert.deepEqual(filtered.data, [
+    { sender_id: 1, count: 2 },
+    { sender_id: 2, count: 1 },
+  ]);
+
+  const rpc = await db.rpc('sel_all_messages').select('channel_id, amount.max()').order('channel_id');
+  assert.equal(rpc.error, null);
+  assert.deepEqual(rpc.data, [
+    { channel_id: 1, max: 10.5 },
+    { channel_id: 2, max: 7 },
+  ]);
+});
+
+test('aggregates on embeddings: rel(count) and rel(col.sum()), grouped by the parent', async () => {
+  const db = client();
+  const counts = await db.from('sel_channels').select('name, sel_messages(count)').order('id');
+  assert.equal(counts.error, null);
+  assert.deepEqual(counts.data, [
+    { name: 'general', sel_messages: [{ count: 3 }] },
+    { name: 'random', sel_messages: [{ count: 1 }] },
+    { name: 'quiet', sel_messages: [{ count: 0 }] },
+  ]);
+
+  const sums = await db
+    .from('sel_channels')
+    .select('name, get_messages(amount.sum(), count())')
+    .eq('id', 1);
+  assert.equal(sums.error, null);
+  assert.deepEqual(sums.data, [{ name: 'general', get_messages: [{ sum: 18.5, count: 3 }] }]);
+
+  // The parent's own aggregate, grouped by its embedding.
+  const byOwner = await db.from('sel_channels').select('sel_people(first_name), count()');
+  assert.equal(byOwner.error, null);
+  assert.deepEqual(
+    byOwner.data.sort((a, b) => String(a.sel_people?.first_name).localeCompare(String(b.sel_people?.first_name))),
+    [
+      { sel_people: { first_name: 'Ann' }, count: 1 },
+      { sel_people: { first_name: 'Bo' }, count: 1 },
+      { sel_people: null, count: 1 },
+    ],
+  );
+});

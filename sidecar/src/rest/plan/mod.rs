@@ -14,8 +14,9 @@ pub(crate) mod write;
 
 use super::error::{Candidate, RestError};
 use super::parse::{
-    Condition, Count, Direction, JoinType, JsonArrow, JsonStep, LogicOperator, LogicTree,
-    MediaType, NullsOrder, Operation, Page, RestRequest, Scoped, SelectColumn, SelectItem,
+    AggregateFunction, Condition, Count, Direction, JoinType, JsonArrow, JsonStep, LogicOperator,
+    LogicTree, MediaType, NullsOrder, Operation, Page, RestRequest, Scoped, SelectAggregate,
+    SelectColumn, SelectItem,
 };
 use super::sql::ident;
 use crate::schema::{Cardinality, SchemaCache, Table};
@@ -96,6 +97,19 @@ pub enum Projection {
         cast: Option<String>,
     },
     Embed(Box<EmbedPlan>),
+    /// `...rel(cols)`: the embedding's output columns become this node's (arrays of values for a
+    /// to-many). Its node never selects `*` (expanded to the columns by the planner).
+    Spread(Box<EmbedPlan>),
+    /// `col.sum()`, `count()`: the node's rows are grouped by its other fields and embeddings.
+    Aggregate {
+        function: AggregateFunction,
+        /// None for `count()`: `count(*)`.
+        field: Option<ResolvedField>,
+        /// Already quoted, like `cast`.
+        input_cast: Option<String>,
+        alias: String,
+        cast: Option<String>,
+    },
 }
 
 /// A column that exists, with an optional JSON path into it.
@@ -201,6 +215,7 @@ pub(crate) fn plan_read(
         cache,
         request: &request,
         paths: vec![Vec::new()],
+        aggregates: request.aggregates_enabled || cache.aggregates_enabled(),
     };
     let root = planner.node(table, &request.select, &Vec::new(), page)?;
     planner.check_paths()?;
@@ -225,6 +240,8 @@ struct Planner<'a> {
     /// Every node planned so far, so that a filter on an embedding that is not selected is an
     /// error rather than ignored.
     paths: Vec<NamedPath>,
+    /// `db-aggregates-enabled`: by the server's flag or the database's setting.
+    aggregates: bool,
 }
 
 fn path_matches(written: &[String], planned: &NamedPath) -> bool {
@@ -249,7 +266,19 @@ impl<'a> Planner<'a> {
         for item in select {
             projections.push(match item {
                 SelectItem::Star => Projection::Star,
+                SelectItem::Column(column) if self.is_embedded_count(table, column, path) => {
+                    self.aggregate(table, &count_of_rows(column))?
+                }
                 SelectItem::Column(column) => projection(Some(self.cache), table, column)?,
+                SelectItem::Aggregate(aggregate) => self.aggregate(table, aggregate)?,
+                SelectItem::Spread(embed) => {
+                    let mut planned = self.embed(table, embed, path)?;
+                    let foreign = self.cache.table(&planned.node.schema, &planned.node.table);
+                    if let Some(foreign) = foreign {
+                        expand_star(&mut planned.node, foreign);
+                    }
+                    Projection::Spread(Box::new(planned))
+                }
                 SelectItem::Embed(embed) => {
                     let planned = self.embed(table, embed, path)?;
                     check_unique_embed(&projections, &planned, table, path.len() + 1)?;
@@ -387,6 +416,43 @@ impl<'a> Planner<'a> {
             ),
         };
         Ok((foreign, link, to_one))
+    }
+
+    /// `rel(count)`: inside an embedding, `count` that is no column (or computed field) of the
+    /// table counts its rows, as PostgREST reads it.
+    fn is_embedded_count(&self, table: &Table, column: &SelectColumn, path: &NamedPath) -> bool {
+        !path.is_empty()
+            && column.field.name == "count"
+            && column.field.json_path.is_empty()
+            && column.cast.is_none()
+            && table.column("count").is_none()
+            && self.cache.computed_field(table, "count").is_none()
+    }
+
+    /// An aggregate, refused (PGRST123) unless aggregates are enabled.
+    fn aggregate(
+        &self,
+        table: &Table,
+        aggregate: &SelectAggregate,
+    ) -> Result<Projection, RestError> {
+        if !self.aggregates {
+            return Err(RestError::AggregatesDisabled);
+        }
+        let field = aggregate
+            .field
+            .as_ref()
+            .map(|field| resolve_in(Some(self.cache), table, field))
+            .transpose()?;
+        Ok(Projection::Aggregate {
+            function: aggregate.function,
+            field,
+            input_cast: checked_cast(aggregate.input_cast.as_deref())?,
+            alias: aggregate
+                .alias
+                .clone()
+                .unwrap_or_else(|| aggregate.function.name().to_owned()),
+            cast: checked_cast(aggregate.cast.as_deref())?,
+        })
     }
 
     /// PGRST200, with PostgREST's suggestion: a close table name for the parent when it has no
@@ -550,6 +616,51 @@ fn describe(relationship: &crate::schema::Relationship) -> Candidate {
         relationship: relationship_text,
         hint: format!("{foreign}!{hint}"),
     }
+}
+
+/// `count` in `rel(count)` as the `count()` it means.
+fn count_of_rows(column: &SelectColumn) -> SelectAggregate {
+    SelectAggregate {
+        alias: column.alias.clone(),
+        function: AggregateFunction::Count,
+        field: None,
+        input_cast: None,
+        cast: None,
+    }
+}
+
+/// A spread's `*` as each column of its table, so that its output keys are known.
+fn expand_star(node: &mut Node, table: &Table) {
+    if !node.select.contains(&Projection::Star) {
+        return;
+    }
+    let mut expanded = Vec::with_capacity(node.select.len() + table.columns.len());
+    for projection in node.select.drain(..) {
+        if projection != Projection::Star {
+            expanded.push(projection);
+            continue;
+        }
+        expanded.extend(table.columns.iter().map(|column| Projection::Field {
+            field: ResolvedField {
+                column: column.name.clone(),
+                column_type: column.base_type.clone(),
+                json_path: Vec::new(),
+                computed: None,
+            },
+            alias: column.name.clone(),
+            cast: None,
+        }));
+    }
+    node.select = expanded;
+}
+
+fn checked_cast(cast: Option<&str>) -> Result<Option<String>, RestError> {
+    cast.map(|cast| {
+        ident::cast_type(cast).ok_or_else(|| RestError::InvalidCast {
+            cast: cast.to_owned(),
+        })
+    })
+    .transpose()
 }
 
 fn projection(

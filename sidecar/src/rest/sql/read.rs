@@ -113,25 +113,101 @@ pub(super) fn node_select_from(
     where_clause: &str,
     params: &mut Params,
 ) -> String {
-    let columns = node
+    let grouped = node
         .select
         .iter()
-        .filter(|projection| !is_empty_embed(projection))
-        .map(|projection| select_item(projection, depth, params))
-        .collect::<Vec<_>>()
-        .join(", ");
+        .any(|projection| matches!(projection, Projection::Aggregate { .. }));
+    let mut columns = Vec::with_capacity(node.select.len());
+    // With an aggregate, the rows are grouped by every other output (by position: a JSON path's
+    // keys are parameters, which Postgres would not match between the list and the clause) and
+    // by the columns each embedding's subquery reads of this row.
+    let mut group_by = Vec::new();
+    for projection in node.select.iter().filter(|p| !is_empty_embed(p)) {
+        columns.push(select_item(projection, depth, params));
+        if !grouped {
+            continue;
+        }
+        match projection {
+            Projection::Field { .. } => group_by.push(columns.len().to_string()),
+            Projection::Star => group_by.push(alias(depth)),
+            Projection::Embed(embed) | Projection::Spread(embed) => {
+                group_by.extend(link_parent_columns(&embed.link, depth))
+            }
+            Projection::Aggregate { .. } => {}
+        }
+    }
     let mut sql = format!(
-        "SELECT {columns} FROM {relation} {}{where_clause}",
+        "SELECT {} FROM {relation} {}{where_clause}",
+        columns.join(", "),
         alias(depth)
     );
+    if !group_by.is_empty() {
+        sql.push_str(" GROUP BY ");
+        sql.push_str(&group_by.join(", "));
+    }
     sql.push_str(&order_and_page(&node.order, node.page, depth, params));
     sql
+}
+
+/// The columns of the row at `depth` an embedding's link reads (the whole row for a function).
+fn link_parent_columns(link: &Link, depth: usize) -> Vec<String> {
+    let row = alias(depth);
+    match link {
+        Link::Direct(pairs) | Link::Junction { parent: pairs, .. } => pairs
+            .iter()
+            .map(|(ours, _)| format!("{row}.{}", quote(ours)))
+            .collect(),
+        Link::Computed { .. } => vec![row],
+    }
+}
+
+/// The JSON keys a node's rows have: what a spread of it adds to its parent.
+fn output_keys(node: &Node) -> Vec<&str> {
+    let mut keys = Vec::new();
+    for projection in node.select.iter().filter(|p| !is_empty_embed(p)) {
+        match projection {
+            Projection::Field { alias, .. } | Projection::Aggregate { alias, .. } => {
+                keys.push(alias.as_str())
+            }
+            Projection::Embed(embed) => keys.push(embed.key.as_str()),
+            Projection::Spread(embed) => keys.extend(output_keys(&embed.node)),
+            // A spread's star is expanded by the planner.
+            Projection::Star => {}
+        }
+    }
+    keys
+}
+
+/// `...rel(cols)`: each output column of the embedding as a column of the parent: its value for
+/// a to-one (null without a row), the array of its values for a to-many (`[]` without rows).
+fn spread_items(embed: &EmbedPlan, depth: usize, params: &mut Params) -> String {
+    let child = depth + 1;
+    let row = format!("_e{child}");
+    let mut items = Vec::new();
+    for key in output_keys(&embed.node) {
+        let mut child_conditions = vec![link_sql(&embed.link, child)];
+        child_conditions.extend(conditions(&embed.node, child, params));
+        let where_clause = format!(" WHERE {}", child_conditions.join(" AND "));
+        let relation = source(&embed.node.schema, &embed.node.table, &embed.link, child);
+        let rows = node_select_from(&embed.node, &relation, child, &where_clause, params);
+        let key = quote(key);
+        items.push(if embed.to_one {
+            format!("(SELECT {row}.{key} FROM ({rows}) {row}) AS {key}")
+        } else {
+            format!("(SELECT coalesce(json_agg({row}.{key}), '[]') FROM ({rows}) {row}) AS {key}")
+        });
+    }
+    items.join(", ")
 }
 
 /// `rel()`: an embedding that selects nothing only filters (with `!inner`) and is left out of
 /// the body, as PostgREST leaves it.
 fn is_empty_embed(projection: &Projection) -> bool {
-    matches!(projection, Projection::Embed(embed) if embed.node.select.is_empty())
+    match projection {
+        Projection::Embed(embed) => embed.node.select.is_empty(),
+        Projection::Spread(embed) => output_keys(&embed.node).is_empty(),
+        _ => false,
+    }
 }
 
 /// ` ORDER BY … LIMIT $n OFFSET $m`, each part only when there is one.
@@ -172,7 +248,7 @@ fn conditions(node: &Node, depth: usize, params: &mut Params) -> Vec<String> {
         .map(|predicate| predicate_sql(predicate, depth, params))
         .collect();
     for projection in &node.select {
-        if let Projection::Embed(embed) = projection {
+        if let Projection::Embed(embed) | Projection::Spread(embed) = projection {
             if embed.inner {
                 let child = depth + 1;
                 let mut child_conditions = vec![link_sql(&embed.link, child)];
@@ -298,6 +374,27 @@ fn select_item(projection: &Projection, depth: usize, params: &mut Params) -> St
                 embed_sql(embed, depth, params),
                 quote(&embed.key)
             )
+        }
+        Projection::Spread(embed) => spread_items(embed, depth, params),
+        Projection::Aggregate {
+            function,
+            field,
+            input_cast,
+            alias,
+            cast,
+        } => {
+            let argument = match (field, input_cast) {
+                (None, _) => "*".to_owned(),
+                (Some(field), None) => field_expr(field, depth, params),
+                (Some(field), Some(input)) => {
+                    format!("({})::{input}", field_expr(field, depth, params))
+                }
+            };
+            let call = format!("{}({argument})", function.name());
+            match cast {
+                Some(cast) => format!("({call})::{cast} AS {}", quote(alias)),
+                None => format!("{call} AS {}", quote(alias)),
+            }
         }
     }
 }
