@@ -1,6 +1,7 @@
 //! "Perhaps you meant …" suggestions for names that are not found, as PostgREST's fuzzy hints
-//! pick them: the closest candidate by edit distance, scored `1 - distance / longer length`
-//! (case-insensitive), at least 1/3 alike. Only on error paths.
+//! pick them: among the candidates that share a letter pair with the name (FuzzySet's n-gram
+//! pre-selection, ends padded), the closest by edit distance, scored `1 - distance / longer
+//! length` (case-insensitive), at least 1/3 alike. Only on error paths.
 
 /// PostgREST's `Fuzzy.getOne` minimum score.
 const MIN_SCORE: f64 = 0.33;
@@ -18,7 +19,7 @@ where
         if skip_exact && score >= 1.0 {
             return None;
         }
-        if score < MIN_SCORE {
+        if score < MIN_SCORE || !shares_a_pair(&candidate.to_lowercase(), &wanted) {
             continue;
         }
         if best.is_none_or(|(top, _)| score > top) {
@@ -26,6 +27,19 @@ where
         }
     }
     best.map(|(_, candidate)| candidate)
+}
+
+/// Whether `a` and `b` (padded with `-` at both ends) have a two-letter sequence in common.
+fn shares_a_pair(a: &str, b: &str) -> bool {
+    let pairs = |text: &str| -> Vec<(char, char)> {
+        let padded: Vec<char> = std::iter::once('-')
+            .chain(text.chars())
+            .chain(std::iter::once('-'))
+            .collect();
+        padded.windows(2).map(|w| (w[0], w[1])).collect()
+    };
+    let theirs = pairs(b);
+    pairs(a).iter().any(|pair| theirs.contains(pair))
 }
 
 fn similarity(a: &str, b: &str) -> f64 {
@@ -62,5 +76,8 @@ mod tests {
         assert_eq!(closest(names, "noclosealternative", false), None);
         assert_eq!(closest(names, "actors", true), None);
         assert_eq!(closest(names, "ACTOR", false), Some("actors"));
+        // A third alike by edits, but no letter pair in common: FuzzySet never compares them.
+        assert_eq!(closest(["sorted"], "nope", false), None);
+        assert_eq!(closest(["sorted", "nap"], "nope", false), Some("nap"));
     }
 }
