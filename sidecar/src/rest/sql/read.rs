@@ -185,11 +185,7 @@ fn spread_items(embed: &EmbedPlan, depth: usize, params: &mut Params) -> String 
     let row = format!("_e{child}");
     let mut items = Vec::new();
     for key in output_keys(&embed.node) {
-        let mut child_conditions = vec![link_sql(&embed.link, child)];
-        child_conditions.extend(conditions(&embed.node, child, params));
-        let where_clause = format!(" WHERE {}", child_conditions.join(" AND "));
-        let relation = source(&embed.node.schema, &embed.node.table, &embed.link, child);
-        let rows = node_select_from(&embed.node, &relation, child, &where_clause, params);
+        let rows = child_rows(embed, depth, params);
         let key = quote(key);
         items.push(if embed.to_one {
             format!("(SELECT {row}.{key} FROM ({rows}) {row}) AS {key}")
@@ -312,18 +308,24 @@ fn link_sql(link: &Link, depth: usize) -> String {
 
 /// A correlated subquery: an array of the child rows (`[]` when none), or one object or null.
 fn embed_sql(embed: &EmbedPlan, depth: usize, params: &mut Params) -> String {
-    let child = depth + 1;
-    let mut child_conditions = vec![link_sql(&embed.link, child)];
-    child_conditions.extend(conditions(&embed.node, child, params));
-    let where_clause = format!(" WHERE {}", child_conditions.join(" AND "));
-    let relation = source(&embed.node.schema, &embed.node.table, &embed.link, child);
-    let rows = node_select_from(&embed.node, &relation, child, &where_clause, params);
-    let row = format!("_e{child}");
+    let rows = child_rows(embed, depth, params);
+    let row = format!("_e{}", depth + 1);
     if embed.to_one {
         format!("(SELECT row_to_json({row}) FROM ({rows}) {row})")
     } else {
         format!("(SELECT coalesce(json_agg({row}), '[]') FROM ({rows}) {row})")
     }
+}
+
+/// The embedding's rows for one parent row at `depth`: its own select, filters, order and page,
+/// joined to the parent.
+fn child_rows(embed: &EmbedPlan, depth: usize, params: &mut Params) -> String {
+    let child = depth + 1;
+    let mut child_conditions = vec![link_sql(&embed.link, child)];
+    child_conditions.extend(conditions(&embed.node, child, params));
+    let where_clause = format!(" WHERE {}", child_conditions.join(" AND "));
+    let relation = source(&embed.node.schema, &embed.node.table, &embed.link, child);
+    node_select_from(&embed.node, &relation, child, &where_clause, params)
 }
 
 /// RFC 4180 CSV of the page: a header line from the first row's keys, then one line per row,
