@@ -661,6 +661,16 @@ impl SchemaCache {
             .find_map(|f| Some((f, self.computed_target(f)?)))
     }
 
+    /// The tables `table`'s computed relationships (in its schema) lead to.
+    pub fn computed_targets<'c>(&'c self, table: &'c Table) -> impl Iterator<Item = &'c Table> {
+        self.schemas
+            .get(&table.schema)
+            .into_iter()
+            .flat_map(|objects| objects.functions.values().flatten())
+            .filter(|f| f.takes_row_of(table))
+            .filter_map(|f| self.computed_target(f))
+    }
+
     fn computed_target(&self, function: &Function) -> Option<&Table> {
         let relation = function.returned_relation()?;
         self.table(&relation.schema, &relation.name)

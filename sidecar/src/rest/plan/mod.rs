@@ -456,7 +456,8 @@ impl<'a> Planner<'a> {
     }
 
     /// PGRST200, with PostgREST's suggestion: a close table name for the parent when it has no
-    /// relationships at all, else a close name among the tables it relates to.
+    /// relationships at all (from foreign keys or functions), else a close name among the tables
+    /// it relates to.
     fn not_found(&self, table: &Table, embed: &super::parse::Embed) -> RestError {
         let schema = &table.schema;
         let related: Vec<&str> = self
@@ -465,6 +466,11 @@ impl<'a> Planner<'a> {
             .iter()
             .filter(|rel| &rel.foreign_table.schema == schema)
             .map(|rel| rel.foreign_table.name.as_str())
+            .chain(
+                self.cache
+                    .computed_targets(table)
+                    .map(|target| target.name.as_str()),
+            )
             .collect();
         let suggestion = if related.is_empty() {
             let parents = self
