@@ -131,6 +131,12 @@ pub struct ServeArgs {
     #[arg(long, env = "SLUICE_ALLOW_UNFILTERED_WRITES")]
     pub allow_unfiltered_writes: bool,
 
+    /// Allow aggregates in REST `select` (`amount.sum()`, `count()`, `rel(count)`), as
+    /// PostgREST's `db-aggregates-enabled`; off, they are refused (PGRST123). The database may
+    /// also turn them on: `ALTER ROLE <login role> SET pgrst.db_aggregates_enabled = 'true'`.
+    #[arg(long, env = "SLUICE_REST_AGGREGATES_ENABLED")]
+    pub rest_aggregates_enabled: bool,
+
     /// A realtime WebSocket that sends nothing (not even a heartbeat) for this long is closed and
     /// its channels and presences dropped; realtime-js heartbeats every 25 seconds.
     #[arg(long, env = "SLUICE_REALTIME_HEARTBEAT_TIMEOUT", value_name = "SECONDS",
@@ -264,6 +270,8 @@ pub struct Config {
     pub query_limits: QueryLimits,
     pub max_body_bytes: usize,
     pub allow_unfiltered_writes: bool,
+    /// `--rest-aggregates-enabled`.
+    pub rest_aggregates_enabled: bool,
     /// `--realtime-heartbeat-timeout`: how long a silent realtime socket stays open.
     pub realtime_heartbeat_timeout: Duration,
     /// Whether this instance delivers webhooks (`--no-webhooks` turns it off).
@@ -379,6 +387,7 @@ impl TryFrom<ServeArgs> for Config {
             query_limits: QueryLimits::from(&args.query_limits),
             max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
             allow_unfiltered_writes: args.allow_unfiltered_writes,
+            rest_aggregates_enabled: args.rest_aggregates_enabled,
             realtime_heartbeat_timeout: Duration::from_secs(args.realtime_heartbeat_timeout),
             webhooks: !args.no_webhooks,
             jobs: !args.no_jobs,
@@ -664,5 +673,20 @@ mod tests {
         let mut args = args[..3].to_vec();
         args.push("--max-body-bytes=0");
         assert!(serve_args(&args).is_err());
+    }
+
+    #[test]
+    fn aggregates_are_off_unless_enabled() {
+        let base = [
+            "--database-url=postgres://u@127.0.0.1/app",
+            "--jwt-secret",
+            GOOD_SECRET,
+        ];
+        let config = Config::try_from(serve_args(&base).unwrap()).unwrap();
+        assert!(!config.rest_aggregates_enabled);
+        let mut args = base.to_vec();
+        args.push("--rest-aggregates-enabled");
+        let config = Config::try_from(serve_args(&args).unwrap()).unwrap();
+        assert!(config.rest_aggregates_enabled);
     }
 }

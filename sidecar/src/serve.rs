@@ -123,6 +123,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         extension_version: Arc::from(extension_version),
         max_rows: config.max_rows,
         query_limits: config.query_limits,
+        aggregates_enabled: config.rest_aggregates_enabled,
         writes: WriteLimits {
             max_body_bytes: config.max_body_bytes,
             allow_unfiltered: config.allow_unfiltered_writes,

@@ -220,7 +220,7 @@ fn write_guards_keep_their_codes_whatever_the_server_language() {
         error_body(&two),
         json!({
             "code": "PGRST116",
-            "message": "JSON object requested, multiple (or no) rows returned",
+            "message": "Cannot coerce the result to a single JSON object",
             "details": "The result contains 2 rows",
             "hint": null,
         })

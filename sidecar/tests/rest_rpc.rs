@@ -342,8 +342,9 @@ fn unknown_functions_and_argument_sets_are_404_pgrst202() {
         json!({
             "code": "PGRST202",
             "message": "Could not find the function public.nope(x) in the schema cache",
-            "details": "Searched for the function public.nope with parameters x or with a single \
+            "details": "Searched for the function public.nope with parameter x or with a single \
                         unnamed json/jsonb parameter, but no matches were found in the schema cache.",
+            // No function of the schema is alike (PostgREST's fuzzy match finds none either).
             "hint": null,
         })
     );

@@ -100,7 +100,8 @@ impl From<ExecuteError> for ApiError {
 pub struct ErrorBody {
     pub code: String,
     pub message: String,
-    pub details: Option<String>,
+    /// Text, except PGRST201's array of candidate relationships.
+    pub details: Option<serde_json::Value>,
     pub hint: Option<String>,
 }
 
@@ -120,7 +121,7 @@ impl ErrorBody {
     }
 
     fn with_details(mut self, details: Option<String>) -> Self {
-        self.details = details;
+        self.details = details.map(serde_json::Value::String);
         self
     }
 
@@ -205,7 +206,7 @@ impl ApiError {
                 Some(db) => ErrorBody {
                     code: db.code().code().to_owned(),
                     message: db.message().to_owned(),
-                    details: db.detail().map(str::to_owned),
+                    details: db.detail().map(|d| serde_json::Value::String(d.to_owned())),
                     hint: db.hint().map(str::to_owned),
                 },
                 None => ErrorBody::internal(tx.error.sqlstate()),
@@ -214,7 +215,7 @@ impl ApiError {
             ApiError::Rest(err) => ErrorBody {
                 code: err.code().to_owned(),
                 message: err.to_string(),
-                details: err.details(),
+                details: err.details_value(),
                 hint: err.hint(),
             },
             ApiError::RealtimeVersion(_) => {

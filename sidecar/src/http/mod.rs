@@ -43,6 +43,8 @@ pub struct AppState {
     pub query_limits: QueryLimits,
     /// `--max-body-bytes` and `--allow-unfiltered-writes`.
     pub writes: WriteLimits,
+    /// `--rest-aggregates-enabled`.
+    pub aggregates_enabled: bool,
     /// Realtime subscriptions and fan-out.
     pub realtime: Realtime,
 }
@@ -65,6 +67,7 @@ impl AppState {
             max_rows: None,
             query_limits: QueryLimits::default(),
             writes: WriteLimits::default(),
+            aggregates_enabled: false,
             realtime,
         }
     }

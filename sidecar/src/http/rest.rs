@@ -178,8 +178,9 @@ pub(super) fn parse_within_limits(
     query: &str,
     headers: &HeaderMap,
 ) -> Result<RestRequest, RestError> {
-    let request = parse::parse_request(method, target, query, headers)?;
+    let mut request = parse::parse_request(method, target, query, headers)?;
     state.query_limits.check(&request)?;
+    request.aggregates_enabled = state.aggregates_enabled;
     Ok(request)
 }
 

@@ -13,6 +13,8 @@
 //! | `NotOneRow`         | `PGRST116`  | 406    | `Accept: application/vnd.pgrst.object+json` and not exactly one row |
 //! | `RelationshipNotFound` | `PGRST200` | 400 | an embedding with no relationship to its parent          |
 //! | `AmbiguousRelationship` | `PGRST201` | 300 | an embedding several relationships match; a hint picks one |
+//! | `DuplicateEmbed`    | `42712`     | 400    | two embeddings at one level with the same name (as Postgres answers PostgREST's query) |
+//! | `AggregatesDisabled` | `PGRST123` | 400    | an aggregate in `select` while aggregates are off         |
 //! | `RelatedOrderNotToOne` | `PGRST118` | 400 | `order=rel(col)` where `rel` is not a to-one embedding |
 //! | `UnknownEmbedPath`  | `PGRST108`  | 400    | `x.order=…` and friends where `x` is not embedded        |
 //! | `OffsetBeyondTotal` | `PGRST103`  | 416    | with `count=exact`, an offset past the last row         |
@@ -51,13 +53,16 @@ pub enum RestError {
     InvalidPath,
     #[error("cannot cast to the type '{cast}'")]
     InvalidCast { cast: String },
-    #[error("JSON object requested, multiple (or no) rows returned")]
+    #[error("Cannot coerce the result to a single JSON object")]
     NotOneRow { rows: i64 },
     #[error("Could not find a relationship between '{table}' and '{target}' in the schema cache")]
     RelationshipNotFound {
+        schema: String,
         table: String,
         target: String,
         hint: Option<String>,
+        /// PostgREST's "Perhaps you meant 'x' instead of 'y'." (a close table name), if any.
+        suggestion: Option<String>,
     },
     #[error(
         "Could not embed because more than one relationship was found for '{table}' and '{target}'"
@@ -65,8 +70,14 @@ pub enum RestError {
     AmbiguousRelationship {
         table: String,
         target: String,
-        candidates: Vec<String>,
+        candidates: Vec<Candidate>,
     },
+    /// PostgREST names each embedding's subquery `<parent>_<name>_<depth>`, so two with one name
+    /// make Postgres refuse the query with 42712; we refuse it the same way before running it.
+    #[error("table name \"{alias}\" specified more than once")]
+    DuplicateEmbed { alias: String },
+    #[error("Use of aggregate functions is not allowed")]
+    AggregatesDisabled,
     #[error("A related order on '{relation}' is not possible")]
     RelatedOrderNotToOne { relation: String },
     #[error("'{path}' is not an embedded resource in this request")]
@@ -114,6 +125,8 @@ impl RestError {
             RestError::NotOneRow { .. } => "PGRST116",
             RestError::RelationshipNotFound { .. } => "PGRST200",
             RestError::AmbiguousRelationship { .. } => "PGRST201",
+            RestError::DuplicateEmbed { .. } => "42712",
+            RestError::AggregatesDisabled => "PGRST123",
             RestError::UnknownEmbedPath { .. } => "PGRST108",
             RestError::RelatedOrderNotToOne { .. } => "PGRST118",
             RestError::OffsetBeyondTotal { .. } => "PGRST103",
@@ -141,6 +154,8 @@ impl RestError {
             | RestError::InvalidCast { .. }
             | RestError::InvalidPath => 400,
             RestError::RelationshipNotFound { .. }
+            | RestError::DuplicateEmbed { .. }
+            | RestError::AggregatesDisabled
             | RestError::UnknownEmbedPath { .. }
             | RestError::RelatedOrderNotToOne { .. } => 400,
             RestError::AmbiguousRelationship { .. } => 300,
@@ -165,11 +180,18 @@ impl RestError {
             RestError::Rpc(err) => err.details(),
             RestError::NotOneRow { rows } => Some(format!("The result contains {rows} rows")),
             RestError::RelationshipNotFound {
-                hint: Some(hint), ..
-            } => Some(format!("no relationship matches the hint '{hint}'")),
-            RestError::AmbiguousRelationship { candidates, .. } => {
-                Some(format!("candidates: {}", candidates.join(", ")))
-            }
+                schema,
+                table,
+                target,
+                hint,
+                ..
+            } => Some(format!(
+                "Searched for a foreign key relationship between '{table}' and '{target}'{} in \
+                 the schema '{schema}', but no matches were found.",
+                hint.as_ref()
+                    .map(|hint| format!(" using the hint '{hint}'"))
+                    .unwrap_or_default()
+            )),
             RestError::OffsetBeyondTotal { offset, total } => Some(format!(
                 "An offset of {offset} was requested, but there are only {total} rows."
             )),
@@ -184,6 +206,26 @@ impl RestError {
         }
     }
 
+    /// `details` as the body carries it: PGRST201's is an array of the candidates, as objects
+    /// clients parse; every other is text.
+    pub fn details_value(&self) -> Option<serde_json::Value> {
+        match self {
+            RestError::AmbiguousRelationship { candidates, .. } => Some(serde_json::Value::Array(
+                candidates
+                    .iter()
+                    .map(|candidate| {
+                        serde_json::json!({
+                            "cardinality": candidate.cardinality,
+                            "embedding": candidate.embedding,
+                            "relationship": candidate.relationship,
+                        })
+                    })
+                    .collect(),
+            )),
+            _ => self.details().map(serde_json::Value::String),
+        }
+    }
+
     pub fn hint(&self) -> Option<String> {
         match self {
             RestError::Parse(err) => err.hint(),
@@ -191,15 +233,18 @@ impl RestError {
             RestError::InvalidCast { .. } => Some(
                 "cast to one type name such as text, int4, float8, numeric or jsonb".to_owned(),
             ),
-            RestError::AmbiguousRelationship { target, .. } => Some(format!(
-                "Try changing '{target}' to one of the candidates with its '!' hint, e.g. \
-                 '{target}!<foreign key name>'"
+            RestError::AmbiguousRelationship {
+                target, candidates, ..
+            } => Some(format!(
+                "Try changing '{target}' to one of the following: {}. Find the desired \
+                 relationship in the 'details' key.",
+                candidates
+                    .iter()
+                    .map(|candidate| format!("'{}'", candidate.hint))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
-            RestError::RelationshipNotFound { .. } => Some(
-                "embed a table that has a foreign key to or from this one; the schema cache \
-                 reloads after DDL"
-                    .to_owned(),
-            ),
+            RestError::RelationshipNotFound { suggestion, .. } => suggestion.clone(),
             RestError::RelatedOrderNotToOne { .. } => Some(
                 "order by a column of a to-one (many-to-one or one-to-one) embedding in select"
                     .to_owned(),
@@ -238,4 +283,18 @@ impl RestError {
             _ => None,
         }
     }
+}
+
+/// One of the relationships an ambiguous embedding could mean, as PGRST201 lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// `many-to-one`, `one-to-many`, `one-to-one` or `many-to-many`.
+    pub cardinality: &'static str,
+    /// `<table> with <foreign table>`.
+    pub embedding: String,
+    /// `<constraint> using <table>(<columns>) and <foreign table>(<columns>)`, or for a
+    /// many-to-many `<junction> using <constraint>(<columns>) and <constraint>(<columns>)`.
+    pub relationship: String,
+    /// What to write instead: `<foreign table>!<constraint or junction>`.
+    pub hint: String,
 }

@@ -179,6 +179,7 @@ SELECT p.oid,
        p.prorettype AS return_type_oid,
        pg_catalog.format_type(p.prorettype, NULL) AS return_type,
        p.proretset AS returns_set,
+       (NOT p.proretset OR p.prorows = 1) AS single_row,
        rt.typtype::text AS return_typtype,
        rn.nspname::text AS return_relation_schema,
        rc.relname::text AS return_relation_name,
@@ -224,7 +225,7 @@ pub(crate) async fn load(
     // Concurrent requests on one connection are pipelined by tokio-postgres: the four queries cost
     // about two round trips (prepare, execute), not eight.
     let params: [&(dyn ToSql + Sync); 1] = [&schemas];
-    let (relations, columns, constraints, functions, role_settings, view_sources) =
+    let (relations, columns, constraints, functions, role_settings, view_sources, aggregates) =
         tokio::try_join!(
             tx.query(RELATIONS, &params),
             tx.query(columns_sql.as_str(), &params),
@@ -232,6 +233,7 @@ pub(crate) async fn load(
             tx.query(functions_sql.as_str(), &params),
             tx.query(ROLE_STATEMENT_TIMEOUTS, &[]),
             tx.query(VIEW_COLUMN_SOURCES, &params),
+            tx.query(AGGREGATES_SETTING, &[]),
         )
         .map_err(SchemaError::Load)?;
     tx.commit().await.map_err(SchemaError::Load)?;
@@ -250,8 +252,30 @@ pub(crate) async fn load(
         .map(|row| Ok((row.try_get("role")?, row.try_get("timeout")?)))
         .collect::<Result<_, tokio_postgres::Error>>()
         .map_err(SchemaError::Load)?;
-    Ok(SchemaCache::new(exposed, tables, functions).with_statement_timeouts(timeouts))
+    let aggregates_enabled = match aggregates.first() {
+        Some(row) => row
+            .try_get::<_, Option<String>>("value")
+            .map_err(SchemaError::Load)?
+            .is_some_and(|value| value.trim().eq_ignore_ascii_case("true")),
+        None => false,
+    };
+    Ok(SchemaCache::new(exposed, tables, functions)
+        .with_statement_timeouts(timeouts)
+        .with_aggregates_enabled(aggregates_enabled))
 }
+
+/// PostgREST's in-database `db-aggregates-enabled`: `ALTER ROLE <the role we log in as>
+/// [IN DATABASE …] SET pgrst.db_aggregates_enabled = 'true'`; this database's setting wins.
+const AGGREGATES_SETTING: &str = "
+SELECT substr(c.setting, length('pgrst.db_aggregates_enabled=') + 1) AS value
+FROM pg_catalog.pg_db_role_setting s
+CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) AS c(setting)
+WHERE s.setrole = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = session_user)
+  AND s.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database
+                            WHERE datname = pg_catalog.current_database()))
+  AND c.setting LIKE 'pgrst.db\\_aggregates\\_enabled=%'
+ORDER BY s.setdatabase DESC
+LIMIT 1";
 
 /// Each role's `statement_timeout` from `ALTER ROLE … [IN DATABASE …] SET`; a setting for this
 /// database wins over one for all databases, as at login.
@@ -553,6 +577,7 @@ fn decode_function(row: &Row) -> Result<Function, tokio_postgres::Error> {
         return_type: row.try_get("return_type")?,
         return_type_oid,
         returns_set: row.try_get("returns_set")?,
+        single_row: row.try_get("single_row")?,
         returns,
         volatility: match volatility.as_str() {
             "i" => Volatility::Immutable,

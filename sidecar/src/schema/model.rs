@@ -325,6 +325,8 @@ pub struct Function {
     pub return_type: String,
     pub return_type_oid: u32,
     pub returns_set: bool,
+    /// Not `SETOF`, or `SETOF … ROWS 1`: as a computed relationship, a to-one.
+    pub single_row: bool,
     pub returns: ReturnKind,
     pub volatility: Volatility,
 }
@@ -366,12 +368,44 @@ impl Function {
         self.args.iter().all(|arg| arg.name.is_some()) || self.takes_body_as_single_arg()
     }
 
+    /// Takes exactly one argument, of `table`'s row type (`f(tablename)`): a computed field or
+    /// relationship of that table. Compared by `format_type`'s name (schema-qualified, quoted
+    /// where needed), as the cache loads it.
+    pub fn takes_row_of(&self, table: &Table) -> bool {
+        match self.args.as_slice() {
+            [arg] => arg.type_name == row_type_name(table),
+            _ => false,
+        }
+    }
+
     /// The relation whose rows this function returns, when it returns a composite type.
     pub fn returned_relation(&self) -> Option<&QualifiedName> {
         match &self.returns {
             ReturnKind::Composite { relation } => Some(relation),
             _ => None,
         }
+    }
+}
+
+/// `format_type`'s name of a relation's row type with an empty `search_path`: `public.films`,
+/// `public."My Table"`.
+fn row_type_name(table: &Table) -> String {
+    format!("{}.{}", type_ident(&table.schema), type_ident(&table.name))
+}
+
+/// An identifier as `quote_ident` writes it (key words aside, which tables rarely are named).
+fn type_ident(name: &str) -> String {
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
+    if plain {
+        name.to_owned()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
     }
 }
 
@@ -406,6 +440,9 @@ pub struct SchemaCache {
     /// `SET ROLE` does not apply a role's settings (only logging in does), so each request applies
     /// its role's timeout itself, as PostgREST does.
     statement_timeouts: BTreeMap<String, String>,
+    /// The database's `pgrst.db_aggregates_enabled` (a setting of the role the sidecar logs in
+    /// as, PostgREST's in-database configuration).
+    aggregates_enabled: bool,
 }
 
 impl SchemaCache {
@@ -450,7 +487,19 @@ impl SchemaCache {
             exposed: exposed.names().to_vec(),
             schemas,
             statement_timeouts: BTreeMap::new(),
+            aggregates_enabled: false,
         }
+    }
+
+    /// The cache with the database's `pgrst.db_aggregates_enabled`.
+    pub fn with_aggregates_enabled(mut self, enabled: bool) -> Self {
+        self.aggregates_enabled = enabled;
+        self
+    }
+
+    /// Whether the database enables aggregates in `select` (the server's flag may too).
+    pub fn aggregates_enabled(&self) -> bool {
+        self.aggregates_enabled
     }
 
     /// The cache with the roles' statement timeouts (role name → setting text, e.g. `5s`).
@@ -571,6 +620,60 @@ impl SchemaCache {
                 Some(hint) => rel.matches_hinted_target(target, hint),
             })
             .collect()
+    }
+
+    /// A computed field of `table` (PostgREST's rule): a function named `name` in an exposed
+    /// schema (the table's first) that takes the table's row type as its one argument and
+    /// returns one value that is not a row of an exposed relation.
+    pub fn computed_field(&self, table: &Table, name: &str) -> Option<&Function> {
+        let schemas = std::iter::once(table.schema.as_str()).chain(
+            self.exposed
+                .iter()
+                .map(String::as_str)
+                .filter(|s| *s != table.schema),
+        );
+        for schema in schemas {
+            let found = self.function_overloads(schema, name).iter().find(|f| {
+                f.takes_row_of(table)
+                    && !f.returns_set
+                    && !matches!(f.returns, ReturnKind::Void)
+                    && self.computed_target(f).is_none()
+            });
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+
+    /// A computed relationship of `table` named `name` in `schema`: a function taking the
+    /// table's row type and returning rows (`SETOF t`, a to-many) or one row (`t`, or
+    /// `SETOF t ROWS 1`, a to-one) of an exposed table or view `t`.
+    pub fn computed_relationship(
+        &self,
+        schema: &str,
+        table: &Table,
+        name: &str,
+    ) -> Option<(&Function, &Table)> {
+        self.function_overloads(schema, name)
+            .iter()
+            .filter(|f| f.takes_row_of(table))
+            .find_map(|f| Some((f, self.computed_target(f)?)))
+    }
+
+    /// The tables `table`'s computed relationships (in its schema) lead to.
+    pub fn computed_targets<'c>(&'c self, table: &'c Table) -> impl Iterator<Item = &'c Table> {
+        self.schemas
+            .get(&table.schema)
+            .into_iter()
+            .flat_map(|objects| objects.functions.values().flatten())
+            .filter(|f| f.takes_row_of(table))
+            .filter_map(|f| self.computed_target(f))
+    }
+
+    fn computed_target(&self, function: &Function) -> Option<&Table> {
+        let relation = function.returned_relation()?;
+        self.table(&relation.schema, &relation.name)
     }
 
     /// Counts for the reload log line.

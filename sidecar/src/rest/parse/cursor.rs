@@ -18,8 +18,6 @@ pub(crate) enum Failure {
         hint: Option<String>,
     },
     TooDeep,
-    Aggregates,
-    Unsupported(&'static str),
 }
 
 impl Failure {
@@ -55,8 +53,6 @@ impl Failure {
                 param,
                 limit: MAX_DEPTH,
             },
-            Failure::Aggregates => ParseError::AggregatesNotAllowed { param },
-            Failure::Unsupported(feature) => ParseError::Unsupported { param, feature },
         }
     }
 }

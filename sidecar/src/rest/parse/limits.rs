@@ -148,8 +148,8 @@ fn select_items(items: &[SelectItem]) -> usize {
     items
         .iter()
         .map(|item| match item {
-            SelectItem::Embed(embed) => 1 + select_items(&embed.select),
-            SelectItem::Star | SelectItem::Column(_) => 1,
+            SelectItem::Embed(embed) | SelectItem::Spread(embed) => 1 + select_items(&embed.select),
+            SelectItem::Star | SelectItem::Column(_) | SelectItem::Aggregate(_) => 1,
         })
         .sum()
 }
@@ -158,8 +158,8 @@ fn embed_depth(items: &[SelectItem]) -> usize {
     items
         .iter()
         .map(|item| match item {
-            SelectItem::Embed(embed) => 1 + embed_depth(&embed.select),
-            SelectItem::Star | SelectItem::Column(_) => 0,
+            SelectItem::Embed(embed) | SelectItem::Spread(embed) => 1 + embed_depth(&embed.select),
+            SelectItem::Star | SelectItem::Column(_) | SelectItem::Aggregate(_) => 0,
         })
         .max()
         .unwrap_or(0)

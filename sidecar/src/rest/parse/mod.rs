@@ -60,7 +60,7 @@ pub use order::{Direction, NullsOrder, OrderTerm};
 pub use page::Page;
 pub use prefer::{Count, Handling, Missing, Preferences, Representation, Resolution, Transaction};
 pub use query::parse_filter;
-pub use select::{Embed, JoinType, SelectColumn, SelectItem};
+pub use select::{AggregateFunction, Embed, JoinType, SelectAggregate, SelectColumn, SelectItem};
 
 /// Something that applies at an embed path: the names of the embeddings from the top level down
 /// (`author.comments.order=…` has the path `["author", "comments"]`); empty for the top level.
@@ -110,6 +110,9 @@ pub struct RestRequest {
     /// `Accept-Profile` (GET, HEAD, …) or `Content-Profile` (POST, PATCH, PUT, DELETE): the
     /// schema asked for, unchecked.
     pub profile: Option<String>,
+    /// Aggregates in `select` are allowed by the server's configuration (set after parsing;
+    /// the planner also honours the database's `pgrst.db_aggregates_enabled`).
+    pub aggregates_enabled: bool,
 }
 
 /// `GET /rest/v1/<table>?<query>`.
@@ -161,6 +164,7 @@ pub fn parse_request(
         prefer,
         media,
         profile,
+        aggregates_enabled: false,
     })
 }
 

@@ -4,11 +4,15 @@
 //! select  := [item (',' item)*]                        (may be empty: `select=`, `author()`)
 //! item    := '*'
 //!          | [alias ':'] name ['!' param]* '(' select ')'      an embedding
-//!          | [alias ':'] name json_path ['::' type]           a column
+//!          | '...' name ['!' param]* '(' select ')'            a spread embedding
+//!          | [alias ':'] 'count()' ['::' type]                 the count of rows
+//!          | [alias ':'] name json_path ['::' type] ['.' agg '()' ['::' type]]
+//!                                                       a column, or an aggregate of it
 //! param   := 'inner' | 'left' | hint                   (hint: a foreign key or column name)
+//! agg     := 'sum' | 'avg' | 'count' | 'max' | 'min'
 //! ```
-//! Spaces and tabs may surround every token. Aggregates (`count()`, `col.sum()`) and spreads
-//! (`...rel(*)`) are recognised only to be refused with a clear error.
+//! Spaces and tabs may surround every token. Whether aggregates are allowed is the planner's
+//! decision (PostgREST's `db-aggregates-enabled`).
 
 use super::cursor::{Cursor, Failure, MAX_DEPTH};
 use super::field::{self, Field};
@@ -19,6 +23,44 @@ pub enum SelectItem {
     Star,
     Column(SelectColumn),
     Embed(Embed),
+    /// `...rel(cols)`: the embedding's columns become the parent's (arrays for a to-many).
+    Spread(Embed),
+    Aggregate(SelectAggregate),
+}
+
+/// `alias:col::in_type.sum()::out_type`, or `count()` with no column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectAggregate {
+    pub alias: Option<String>,
+    pub function: AggregateFunction,
+    /// None for `count()`: the count of rows.
+    pub field: Option<Field>,
+    /// The cast of the column before aggregating (`amount::int.sum()`).
+    pub input_cast: Option<String>,
+    /// The cast of the result (`amount.sum()::int`).
+    pub cast: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggregateFunction {
+    Sum,
+    Avg,
+    Count,
+    Max,
+    Min,
+}
+
+impl AggregateFunction {
+    /// The SQL function, and the JSON key when there is no alias (as PostgREST names it).
+    pub fn name(self) -> &'static str {
+        match self {
+            AggregateFunction::Sum => "sum",
+            AggregateFunction::Avg => "avg",
+            AggregateFunction::Count => "count",
+            AggregateFunction::Max => "max",
+            AggregateFunction::Min => "min",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +91,13 @@ pub enum JoinType {
     Left,
 }
 
-const AGGREGATES: [&str; 5] = ["sum()", "avg()", "count()", "max()", "min()"];
+const AGGREGATES: [(&str, AggregateFunction); 5] = [
+    ("sum()", AggregateFunction::Sum),
+    ("avg()", AggregateFunction::Avg),
+    ("count()", AggregateFunction::Count),
+    ("max()", AggregateFunction::Max),
+    ("min()", AggregateFunction::Min),
+];
 
 pub(crate) fn parse_select(input: &str) -> Result<Vec<SelectItem>, Failure> {
     let mut c = Cursor::new(input);
@@ -75,8 +123,11 @@ fn items(c: &mut Cursor, depth: usize) -> Result<Vec<SelectItem>, Failure> {
 
 fn item(c: &mut Cursor, depth: usize) -> Result<SelectItem, Failure> {
     c.skip_ws();
-    if c.looking_at("...") {
-        return Err(Failure::Unsupported("spreading an embedding (...)"));
+    if c.eat_str("...") {
+        c.skip_ws();
+        let name = field::name(c)?;
+        c.skip_ws();
+        return embed(c, depth, None, name).map(SelectItem::Spread);
     }
     if c.eat('*') {
         end_of_item(c)?;
@@ -84,8 +135,16 @@ fn item(c: &mut Cursor, depth: usize) -> Result<SelectItem, Failure> {
     }
     let alias = alias(c);
     let name = field::name(c)?;
-    if name == "count" && c.looking_at("()") {
-        return Err(Failure::Aggregates);
+    if name == "count" && c.eat_str("()") {
+        let cast = cast(c)?;
+        end_of_item(c)?;
+        return Ok(SelectItem::Aggregate(SelectAggregate {
+            alias,
+            function: AggregateFunction::Count,
+            field: None,
+            input_cast: None,
+            cast,
+        }));
     }
     let after_name = c.pos();
     c.skip_ws();
@@ -95,14 +154,26 @@ fn item(c: &mut Cursor, depth: usize) -> Result<SelectItem, Failure> {
     c.reset(after_name);
     let json_path = field::json_path(c)?;
     c.skip_ws();
-    let cast = if c.eat_str("::") {
-        Some(field::identifier(c, "a type name")?)
-    } else {
-        None
-    };
+    let cast = cast(c)?;
     c.skip_ws();
-    if c.peek() == Some('.') && AGGREGATES.iter().any(|agg| c.rest()[1..].starts_with(agg)) {
-        return Err(Failure::Aggregates);
+    let aggregate = match c.peek() {
+        Some('.') => AGGREGATES
+            .iter()
+            .find(|(text, _)| c.rest()[1..].starts_with(text)),
+        _ => None,
+    };
+    if let Some((text, function)) = aggregate {
+        c.bump();
+        let _ = c.eat_str(text);
+        let result_cast = cast_after(c)?;
+        end_of_item(c)?;
+        return Ok(SelectItem::Aggregate(SelectAggregate {
+            alias,
+            function: *function,
+            field: Some(Field { name, json_path }),
+            input_cast: cast,
+            cast: result_cast,
+        }));
     }
     end_of_item(c)?;
     Ok(SelectItem::Column(SelectColumn {
@@ -110,6 +181,21 @@ fn item(c: &mut Cursor, depth: usize) -> Result<SelectItem, Failure> {
         field: Field { name, json_path },
         cast,
     }))
+}
+
+/// `::type`, if there.
+fn cast(c: &mut Cursor) -> Result<Option<String>, Failure> {
+    if c.eat_str("::") {
+        Ok(Some(field::identifier(c, "a type name")?))
+    } else {
+        Ok(None)
+    }
+}
+
+/// `::type` after an aggregate's `()`, blanks allowed before it.
+fn cast_after(c: &mut Cursor) -> Result<Option<String>, Failure> {
+    c.skip_ws();
+    cast(c)
 }
 
 /// `alias:` before a column or embedding; `::` is a cast, not an alias.

@@ -6,15 +6,17 @@
 //! of nodes; filters, order and pages scoped to an embedding go to its node, and `order=rel(col)`
 //! may order by a column of a to-one embedding.
 
+mod fuzzy;
 pub(crate) mod rpc;
 #[cfg(test)]
 pub(crate) mod tests;
 pub(crate) mod write;
 
-use super::error::RestError;
+use super::error::{Candidate, RestError};
 use super::parse::{
-    Condition, Count, Direction, JoinType, JsonArrow, JsonStep, LogicOperator, LogicTree,
-    MediaType, NullsOrder, Operation, Page, RestRequest, Scoped, SelectColumn, SelectItem,
+    AggregateFunction, Condition, Count, Direction, JoinType, JsonArrow, JsonStep, LogicOperator,
+    LogicTree, MediaType, NullsOrder, Operation, Page, RestRequest, Scoped, SelectAggregate,
+    SelectColumn, SelectItem,
 };
 use super::sql::ident;
 use crate::schema::{Cardinality, SchemaCache, Table};
@@ -79,6 +81,8 @@ pub enum Link {
         parent: Vec<(String, String)>,
         child: Vec<(String, String)>,
     },
+    /// A computed relationship: the child rows are what `schema.function(parent row)` returns.
+    Computed { schema: String, function: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +97,19 @@ pub enum Projection {
         cast: Option<String>,
     },
     Embed(Box<EmbedPlan>),
+    /// `...rel(cols)`: the embedding's output columns become this node's (arrays of values for a
+    /// to-many). Its node never selects `*` (expanded to the columns by the planner).
+    Spread(Box<EmbedPlan>),
+    /// `col.sum()`, `count()`: the node's rows are grouped by its other fields and embeddings.
+    Aggregate {
+        function: AggregateFunction,
+        /// None for `count()`: `count(*)`.
+        field: Option<ResolvedField>,
+        /// Already quoted, like `cast`.
+        input_cast: Option<String>,
+        alias: String,
+        cast: Option<String>,
+    },
 }
 
 /// A column that exists, with an optional JSON path into it.
@@ -102,6 +119,9 @@ pub struct ResolvedField {
     /// The column's type under any domain, as `format_type` spells it (from the catalog).
     pub column_type: String,
     pub json_path: Vec<JsonStep>,
+    /// A computed field: `(schema, function)` called with the row instead of a column read
+    /// (`column` is then the function's name, `column_type` its result type).
+    pub computed: Option<(String, String)>,
 }
 
 impl ResolvedField {
@@ -195,6 +215,7 @@ pub(crate) fn plan_read(
         cache,
         request: &request,
         paths: vec![Vec::new()],
+        aggregates: request.aggregates_enabled || cache.aggregates_enabled(),
     };
     let root = planner.node(table, &request.select, &Vec::new(), page)?;
     planner.check_paths()?;
@@ -219,6 +240,8 @@ struct Planner<'a> {
     /// Every node planned so far, so that a filter on an embedding that is not selected is an
     /// error rather than ignored.
     paths: Vec<NamedPath>,
+    /// `db-aggregates-enabled`: by the server's flag or the database's setting.
+    aggregates: bool,
 }
 
 fn path_matches(written: &[String], planned: &NamedPath) -> bool {
@@ -229,7 +252,7 @@ fn path_matches(written: &[String], planned: &NamedPath) -> bool {
             .all(|(name, (alias, relation))| alias.as_ref() == Some(name) || relation == name)
 }
 
-impl Planner<'_> {
+impl<'a> Planner<'a> {
     fn node(
         &mut self,
         table: &Table,
@@ -243,24 +266,38 @@ impl Planner<'_> {
         for item in select {
             projections.push(match item {
                 SelectItem::Star => Projection::Star,
-                SelectItem::Column(column) => projection(table, column)?,
+                SelectItem::Column(column) if self.is_embedded_count(table, column, path) => {
+                    self.aggregate(table, &count_of_rows(column))?
+                }
+                SelectItem::Column(column) => projection(Some(self.cache), table, column)?,
+                SelectItem::Aggregate(aggregate) => self.aggregate(table, aggregate)?,
+                SelectItem::Spread(embed) => {
+                    let mut planned = self.embed(table, embed, path)?;
+                    let foreign = self.cache.table(&planned.node.schema, &planned.node.table);
+                    if let Some(foreign) = foreign {
+                        expand_star(&mut planned.node, foreign);
+                    }
+                    Projection::Spread(Box::new(planned))
+                }
                 SelectItem::Embed(embed) => {
-                    Projection::Embed(Box::new(self.embed(table, embed, path)?))
+                    let planned = self.embed(table, embed, path)?;
+                    check_unique_embed(&projections, &planned, table, path.len() + 1)?;
+                    Projection::Embed(Box::new(planned))
                 }
             });
         }
         let mut filters = Vec::new();
         for Scoped { item, .. } in request.filters.iter().filter(|s| here(&s.path)) {
-            filters.push(condition(table, item)?);
+            filters.push(condition_in(Some(self.cache), table, item)?);
         }
         for Scoped { item, .. } in request.logic.iter().filter(|s| here(&s.path)) {
-            filters.push(tree(table, item)?);
+            filters.push(tree_in(Some(self.cache), table, item)?);
         }
         let mut order = Vec::new();
         for Scoped { item: terms, .. } in request.order.iter().filter(|s| here(&s.path)) {
             for term in terms {
                 let (field, related) = match &term.relation {
-                    None => (resolve(table, &term.field)?, None),
+                    None => (resolve_in(Some(self.cache), table, &term.field)?, None),
                     Some(name) => self.related_field(&projections, name, &term.field)?,
                 };
                 order.push(Ordering {
@@ -287,54 +324,22 @@ impl Planner<'_> {
         embed: &super::parse::Embed,
         path: &NamedPath,
     ) -> Result<EmbedPlan, RestError> {
-        let candidates = self.cache.relationships(
-            &table.schema,
-            &table.name,
-            &embed.relation,
-            embed.hint.as_deref(),
-        );
-        let relationship = match candidates.as_slice() {
-            [one] => *one,
-            [] => {
-                return Err(RestError::RelationshipNotFound {
-                    table: table.name.clone(),
-                    target: embed.relation.clone(),
-                    hint: embed.hint.clone(),
-                })
-            }
-            several => {
-                return Err(RestError::AmbiguousRelationship {
-                    table: table.name.clone(),
-                    target: embed.relation.clone(),
-                    candidates: several.iter().map(|rel| describe(rel)).collect(),
-                })
-            }
+        let computed = match embed.hint {
+            None => self
+                .cache
+                .computed_relationship(&table.schema, table, &embed.relation),
+            Some(_) => None,
         };
-        let foreign = self
-            .cache
-            .table(
-                &relationship.foreign_table.schema,
-                &relationship.foreign_table.name,
-            )
-            .ok_or_else(|| RestError::RelationshipNotFound {
-                table: table.name.clone(),
-                target: embed.relation.clone(),
-                hint: embed.hint.clone(),
-            })?;
-        let (link, to_one) = match &relationship.cardinality {
-            Cardinality::ManyToOne { columns, .. } | Cardinality::OneToOne { columns, .. } => {
-                (Link::Direct(columns.clone()), true)
-            }
-            Cardinality::OneToMany { columns, .. } => (Link::Direct(columns.clone()), false),
-            Cardinality::ManyToMany(junction) => (
-                Link::Junction {
-                    schema: junction.table.schema.clone(),
-                    table: junction.table.name.clone(),
-                    parent: junction.columns.clone(),
-                    child: junction.foreign_columns.clone(),
+        let (foreign, link, to_one) = match computed {
+            Some((function, foreign)) => (
+                foreign,
+                Link::Computed {
+                    schema: function.schema.clone(),
+                    function: function.name.clone(),
                 },
-                false,
+                function.single_row,
             ),
+            None => self.detected(table, embed)?,
         };
         let mut child_path = path.clone();
         child_path.push((embed.alias.clone(), embed.relation.clone()));
@@ -357,6 +362,139 @@ impl Planner<'_> {
             link,
             node,
         })
+    }
+
+    /// The one relationship from foreign keys `embed` names (PGRST200 if none, PGRST201 if
+    /// several); those a computed relationship named as the foreign table overrides do not count.
+    fn detected(
+        &self,
+        table: &Table,
+        embed: &super::parse::Embed,
+    ) -> Result<(&'a Table, Link, bool), RestError> {
+        let cache: &'a SchemaCache = self.cache;
+        let mut candidates = cache.relationships(
+            &table.schema,
+            &table.name,
+            &embed.relation,
+            embed.hint.as_deref(),
+        );
+        candidates.retain(|rel| {
+            cache
+                .computed_relationship(&rel.foreign_table.schema, table, &rel.foreign_table.name)
+                .is_none()
+        });
+        let relationship = match candidates.as_slice() {
+            [one] => *one,
+            [] => return Err(self.not_found(table, embed)),
+            several => {
+                return Err(RestError::AmbiguousRelationship {
+                    table: table.name.clone(),
+                    target: embed.relation.clone(),
+                    candidates: several.iter().map(|rel| describe(rel)).collect(),
+                })
+            }
+        };
+        let foreign = cache
+            .table(
+                &relationship.foreign_table.schema,
+                &relationship.foreign_table.name,
+            )
+            .ok_or_else(|| self.not_found(table, embed))?;
+        let (link, to_one) = match &relationship.cardinality {
+            Cardinality::ManyToOne { columns, .. } | Cardinality::OneToOne { columns, .. } => {
+                (Link::Direct(columns.clone()), true)
+            }
+            Cardinality::OneToMany { columns, .. } => (Link::Direct(columns.clone()), false),
+            Cardinality::ManyToMany(junction) => (
+                Link::Junction {
+                    schema: junction.table.schema.clone(),
+                    table: junction.table.name.clone(),
+                    parent: junction.columns.clone(),
+                    child: junction.foreign_columns.clone(),
+                },
+                false,
+            ),
+        };
+        Ok((foreign, link, to_one))
+    }
+
+    /// `rel(count)`: inside an embedding, `count` that is no column (or computed field) of the
+    /// table counts its rows, as PostgREST reads it.
+    fn is_embedded_count(&self, table: &Table, column: &SelectColumn, path: &NamedPath) -> bool {
+        !path.is_empty()
+            && column.field.name == "count"
+            && column.field.json_path.is_empty()
+            && column.cast.is_none()
+            && table.column("count").is_none()
+            && self.cache.computed_field(table, "count").is_none()
+    }
+
+    /// An aggregate, refused (PGRST123) unless aggregates are enabled.
+    fn aggregate(
+        &self,
+        table: &Table,
+        aggregate: &SelectAggregate,
+    ) -> Result<Projection, RestError> {
+        if !self.aggregates {
+            return Err(RestError::AggregatesDisabled);
+        }
+        let field = aggregate
+            .field
+            .as_ref()
+            .map(|field| resolve_in(Some(self.cache), table, field))
+            .transpose()?;
+        Ok(Projection::Aggregate {
+            function: aggregate.function,
+            field,
+            input_cast: checked_cast(aggregate.input_cast.as_deref())?,
+            alias: aggregate
+                .alias
+                .clone()
+                .unwrap_or_else(|| aggregate.function.name().to_owned()),
+            cast: checked_cast(aggregate.cast.as_deref())?,
+        })
+    }
+
+    /// PGRST200, with PostgREST's suggestion: a close table name for the parent when it has no
+    /// relationships at all (from foreign keys or functions), else a close name among the tables
+    /// it relates to.
+    fn not_found(&self, table: &Table, embed: &super::parse::Embed) -> RestError {
+        let schema = &table.schema;
+        let related: Vec<&str> = self
+            .cache
+            .relationships_from(schema, &table.name)
+            .iter()
+            .filter(|rel| &rel.foreign_table.schema == schema)
+            .map(|rel| rel.foreign_table.name.as_str())
+            .chain(
+                self.cache
+                    .computed_targets(table)
+                    .map(|target| target.name.as_str()),
+            )
+            .collect();
+        let suggestion = if related.is_empty() {
+            let parents = self
+                .cache
+                .schema(schema)
+                .into_iter()
+                .flat_map(|objects| objects.relationships.keys().map(String::as_str));
+            fuzzy::closest(parents, &table.name, false)
+                .map(|parent| format!("Perhaps you meant '{parent}' instead of '{}'.", table.name))
+        } else {
+            fuzzy::closest(related, &embed.relation, true).map(|child| {
+                format!(
+                    "Perhaps you meant '{child}' instead of '{}'.",
+                    embed.relation
+                )
+            })
+        };
+        RestError::RelationshipNotFound {
+            schema: schema.clone(),
+            table: table.name.clone(),
+            target: embed.relation.clone(),
+            hint: embed.hint.clone(),
+            suggestion,
+        }
     }
 
     /// `order=name(field)`: `name` must be a to-one embedding of this node, by key or relation.
@@ -384,7 +522,7 @@ impl Planner<'_> {
                 relation: name.to_owned(),
             })?;
         Ok((
-            resolve(table, field)?,
+            resolve_in(Some(self.cache), table, field)?,
             Some(Related {
                 schema: embed.node.schema.clone(),
                 table: embed.node.table.clone(),
@@ -414,30 +552,129 @@ impl Planner<'_> {
     }
 }
 
-/// A relationship as a hint would name it, for the ambiguity error.
-fn describe(relationship: &crate::schema::Relationship) -> String {
-    match &relationship.cardinality {
-        Cardinality::ManyToMany(junction) => format!(
-            "{}!{} (many-to-many through {})",
-            relationship.foreign_table.name, junction.table.name, junction.table.name
+/// Two embeddings at one level may not share their name (alias, else relation): PostgREST's
+/// query would name both subqueries `<parent>_<name>_<depth>`, which Postgres refuses (42712).
+fn check_unique_embed(
+    earlier: &[Projection],
+    embed: &EmbedPlan,
+    parent: &Table,
+    depth: usize,
+) -> Result<(), RestError> {
+    let clash = earlier
+        .iter()
+        .any(|projection| matches!(projection, Projection::Embed(other) if other.key == embed.key));
+    if clash {
+        return Err(RestError::DuplicateEmbed {
+            alias: format!("{}_{}_{depth}", parent.name, embed.key),
+        });
+    }
+    Ok(())
+}
+
+/// A relationship as PGRST201 lists it.
+fn describe(relationship: &crate::schema::Relationship) -> Candidate {
+    let (table, foreign) = (&relationship.table.name, &relationship.foreign_table.name);
+    let list = |columns: &mut dyn Iterator<Item = &String>| {
+        columns.map(String::as_str).collect::<Vec<_>>().join(", ")
+    };
+    let (cardinality, relationship_text, hint) = match &relationship.cardinality {
+        Cardinality::ManyToMany(junction) => (
+            "many-to-many",
+            format!(
+                "{} using {}({}) and {}({})",
+                junction.table.name,
+                junction.constraint,
+                list(&mut junction.columns.iter().map(|(_, its)| its)),
+                junction.foreign_constraint,
+                list(&mut junction.foreign_columns.iter().map(|(_, its)| its)),
+            ),
+            junction.table.name.clone(),
         ),
-        cardinality => {
-            let kind = match cardinality {
+        Cardinality::ManyToOne {
+            constraint,
+            columns,
+        }
+        | Cardinality::OneToMany {
+            constraint,
+            columns,
+        }
+        | Cardinality::OneToOne {
+            constraint,
+            columns,
+            ..
+        } => (
+            match &relationship.cardinality {
                 Cardinality::ManyToOne { .. } => "many-to-one",
                 Cardinality::OneToMany { .. } => "one-to-many",
                 _ => "one-to-one",
-            };
+            },
             format!(
-                "{}!{} ({kind})",
-                relationship.foreign_table.name,
-                relationship.constraint().unwrap_or_default()
-            )
-        }
+                "{constraint} using {table}({}) and {foreign}({})",
+                list(&mut columns.iter().map(|(ours, _)| ours)),
+                list(&mut columns.iter().map(|(_, theirs)| theirs)),
+            ),
+            constraint.clone(),
+        ),
+    };
+    Candidate {
+        cardinality,
+        embedding: format!("{table} with {foreign}"),
+        relationship: relationship_text,
+        hint: format!("{foreign}!{hint}"),
     }
 }
 
-fn projection(table: &Table, column: &SelectColumn) -> Result<Projection, RestError> {
-    let field = resolve(table, &column.field)?;
+/// `count` in `rel(count)` as the `count()` it means.
+fn count_of_rows(column: &SelectColumn) -> SelectAggregate {
+    SelectAggregate {
+        alias: column.alias.clone(),
+        function: AggregateFunction::Count,
+        field: None,
+        input_cast: None,
+        cast: None,
+    }
+}
+
+/// A spread's `*` as each column of its table, so that its output keys are known.
+fn expand_star(node: &mut Node, table: &Table) {
+    if !node.select.contains(&Projection::Star) {
+        return;
+    }
+    let mut expanded = Vec::with_capacity(node.select.len() + table.columns.len());
+    for projection in node.select.drain(..) {
+        if projection != Projection::Star {
+            expanded.push(projection);
+            continue;
+        }
+        expanded.extend(table.columns.iter().map(|column| Projection::Field {
+            field: ResolvedField {
+                column: column.name.clone(),
+                column_type: column.base_type.clone(),
+                json_path: Vec::new(),
+                computed: None,
+            },
+            alias: column.name.clone(),
+            cast: None,
+        }));
+    }
+    node.select = expanded;
+}
+
+fn checked_cast(cast: Option<&str>) -> Result<Option<String>, RestError> {
+    cast.map(|cast| {
+        ident::cast_type(cast).ok_or_else(|| RestError::InvalidCast {
+            cast: cast.to_owned(),
+        })
+    })
+    .transpose()
+}
+
+fn projection(
+    cache: Option<&SchemaCache>,
+    table: &Table,
+    column: &SelectColumn,
+) -> Result<Projection, RestError> {
+    let field = resolve_in(cache, table, &column.field)?;
     let cast = column
         .cast
         .as_deref()
@@ -467,31 +704,61 @@ fn default_alias(field: &ResolvedField) -> String {
         .unwrap_or_else(|| field.column.clone())
 }
 
-fn resolve(table: &Table, field: &super::parse::Field) -> Result<ResolvedField, RestError> {
-    let column = table
-        .column(&field.name)
-        .ok_or_else(|| RestError::ColumnNotFound {
+/// A column of `table`, or with the cache, a computed field of it.
+fn resolve_in(
+    cache: Option<&SchemaCache>,
+    table: &Table,
+    field: &super::parse::Field,
+) -> Result<ResolvedField, RestError> {
+    if let Some(column) = table.column(&field.name) {
+        return Ok(ResolvedField {
+            column: column.name.clone(),
+            column_type: column.base_type.clone(),
+            json_path: field.json_path.clone(),
+            computed: None,
+        });
+    }
+    match cache.and_then(|cache| cache.computed_field(table, &field.name)) {
+        Some(function) => Ok(ResolvedField {
+            column: function.name.clone(),
+            column_type: function.return_type.clone(),
+            json_path: field.json_path.clone(),
+            computed: Some((function.schema.clone(), function.name.clone())),
+        }),
+        None => Err(RestError::ColumnNotFound {
             table: table.name.clone(),
             column: field.name.clone(),
-        })?;
-    Ok(ResolvedField {
-        column: column.name.clone(),
-        column_type: column.base_type.clone(),
-        json_path: field.json_path.clone(),
-    })
+        }),
+    }
 }
 
 fn condition(table: &Table, condition: &Condition) -> Result<Predicate, RestError> {
+    condition_in(None, table, condition)
+}
+
+fn condition_in(
+    cache: Option<&SchemaCache>,
+    table: &Table,
+    condition: &Condition,
+) -> Result<Predicate, RestError> {
     Ok(Predicate::Condition {
-        field: resolve(table, &condition.field)?,
+        field: resolve_in(cache, table, &condition.field)?,
         negated: condition.negated,
         operation: condition.operation.clone(),
     })
 }
 
 fn tree(table: &Table, tree_: &LogicTree) -> Result<Predicate, RestError> {
+    tree_in(None, table, tree_)
+}
+
+fn tree_in(
+    cache: Option<&SchemaCache>,
+    table: &Table,
+    tree_: &LogicTree,
+) -> Result<Predicate, RestError> {
     match tree_ {
-        LogicTree::Condition(c) => condition(table, c),
+        LogicTree::Condition(c) => condition_in(cache, table, c),
         LogicTree::Group {
             negated,
             operator,
@@ -501,7 +768,7 @@ fn tree(table: &Table, tree_: &LogicTree) -> Result<Predicate, RestError> {
             operator: *operator,
             children: children
                 .iter()
-                .map(|child| tree(table, child))
+                .map(|child| tree_in(cache, table, child))
                 .collect::<Result<_, _>>()?,
         }),
     }

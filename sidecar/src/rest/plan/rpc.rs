@@ -78,8 +78,11 @@ pub enum RpcError {
         name: String,
         /// The argument names given, sorted.
         args: Vec<String>,
-        /// The signatures of the overloads that exist, for the hint.
-        overloads: Vec<String>,
+        /// A POST whose body could have been the single unnamed json/jsonb argument.
+        json_body: bool,
+        /// PostgREST's "Perhaps you meant to call the function …": the closest overload's
+        /// parameters, or with no overload of that name, the closest function name.
+        suggestion: Option<String>,
     },
     #[error("Could not choose the best candidate function between: {}", .candidates.join(", "))]
     Ambiguous { candidates: Vec<String> },
@@ -103,16 +106,25 @@ impl RpcError {
     pub fn details(&self) -> Option<String> {
         match self {
             RpcError::NotFound {
-                schema, name, args, ..
+                schema,
+                name,
+                args,
+                json_body,
+                ..
             } => {
-                let given = if args.is_empty() {
-                    " without parameters".to_owned()
+                let given = match args.as_slice() {
+                    [] => " without parameters".to_owned(),
+                    [one] => format!(" with parameter {one}"),
+                    many => format!(" with parameters {}", many.join(", ")),
+                };
+                let or_body = if *json_body {
+                    " or with a single unnamed json/jsonb parameter"
                 } else {
-                    format!(" with parameters {}", args.join(", "))
+                    ""
                 };
                 Some(format!(
-                    "Searched for the function {schema}.{name}{given} or with a single unnamed \
-                     json/jsonb parameter, but no matches were found in the schema cache."
+                    "Searched for the function {schema}.{name}{given}{or_body}, but no matches \
+                     were found in the schema cache."
                 ))
             }
             RpcError::Ambiguous { .. } => None,
@@ -121,11 +133,9 @@ impl RpcError {
 
     pub fn hint(&self) -> Option<String> {
         match self {
-            RpcError::NotFound { overloads, .. } if !overloads.is_empty() => Some(format!(
-                "Perhaps you meant to call the function {}",
-                overloads.join(" or ")
-            )),
-            RpcError::NotFound { .. } => None,
+            RpcError::NotFound { suggestion, .. } => suggestion
+                .as_ref()
+                .map(|found| format!("Perhaps you meant to call the function {found}")),
             RpcError::Ambiguous { .. } => Some(
                 "Try renaming the parameters or the function itself in the database so function \
                  overloading can be resolved"
@@ -144,18 +154,42 @@ fn with_args(args: &[String]) -> String {
 }
 
 /// `public.f(a, b)`: a function by its argument names, as error messages show it.
-fn signature(function: &Function) -> String {
-    let names: Vec<String> = function
-        .args
+/// PostgREST's PGRST202 suggestion: among the overloads of `name`, the one whose sorted
+/// parameter names (`(a, b)`) are closest to the given ones; without any overload, the function
+/// of the schema whose name is closest.
+fn suggest_function(
+    cache: &SchemaCache,
+    schema: &str,
+    name: &str,
+    given: &[String],
+) -> Option<String> {
+    let overloads = cache.function_overloads(schema, name);
+    if overloads.is_empty() {
+        let names = cache
+            .schema(schema)
+            .into_iter()
+            .flat_map(|objects| objects.functions.keys().map(String::as_str));
+        return super::fuzzy::closest(names, name, false).map(|found| format!("{schema}.{found}"));
+    }
+    let listed = |names: Vec<&str>| {
+        let mut names = names;
+        names.sort_unstable();
+        format!("({})", names.join(", "))
+    };
+    let lists: Vec<String> = overloads
         .iter()
-        .map(|arg| arg.name.clone().unwrap_or_else(|| arg.type_name.clone()))
+        .map(|f| {
+            listed(
+                f.args
+                    .iter()
+                    .filter_map(|arg| arg.name.as_deref())
+                    .collect(),
+            )
+        })
         .collect();
-    format!(
-        "{}.{}({})",
-        function.schema,
-        function.name,
-        names.join(", ")
-    )
+    let wanted = listed(given.iter().map(String::as_str).collect());
+    super::fuzzy::closest(lists.iter().map(String::as_str), &wanted, false)
+        .map(|params| format!("{schema}.{name}{params}"))
 }
 
 /// `public.f(a => integer)`: an overload with its types, for the ambiguity error.
@@ -223,12 +257,8 @@ fn single_object_arg(
             schema: schema.to_owned(),
             name: name.to_owned(),
             args: vec!["<one json or jsonb argument>".to_owned()],
-            overloads: cache
-                .function_overloads(schema, name)
-                .iter()
-                .filter(|f| f.is_callable())
-                .map(signature)
-                .collect(),
+            json_body: true,
+            suggestion: None,
         })?;
     let arg = function.args[0].name.clone().unwrap_or_default();
     Ok(serde_json::Map::from_iter([(arg, value)]))
@@ -274,12 +304,8 @@ pub(crate) fn plan_call(
         schema: schema.clone(),
         name: name.to_owned(),
         args: names.clone(),
-        overloads: cache
-            .function_overloads(&schema, name)
-            .iter()
-            .filter(|f| f.is_callable())
-            .map(signature)
-            .collect(),
+        json_body: method == Method::POST,
+        suggestion: suggest_function(cache, &schema, name, &names),
     };
     let function = cache.function(&schema, name, &names).map_err(|err| {
         if let Given::NotJson(details) = &given {
@@ -484,6 +510,7 @@ mod tests {
             return_type: "integer".into(),
             return_type_oid: 23,
             returns_set: false,
+            single_row: true,
             returns,
             volatility: Volatility::Immutable,
         }

@@ -144,9 +144,12 @@ fn embedding_errors_follow_postgrest() {
         ("PGRST201", 300)
     );
     assert!(ambiguous
-        .details()
+        .hint()
         .unwrap()
-        .contains("users!todos_editor_fkey"));
+        .contains("'users!todos_editor_fkey'"));
+    let details = ambiguous.details_value().unwrap();
+    assert_eq!(details.as_array().map(Vec::len), Some(2), "{details}");
+    assert_eq!(details[0]["cardinality"], "many-to-one");
     let none = plan("select=*,things(*)", &[]).unwrap_err();
     assert_eq!((none.code(), none.http_status()), ("PGRST200", 400));
     let not_selected = plan("users.name=eq.x", &[]).unwrap_err();
@@ -166,4 +169,55 @@ fn embedding_errors_follow_postgrest() {
         (not_embedded.code(), not_embedded.http_status()),
         ("PGRST118", 400)
     );
+}
+
+#[test]
+fn two_embeddings_of_one_name_are_refused() {
+    let err = plan("select=users!owner(*),users!owner(id)", &[]).unwrap_err();
+    assert_eq!((err.code(), err.http_status()), ("42712", 400));
+    assert_eq!(
+        err.to_string(),
+        "table name \"todos_users_1\" specified more than once"
+    );
+    assert!(plan("select=users!owner(*),u:users!owner(id)", &[]).is_ok());
+}
+
+#[test]
+fn aggregates_need_the_setting_and_group_by_the_rest() {
+    let off = plan("select=id.count()", &[]).unwrap_err();
+    assert_eq!((off.code(), off.http_status()), ("PGRST123", 400));
+    assert_eq!(off.to_string(), "Use of aggregate functions is not allowed");
+
+    let mut request = parse_read(
+        "select=title,total:id.sum()::text,count(),users!owner(name)",
+        &HeaderMap::new(),
+    )
+    .unwrap();
+    request.aggregates_enabled = true;
+    let on = plan_read(&cache(), "todos", request, None).unwrap();
+    assert!(matches!(
+        &on.root.select[1],
+        Projection::Aggregate { function: AggregateFunction::Sum, alias, cast: Some(_), .. }
+            if alias == "total"
+    ));
+    let sql = crate::rest::sql::read(&on).sql;
+    assert!(sql.contains("sum(_t0.\"id\")"), "{sql}");
+    assert!(sql.contains("count(*) AS \"count\""), "{sql}");
+    assert!(sql.contains(" GROUP BY 1, _t0.\"owner\""), "{sql}");
+
+    // The database's `pgrst.db_aggregates_enabled` turns them on too.
+    let enabled = cache().with_aggregates_enabled(true);
+    let request = parse_read("select=id.max()", &HeaderMap::new()).unwrap();
+    assert!(plan_read(&enabled, "todos", request, None).is_ok());
+}
+
+#[test]
+fn a_spread_star_is_its_columns() {
+    let spread = plan("select=id,...users!owner(*)", &[]).unwrap();
+    let Projection::Spread(embed) = &spread.root.select[1] else {
+        panic!("{:?}", spread.root.select)
+    };
+    assert!(embed.to_one);
+    assert_eq!(embed.node.select.len(), 2);
+    assert!(!embed.node.select.contains(&Projection::Star));
 }

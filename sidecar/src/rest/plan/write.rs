@@ -187,6 +187,7 @@ pub(crate) fn plan_write(
         cache,
         request: &shaped,
         paths: vec![Vec::new()],
+        aggregates: request.aggregates_enabled || cache.aggregates_enabled(),
     };
     let page = if limited {
         request.page

@@ -25,10 +25,12 @@ pub(crate) fn qualified(schema: &str, name: &str) -> String {
     format!("{}.{}", quote(schema), quote(name))
 }
 
-/// A type name from a request (`select=id::text`) as quoted SQL, if it looks like one type name:
+/// A type name from a request (`select=id::text`) as SQL, if it looks like one type name:
 /// letters, digits and `_`, not starting with a digit, at most 63 bytes, optionally followed by one
 /// `[]`. Anything else (`double precision`, `varchar(3)`, `text);--`) is refused rather than
 /// interpreted; the catalog's type names, which may have spaces and modifiers, never come here.
+/// Written unquoted, as PostgREST writes it, so that the aliases `int`, `float` and `decimal`
+/// resolve (such a word can at worst be a syntax error, never more SQL).
 pub(crate) fn cast_type(name: &str) -> Option<String> {
     let (base, array) = match name.strip_suffix("[]") {
         Some(base) => (base, "[]"),
@@ -41,7 +43,7 @@ pub(crate) fn cast_type(name: &str) -> Option<String> {
     let rest_ok = base
         .chars()
         .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
-    (first_ok && rest_ok && base.len() <= 63).then(|| format!("{}{array}", quote(base)))
+    (first_ok && rest_ok && base.len() <= 63).then(|| format!("{base}{array}"))
 }
 
 #[cfg(test)]
@@ -77,10 +79,10 @@ mod tests {
     }
 
     #[test]
-    fn cast_types_are_single_quoted_names() {
-        assert_eq!(cast_type("text").as_deref(), Some("\"text\""));
-        assert_eq!(cast_type("int4[]").as_deref(), Some("\"int4\"[]"));
-        assert_eq!(cast_type("_x1").as_deref(), Some("\"_x1\""));
+    fn cast_types_are_single_plain_names() {
+        assert_eq!(cast_type("text").as_deref(), Some("text"));
+        assert_eq!(cast_type("int4[]").as_deref(), Some("int4[]"));
+        assert_eq!(cast_type("_x1").as_deref(), Some("_x1"));
         for refused in [
             "",
             "[]",

@@ -113,18 +113,97 @@ pub(super) fn node_select_from(
     where_clause: &str,
     params: &mut Params,
 ) -> String {
-    let columns = node
+    let grouped = node
         .select
         .iter()
-        .map(|projection| select_item(projection, depth, params))
-        .collect::<Vec<_>>()
-        .join(", ");
+        .any(|projection| matches!(projection, Projection::Aggregate { .. }));
+    let mut columns = Vec::with_capacity(node.select.len());
+    // With an aggregate, the rows are grouped by every other output (by position: a JSON path's
+    // keys are parameters, which Postgres would not match between the list and the clause) and
+    // by the columns each embedding's subquery reads of this row.
+    let mut group_by = Vec::new();
+    for projection in node.select.iter().filter(|p| !is_empty_embed(p)) {
+        columns.push(select_item(projection, depth, params));
+        if !grouped {
+            continue;
+        }
+        match projection {
+            Projection::Field { .. } => group_by.push(columns.len().to_string()),
+            Projection::Star => group_by.push(alias(depth)),
+            Projection::Embed(embed) | Projection::Spread(embed) => {
+                group_by.extend(link_parent_columns(&embed.link, depth))
+            }
+            Projection::Aggregate { .. } => {}
+        }
+    }
     let mut sql = format!(
-        "SELECT {columns} FROM {relation} {}{where_clause}",
+        "SELECT {} FROM {relation} {}{where_clause}",
+        columns.join(", "),
         alias(depth)
     );
+    if !group_by.is_empty() {
+        sql.push_str(" GROUP BY ");
+        sql.push_str(&group_by.join(", "));
+    }
     sql.push_str(&order_and_page(&node.order, node.page, depth, params));
     sql
+}
+
+/// The columns of the row at `depth` an embedding's link reads (the whole row for a function).
+fn link_parent_columns(link: &Link, depth: usize) -> Vec<String> {
+    let row = alias(depth);
+    match link {
+        Link::Direct(pairs) | Link::Junction { parent: pairs, .. } => pairs
+            .iter()
+            .map(|(ours, _)| format!("{row}.{}", quote(ours)))
+            .collect(),
+        Link::Computed { .. } => vec![row],
+    }
+}
+
+/// The JSON keys a node's rows have: what a spread of it adds to its parent.
+fn output_keys(node: &Node) -> Vec<&str> {
+    let mut keys = Vec::new();
+    for projection in node.select.iter().filter(|p| !is_empty_embed(p)) {
+        match projection {
+            Projection::Field { alias, .. } | Projection::Aggregate { alias, .. } => {
+                keys.push(alias.as_str())
+            }
+            Projection::Embed(embed) => keys.push(embed.key.as_str()),
+            Projection::Spread(embed) => keys.extend(output_keys(&embed.node)),
+            // A spread's star is expanded by the planner.
+            Projection::Star => {}
+        }
+    }
+    keys
+}
+
+/// `...rel(cols)`: each output column of the embedding as a column of the parent: its value for
+/// a to-one (null without a row), the array of its values for a to-many (`[]` without rows).
+fn spread_items(embed: &EmbedPlan, depth: usize, params: &mut Params) -> String {
+    let child = depth + 1;
+    let row = format!("_e{child}");
+    let mut items = Vec::new();
+    for key in output_keys(&embed.node) {
+        let rows = child_rows(embed, depth, params);
+        let key = quote(key);
+        items.push(if embed.to_one {
+            format!("(SELECT {row}.{key} FROM ({rows}) {row}) AS {key}")
+        } else {
+            format!("(SELECT coalesce(json_agg({row}.{key}), '[]') FROM ({rows}) {row}) AS {key}")
+        });
+    }
+    items.join(", ")
+}
+
+/// `rel()`: an embedding that selects nothing only filters (with `!inner`) and is left out of
+/// the body, as PostgREST leaves it.
+fn is_empty_embed(projection: &Projection) -> bool {
+    match projection {
+        Projection::Embed(embed) => embed.node.select.is_empty(),
+        Projection::Spread(embed) => output_keys(&embed.node).is_empty(),
+        _ => false,
+    }
 }
 
 /// ` ORDER BY … LIMIT $n OFFSET $m`, each part only when there is one.
@@ -165,14 +244,14 @@ fn conditions(node: &Node, depth: usize, params: &mut Params) -> Vec<String> {
         .map(|predicate| predicate_sql(predicate, depth, params))
         .collect();
     for projection in &node.select {
-        if let Projection::Embed(embed) = projection {
+        if let Projection::Embed(embed) | Projection::Spread(embed) = projection {
             if embed.inner {
                 let child = depth + 1;
                 let mut child_conditions = vec![link_sql(&embed.link, child)];
                 child_conditions.extend(conditions(&embed.node, child, params));
                 all.push(format!(
                     "EXISTS (SELECT 1 FROM {} {} WHERE {})",
-                    qualified(&embed.node.schema, &embed.node.table),
+                    source(&embed.node.schema, &embed.node.table, &embed.link, child),
                     alias(child),
                     child_conditions.join(" AND ")
                 ));
@@ -182,10 +261,23 @@ fn conditions(node: &Node, depth: usize, params: &mut Params) -> Vec<String> {
     all
 }
 
+/// What the child at `depth` reads: its table, or for a computed relationship the function
+/// called with the parent's row (`"s"."f"(_t0)`).
+fn source(schema: &str, table: &str, link: &Link, depth: usize) -> String {
+    match link {
+        Link::Computed { schema, function } => {
+            format!("{}({})", qualified(schema, function), alias(depth - 1))
+        }
+        _ => qualified(schema, table),
+    }
+}
+
 /// How the child at `depth` joins its parent at `depth - 1`.
 fn link_sql(link: &Link, depth: usize) -> String {
     let (parent, child) = (alias(depth - 1), alias(depth));
     match link {
+        // The function already returns only the parent's rows.
+        Link::Computed { .. } => "TRUE".to_owned(),
         Link::Direct(pairs) => pairs
             .iter()
             .map(|(ours, theirs)| format!("{child}.{} = {parent}.{}", quote(theirs), quote(ours)))
@@ -216,17 +308,24 @@ fn link_sql(link: &Link, depth: usize) -> String {
 
 /// A correlated subquery: an array of the child rows (`[]` when none), or one object or null.
 fn embed_sql(embed: &EmbedPlan, depth: usize, params: &mut Params) -> String {
-    let child = depth + 1;
-    let mut child_conditions = vec![link_sql(&embed.link, child)];
-    child_conditions.extend(conditions(&embed.node, child, params));
-    let where_clause = format!(" WHERE {}", child_conditions.join(" AND "));
-    let rows = node_select(&embed.node, child, &where_clause, params);
-    let row = format!("_e{child}");
+    let rows = child_rows(embed, depth, params);
+    let row = format!("_e{}", depth + 1);
     if embed.to_one {
         format!("(SELECT row_to_json({row}) FROM ({rows}) {row})")
     } else {
         format!("(SELECT coalesce(json_agg({row}), '[]') FROM ({rows}) {row})")
     }
+}
+
+/// The embedding's rows for one parent row at `depth`: its own select, filters, order and page,
+/// joined to the parent.
+fn child_rows(embed: &EmbedPlan, depth: usize, params: &mut Params) -> String {
+    let child = depth + 1;
+    let mut child_conditions = vec![link_sql(&embed.link, child)];
+    child_conditions.extend(conditions(&embed.node, child, params));
+    let where_clause = format!(" WHERE {}", child_conditions.join(" AND "));
+    let relation = source(&embed.node.schema, &embed.node.table, &embed.link, child);
+    node_select_from(&embed.node, &relation, child, &where_clause, params)
 }
 
 /// RFC 4180 CSV of the page: a header line from the first row's keys, then one line per row,
@@ -278,13 +377,37 @@ fn select_item(projection: &Projection, depth: usize, params: &mut Params) -> St
                 quote(&embed.key)
             )
         }
+        Projection::Spread(embed) => spread_items(embed, depth, params),
+        Projection::Aggregate {
+            function,
+            field,
+            input_cast,
+            alias,
+            cast,
+        } => {
+            let argument = match (field, input_cast) {
+                (None, _) => "*".to_owned(),
+                (Some(field), None) => field_expr(field, depth, params),
+                (Some(field), Some(input)) => {
+                    format!("({})::{input}", field_expr(field, depth, params))
+                }
+            };
+            let call = format!("{}({argument})", function.name());
+            match cast {
+                Some(cast) => format!("({call})::{cast} AS {}", quote(alias)),
+                None => format!("{call} AS {}", quote(alias)),
+            }
+        }
     }
 }
 
 /// `_tN."col"`, or `_tN."col"->$1::text->>(0)` for a JSON path: keys are bound, indexes are
 /// integers (parsed, so not request text), parenthesised so that a negative one stays one token.
 pub(super) fn field_expr(field: &ResolvedField, depth: usize, params: &mut Params) -> String {
-    let mut expr = format!("{}.{}", alias(depth), quote(&field.column));
+    let mut expr = match &field.computed {
+        None => format!("{}.{}", alias(depth), quote(&field.column)),
+        Some((schema, function)) => format!("{}({})", qualified(schema, function), alias(depth)),
+    };
     for step in &field.json_path {
         expr.push_str(match step.arrow {
             JsonArrow::Json => "->",
@@ -304,7 +427,7 @@ fn order_term(term: &Ordering, depth: usize, params: &mut Params) -> String {
         Some(related) => format!(
             "(SELECT {} FROM {} {} WHERE {})",
             field_expr(&term.field, depth + 1, params),
-            qualified(&related.schema, &related.table),
+            source(&related.schema, &related.table, &related.link, depth + 1),
             alias(depth + 1),
             link_sql(&related.link, depth + 1)
         ),

@@ -136,7 +136,7 @@ fn select_order_and_page() {
     );
     assert!(
         statement.sql.contains(
-            "SELECT _t0.\"id\" AS \"id\", (_t0.\"title\")::\"text\" AS \"label\", \
+            "SELECT _t0.\"id\" AS \"id\", (_t0.\"title\")::text AS \"label\", \
              _t0.\"weird \"\"name\"\"\" AS \"weird \"\"name\"\"\", _t0.\"data\"->>$1::text AS \"k\" \
              FROM \"public\".\"todos\" _t0 ORDER BY _t0.\"title\" DESC NULLS LAST, _t0.\"id\" ASC \
              LIMIT $2::text::int8 OFFSET $3::text::int8"

@@ -311,26 +311,45 @@ fn join_type_or_hint_twice_is_an_error() {
 }
 
 #[test]
-fn aggregates_are_refused_with_pgrst123() {
-    for input in [
-        "count()",
-        "c:count()",
-        "amount.sum()",
-        "amount.avg()::int",
-        "x.max()",
-        "x.min()",
+fn aggregates_with_casts_and_aliases() {
+    let agg = |input: &str| match sel(input).pop() {
+        Some(SelectItem::Aggregate(agg)) => agg,
+        other => panic!("{input}: {other:?}"),
+    };
+    let count = agg("c:count()::text");
+    assert_eq!(count.function, AggregateFunction::Count);
+    assert_eq!(
+        (count.alias.as_deref(), count.field, count.cast.as_deref()),
+        (Some("c"), None, Some("text"))
+    );
+    let sum = agg("total:amount::int.sum()::text");
+    assert_eq!(sum.function, AggregateFunction::Sum);
+    assert_eq!(sum.field, Some(col("amount")));
+    assert_eq!(sum.input_cast.as_deref(), Some("int"));
+    assert_eq!(sum.cast.as_deref(), Some("text"));
+    for (input, function) in [
+        ("x.avg()", AggregateFunction::Avg),
+        ("x.max()", AggregateFunction::Max),
+        ("x.min()", AggregateFunction::Min),
+        ("x.count()", AggregateFunction::Count),
     ] {
-        let err = sel_err(input);
-        assert_eq!(err.code(), "PGRST123", "{input}");
-        assert_eq!(err.http_status(), 400);
+        assert_eq!(agg(input).function, function, "{input}");
     }
+    // Not an aggregate: a column followed by something else is a syntax error.
+    assert_eq!(sel_err("x.median()").code(), "PGRST100");
+    assert_eq!(sel_err("count()x").code(), "PGRST100");
 }
 
 #[test]
-fn spread_is_unsupported() {
-    let err = sel_err("id,...author(name)");
-    assert_eq!(err.code(), "SLUICE114");
-    assert_eq!(err.http_status(), 400);
+fn spread_embeddings() {
+    let items = sel("id,...author!inner(name)");
+    let SelectItem::Spread(spread) = &items[1] else {
+        panic!("{items:?}")
+    };
+    assert_eq!(spread.relation, "author");
+    assert_eq!(spread.join, Some(JoinType::Inner));
+    assert_eq!(spread.select, vec![plain("name")]);
+    assert_eq!(sel_err("...author").code(), "PGRST100");
 }
 
 #[test]
