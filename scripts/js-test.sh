@@ -30,6 +30,7 @@ psql "$db_url" -qX -v ON_ERROR_STOP=1 \
     -c "ALTER ROLE authenticator LOGIN PASSWORD 'authenticator'" \
     -f "$js/fixtures.sql" \
     -f "$js/fixtures_rpc.sql" \
+    -f "$js/fixtures_rpc2.sql" \
     -f "$js/fixtures_auth.sql" \
     -f "$js/fixtures_realtime.sql" \
     -f "$js/fixtures_storage.sql"

@@ -131,6 +131,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SLUICE_ALLOW_UNFILTERED_WRITES")]
     pub allow_unfiltered_writes: bool,
 
+    /// Answer `Accept: application/vnd.pgrst.plan…` (postgrest-js `explain()`) with the
+    /// statement's EXPLAIN, as PostgREST's `db-plan-enabled`; off, such requests are 406.
+    #[arg(long, env = "SLUICE_DB_PLAN_ENABLED")]
+    pub db_plan_enabled: bool,
+
     /// A realtime WebSocket that sends nothing (not even a heartbeat) for this long is closed and
     /// its channels and presences dropped; realtime-js heartbeats every 25 seconds.
     #[arg(long, env = "SLUICE_REALTIME_HEARTBEAT_TIMEOUT", value_name = "SECONDS",
@@ -264,6 +269,8 @@ pub struct Config {
     pub query_limits: QueryLimits,
     pub max_body_bytes: usize,
     pub allow_unfiltered_writes: bool,
+    /// `--db-plan-enabled`: whether plan media types are answered.
+    pub db_plan_enabled: bool,
     /// `--realtime-heartbeat-timeout`: how long a silent realtime socket stays open.
     pub realtime_heartbeat_timeout: Duration,
     /// Whether this instance delivers webhooks (`--no-webhooks` turns it off).
@@ -379,6 +386,7 @@ impl TryFrom<ServeArgs> for Config {
             query_limits: QueryLimits::from(&args.query_limits),
             max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
             allow_unfiltered_writes: args.allow_unfiltered_writes,
+            db_plan_enabled: args.db_plan_enabled,
             realtime_heartbeat_timeout: Duration::from_secs(args.realtime_heartbeat_timeout),
             webhooks: !args.no_webhooks,
             jobs: !args.no_jobs,

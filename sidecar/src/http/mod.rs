@@ -45,6 +45,8 @@ pub struct AppState {
     pub writes: WriteLimits,
     /// Realtime subscriptions and fan-out.
     pub realtime: Realtime,
+    /// `--db-plan-enabled`: whether REST answers the plan media types (`explain()`).
+    pub plan_enabled: bool,
 }
 
 impl AppState {
@@ -66,6 +68,7 @@ impl AppState {
             query_limits: QueryLimits::default(),
             writes: WriteLimits::default(),
             realtime,
+            plan_enabled: false,
         }
     }
 }
