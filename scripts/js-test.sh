@@ -39,7 +39,7 @@ cargo build -q -p sluice-sidecar
 host_port=${admin_url#*@}
 host_port=${host_port%%/*}
 DATABASE_URL="postgres://authenticator:authenticator@$host_port/$db" SLUICE_JWT_SECRET=$secret \
-    SLUICE_LISTEN=127.0.0.1:$port RUST_LOG=warn SLUICE_STORAGE_ROOT="$REPO/.sluice/js-test-storage" \
+    SLUICE_DB_PLAN_ENABLED=true SLUICE_LISTEN=127.0.0.1:$port RUST_LOG=warn SLUICE_STORAGE_ROOT="$REPO/.sluice/js-test-storage" \
     "${CARGO_TARGET_DIR:-$REPO/target}/debug/sluice" serve &
 sidecar=$!
 trap 'kill "$sidecar" 2>/dev/null; wait "$sidecar" 2>/dev/null || true; rm -rf "$REPO/.sluice/js-test-storage"' EXIT

@@ -137,3 +137,29 @@ test('the OpenAPI document for application/openapi+json; 406 elsewhere', async (
   assert.equal(csvRoot.status, 406);
   assert.equal(JSON.parse(csvRoot.text).message, 'None of these media types are available: text/csv');
 });
+
+test('a large body to an unknown route is answered with the JSON 404, not "fetch failed"', async () => {
+  const body = JSON.stringify({ blob: 'x'.repeat(8 * 1024 * 1024) });
+  for (const path of ['/rest/v1/rpc2_items/extra/segments', '/nowhere/at/all']) {
+    const response = await fetch(`${url}${path}`, {
+      method: 'POST',
+      headers: { apikey: anonKey, Authorization: `Bearer ${anonKey}`, 'Content-Type': 'application/json' },
+      body,
+    });
+    assert.equal(response.status, 404, path);
+    const error = await response.json();
+    assert.equal(error.code, 'SLUICE100', JSON.stringify(error));
+  }
+  // A method the route does not take, with a body, is the JSON 405.
+  const wrongMethod = await fetch(`${url}/rest/v1/rpc/rpc2_sum`, {
+    method: 'PATCH',
+    headers: { apikey: anonKey, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ a: 'y'.repeat(4 * 1024 * 1024) }),
+  });
+  assert.equal(wrongMethod.status, 405);
+  assert.ok((await wrongMethod.json()).message);
+  // Through postgrest-js: a write to a path with a slash in the table name.
+  const { error, status } = await client().from('no/such/route').insert({ blob: 'z'.repeat(2 * 1024 * 1024) });
+  assert.equal(status, 404);
+  assert.equal(error.code, 'SLUICE100');
+});
