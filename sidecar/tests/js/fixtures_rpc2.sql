@@ -74,3 +74,6 @@ INSERT INTO rpc2_places VALUES
     (2, 'hill', 'windy', extensions.ST_SetSRID(extensions.ST_MakePoint(-3, 40.25), 4326));
 GRANT USAGE ON SCHEMA extensions TO anon, authenticated;
 GRANT SELECT ON rpc2_places TO anon;
+
+CREATE FUNCTION rpc2_places_named(prefix text) RETURNS SETOF rpc2_places
+    LANGUAGE sql STABLE AS $$ SELECT * FROM rpc2_places WHERE name LIKE prefix || '%' $$;

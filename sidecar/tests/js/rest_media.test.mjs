@@ -100,6 +100,13 @@ test('geojson() answers a FeatureCollection of a PostGIS table', async () => {
       { type: 'Feature', geometry: { type: 'Point', coordinates: [-3, 40.25] }, properties: { id: 2, name: 'hill' } },
     ],
   });
+  // A function returning rows of the table answers the same way.
+  const called = await client().rpc('rpc2_places_named', { prefix: 'hi' }).select('name, geom').geojson();
+  assert.equal(called.error, null);
+  assert.deepEqual(called.data, {
+    type: 'FeatureCollection',
+    features: [{ type: 'Feature', geometry: { type: 'Point', coordinates: [-3, 40.25] }, properties: { name: 'hill' } }],
+  });
   const raw = await rest('/rpc2_places?select=id,geom&id=eq.99', { Accept: 'application/geo+json' });
   assert.equal(raw.status, 200);
   assert.equal(raw.headers.get('content-type'), 'application/geo+json; charset=utf-8');
@@ -112,7 +119,18 @@ test('the OpenAPI document for application/openapi+json; 406 elsewhere', async (
   assert.equal(doc.headers.get('content-type'), 'application/openapi+json; charset=utf-8');
   const document = JSON.parse(doc.text);
   assert.ok(document.paths['/rpc2_items'], Object.keys(document.paths).join(' '));
-  assert.ok(document.paths['/rpc/rpc2_numbers']);
+  // RPC paths carry their arguments: a body object for POST, query parameters for GET (a
+  // STABLE or IMMUTABLE function; PostgREST 13.0.5+ also leaves GET out for VOLATILE ones).
+  const sum = document.paths['/rpc/rpc2_sum'];
+  assert.deepEqual(sum.post.requestBody.content['application/json'].schema.required, ['a', 'b']);
+  assert.deepEqual(Object.keys(sum.post.requestBody.content['application/json'].schema.properties), ['a', 'b']);
+  assert.deepEqual(sum.get.parameters.map((p) => [p.name, p.in, p.required]), [
+    ['a', 'query', true],
+    ['b', 'query', true],
+  ]);
+  assert.ok(document.paths['/rpc/rpc2_numbers'].get);
+  assert.ok(document.paths['/rpc/rpc2_relabel'].post);
+  assert.equal(document.paths['/rpc/rpc2_relabel'].get, undefined);
   const json = await rest('/', { Accept: 'application/json' });
   assert.equal(json.status, 200);
   assert.equal(json.headers.get('content-type'), 'application/openapi+json; charset=utf-8');
