@@ -31,15 +31,12 @@ pub(super) async fn openapi(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let request = parse::parse_request(&Method::GET, Target::Relation, "", &headers)
-        .map_err(RestError::from)?;
+    let (media, output, profile) = parse::parse_root_request(&headers).map_err(RestError::from)?;
     // PostgREST's root answers the OpenAPI media type, JSON or anything (`*/*`), nothing else.
-    if request.media != MediaType::OpenApi && request.media != MediaType::Json
-        || request.output != Output::default()
-    {
-        let requested = match request.output.explain {
-            Some(explain) => explain.mime(request.media),
-            None => request.media.mime().to_owned(),
+    if media != MediaType::OpenApi && media != MediaType::Json || output != Output::default() {
+        let requested = match output.explain {
+            Some(explain) => explain.mime(media),
+            None => media.mime().to_owned(),
         };
         return Err(RestError::from(ParseError::NotAcceptable {
             requested: vec![requested],
@@ -47,7 +44,7 @@ pub(super) async fn openapi(
         .into());
     }
     let cache = state.schema.current();
-    let schema = plan::schema_for(&cache, request.profile.as_deref())?;
+    let schema = plan::schema_for(&cache, profile.as_deref())?;
     let not_exposed = || RestError::SchemaNotExposed {
         schema: schema.to_owned(),
         exposed: cache.exposed_schemas().to_vec(),
@@ -268,21 +265,15 @@ pub(super) async fn explained(
     Ok(response)
 }
 
-/// PostgREST's negotiation beyond the formats: the OpenAPI media type only at the root, and the
-/// plan media types only when the server allows them (`--db-plan-enabled`); else 406 PGRST107
-/// naming the media type asked for.
+/// The plan media types only when the server allows them (`--db-plan-enabled`, PostgREST's
+/// `db-plan-enabled`); else 406 PGRST107 naming the media type asked for.
 fn refuse_unavailable(state: &AppState, request: &RestRequest) -> Result<(), RestError> {
-    let unavailable = match request.output.explain {
-        Some(explain) if !state.plan_enabled => Some(explain.mime(request.media)),
-        _ if request.media == MediaType::OpenApi => Some(MediaType::OpenApi.mime().to_owned()),
-        _ => None,
-    };
-    match unavailable {
-        Some(mime) => Err(ParseError::NotAcceptable {
-            requested: vec![mime],
+    match request.output.explain {
+        Some(explain) if !state.plan_enabled => Err(ParseError::NotAcceptable {
+            requested: vec![explain.mime(request.media)],
         }
         .into()),
-        None => Ok(()),
+        _ => Ok(()),
     }
 }
 

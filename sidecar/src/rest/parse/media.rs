@@ -21,7 +21,7 @@ pub enum MediaType {
     /// `application/geo+json`: the rows as a GeoJSON FeatureCollection (PostGIS's
     /// `ST_AsGeoJSON` of each row: its geometry column and the others as properties).
     GeoJson,
-    /// `application/openapi+json`: only the root (`/rest/v1/`) answers it.
+    /// `application/openapi+json`: only the root (`/rest/v1/`) offers it.
     OpenApi,
 }
 
@@ -93,7 +93,12 @@ impl MediaType {
     }
 }
 
-pub(crate) fn parse_accept(headers: &HeaderMap) -> Result<(MediaType, Output), ParseError> {
+/// The format asked for; the OpenAPI media type only `at_root` (`/rest/v1/`), as PostgREST
+/// produces it nowhere else.
+pub(crate) fn parse_accept(
+    headers: &HeaderMap,
+    at_root: bool,
+) -> Result<(MediaType, Output), ParseError> {
     let mut ranges = Vec::new();
     for value in headers.get_all("accept") {
         let text = value.to_str().map_err(|_| ParseError::InvalidHeader {
@@ -114,7 +119,8 @@ pub(crate) fn parse_accept(headers: &HeaderMap) -> Result<(MediaType, Output), P
     let chosen = ranges
         .iter()
         .filter(|range| range.quality > 0.0)
-        .find_map(MediaRange::supported);
+        .filter_map(MediaRange::supported)
+        .find(|(media, _)| at_root || *media != MediaType::OpenApi);
     chosen.ok_or_else(|| ParseError::NotAcceptable {
         requested: ranges.into_iter().map(|range| range.essence).collect(),
     })

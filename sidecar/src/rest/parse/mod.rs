@@ -142,7 +142,7 @@ pub fn parse_request(
     let page = page::top_level(top_query_page, range)?;
 
     let prefer = prefer::parse_prefer(headers)?;
-    let (media, output) = media::parse_accept(headers)?;
+    let (media, output) = media::parse_accept(headers, false)?;
     let profile = profile(method, headers)?;
 
     Ok(RestRequest {
@@ -165,6 +165,15 @@ pub fn parse_request(
         output,
         profile,
     })
+}
+
+/// `GET /rest/v1/`: the `Accept` header (where the OpenAPI media type is offered) and the
+/// `Accept-Profile` header.
+pub fn parse_root_request(
+    headers: &HeaderMap,
+) -> Result<(MediaType, Output, Option<String>), ParseError> {
+    let (media, output) = media::parse_accept(headers, true)?;
+    Ok((media, output, profile(&Method::GET, headers)?))
 }
 
 fn profile(method: &Method, headers: &HeaderMap) -> Result<Option<String>, ParseError> {

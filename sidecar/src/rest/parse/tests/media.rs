@@ -141,7 +141,15 @@ fn nulls_stripped_is_the_only_parameter_of_the_vendor_types() {
         (MediaType::SingleObject, Output::default())
     );
     assert_eq!(output("application/geo+json").0, MediaType::GeoJson);
-    assert_eq!(output("application/openapi+json").0, MediaType::OpenApi);
+    // The OpenAPI media type is the root's only: elsewhere it is not produced.
+    assert_eq!(
+        accept("application/openapi+json").unwrap_err().code(),
+        "PGRST107"
+    );
+    assert_eq!(
+        accept("application/openapi+json, application/json;q=0.5").unwrap(),
+        MediaType::Json
+    );
 }
 
 #[test]
