@@ -1,7 +1,7 @@
 //! `/rest/v1/`: the OpenAPI document, reads of tables and views, and writes to them. The work is in `crate::rest`
 //! (parse → plan → SQL → response); this only wires it to the pool and the schema cache.
 
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::header::{HeaderValue, CONTENT_TYPE};
@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use super::drain::read_at_most;
 use super::AppState;
 use crate::auth::Identity;
 use crate::db::tx::Access;
@@ -166,9 +167,9 @@ pub(super) async fn write(
     let request = parse_within_limits(&state, &method, Target::Relation, query, &headers)?;
     let limit = state.writes.max_body_bytes;
     // Any failure to read the body (in practice: the limit) is answered as too large.
-    let bytes = to_bytes(body, limit)
+    let bytes = read_at_most(body, limit)
         .await
-        .map_err(|_| RestError::BodyTooLarge { limit })?;
+        .ok_or(RestError::BodyTooLarge { limit })?;
     let payload = write::parse_payload(&bytes, write_method)?;
     let rows = payload_array(&bytes, write_method)?;
     let profile_given = request.profile.is_some();

@@ -1,13 +1,14 @@
 //! `/rest/v1/rpc/{function}`: calls of exposed functions. The work is in `crate::rest` (parse →
 //! `plan::rpc` → `sql::rpc` → response); this only wires it to the pool and the schema cache.
 
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::header::{HeaderValue, CONTENT_TYPE};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 
+use super::drain::read_at_most;
 use super::rest::{explained, parse_within_limits, shaped, stripped_type};
 use super::AppState;
 use crate::auth::Identity;
@@ -38,9 +39,9 @@ pub(super) async fn call(
     let limit = state.writes.max_body_bytes;
     // As for writes: any failure to read the body (in practice: the limit) is answered as too
     // large.
-    let body = to_bytes(body, limit)
+    let body = read_at_most(body, limit)
         .await
-        .map_err(|_| RestError::BodyTooLarge { limit })?;
+        .ok_or(RestError::BodyTooLarge { limit })?;
     let profile_given = request.profile.is_some();
     let output = request.output;
     let cache = state.schema.current();

@@ -156,7 +156,7 @@ test('the OpenAPI document for application/openapi+json; 406 elsewhere', async (
   assert.equal(JSON.parse(csvRoot.text).message, 'None of these media types are available: text/csv');
 });
 
-test('a large body to an unknown route is answered with the JSON 404, not "fetch failed"', async () => {
+test('a large body to an unknown route (or over the limit) is answered with the JSON error, not "fetch failed"', async () => {
   const body = JSON.stringify({ blob: 'x'.repeat(8 * 1024 * 1024) });
   for (const path of ['/rest/v1/rpc2_items/extra/segments', '/nowhere/at/all']) {
     const response = await fetch(`${url}${path}`, {
@@ -176,6 +176,16 @@ test('a large body to an unknown route is answered with the JSON 404, not "fetch
   });
   assert.equal(wrongMethod.status, 405);
   assert.ok((await wrongMethod.json()).message);
+  // A body over --max-body-bytes (1 MiB here) is the JSON 413, for writes and calls.
+  for (const path of ['/rest/v1/rpc2_tags', '/rest/v1/rpc/rpc2_sum']) {
+    const tooLarge = await fetch(`${url}${path}`, {
+      method: 'POST',
+      headers: { apikey: anonKey, Authorization: `Bearer ${anonKey}`, 'Content-Type': 'application/json' },
+      body,
+    });
+    assert.equal(tooLarge.status, 413, path);
+    assert.equal((await tooLarge.json()).code, 'SLUICE122');
+  }
   // Through postgrest-js: a write to a path with a slash in the table name.
   const { error, status } = await client().from('no/such/route').insert({ blob: 'z'.repeat(2 * 1024 * 1024) });
   assert.equal(status, 404);
