@@ -30,6 +30,7 @@ psql "$db_url" -qX -v ON_ERROR_STOP=1 \
     -c "ALTER ROLE authenticator LOGIN PASSWORD 'authenticator'" \
     -f "$js/fixtures.sql" \
     -f "$js/fixtures_rpc.sql" \
+    -f "$js/fixtures_rpc2.sql" \
     -f "$js/fixtures_auth.sql" \
     -f "$js/fixtures_realtime.sql" \
     -f "$js/fixtures_storage.sql" \
@@ -39,7 +40,7 @@ cargo build -q -p sluice-sidecar
 host_port=${admin_url#*@}
 host_port=${host_port%%/*}
 DATABASE_URL="postgres://authenticator:authenticator@$host_port/$db" SLUICE_JWT_SECRET=$secret \
-    SLUICE_LISTEN=127.0.0.1:$port RUST_LOG=warn SLUICE_STORAGE_ROOT="$REPO/.sluice/js-test-storage" \
+    SLUICE_DB_PLAN_ENABLED=true SLUICE_LISTEN=127.0.0.1:$port RUST_LOG=warn SLUICE_STORAGE_ROOT="$REPO/.sluice/js-test-storage" \
     "${CARGO_TARGET_DIR:-$REPO/target}/debug/sluice" serve &
 sidecar=$!
 trap 'kill "$sidecar" 2>/dev/null; wait "$sidecar" 2>/dev/null || true; rm -rf "$REPO/.sluice/js-test-storage"' EXIT

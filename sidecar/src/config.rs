@@ -136,6 +136,10 @@ pub struct ServeArgs {
     /// also turn them on: `ALTER ROLE <login role> SET pgrst.db_aggregates_enabled = 'true'`.
     #[arg(long, env = "SLUICE_REST_AGGREGATES_ENABLED")]
     pub rest_aggregates_enabled: bool,
+    /// Answer `Accept: application/vnd.pgrst.plan…` (postgrest-js `explain()`) with the
+    /// statement's EXPLAIN, as PostgREST's `db-plan-enabled`; off, such requests are 406.
+    #[arg(long, env = "SLUICE_DB_PLAN_ENABLED")]
+    pub db_plan_enabled: bool,
 
     /// A realtime WebSocket that sends nothing (not even a heartbeat) for this long is closed and
     /// its channels and presences dropped; realtime-js heartbeats every 25 seconds.
@@ -272,6 +276,8 @@ pub struct Config {
     pub allow_unfiltered_writes: bool,
     /// `--rest-aggregates-enabled`.
     pub rest_aggregates_enabled: bool,
+    /// `--db-plan-enabled`: whether plan media types are answered.
+    pub db_plan_enabled: bool,
     /// `--realtime-heartbeat-timeout`: how long a silent realtime socket stays open.
     pub realtime_heartbeat_timeout: Duration,
     /// Whether this instance delivers webhooks (`--no-webhooks` turns it off).
@@ -388,6 +394,7 @@ impl TryFrom<ServeArgs> for Config {
             max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
             allow_unfiltered_writes: args.allow_unfiltered_writes,
             rest_aggregates_enabled: args.rest_aggregates_enabled,
+            db_plan_enabled: args.db_plan_enabled,
             realtime_heartbeat_timeout: Duration::from_secs(args.realtime_heartbeat_timeout),
             webhooks: !args.no_webhooks,
             jobs: !args.no_jobs,

@@ -128,6 +128,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             max_body_bytes: config.max_body_bytes,
             allow_unfiltered: config.allow_unfiltered_writes,
         },
+        plan_enabled: config.db_plan_enabled,
         ..AppState::new(pool, verifier, schema, realtime)
     };
 

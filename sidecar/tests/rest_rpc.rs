@@ -215,7 +215,7 @@ fn a_set_of_rows_takes_select_filters_order_and_paging() {
         &[("accept", "text/csv")],
         "",
     );
-    assert_eq!(csv.body, "id,title\n1,buy milk\n2,walk the dog");
+    assert_eq!(csv.body, "id,title\n1,\"buy milk\"\n2,\"walk the dog\"");
     // Without SETOF, the row is an object.
     let first = f.post("/rest/v1/rpc/first_todo?select=id,title", "");
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);

@@ -283,6 +283,23 @@ pub async fn execute(
     result
 }
 
+/// `run` on a connection from `pool`, cancelled in Postgres if the caller stops waiting, as
+/// `execute`: for a statement whose every row counts (a plan in text, one row per line).
+pub async fn execute_all(
+    pool: &Pool,
+    context: &RequestContext<'_>,
+    statements: &[Statement<'_>],
+) -> Result<Vec<Vec<Row>>, TxError> {
+    let client = pool.get().await.map_err(|err| TxError {
+        error: err.into(),
+        anonymous: context.caller.anonymous,
+    })?;
+    let guard = Abandonable::new(client);
+    let result = run(guard.client(), context, statements).await;
+    guard.finish();
+    result
+}
+
 /// The first error of a pipeline: the cause. Any later one is an echo ("current transaction is
 /// aborted"), and COMMIT after an error rolls back without one.
 #[derive(Default)]

@@ -2,6 +2,7 @@
 //! which `error` turns into a response.
 
 pub mod auth_api;
+mod drain;
 pub mod error;
 mod health;
 mod limits;
@@ -13,8 +14,10 @@ mod webhooks;
 
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::FromRef;
 use axum::http::{Method, Uri};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -47,6 +50,8 @@ pub struct AppState {
     pub aggregates_enabled: bool,
     /// Realtime subscriptions and fan-out.
     pub realtime: Realtime,
+    /// `--db-plan-enabled`: whether REST answers the plan media types (`explain()`).
+    pub plan_enabled: bool,
 }
 
 impl AppState {
@@ -69,6 +74,7 @@ impl AppState {
             writes: WriteLimits::default(),
             aggregates_enabled: false,
             realtime,
+            plan_enabled: false,
         }
     }
 }
@@ -133,18 +139,20 @@ pub fn app_with_auth(state: AppState, auth: auth_api::AuthState) -> Router {
     app(state).merge(auth_api::routes(auth))
 }
 
-async fn route_not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::RouteNotFound {
+async fn route_not_found(method: Method, uri: Uri, body: Body) -> Response {
+    let error = ApiError::RouteNotFound {
         method,
         path: uri.path().to_owned(),
-    }
+    };
+    drain::after_draining(body, error).await
 }
 
-async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
-    ApiError::MethodNotAllowed {
+async fn method_not_allowed(method: Method, uri: Uri, body: Body) -> Response {
+    let error = ApiError::MethodNotAllowed {
         method,
         path: uri.path().to_owned(),
-    }
+    };
+    drain::after_draining(body, error).await
 }
 
 #[cfg(test)]

@@ -108,6 +108,76 @@ pub(crate) async fn execute(
     row.ok_or(ExecuteError::Malformed(what))
 }
 
+/// The plan of `sql` (an `EXPLAIN`, see `sql::output`), asked as `request`'s caller in a
+/// transaction that is always rolled back, so that `analyze` of a write changes nothing: the rows
+/// (one per line of text, or one of JSON) each ended by a line break, as PostgREST answers.
+pub(crate) async fn explain(
+    pool: &Pool,
+    cache: &SchemaCache,
+    request: HttpRequest<'_>,
+    access: Access,
+    (sql, params): (&str, &Params),
+) -> Result<String, ExecuteError> {
+    let identity = request.identity;
+    let caller = Caller {
+        role: &identity.role,
+        claims: &identity.claims,
+        anonymous: identity.is_anonymous(),
+    };
+    let mut context = RequestContext::new(caller, request.method, request.path, request.headers);
+    context.access = access;
+    context.end = End::Rollback;
+    // The role's own statement_timeout, as `run_request` applies it (`analyze` runs the query).
+    let timeout = cache.statement_timeout(&identity.role).unwrap_or_default();
+    let timeout_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&timeout];
+    let values = params.as_text();
+    let bound: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = values
+        .iter()
+        .map(|value| value as &(dyn tokio_postgres::types::ToSql + Sync))
+        .collect();
+    let statements = [
+        tx::Statement {
+            sql: "SELECT set_config('statement_timeout', coalesce(nullif($1::text, ''), \
+                  current_setting('statement_timeout')), true)",
+            params: &timeout_params,
+        },
+        tx::Statement {
+            sql,
+            params: &bound,
+        },
+    ];
+    let rows = tx::execute_all(pool, &context, &statements)
+        .await
+        .map_err(ExecuteError::Transaction)?;
+    let mut body = String::new();
+    for row in rows.last().into_iter().flatten() {
+        let PlanLine(line) = row
+            .try_get(0)
+            .map_err(|_| ExecuteError::Malformed("a plan row that is not text"))?;
+        body.push_str(line);
+        body.push('\n');
+    }
+    Ok(body)
+}
+
+/// A row of `EXPLAIN`: `text` (FORMAT TEXT) or `json` (FORMAT JSON), whose binary forms are
+/// both the UTF-8 text itself.
+struct PlanLine<'a>(&'a str);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for PlanLine<'a> {
+    fn from_sql(
+        _: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(PlanLine(std::str::from_utf8(raw)?))
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        use tokio_postgres::types::Type;
+        [Type::TEXT, Type::JSON].contains(ty)
+    }
+}
+
 fn guard_refusal(err: &TxError) -> Option<RestError> {
     match &err.error {
         DbError::Query(query) => guard::refusal(query.as_db_error()?),
@@ -130,6 +200,11 @@ pub(crate) fn write_result(row: &TextRow) -> Result<WriteResult, ExecuteError> {
         body: text_column(row, 0)?,
         affected: int8_column(row, 1)?.ok_or(ExecuteError::Malformed("a NULL row count"))?,
         location: text_column(row, 2)?,
+        // Only a merging upsert's statement has the fourth column.
+        inserted: match row.get(3) {
+            Some(_) => int8_column(row, 3)?,
+            None => None,
+        },
     })
 }
 

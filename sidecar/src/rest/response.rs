@@ -66,6 +66,8 @@ pub(crate) fn read_response(
         MediaType::Json => "application/json; charset=utf-8",
         MediaType::SingleObject => "application/vnd.pgrst.object+json; charset=utf-8",
         MediaType::Csv => "text/csv; charset=utf-8",
+        MediaType::GeoJson => "application/geo+json; charset=utf-8",
+        MediaType::OpenApi => "application/openapi+json; charset=utf-8",
     };
     let body = if method == Method::HEAD {
         Body::empty()
@@ -103,6 +105,8 @@ pub(crate) struct WriteResult {
     pub affected: i64,
     /// The first written row's primary key as a JSON object, with `return=headers-only`.
     pub location: Option<String>,
+    /// How many rows a merging upsert inserted (the others existed already).
+    pub inserted: Option<i64>,
 }
 
 /// As PostgREST answers a write: POST 201; PATCH, PUT and DELETE 200 with a representation and
@@ -120,8 +124,12 @@ pub(crate) fn write_response(
             rows: result.affected,
         });
     }
-    let status = match method {
-        WriteMethod::Post => StatusCode::CREATED,
+    // As PostgREST: an upsert in which every row existed already is 200, not 201; PUT with a
+    // representation is 201 when it inserted its row.
+    let status = match (method, result.inserted) {
+        (WriteMethod::Post, Some(0)) => StatusCode::OK,
+        (WriteMethod::Post, _) => StatusCode::CREATED,
+        (WriteMethod::Put, Some(inserted)) if full && inserted > 0 => StatusCode::CREATED,
         _ if full => StatusCode::OK,
         _ => StatusCode::NO_CONTENT,
     };
@@ -180,6 +188,8 @@ fn content_type(media: MediaType) -> &'static str {
         MediaType::Json => "application/json; charset=utf-8",
         MediaType::SingleObject => "application/vnd.pgrst.object+json; charset=utf-8",
         MediaType::Csv => "text/csv; charset=utf-8",
+        MediaType::GeoJson => "application/geo+json; charset=utf-8",
+        MediaType::OpenApi => "application/openapi+json; charset=utf-8",
     }
 }
 

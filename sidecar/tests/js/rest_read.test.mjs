@@ -133,7 +133,7 @@ test('CSV', async () => {
   });
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type'), /text\/csv/);
-  assert.equal(await res.text(), 'id,name\n1,Ursula K. Le Guin\n2,Stanisław Lem\n3,Octavia E. Butler');
+  assert.equal(await res.text(), 'id,name\n1,"Ursula K. Le Guin"\n2,"Stanisław Lem"\n3,"Octavia E. Butler"');
 });
 
 test('resource embedding through foreign keys', async () => {

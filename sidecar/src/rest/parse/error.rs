@@ -137,9 +137,6 @@ impl ParseError {
     pub fn hint(&self) -> Option<String> {
         match self {
             ParseError::InvalidParameter { hint, .. } => hint.clone(),
-            ParseError::NotAcceptable { .. } => Some(
-                "Accept application/json, text/csv or application/vnd.pgrst.object+json".to_owned(),
-            ),
             ParseError::TooDeep { .. } => Some("flatten the request or split it".to_owned()),
             ParseError::TooComplex { limit, .. } => {
                 let (env, flag) = limit.setting();

@@ -18,9 +18,87 @@ pub enum MediaType {
     /// `application/vnd.pgrst.object+json`: exactly one row as a JSON object (supabase-js
     /// `.single()`); the responder answers 406 when the result is not one row.
     SingleObject,
+    /// `application/geo+json`: the rows as a GeoJSON FeatureCollection (PostGIS's
+    /// `ST_AsGeoJSON` of each row: its geometry column and the others as properties).
+    GeoJson,
+    /// `application/openapi+json`: only the root (`/rest/v1/`) offers it.
+    OpenApi,
 }
 
-pub(crate) fn parse_accept(headers: &HeaderMap) -> Result<MediaType, ParseError> {
+/// What the response makes of the body, besides its format: PostgREST's vendor parameters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Output {
+    /// `application/vnd.pgrst.array+json;nulls=stripped` or `…object+json;nulls=stripped`: keys
+    /// whose value is null are left out (`json_strip_nulls`).
+    pub strip_nulls: bool,
+    /// `application/vnd.pgrst.plan[+text|+json]; for="…"; options=…`: the statement's plan, not
+    /// its result (answered only when the server allows it, as PostgREST's `db-plan-enabled`).
+    pub explain: Option<Explain>,
+}
+
+/// The `EXPLAIN` a plan media type asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Explain {
+    /// `+json` (else text).
+    pub json: bool,
+    pub analyze: bool,
+    pub verbose: bool,
+    pub settings: bool,
+    pub buffers: bool,
+    pub wal: bool,
+}
+
+impl Explain {
+    /// The options as PostgREST names them in `options=`, in its order.
+    pub fn options(&self) -> Vec<&'static str> {
+        [
+            (self.analyze, "analyze"),
+            (self.verbose, "verbose"),
+            (self.settings, "settings"),
+            (self.buffers, "buffers"),
+            (self.wal, "wal"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
+
+    /// `application/vnd.pgrst.plan+text; for="application/json"; options=analyze|verbose`, as
+    /// PostgREST writes the media type (its `Content-Type`, before the charset).
+    pub fn mime(&self, target: MediaType) -> String {
+        let format = if self.json { "json" } else { "text" };
+        let mut mime = format!(
+            "application/vnd.pgrst.plan+{format}; for=\"{}\"",
+            target.mime()
+        );
+        let options = self.options();
+        if !options.is_empty() {
+            mime.push_str("; options=");
+            mime.push_str(&options.join("|"));
+        }
+        mime
+    }
+}
+
+impl MediaType {
+    /// The media type's name, as `Content-Type` gives it (without the charset).
+    pub fn mime(self) -> &'static str {
+        match self {
+            MediaType::Json => "application/json",
+            MediaType::Csv => "text/csv",
+            MediaType::SingleObject => "application/vnd.pgrst.object+json",
+            MediaType::GeoJson => "application/geo+json",
+            MediaType::OpenApi => "application/openapi+json",
+        }
+    }
+}
+
+/// The format asked for; the OpenAPI media type only `at_root` (`/rest/v1/`), as PostgREST
+/// produces it nowhere else.
+pub(crate) fn parse_accept(
+    headers: &HeaderMap,
+    at_root: bool,
+) -> Result<(MediaType, Output), ParseError> {
     let mut ranges = Vec::new();
     for value in headers.get_all("accept") {
         let text = value.to_str().map_err(|_| ParseError::InvalidHeader {
@@ -30,7 +108,7 @@ pub(crate) fn parse_accept(headers: &HeaderMap) -> Result<MediaType, ParseError>
         ranges.extend(text.split(',').filter_map(MediaRange::parse));
     }
     if ranges.is_empty() {
-        return Ok(MediaType::Json);
+        return Ok((MediaType::Json, Output::default()));
     }
     // Stable, so equal ranges keep the client's order.
     ranges.sort_by(|a, b| {
@@ -41,7 +119,8 @@ pub(crate) fn parse_accept(headers: &HeaderMap) -> Result<MediaType, ParseError>
     let chosen = ranges
         .iter()
         .filter(|range| range.quality > 0.0)
-        .find_map(|range| supported(&range.essence));
+        .filter_map(MediaRange::supported)
+        .find(|(media, _)| at_root || *media != MediaType::OpenApi);
     chosen.ok_or_else(|| ParseError::NotAcceptable {
         requested: ranges.into_iter().map(|range| range.essence).collect(),
     })
@@ -50,6 +129,8 @@ pub(crate) fn parse_accept(headers: &HeaderMap) -> Result<MediaType, ParseError>
 struct MediaRange {
     /// `type/subtype`, lower case, without parameters.
     essence: String,
+    /// The parameters other than `q`, trimmed, as given (`for="text/csv"`, `nulls=stripped`).
+    params: Vec<String>,
     quality: f32,
     /// 0 for `*/*`, 1 for `type/*`, 2 for `type/subtype`, 3 with parameters other than `q`.
     specificity: u8,
@@ -63,7 +144,7 @@ impl MediaRange {
             return None;
         }
         let mut quality = 1.0;
-        let mut has_params = false;
+        let mut params = Vec::new();
         for param in parts {
             match param.trim().split_once('=') {
                 // An unreadable weight counts as 1, as in wai.
@@ -75,30 +156,97 @@ impl MediaRange {
                         .filter(|q| q.is_finite())
                         .map_or(1.0, |q| q.clamp(0.0, 1.0));
                 }
-                _ => has_params = true,
+                _ if param.trim().is_empty() => {}
+                _ => params.push(param.trim().to_owned()),
             }
         }
         let specificity = match essence.as_str() {
             "*/*" => 0,
             e if e.ends_with("/*") => 1,
-            _ if has_params => 3,
+            _ if !params.is_empty() => 3,
             _ => 2,
         };
         Some(MediaRange {
             essence,
+            params,
             quality,
             specificity,
         })
     }
 }
 
-fn supported(essence: &str) -> Option<MediaType> {
-    match essence {
-        "*/*" | "application/*" | "application/json" => Some(MediaType::Json),
-        "text/csv" => Some(MediaType::Csv),
-        "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => {
-            Some(MediaType::SingleObject)
+impl MediaRange {
+    /// The format and output this range asks for, if we produce it: PostgREST's
+    /// `decodeMediaType`, where `nulls=stripped` must be the only parameter.
+    fn supported(&self) -> Option<(MediaType, Output)> {
+        let stripped = self.params.len() == 1 && self.params[0] == "nulls=stripped";
+        let plain = |media| Some((media, Output::default()));
+        match self.essence.as_str() {
+            "*/*" | "application/*" | "application/json" => plain(MediaType::Json),
+            "application/vnd.pgrst.array+json" | "application/vnd.pgrst.array" => Some((
+                MediaType::Json,
+                Output {
+                    strip_nulls: stripped,
+                    explain: None,
+                },
+            )),
+            "text/csv" => plain(MediaType::Csv),
+            "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => Some((
+                MediaType::SingleObject,
+                Output {
+                    strip_nulls: stripped,
+                    explain: None,
+                },
+            )),
+            "application/geo+json" => plain(MediaType::GeoJson),
+            "application/openapi+json" => plain(MediaType::OpenApi),
+            "application/vnd.pgrst.plan" | "application/vnd.pgrst.plan+text" => self.plan(false),
+            "application/vnd.pgrst.plan+json" => self.plan(true),
+            _ => None,
         }
-        _ => None,
+    }
+
+    /// `for="<media type>"` (JSON when absent) and `options=a|b`, as PostgREST reads them; a
+    /// `for` we cannot produce is refused like any other media type.
+    fn plan(&self, json: bool) -> Option<(MediaType, Output)> {
+        let param = |name: &str| {
+            self.params.iter().find_map(|p| {
+                let (key, value) = p.split_once('=')?;
+                (key.trim() == name).then(|| value.trim().trim_matches('"'))
+            })
+        };
+        let target = match param("for") {
+            None => MediaType::Json,
+            Some(inner) => {
+                let inner = MediaRange::parse(inner)?;
+                match inner.supported()? {
+                    (MediaType::OpenApi, _) => return None,
+                    (
+                        _,
+                        Output {
+                            explain: Some(_), ..
+                        },
+                    ) => return None,
+                    (media, _) => media,
+                }
+            }
+        };
+        let options: Vec<&str> = param("options").map_or(Vec::new(), |o| o.split('|').collect());
+        let has = |name: &str| options.contains(&name);
+        let explain = Explain {
+            json,
+            analyze: has("analyze"),
+            verbose: has("verbose"),
+            settings: has("settings"),
+            buffers: has("buffers"),
+            wal: has("wal"),
+        };
+        Some((
+            target,
+            Output {
+                strip_nulls: false,
+                explain: Some(explain),
+            },
+        ))
     }
 }

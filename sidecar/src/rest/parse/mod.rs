@@ -55,7 +55,7 @@ pub use field::{Field, JsonArrow, JsonOperand, JsonStep};
 pub use filter::{Condition, FtsOperator, IsValue, Operation, Operator, Quantifier};
 pub use limits::{Limit, QueryLimits};
 pub use logic::{LogicOperator, LogicTree};
-pub use media::MediaType;
+pub use media::{Explain, MediaType, Output};
 pub use order::{Direction, NullsOrder, OrderTerm};
 pub use page::Page;
 pub use prefer::{Count, Handling, Missing, Preferences, Representation, Resolution, Transaction};
@@ -107,6 +107,8 @@ pub struct RestRequest {
     pub params: Vec<(String, String)>,
     pub prefer: Preferences,
     pub media: MediaType,
+    /// `nulls=stripped` and the plan media types (see `media::Output`).
+    pub output: Output,
     /// `Accept-Profile` (GET, HEAD, …) or `Content-Profile` (POST, PATCH, PUT, DELETE): the
     /// schema asked for, unchecked.
     pub profile: Option<String>,
@@ -143,7 +145,7 @@ pub fn parse_request(
     let page = page::top_level(top_query_page, range)?;
 
     let prefer = prefer::parse_prefer(headers)?;
-    let media = media::parse_accept(headers)?;
+    let (media, output) = media::parse_accept(headers, false)?;
     let profile = profile(method, headers)?;
 
     Ok(RestRequest {
@@ -163,9 +165,19 @@ pub fn parse_request(
         params: params.params,
         prefer,
         media,
+        output,
         profile,
         aggregates_enabled: false,
     })
+}
+
+/// `GET /rest/v1/`: the `Accept` header (where the OpenAPI media type is offered) and the
+/// `Accept-Profile` header.
+pub fn parse_root_request(
+    headers: &HeaderMap,
+) -> Result<(MediaType, Output, Option<String>), ParseError> {
+    let (media, output) = media::parse_accept(headers, true)?;
+    Ok((media, output, profile(&Method::GET, headers)?))
 }
 
 fn profile(method: &Method, headers: &HeaderMap) -> Result<Option<String>, ParseError> {

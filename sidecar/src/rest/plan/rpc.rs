@@ -10,7 +10,7 @@
 use axum::http::Method;
 
 use super::{plan_read, schema_for, ReadPlan, TotalCount};
-use crate::rest::parse::{Page, RestRequest, Transaction};
+use crate::rest::parse::{Count, Handling, Page, RestRequest, Transaction};
 use crate::rest::RestError;
 use crate::schema::{
     Column, ExposedSchemas, Function, FunctionArg, RelationKind, ReturnKind, SchemaCache, Table,
@@ -31,6 +31,12 @@ pub(crate) struct CallPlan {
     /// `limit`/`offset` (with `--max-rows`) of a `SETOF` scalar or unknown composite; rows read
     /// as a relation carry their page in their `ReadPlan`.
     pub page: Page,
+    /// `Prefer: count=…` (any kind): the statement counts the call's rows exactly, since the
+    /// planner cannot estimate a function's rows from statistics (it assumes `ROWS 1000`).
+    pub count: Option<Count>,
+    /// `Prefer: handling=strict, max-affected=N`: more rows returned than N fail the call
+    /// (PGRST124) and undo its writes, as PostgREST 12 checks a call's result.
+    pub max_affected: Option<u64>,
 }
 
 /// How the arguments reach the function.
@@ -210,6 +216,11 @@ fn typed_signature(function: &Function) -> String {
 /// or not JSON at all (only a single `text` or `xml` argument takes that).
 enum Given {
     Object(serde_json::Map<String, serde_json::Value>),
+    /// A JSON array of objects with the same keys: PostgREST 12 has no bulk calls (it removed
+    /// `params=multiple-objects` in v11) and calls the function once, with the first object
+    /// (`json_to_recordset(…) LIMIT 1`); a function taking one unnamed json argument gets the
+    /// whole array.
+    Array(serde_json::Map<String, serde_json::Value>),
     Other,
     NotJson(String),
 }
@@ -218,23 +229,45 @@ enum Given {
 /// `application/octet-stream`).
 const RAW_BODY_TYPES: &[&str] = &["text", "xml", "bytea"];
 
-fn given_args(method: &Method, request: &RestRequest, body: &[u8]) -> Given {
+fn given_args(method: &Method, request: &RestRequest, body: &[u8]) -> Result<Given, RestError> {
     if method == Method::GET || method == Method::HEAD {
         let object = request
             .args
             .iter()
             .map(|(key, value)| (key.clone(), serde_json::Value::String(value.clone())))
             .collect();
-        return Given::Object(object);
+        return Ok(Given::Object(object));
     }
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Given::Object(serde_json::Map::new());
+        return Ok(Given::Object(serde_json::Map::new()));
     }
-    match serde_json::from_slice::<serde_json::Value>(body) {
+    Ok(match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(object)) => Given::Object(object),
+        Ok(serde_json::Value::Array(items)) if items.iter().all(|item| item.is_object()) => {
+            first_of_same_keys(items)?
+        }
         Ok(_) => Given::Other,
         Err(err) => Given::NotJson(err.to_string()),
+    })
+}
+
+/// The first object of an array of objects, refused (PGRST102) when another object's keys differ
+/// from the first one's, as PostgREST checks an array body; `[]` gives no arguments.
+fn first_of_same_keys(items: Vec<serde_json::Value>) -> Result<Given, RestError> {
+    let mut objects = items.into_iter().filter_map(|item| match item {
+        serde_json::Value::Object(object) => Some(object),
+        _ => None,
+    });
+    let Some(first) = objects.next() else {
+        return Ok(Given::Object(serde_json::Map::new()));
+    };
+    for (index, object) in objects.enumerate() {
+        let same = object.len() == first.len() && object.keys().all(|k| first.contains_key(k));
+        if !same {
+            return Err(RestError::KeysDiffer { object: index + 1 });
+        }
     }
+    Ok(Given::Array(first))
 }
 
 /// `Prefer: params=single-object`: the body, checked to be JSON, as the named argument of the
@@ -290,10 +323,10 @@ pub(crate) fn plan_call(
         // The body is one value for the one json/jsonb argument: its keys are not arguments.
         Given::Object(single_object_arg(cache, &schema, name, body)?)
     } else {
-        given_args(method, &request, body)
+        given_args(method, &request, body)?
     };
     let mut names: Vec<String> = match &given {
-        Given::Object(object) => object.keys().cloned().collect(),
+        Given::Object(object) | Given::Array(object) => object.keys().cloned().collect(),
         Given::Other | Given::NotJson(_) => Vec::new(),
     };
     let invalid_body = |details: &str| RestError::InvalidBody {
@@ -326,7 +359,9 @@ pub(crate) fn plan_call(
     let reads = method == Method::GET || method == Method::HEAD;
     let single_type = function.args.first().map(|arg| arg.type_name.as_str());
     let args = match given {
-        Given::Object(object) if function.accepts(&names) => named_args(function, &object),
+        Given::Object(object) | Given::Array(object) if function.accepts(&names) => {
+            named_args(function, &object)
+        }
         Given::NotJson(details)
             if !function.takes_body_as_single_arg()
                 || !single_type.is_some_and(|t| RAW_BODY_TYPES.contains(&t)) =>
@@ -353,6 +388,12 @@ pub(crate) fn plan_call(
     if let Some(max) = max_rows {
         page.limit = Some(page.limit.map_or(max, |limit| limit.min(max)));
     }
+    let count = request.prefer.count;
+    // As for writes, max-affected counts only with handling=strict.
+    let max_affected = request
+        .prefer
+        .max_affected
+        .filter(|_| request.prefer.handling == Some(Handling::Strict));
     let result = call_result(cache, function, request, max_rows)?;
     Ok(CallPlan {
         schema: function.schema.clone(),
@@ -362,6 +403,8 @@ pub(crate) fn plan_call(
         read_only,
         rollback,
         page,
+        count,
+        max_affected,
     })
 }
 
@@ -607,6 +650,25 @@ mod tests {
             plan(Method::GET, "echo?x=1", ""),
             Err(RestError::Rpc(RpcError::NotFound { .. }))
         ));
+    }
+
+    #[test]
+    fn an_array_body_is_one_call_with_its_first_object() {
+        let call = plan(
+            Method::POST,
+            "add",
+            r#"[{"a": 1, "b": 2}, {"b": 4, "a": 3}]"#,
+        )
+        .unwrap();
+        let CallArgs::Named { values, .. } = call.args else {
+            panic!("{:?}", call.args)
+        };
+        assert_eq!(values, r#"{"a":1,"b":2}"#);
+        let differ = plan(Method::POST, "add", r#"[{"a": 1, "b": 2}, {"a": 3}]"#).unwrap_err();
+        assert_eq!(differ, RestError::KeysDiffer { object: 1 });
+        // The single json argument takes the array whole.
+        let echo = plan(Method::POST, "echo", r#"[{"x": 1}]"#).unwrap();
+        assert!(matches!(echo.args, CallArgs::Body { ref body, .. } if body == r#"[{"x": 1}]"#));
     }
 
     #[test]

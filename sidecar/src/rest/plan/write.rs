@@ -14,7 +14,8 @@ use crate::rest::parse::{
     Handling, MediaType, Missing, Operation, Operator, Page, Representation, Resolution,
     RestRequest,
 };
-use crate::schema::{SchemaCache, Table};
+use crate::rest::sql::ident::qualified;
+use crate::schema::{Identity, SchemaCache, Table};
 
 /// The HTTP method of a write, as far as planning cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,12 +325,27 @@ fn defaults(table: &Table, columns: &[String], request: &RestRequest) -> Vec<(St
         .iter()
         .filter_map(|name| {
             let column = table.column(name)?;
-            column
-                .default
-                .clone()
-                .map(|default| (name.clone(), default))
+            match (&column.default, column.identity) {
+                (Some(default), _) => Some((name.clone(), default.clone())),
+                // An identity column has no default expression in the catalog: its next value
+                // comes from its sequence, as when the column is left out of an INSERT.
+                (None, Some(Identity::ByDefault)) => Some((
+                    name.clone(),
+                    format!(
+                        "nextval(pg_catalog.pg_get_serial_sequence({}, {}))",
+                        catalog_literal(&qualified(&table.schema, &table.name)),
+                        catalog_literal(&column.name)
+                    ),
+                )),
+                _ => None,
+            }
         })
         .collect()
+}
+
+/// A name from the catalog as an SQL string literal (never request text).
+fn catalog_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 fn conflict_target(

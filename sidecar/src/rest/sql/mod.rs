@@ -4,6 +4,7 @@
 mod filter;
 pub(crate) mod guard;
 pub(crate) mod ident;
+pub(crate) mod output;
 mod privileges;
 mod read;
 pub(crate) mod rpc;
@@ -16,7 +17,7 @@ use tokio_postgres::types::ToSql;
 
 pub use privileges::{privileges, PrivilegesStatement};
 pub use read::{read, ReadStatement};
-pub use write::{write, WriteStatement};
+pub use write::{write, write_shaped, WriteStatement};
 
 /// The bound parameters of one statement, in `$n` order. Every value is sent as `text` (or
 /// `text[]`) and cast in SQL to the type it is compared with, so that Postgres, not the sidecar,

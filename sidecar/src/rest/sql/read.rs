@@ -64,7 +64,13 @@ pub fn read(plan: &ReadPlan) -> ReadStatement {
             " FROM _sluice_page _p",
         ),
         MediaType::SingleObject => ("(json_agg(_p)->0)::text", " FROM _sluice_page _p"),
+        MediaType::GeoJson => (GEOJSON_BODY, " FROM _sluice_page _p"),
         MediaType::Csv => ("", ""),
+        // Refused before planning (only the root answers it); JSON if it ever got here.
+        MediaType::OpenApi => (
+            "coalesce(json_agg(_p), '[]')::text",
+            " FROM _sluice_page _p",
+        ),
     };
     let sql = if plan.media == MediaType::Csv {
         format!(
@@ -328,36 +334,23 @@ fn child_rows(embed: &EmbedPlan, depth: usize, params: &mut Params) -> String {
     node_select_from(&embed.node, &relation, child, &where_clause, params)
 }
 
-/// RFC 4180 CSV of the page: a header line from the first row's keys, then one line per row,
-/// in the columns' order (`json_each_text` keeps `row_to_json`'s order). Empty with no rows.
-pub(super) fn csv_body() -> String {
-    let header = format!(
-        "(SELECT string_agg({}, ',' ORDER BY e.n) \
-         FROM json_each_text((SELECT row_to_json(_p) FROM _sluice_page _p LIMIT 1)) \
-         WITH ORDINALITY AS e(key, value, n))",
-        csv_field("e.key")
-    );
-    let line = format!(
-        "(SELECT string_agg({}, ',' ORDER BY e.n) \
-         FROM json_each_text(row_to_json(_p)) WITH ORDINALITY AS e(key, value, n))",
-        csv_field("e.value")
-    );
-    format!(
-        "coalesce({header} || coalesce(chr(10) || \
-         (SELECT string_agg({line}, chr(10)) FROM _sluice_page _p), ''), '')"
-    )
-}
+/// The page as a GeoJSON FeatureCollection, as PostgREST 12 writes it (`asGeoJsonF`): PostGIS's
+/// `ST_AsGeoJSON` of each row makes a Feature of its geometry column, the other columns its
+/// properties. Without PostGIS the function does not exist and Postgres says so.
+pub(super) const GEOJSON_BODY: &str = "json_build_object('type', 'FeatureCollection', \
+     'features', coalesce(json_agg(ST_AsGeoJSON(_p)::json), '[]'))::text";
 
-/// One CSV field: NULL is empty; a value that is empty or holds a comma, quote or line break is
-/// quoted with its quotes doubled; anything else is as is.
-fn csv_field(expr: &str) -> String {
-    format!(
-        "CASE WHEN {expr} IS NULL THEN '' \
-         WHEN {expr} = '' OR strpos({expr}, ',') > 0 OR strpos({expr}, '\"') > 0 \
-           OR strpos({expr}, chr(10)) > 0 OR strpos({expr}, chr(13)) > 0 \
-         THEN '\"' || replace({expr}, '\"', '\"\"') || '\"' \
-         ELSE {expr} END"
-    )
+/// CSV of the page as PostgREST 12 writes it (`asCsvF`): a header line of the first row's keys
+/// as they are, a line break (also when there are no rows), then each row as Postgres prints
+/// the row (`record_out` without its parentheses): NULL is empty, and a value that is empty or
+/// holds a comma, quote, backslash, parenthesis or white space is quoted, quotes and backslashes
+/// doubled; booleans are `t`/`f`, json and arrays their text.
+pub(super) fn csv_body() -> String {
+    "(SELECT coalesce(string_agg(_k, ','), '') FROM json_object_keys(\
+     (SELECT row_to_json(_p) FROM _sluice_page _p LIMIT 1)) AS _k) || chr(10) || \
+     coalesce((SELECT string_agg(substring(_p::text, 2, length(_p::text) - 2), chr(10)) \
+     FROM _sluice_page _p), '')"
+        .to_owned()
 }
 
 fn select_item(projection: &Projection, depth: usize, params: &mut Params) -> String {

@@ -15,6 +15,7 @@
 //! rows from a materialized CTE (`WITH _sluice_call AS MATERIALIZED (SELECT _c.* FROM … "s"."f"(…)
 //! _c)`, evaluated once even when the total is counted) in place of the relation it names.
 
+use super::guard;
 use super::ident::{qualified, quote};
 use super::read::read;
 use super::Params;
@@ -32,6 +33,30 @@ pub(crate) struct CallStatement {
 const READ_PREFIX: &str = "WITH _sluice_page AS (";
 
 pub(crate) fn call(plan: &CallPlan) -> CallStatement {
+    let statement = call_rows(plan);
+    match plan.max_affected {
+        None => statement,
+        Some(max) => at_most(statement, max),
+    }
+}
+
+/// `statement` failing (see `guard`) when its page has more than `max` rows: the call's writes
+/// are undone with it.
+fn at_most(statement: CallStatement, max: u64) -> CallStatement {
+    let mut params = statement.params;
+    let max = params.typed(&max.to_string(), "int8");
+    CallStatement {
+        sql: format!(
+            "SELECT _m.body, CASE WHEN _m.page_count > {max} THEN {}::int8 \
+             ELSE _m.page_count END AS page_count, _m.total FROM ({}) _m",
+            guard::too_many_rows("_m.page_count"),
+            statement.sql
+        ),
+        params,
+    }
+}
+
+fn call_rows(plan: &CallPlan) -> CallStatement {
     match &plan.result {
         CallResult::Rows {
             read: read_plan,
@@ -73,9 +98,11 @@ pub(crate) fn call(plan: &CallPlan) -> CallStatement {
                 CallResult::Void => format!("({call})::text"),
                 _ => format!("to_json({call})::text"),
             };
+            // One call, one row: its count is 1.
+            let total = if plan.count.is_some() { "1" } else { "NULL" };
             CallStatement {
                 sql: format!(
-                    "SELECT {value} AS body, 1::int8 AS page_count, NULL::int8 AS total{}",
+                    "SELECT {value} AS body, 1::int8 AS page_count, {total}::int8 AS total{}",
                     from.map(|from| format!(" {from}")).unwrap_or_default()
                 ),
                 params,
@@ -92,7 +119,18 @@ pub(crate) fn call(plan: &CallPlan) -> CallStatement {
                 Some(from) => format!("{from} CROSS JOIN LATERAL {item}"),
                 None => format!("FROM {item}"),
             };
-            let mut rows = format!("SELECT {value} AS _v {from}");
+            let all = format!("SELECT {value} AS _v {from}");
+            // Counted, every row is made once (a materialized CTE) and both the page and the
+            // total read it.
+            let (counted, mut rows, total) = if plan.count.is_some() {
+                (
+                    format!("WITH _sluice_call AS MATERIALIZED ({all}) "),
+                    "SELECT _v FROM _sluice_call".to_owned(),
+                    "(SELECT count(*) FROM _sluice_call)",
+                )
+            } else {
+                (String::new(), all, "NULL::int8")
+            };
             if let Some(limit) = plan.page.limit {
                 let limit = params.typed(&limit.to_string(), "int8");
                 rows.push_str(&format!(" LIMIT {limit}"));
@@ -103,8 +141,8 @@ pub(crate) fn call(plan: &CallPlan) -> CallStatement {
             }
             CallStatement {
                 sql: format!(
-                    "SELECT coalesce(json_agg(_s._v), '[]')::text AS body, \
-                     count(*) AS page_count, NULL::int8 AS total FROM ({rows}) _s"
+                    "{counted}SELECT coalesce(json_agg(_s._v), '[]')::text AS body, \
+                     count(*) AS page_count, {total} AS total FROM ({rows}) _s"
                 ),
                 params,
             }
@@ -162,6 +200,8 @@ mod tests {
             read_only: true,
             rollback: false,
             page: Default::default(),
+            count: None,
+            max_affected: None,
         }
     }
 
@@ -239,6 +279,36 @@ mod tests {
         assert!(statement.sql.contains("FROM _sluice_call _t0 WHERE"));
         assert!(!statement.sql.contains("\"public\".\"todos\""));
         assert_eq!(statement.params.texts(), ["1", r#"{"n": 1}"#]);
+    }
+
+    #[test]
+    fn a_counted_set_reads_every_row_once_and_max_affected_guards_the_page() {
+        let mut counted = plan(
+            CallArgs::Named {
+                args: Vec::new(),
+                values: "{}".into(),
+            },
+            CallResult::Scalar { set: true },
+        );
+        counted.count = Some(crate::rest::parse::Count::Exact);
+        counted.page.limit = Some(2);
+        let statement = call(&counted);
+        assert_eq!(
+            statement.sql,
+            "WITH _sluice_call AS MATERIALIZED (SELECT _c.v AS _v FROM \
+             \"public\".\"add \"\"them\"\"\"() _c(v)) SELECT coalesce(json_agg(_s._v), '[]')::text \
+             AS body, count(*) AS page_count, (SELECT count(*) FROM _sluice_call) AS total FROM \
+             (SELECT _v FROM _sluice_call LIMIT $1::text::int8) _s"
+        );
+        counted.max_affected = Some(5);
+        let guarded = call(&counted);
+        assert!(guarded.sql.starts_with(
+            "SELECT _m.body, CASE WHEN _m.page_count > $2::text::int8 THEN \
+             sluice.raise_error('SL124', 'Query result exceeds max-affected preference \
+             constraint', (_m.page_count)::text)::int8 ELSE _m.page_count END AS page_count, \
+             _m.total FROM (WITH _sluice_call"
+        ));
+        assert_eq!(guarded.params.texts(), ["2", "5"]);
     }
 
     #[test]

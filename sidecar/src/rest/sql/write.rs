@@ -21,7 +21,7 @@
 use super::filter::predicate_sql;
 use super::guard;
 use super::ident::{qualified, quote};
-use super::read::{alias, csv_body, node_select_from, order_and_page};
+use super::read::{alias, csv_body, node_select_from, order_and_page, GEOJSON_BODY};
 use super::Params;
 use crate::rest::parse::{MediaType, Representation};
 use crate::rest::plan::write::{Mutation, WritePlan};
@@ -34,8 +34,14 @@ pub struct WriteStatement {
     pub params: Params,
 }
 
-/// `rows` is the payload as a JSON array of objects (empty for DELETE).
+/// `rows` is the payload as a JSON array of objects (empty for DELETE). A merging upsert's row
+/// has a fourth column, `inserted int8`: how many of its rows were new.
 pub fn write(plan: &WritePlan, rows: &str) -> WriteStatement {
+    write_shaped(plan, rows, false)
+}
+
+/// `write`, its body without null-valued keys when `strip_nulls` (`nulls=stripped`).
+pub fn write_shaped(plan: &WritePlan, rows: &str, strip_nulls: bool) -> WriteStatement {
     let mut params = Params::default();
     let table = qualified(&plan.schema, &plan.table);
     let t0 = alias(0);
@@ -71,9 +77,17 @@ pub fn write(plan: &WritePlan, rows: &str) -> WriteStatement {
             } else {
                 format!(" ({})", quoted_list(&plan.columns))
             };
+            // A merging upsert counts the rows it inserts as PostgREST does: +1 per row offered,
+            // -1 per row merged into an existing one (the answer is 200 when none was new).
+            let merging = counts_inserts(plan);
+            let offered = if merging {
+                format!(" WHERE {INSERTED_PLUS_ONE} <> '0'")
+            } else {
+                String::new()
+            };
             let source = format!(
                 "FROM json_array_elements({}::json) WITH ORDINALITY AS _e(j, n), \
-                 LATERAL json_populate_record(NULL::{table}, _e.j) AS _r ORDER BY _e.n",
+                 LATERAL json_populate_record(NULL::{table}, _e.j) AS _r{offered} ORDER BY _e.n",
                 params.text(rows)
             );
             let on_conflict = match conflict {
@@ -86,7 +100,13 @@ pub fn write(plan: &WritePlan, rows: &str) -> WriteStatement {
                             .map(|column| format!("{0} = EXCLUDED.{0}", quote(column)))
                             .collect::<Vec<_>>()
                             .join(", ");
-                        format!("DO UPDATE SET {sets}")
+                        let merged = if merging {
+                            // Never -1: each merged row was counted +1 when offered.
+                            format!(" WHERE {INSERTED_MINUS_ONE} <> '-1'")
+                        } else {
+                            String::new()
+                        };
+                        format!("DO UPDATE SET {sets}{merged}")
                     } else {
                         "DO NOTHING".to_owned()
                     };
@@ -129,7 +149,7 @@ pub fn write(plan: &WritePlan, rows: &str) -> WriteStatement {
         let page = node_select_from(&plan.returning, "_sluice_rows", 0, "", &mut params);
         ctes.push(format!("_sluice_page AS ({page})"));
         match plan.media {
-            MediaType::Json => {
+            MediaType::Json | MediaType::OpenApi => {
                 "(SELECT coalesce(json_agg(_p), '[]')::text FROM _sluice_page _p)".to_owned()
             }
             // Not exactly one row must undo the write: the statement fails (see `guard`).
@@ -140,6 +160,7 @@ pub fn write(plan: &WritePlan, rows: &str) -> WriteStatement {
                 guard::not_one_row("SELECT count(*) FROM _sluice_page")
             ),
             MediaType::Csv => csv_body(),
+            MediaType::GeoJson => format!("(SELECT {GEOJSON_BODY} FROM _sluice_page _p)"),
         }
     } else {
         "NULL::text".to_owned()
@@ -162,13 +183,53 @@ pub fn write(plan: &WritePlan, rows: &str) -> WriteStatement {
             guard::too_many_rows("count(*)")
         ),
     };
-    WriteStatement {
-        sql: format!(
+    let counts_inserts = counts_inserts(plan);
+    let sql = if counts_inserts || strip_nulls {
+        // The answer's row is made first (a materialized CTE: the write has run to completion
+        // when it exists), then shaped: nulls stripped from the body, the inserted rows read
+        // from the setting the write counted them in.
+        let shown = if strip_nulls {
+            "json_strip_nulls(_o.body::json)::text"
+        } else {
+            "_o.body"
+        };
+        let inserted = if counts_inserts {
+            format!(
+                ", coalesce(nullif(current_setting('{INSERTED}', true), ''), '0')::int8 \
+                 AS inserted"
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "WITH {}, _sluice_out AS MATERIALIZED (SELECT {body} AS body, {affected} AS affected, \
+             {location} AS location) SELECT {shown} AS body, _o.affected, _o.location{inserted} \
+             FROM _sluice_out _o",
+            ctes.join(", ")
+        )
+    } else {
+        format!(
             "WITH {} SELECT {body} AS body, {affected} AS affected, {location} AS location",
             ctes.join(", ")
-        ),
-        params,
-    }
+        )
+    };
+    WriteStatement { sql, params }
+}
+
+/// The transaction-local setting a merging upsert counts its inserted rows in.
+const INSERTED: &str = "sluice_write.inserted";
+const INSERTED_PLUS_ONE: &str = "set_config('sluice_write.inserted', \
+     (coalesce(nullif(current_setting('sluice_write.inserted', true), ''), '0')::int8 + 1)::text, \
+     true)";
+const INSERTED_MINUS_ONE: &str = "set_config('sluice_write.inserted', \
+     (coalesce(nullif(current_setting('sluice_write.inserted', true), ''), '0')::int8 - 1)::text, \
+     true)";
+
+/// An insert that merges conflicting rows (POST with `resolution=merge-duplicates`, PUT): its
+/// status depends on whether any row was new.
+fn counts_inserts(plan: &WritePlan) -> bool {
+    matches!(&plan.mutation, Mutation::Insert { conflict: Some(conflict), .. }
+        if conflict.merge && !plan.columns.is_empty())
 }
 
 /// The filters; for a limited write, the rows are those the filters, order and page pick, named
@@ -240,10 +301,22 @@ mod tests {
         assert!(
             sql.contains(
                 "ON CONFLICT (\"id\") DO UPDATE SET \"id\" = EXCLUDED.\"id\", \
-                 \"weird \"\"name\"\"\" = EXCLUDED.\"weird \"\"name\"\"\" RETURNING _t0.*"
+                 \"weird \"\"name\"\"\" = EXCLUDED.\"weird \"\"name\"\"\" WHERE \
+                 set_config('sluice_write.inserted', (coalesce(nullif(current_setting(\
+                 'sluice_write.inserted', true), ''), '0')::int8 - 1)::text, true) <> '-1' \
+                 RETURNING _t0.*"
             ),
             "{sql}"
         );
+        // Each row offered counts +1, each merged -1: the answer reads how many were new.
+        assert!(sql.contains(
+            "AS _r WHERE set_config('sluice_write.inserted', (coalesce(nullif(current_setting(\
+             'sluice_write.inserted', true), ''), '0')::int8 + 1)::text, true) <> '0' ORDER BY _e.n"
+        ));
+        assert!(sql.ends_with(
+            "SELECT _o.body AS body, _o.affected, _o.location, coalesce(nullif(current_setting(\
+             'sluice_write.inserted', true), ''), '0')::int8 AS inserted FROM _sluice_out _o"
+        ));
         assert!(sql.contains("_sluice_page AS (SELECT _t0.\"id\" AS \"id\" FROM _sluice_rows _t0)"));
     }
 

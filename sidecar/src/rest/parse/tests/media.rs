@@ -77,14 +77,15 @@ fn unreadable_weights_count_as_one() {
 fn nothing_we_produce_is_406() {
     for value in [
         "text/html",
-        "application/geo+json",
+        "application/xml",
         "application/json;q=0",
         "image/*, text/plain",
     ] {
         let err = accept(value).unwrap_err();
         assert_eq!(err.code(), "PGRST107", "{value}");
         assert_eq!(err.http_status(), 406);
-        assert!(err.hint().is_some());
+        // PostgREST's body: no details, no hint.
+        assert_eq!((err.details(), err.hint()), (None, None));
     }
     assert_eq!(
         accept("text/html, text/plain;q=0.5")
@@ -110,4 +111,73 @@ fn several_accept_headers_combine() {
         &headers(&[("Accept", "text/html"), ("Accept", "text/csv")]),
     );
     assert_eq!(parsed.unwrap().media, MediaType::Csv);
+}
+
+fn output(value: &str) -> (MediaType, Output) {
+    let parsed = parse_read("", &headers(&[("Accept", value)])).unwrap();
+    (parsed.media, parsed.output)
+}
+
+#[test]
+fn nulls_stripped_is_the_only_parameter_of_the_vendor_types() {
+    let stripped = Output {
+        strip_nulls: true,
+        explain: None,
+    };
+    assert_eq!(
+        output("application/vnd.pgrst.array+json;nulls=stripped"),
+        (MediaType::Json, stripped)
+    );
+    assert_eq!(
+        output("application/vnd.pgrst.object+json; nulls=stripped"),
+        (MediaType::SingleObject, stripped)
+    );
+    assert_eq!(
+        output("application/vnd.pgrst.array+json"),
+        (MediaType::Json, Output::default())
+    );
+    assert_eq!(
+        output("application/vnd.pgrst.object+json;nulls=stripped;x=y"),
+        (MediaType::SingleObject, Output::default())
+    );
+    assert_eq!(output("application/geo+json").0, MediaType::GeoJson);
+    // The OpenAPI media type is the root's only: elsewhere it is not produced.
+    assert_eq!(
+        accept("application/openapi+json").unwrap_err().code(),
+        "PGRST107"
+    );
+    assert_eq!(
+        accept("application/openapi+json, application/json;q=0.5").unwrap(),
+        MediaType::Json
+    );
+}
+
+#[test]
+fn plan_media_types_carry_their_target_and_options() {
+    // As postgrest-js's explain() writes it.
+    let (media, out) =
+        output("application/vnd.pgrst.plan+text; for=\"text/csv\"; options=analyze|verbose|wal;");
+    assert_eq!(media, MediaType::Csv);
+    let explain = out.explain.unwrap();
+    assert!(!explain.json && explain.analyze && explain.verbose && explain.wal);
+    assert!(!explain.settings && !explain.buffers);
+    assert_eq!(
+        explain.mime(media),
+        "application/vnd.pgrst.plan+text; for=\"text/csv\"; options=analyze|verbose|wal"
+    );
+    let (media, out) = output("application/vnd.pgrst.plan+json");
+    assert_eq!(media, MediaType::Json);
+    assert_eq!(
+        out.explain.unwrap().mime(media),
+        "application/vnd.pgrst.plan+json; for=\"application/json\""
+    );
+    let (media, out) = output("application/vnd.pgrst.plan");
+    assert_eq!(media, MediaType::Json);
+    assert!(!out.explain.unwrap().json);
+    assert_eq!(
+        accept("application/vnd.pgrst.plan+json; for=\"image/png\"")
+            .unwrap_err()
+            .code(),
+        "PGRST107"
+    );
 }
