@@ -433,7 +433,14 @@ fn killed_mid_delete(s3: bool) {
         wait_until(Duration::from_secs(10), "the sweep's log line", || {
             sweep_passes(&second.log()) > 0
         });
-        let passes = sweep_passes(&second.log());
+        let log = second.log();
+        for line in log
+            .lines()
+            .filter(|line| line.contains("storage sweep removed"))
+        {
+            eprintln!("{line}");
+        }
+        let passes = sweep_passes(&log);
         assert!(
             passes > left / SWEEP_PAGE,
             "{left} keys in pages of {SWEEP_PAGE} took {passes} passes"
