@@ -320,7 +320,7 @@ GRANT EXECUTE ON FUNCTION storage.sluice_bucket_rules(text), storage.sluice_publ
 -- S3 multipart uploads in flight: the sidecar records an upload's id here before it sends the first
 -- part and deletes the record once the upload is completed (or aborted). A sidecar killed in between
 -- leaves the record, and the sweep aborts uploads not touched for longer than its grace period (the
--- sidecar touches the record with every part it sends, so a long upload is not taken for a dead one),
+-- sidecar touches the record every 30 seconds while it sends, so a long upload is not taken for a dead one),
 -- so an interrupted upload's parts (invisible to an object listing) never stay behind. Reached only by the
 -- sidecar's login role: no request role (anon, authenticated, service_role) has any privilege on it.
 CREATE TABLE storage.sluice_multipart_uploads (

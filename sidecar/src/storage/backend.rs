@@ -84,7 +84,8 @@ pub struct S3Backend {
 const JOURNAL_BEGIN: &str =
     "INSERT INTO storage.sluice_multipart_uploads (upload_id, key) VALUES ($1, $2)";
 const JOURNAL_END: &str = "DELETE FROM storage.sluice_multipart_uploads WHERE upload_id = $1";
-/// With every part: the upload is alive (the sweep aborts uploads untouched for its grace period).
+/// Now and then while parts are sent: the upload is alive (the sweep aborts uploads untouched for
+/// its grace period, however slowly their client sends).
 const JOURNAL_TOUCH: &str =
     "UPDATE storage.sluice_multipart_uploads SET touched_at = now() WHERE upload_id = $1";
 
@@ -356,9 +357,23 @@ struct Multipart {
     id: MultipartId,
     parts: Vec<Option<PartId>>,
     sending: JoinSet<(usize, Result<PartId, object_store::Error>)>,
+    touched: std::time::Instant,
 }
 
+/// How often an upload in progress touches its record: far below any sensible grace period, and
+/// one small statement per this long, however fast the upload.
+const TOUCH_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl Multipart {
+    /// Touches the record when it was last touched more than TOUCH_EVERY ago.
+    async fn keep_alive(&mut self, s3: &S3Backend) -> Result<(), BackendError> {
+        if self.touched.elapsed() >= TOUCH_EVERY {
+            s3.journal(JOURNAL_TOUCH, &[&self.id]).await?;
+            self.touched = std::time::Instant::now();
+        }
+        Ok(())
+    }
+
     /// Waits for one part in flight.
     async fn wait_one(&mut self) -> Result<(), BackendError> {
         if let Some(joined) = self.sending.join_next().await {
@@ -378,9 +393,7 @@ impl Multipart {
         while self.sending.len() >= PARTS_IN_FLIGHT {
             self.wait_one().await?;
         }
-        if !self.parts.is_empty() {
-            s3.journal(JOURNAL_TOUCH, &[&self.id]).await?;
-        }
+        self.keep_alive(s3).await?;
         let index = self.parts.len();
         self.parts.push(None);
         let (store, path, id) = (Arc::clone(&s3.store), path.clone(), self.id.clone());
@@ -437,6 +450,9 @@ where
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|err| BackendError::Body(err.to_string()))?;
         meter.take(&chunk)?;
+        if let Some(upload) = upload.as_mut() {
+            upload.keep_alive(s3).await?;
+        }
         buffer.extend_from_slice(&chunk);
         while buffer.len() >= PART_BYTES {
             let part = buffer.split_to(PART_BYTES).freeze();
@@ -452,6 +468,7 @@ where
                     id,
                     parts: Vec::new(),
                     sending: JoinSet::new(),
+                    touched: std::time::Instant::now(),
                 });
             }
             if let Some(upload) = upload.as_mut() {
