@@ -253,6 +253,29 @@ impl Backend {
         }
     }
 
+    /// Removes keys `list_page` reported: on S3 in bulk (DeleteObjects, up to 1,000 a request).
+    /// A key that is already gone is not an error.
+    pub async fn delete_listed_many(&self, keys: &[&str]) -> Result<(), BackendError> {
+        let Backend::S3(S3Backend { store, .. }) = self else {
+            for key in keys {
+                self.delete_listed(key).await?;
+            }
+            return Ok(());
+        };
+        let paths = keys
+            .iter()
+            .map(|key| StorePath::parse(key).map_err(object_store::Error::from))
+            .collect::<Vec<_>>();
+        let mut deleted = store.delete_stream(futures_util::stream::iter(paths).boxed());
+        while let Some(result) = deleted.next().await {
+            match result {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(())
+    }
+
     /// The parts of a key `list_page` reported, as they were given to `put` (S3 keys are
     /// percent-decoded); `None` for a key Sluice could not have written.
     pub fn parse_listed(&self, key: &str) -> Option<Vec<String>> {

@@ -877,14 +877,13 @@ impl Storage {
             .first()
             .map(|rows| rows.iter().map(|row| row.get(0)).collect())
             .unwrap_or_default();
-        let mut removed = 0;
-        for key in old {
-            if !live.contains(key) {
-                self.backend.delete_listed(key).await?;
-                removed += 1;
-            }
-        }
-        Ok((removed, next))
+        let garbage: Vec<&str> = old
+            .into_iter()
+            .filter(|key| !live.contains(*key))
+            .map(String::as_str)
+            .collect();
+        self.backend.delete_listed_many(&garbage).await?;
+        Ok((garbage.len(), next))
     }
 
     /// Aborts the S3 multipart uploads whose record was not touched for `grace` (their sidecar
