@@ -5,7 +5,7 @@
 #
 # For each backend (the local filesystem, then S3 on a moto server started here), creates a fresh
 # database `sluice_storage` with the extension and sidecar/tests/js/fixtures_storage.sql, starts the
-# sidecar on it, and runs `node --test sidecar/tests/js/storage.test.mjs`.
+# sidecar on it, and runs `node --test` on sidecar/tests/js/storage.test.mjs and storage_info_list.test.mjs.
 # A second sidecar on the same database and backend (port SLUICE_JS_PORT_2) continues a
 # resumable upload the first one began.
 # Ports: SLUICE_JS_PORT and SLUICE_JS_PORT_2 (sidecars) and SLUICE_S3_PORT (moto); free ones by default.
@@ -73,6 +73,6 @@ for backend in file s3; do
             || { echo "storage-test: the sidecar on port $p did not start" >&2; exit 1; }
     done
     (cd "$js" && SLUICE_URL=http://127.0.0.1:$port SLUICE_URL_2=http://127.0.0.1:$port2 \
-        SLUICE_JWT_SECRET=$secret node --test --test-concurrency=1 ./storage.test.mjs)
+        SLUICE_JWT_SECRET=$secret node --test --test-concurrency=1 ./storage.test.mjs ./storage_info_list.test.mjs)
     for pid in "${sidecars[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
 done

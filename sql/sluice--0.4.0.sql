@@ -147,33 +147,6 @@ GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool,
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:40
--- sluice.raise_error: raises an ERROR with the given SQLSTATE, message, detail and hint (NULL: none).
--- The sidecar's generated SQL calls it for the guards PostgREST checks after a statement ("exactly one
--- row" for a single-object write, `Prefer: max-affected`), so that the statement itself fails with a code
--- of its own and its write is undone: no cast error provoked, no message text read back. It returns
--- text only so that it can stand in any expression (`sluice.raise_error(...)::int8`); it never returns.
-CREATE FUNCTION sluice.raise_error(error_code text, error_message text, error_detail text DEFAULT NULL, error_hint text DEFAULT NULL)
-RETURNS text LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-    IF error_detail IS NULL AND error_hint IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message;
-    ELSIF error_hint IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail;
-    ELSIF error_detail IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, HINT = error_hint;
-    ELSE
-        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail, HINT = error_hint;
-    END IF;
-END
-$$;
-COMMENT ON FUNCTION sluice.raise_error(text, text, text, text) IS 'Raises an ERROR with this SQLSTATE, message, detail and hint (the sidecar''s request guards).';
--- The request roles run the generated SQL; raising an error of one's choosing grants nothing.
-REVOKE ALL ON FUNCTION sluice.raise_error(text, text, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION sluice.raise_error(text, text, text, text) TO anon, authenticated, service_role;
-/* </end connected objects> */
-
-/* <begin connected objects> */
 -- extension/src/lib.rs:43
 -- Sluice storage: the metadata of files, guarded by RLS, with Supabase Storage's tables and helpers.
 --
@@ -340,6 +313,62 @@ GRANT EXECUTE ON FUNCTION storage.sluice_bucket_rules(text), storage.sluice_publ
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- extension/src/lib.rs:45
+-- requires:
+--   storage
+
+-- S3 multipart uploads in flight: the sidecar records an upload's id here before it sends the first
+-- part and deletes the record once the upload is completed (or aborted). A sidecar killed in between
+-- leaves the record, and the sweep aborts uploads not touched for longer than its grace period (the
+-- sidecar touches the record every 30 seconds while it sends, so a long upload is not taken for a dead one),
+-- so an interrupted upload's parts (invisible to an object listing) never stay behind. Reached only by the
+-- sidecar's login role: no request role (anon, authenticated, service_role) has any privilege on it.
+CREATE TABLE storage.sluice_multipart_uploads (
+    upload_id text PRIMARY KEY,
+    -- The backend key the parts are uploaded to (a version no row names until the upload commits).
+    key text NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    touched_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX sluice_multipart_uploads_touched ON storage.sluice_multipart_uploads (touched_at, upload_id);
+ALTER TABLE storage.sluice_multipart_uploads ENABLE ROW LEVEL SECURITY;
+CREATE POLICY sluice_multipart_uploads_sidecar ON storage.sluice_multipart_uploads TO authenticator
+    USING (true) WITH CHECK (true);
+REVOKE ALL ON storage.sluice_multipart_uploads FROM PUBLIC;
+-- authenticator is NOINHERIT (as in Supabase): it reaches the schema through its own grant.
+GRANT USAGE ON SCHEMA storage TO authenticator;
+GRANT SELECT, INSERT, UPDATE (touched_at), DELETE ON storage.sluice_multipart_uploads TO authenticator;
+SELECT pg_catalog.pg_extension_config_dump('storage.sluice_multipart_uploads', '');
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/lib.rs:40
+-- sluice.raise_error: raises an ERROR with the given SQLSTATE, message, detail and hint (NULL: none).
+-- The sidecar's generated SQL calls it for the guards PostgREST checks after a statement ("exactly one
+-- row" for a single-object write, `Prefer: max-affected`), so that the statement itself fails with a code
+-- of its own and its write is undone: no cast error provoked, no message text read back. It returns
+-- text only so that it can stand in any expression (`sluice.raise_error(...)::int8`); it never returns.
+CREATE FUNCTION sluice.raise_error(error_code text, error_message text, error_detail text DEFAULT NULL, error_hint text DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF error_detail IS NULL AND error_hint IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message;
+    ELSIF error_hint IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail;
+    ELSIF error_detail IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, HINT = error_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail, HINT = error_hint;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION sluice.raise_error(text, text, text, text) IS 'Raises an ERROR with this SQLSTATE, message, detail and hint (the sidecar''s request guards).';
+-- The request roles run the generated SQL; raising an error of one's choosing grants nothing.
+REVOKE ALL ON FUNCTION sluice.raise_error(text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sluice.raise_error(text, text, text, text) TO anon, authenticated, service_role;
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- extension/src/registry.rs:238
 -- sluice::registry::disable_history
 CREATE FUNCTION sluice.disable_history("table" regclass) RETURNS void STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'disable_history_wrapper'; COMMENT ON FUNCTION sluice.disable_history(regclass) IS 'Switches row history off for a table (idempotent). Stored versions are kept.';
@@ -407,7 +436,7 @@ AS 'MODULE_PATHNAME', 'restore_version_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:59
+-- extension/src/lib.rs:65
 -- sluice::version
 CREATE  FUNCTION "version"() RETURNS TEXT /* & '_ str */
 IMMUTABLE STRICT PARALLEL SAFE
@@ -912,7 +941,136 @@ TO authenticator;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:45
+-- extension/src/lib.rs:33
+-- requires:
+--   auth_tables
+
+-- Users written straight into `auth.users`, as Supabase seed files and user exports write them:
+-- GoTrue's columns, with a bcrypt hash (pgcrypto's `crypt(pw, gen_salt('bf'))`) in
+-- `encrypted_password`. The sidecar verifies such a hash once and rehashes the password to
+-- Argon2id at the first sign-in (`auth.sluice_rehash_password`).
+--
+-- `auth.users` is tracked by the change log, which records whole rows, so a hash never stays in
+-- it: a BEFORE trigger takes the hash out of the row (the column is always NULL at rest, a CHECK
+-- makes sure) and an AFTER trigger stores it in `auth.passwords`, once the row exists for the
+-- foreign key; in between it waits in a transaction-local setting named after the user's id.
+-- GoTrue's token columns are cleared the same way: Sluice keeps one-time tokens (hashed) in
+-- `auth.one_time_tokens`, and a seed's '' tokens mean nothing.
+
+ALTER TABLE auth.users
+    ADD COLUMN instance_id uuid,
+    ADD COLUMN encrypted_password text CHECK (encrypted_password IS NULL),
+    ADD COLUMN invited_at timestamptz,
+    ADD COLUMN confirmation_token text,
+    ADD COLUMN recovery_token text,
+    ADD COLUMN email_change_token_new text,
+    ADD COLUMN email_change_token_current text,
+    ADD COLUMN email_change_confirm_status smallint DEFAULT 0,
+    ADD COLUMN reauthentication_token text,
+    ADD COLUMN reauthentication_sent_at timestamptz,
+    ADD COLUMN phone text,
+    ADD COLUMN phone_confirmed_at timestamptz,
+    ADD COLUMN phone_change text,
+    ADD COLUMN phone_change_token text,
+    ADD COLUMN phone_change_sent_at timestamptz,
+    ADD COLUMN confirmed_at timestamptz
+        GENERATED ALWAYS AS (LEAST(email_confirmed_at, phone_confirmed_at)) STORED,
+    ADD COLUMN is_super_admin boolean,
+    ADD COLUMN is_sso_user boolean NOT NULL DEFAULT false,
+    ADD COLUMN deleted_at timestamptz;
+
+-- GoTrue's identities, which seeds insert beside their users. Not used by Sluice's sign-in (the
+-- email and password are), kept so that such seeds and exports load.
+CREATE TABLE auth.identities (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    provider_id text NOT NULL,
+    user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
+    identity_data jsonb NOT NULL,
+    provider text NOT NULL,
+    last_sign_in_at timestamptz,
+    created_at timestamptz DEFAULT now(),
+    updated_at timestamptz DEFAULT now(),
+    email text GENERATED ALWAYS AS (lower(identity_data ->> 'email')) STORED,
+    UNIQUE (provider_id, provider)
+);
+CREATE INDEX identities_user_id_idx ON auth.identities (user_id);
+SELECT pg_catalog.pg_extension_config_dump('auth.identities', '');
+
+CREATE FUNCTION auth.sluice_users_take_password()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.encrypted_password IS NOT NULL AND NEW.encrypted_password <> '' THEN
+        IF NEW.encrypted_password !~ '^\$(2[aby]\$|argon2id\$)' THEN
+            RAISE EXCEPTION 'auth.users.encrypted_password must be a bcrypt or Argon2id hash'
+                USING ERRCODE = '22023',
+                      HINT = 'Write crypt(password, gen_salt(''bf'')) (pgcrypto), as Supabase seeds do.';
+        END IF;
+        PERFORM set_config('sluice.pw_' || replace(NEW.id::text, '-', ''), NEW.encrypted_password, true);
+    END IF;
+    NEW.encrypted_password := NULL;
+    NEW.confirmation_token := NULL;
+    NEW.recovery_token := NULL;
+    NEW.email_change_token_new := NULL;
+    NEW.email_change_token_current := NULL;
+    NEW.reauthentication_token := NULL;
+    NEW.phone_change_token := NULL;
+    NEW.email := lower(NEW.email);
+    NEW.raw_app_meta_data := coalesce(NEW.raw_app_meta_data, '{}');
+    NEW.raw_user_meta_data := coalesce(NEW.raw_user_meta_data, '{}');
+    RETURN NEW;
+END
+$$;
+
+CREATE FUNCTION auth.sluice_users_store_password()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    setting text := 'sluice.pw_' || replace(NEW.id::text, '-', '');
+    hash text := current_setting(setting, true);
+BEGIN
+    IF hash IS NOT NULL AND hash <> '' THEN
+        PERFORM set_config(setting, '', true);
+        INSERT INTO auth.passwords AS p (user_id, hash) VALUES (NEW.id, hash)
+        ON CONFLICT ON CONSTRAINT passwords_pkey DO UPDATE SET hash = EXCLUDED.hash, updated_at = now();
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Named to run before any other BEFORE trigger on the table (they fire in name order).
+CREATE TRIGGER a_sluice_take_password BEFORE INSERT OR UPDATE ON auth.users
+    FOR EACH ROW EXECUTE FUNCTION auth.sluice_users_take_password();
+CREATE TRIGGER sluice_store_password AFTER INSERT OR UPDATE ON auth.users
+    FOR EACH ROW EXECUTE FUNCTION auth.sluice_users_store_password();
+
+-- After a bcrypt hash verified at sign-in: the Argon2id hash replaces it, unless the password
+-- changed meanwhile. Returns whether it did.
+CREATE FUNCTION auth.sluice_rehash_password(user_id uuid, old_hash text, new_hash text)
+RETURNS boolean
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH done AS (
+        UPDATE auth.passwords AS p SET hash = $3, updated_at = now()
+        WHERE p.user_id = $1 AND p.hash = $2
+        RETURNING 1
+    )
+    SELECT EXISTS (SELECT 1 FROM done)
+$$;
+
+REVOKE ALL ON FUNCTION auth.sluice_users_take_password() FROM PUBLIC;
+REVOKE ALL ON FUNCTION auth.sluice_users_store_password() FROM PUBLIC;
+REVOKE ALL ON FUNCTION auth.sluice_rehash_password(uuid, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION auth.sluice_rehash_password(uuid, text, text) TO authenticator;
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/lib.rs:51
 -- requires:
 --   registry::enable_realtime
 --   auth_tables
@@ -1377,7 +1535,7 @@ TO service_role;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:52
+-- extension/src/lib.rs:58
 -- requires:
 --   webhooks
 --   auth_tables
@@ -1734,135 +1892,6 @@ TO authenticator;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:33
--- requires:
---   auth_tables
-
--- Users written straight into `auth.users`, as Supabase seed files and user exports write them:
--- GoTrue's columns, with a bcrypt hash (pgcrypto's `crypt(pw, gen_salt('bf'))`) in
--- `encrypted_password`. The sidecar verifies such a hash once and rehashes the password to
--- Argon2id at the first sign-in (`auth.sluice_rehash_password`).
---
--- `auth.users` is tracked by the change log, which records whole rows, so a hash never stays in
--- it: a BEFORE trigger takes the hash out of the row (the column is always NULL at rest, a CHECK
--- makes sure) and an AFTER trigger stores it in `auth.passwords`, once the row exists for the
--- foreign key; in between it waits in a transaction-local setting named after the user's id.
--- GoTrue's token columns are cleared the same way: Sluice keeps one-time tokens (hashed) in
--- `auth.one_time_tokens`, and a seed's '' tokens mean nothing.
-
-ALTER TABLE auth.users
-    ADD COLUMN instance_id uuid,
-    ADD COLUMN encrypted_password text CHECK (encrypted_password IS NULL),
-    ADD COLUMN invited_at timestamptz,
-    ADD COLUMN confirmation_token text,
-    ADD COLUMN recovery_token text,
-    ADD COLUMN email_change_token_new text,
-    ADD COLUMN email_change_token_current text,
-    ADD COLUMN email_change_confirm_status smallint DEFAULT 0,
-    ADD COLUMN reauthentication_token text,
-    ADD COLUMN reauthentication_sent_at timestamptz,
-    ADD COLUMN phone text,
-    ADD COLUMN phone_confirmed_at timestamptz,
-    ADD COLUMN phone_change text,
-    ADD COLUMN phone_change_token text,
-    ADD COLUMN phone_change_sent_at timestamptz,
-    ADD COLUMN confirmed_at timestamptz
-        GENERATED ALWAYS AS (LEAST(email_confirmed_at, phone_confirmed_at)) STORED,
-    ADD COLUMN is_super_admin boolean,
-    ADD COLUMN is_sso_user boolean NOT NULL DEFAULT false,
-    ADD COLUMN deleted_at timestamptz;
-
--- GoTrue's identities, which seeds insert beside their users. Not used by Sluice's sign-in (the
--- email and password are), kept so that such seeds and exports load.
-CREATE TABLE auth.identities (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    provider_id text NOT NULL,
-    user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
-    identity_data jsonb NOT NULL,
-    provider text NOT NULL,
-    last_sign_in_at timestamptz,
-    created_at timestamptz DEFAULT now(),
-    updated_at timestamptz DEFAULT now(),
-    email text GENERATED ALWAYS AS (lower(identity_data ->> 'email')) STORED,
-    UNIQUE (provider_id, provider)
-);
-CREATE INDEX identities_user_id_idx ON auth.identities (user_id);
-SELECT pg_catalog.pg_extension_config_dump('auth.identities', '');
-
-CREATE FUNCTION auth.sluice_users_take_password()
-RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF NEW.encrypted_password IS NOT NULL AND NEW.encrypted_password <> '' THEN
-        IF NEW.encrypted_password !~ '^\$(2[aby]\$|argon2id\$)' THEN
-            RAISE EXCEPTION 'auth.users.encrypted_password must be a bcrypt or Argon2id hash'
-                USING ERRCODE = '22023',
-                      HINT = 'Write crypt(password, gen_salt(''bf'')) (pgcrypto), as Supabase seeds do.';
-        END IF;
-        PERFORM set_config('sluice.pw_' || replace(NEW.id::text, '-', ''), NEW.encrypted_password, true);
-    END IF;
-    NEW.encrypted_password := NULL;
-    NEW.confirmation_token := NULL;
-    NEW.recovery_token := NULL;
-    NEW.email_change_token_new := NULL;
-    NEW.email_change_token_current := NULL;
-    NEW.reauthentication_token := NULL;
-    NEW.phone_change_token := NULL;
-    NEW.email := lower(NEW.email);
-    NEW.raw_app_meta_data := coalesce(NEW.raw_app_meta_data, '{}');
-    NEW.raw_user_meta_data := coalesce(NEW.raw_user_meta_data, '{}');
-    RETURN NEW;
-END
-$$;
-
-CREATE FUNCTION auth.sluice_users_store_password()
-RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    setting text := 'sluice.pw_' || replace(NEW.id::text, '-', '');
-    hash text := current_setting(setting, true);
-BEGIN
-    IF hash IS NOT NULL AND hash <> '' THEN
-        PERFORM set_config(setting, '', true);
-        INSERT INTO auth.passwords AS p (user_id, hash) VALUES (NEW.id, hash)
-        ON CONFLICT ON CONSTRAINT passwords_pkey DO UPDATE SET hash = EXCLUDED.hash, updated_at = now();
-    END IF;
-    RETURN NULL;
-END
-$$;
-
--- Named to run before any other BEFORE trigger on the table (they fire in name order).
-CREATE TRIGGER a_sluice_take_password BEFORE INSERT OR UPDATE ON auth.users
-    FOR EACH ROW EXECUTE FUNCTION auth.sluice_users_take_password();
-CREATE TRIGGER sluice_store_password AFTER INSERT OR UPDATE ON auth.users
-    FOR EACH ROW EXECUTE FUNCTION auth.sluice_users_store_password();
-
--- After a bcrypt hash verified at sign-in: the Argon2id hash replaces it, unless the password
--- changed meanwhile. Returns whether it did.
-CREATE FUNCTION auth.sluice_rehash_password(user_id uuid, old_hash text, new_hash text)
-RETURNS boolean
-LANGUAGE sql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    WITH done AS (
-        UPDATE auth.passwords AS p SET hash = $3, updated_at = now()
-        WHERE p.user_id = $1 AND p.hash = $2
-        RETURNING 1
-    )
-    SELECT EXISTS (SELECT 1 FROM done)
-$$;
-
-REVOKE ALL ON FUNCTION auth.sluice_users_take_password() FROM PUBLIC;
-REVOKE ALL ON FUNCTION auth.sluice_users_store_password() FROM PUBLIC;
-REVOKE ALL ON FUNCTION auth.sluice_rehash_password(uuid, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION auth.sluice_rehash_password(uuid, text, text) TO authenticator;
-/* </end connected objects> */
-
-/* <begin connected objects> */
 -- extension/src/capture.rs:258
 -- sluice::capture::capture_history
 CREATE FUNCTION "capture_history"()
@@ -1874,6 +1903,15 @@ CREATE FUNCTION "capture_history"()
 /* <begin connected objects> */
 -- extension/src/claims.rs:62
 CREATE SCHEMA IF NOT EXISTS auth; /* sluice::claims::auth */
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/claims.rs:73
+-- sluice::claims::auth::role
+CREATE  FUNCTION auth."role"() RETURNS TEXT /* Option < String > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'role_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -1892,15 +1930,6 @@ CREATE  FUNCTION auth."email"() RETURNS TEXT /* Option < String > */
 STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'email_wrapper';
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/claims.rs:73
--- sluice::claims::auth::role
-CREATE  FUNCTION auth."role"() RETURNS TEXT /* Option < String > */
-STRICT STABLE PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'role_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */

@@ -41,6 +41,12 @@ pgrx::extension_sql_file!("../sql/raise_error.sql", name = "raise_error");
 
 // Storage (issue 11): buckets and file metadata under RLS, Supabase Storage's helpers.
 pgrx::extension_sql_file!("../sql/storage.sql", name = "storage");
+// S3 multipart uploads in flight, for the storage sweep.
+pgrx::extension_sql_file!(
+    "../sql/storage_multipart.sql",
+    name = "storage_multipart",
+    requires = ["storage"]
+);
 // Webhooks: definitions, secrets, cursors and the delivery log; the sidecars deliver them.
 pgrx::extension_sql_file!(
     "../sql/webhooks.sql",

@@ -73,3 +73,10 @@ WHERE extname = 'sluice' AND c::regclass::text LIKE 'storage.%' ORDER BY 1::text
 
 DELETE FROM storage.objects;
 DELETE FROM storage.buckets;
+
+-- S3 multipart uploads in flight: only the sidecar's login role reaches their records, no request role.
+SELECT r AS role,
+       has_table_privilege(r, 'storage.sluice_multipart_uploads', 'SELECT') AS can_select,
+       has_table_privilege(r, 'storage.sluice_multipart_uploads', 'INSERT') AS can_insert,
+       has_table_privilege(r, 'storage.sluice_multipart_uploads', 'DELETE') AS can_delete
+FROM unnest(ARRAY['anon', 'authenticated', 'service_role', 'authenticator']) AS r ORDER BY 1;

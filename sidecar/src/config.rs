@@ -199,6 +199,11 @@ pub struct StorageArgs {
     #[arg(long, env = "SLUICE_STORAGE_SWEEP_INTERVAL", value_name = "SECONDS", default_value_t = 3600,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub storage_sweep_interval: u64,
+    /// How many backend keys one pass of the sweep lists and checks (each pass reads only the rows
+    /// of the keys it listed).
+    #[arg(long, env = "SLUICE_STORAGE_SWEEP_PAGE", value_name = "KEYS", default_value_t = 1000,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..100_000))]
+    pub storage_sweep_page: usize,
 }
 
 /// How much one REST request may ask for; more is refused with 400 `SLUICE115` before it reaches

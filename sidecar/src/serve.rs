@@ -208,17 +208,24 @@ fn start_storage(
     tracing::info!("storage backend: {backend:?}");
     let mut storage = Storage::new(backend, jwt_secret, pool);
     storage.max_file_bytes = args.storage_max_file_bytes;
+    storage.sweep_page = args.storage_sweep_page;
     let storage = Arc::new(storage);
     let grace = Duration::from_secs(args.storage_sweep_grace);
     let interval = Duration::from_secs(args.storage_sweep_interval);
     let sweeper = Arc::clone(&storage);
     tokio::spawn(async move {
         loop {
+            let started = std::time::Instant::now();
             match sweeper.sweep_now(grace).await {
-                Ok(0) => {}
-                Ok(removed) => {
-                    tracing::info!("storage sweep removed {removed} unreferenced objects")
-                }
+                Ok(swept) if swept.removed == 0 && swept.aborted == 0 => {}
+                Ok(swept) => tracing::info!(
+                    "storage sweep removed {} unreferenced objects and aborted {} interrupted \
+                     multipart uploads in {} ms, {} passes",
+                    swept.removed,
+                    swept.aborted,
+                    started.elapsed().as_millis(),
+                    swept.passes
+                ),
                 Err(err) => {
                     tracing::warn!("storage sweep failed: {}", crate::error::describe(&err))
                 }

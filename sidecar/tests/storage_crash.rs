@@ -1,6 +1,8 @@
 //! Crash safety of storage: the sidecar is SIGKILLed in the middle of an upload and in the middle
-//! of a delete. Afterwards there is never a row without its bytes, and the bytes no row names are
-//! found and removed by the sweep of the next sidecar.
+//! of a delete, on the file backend and on S3 (a moto server). Afterwards there is never a row
+//! without its bytes, and the bytes no row names, and on S3 the interrupted multipart upload (whose
+//! parts no object listing shows), are found and removed by the sweep of the next sidecar, which
+//! works in bounded passes (a small `SLUICE_STORAGE_SWEEP_PAGE` here, so it takes many).
 
 mod support;
 
@@ -10,22 +12,87 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use support::moto::Moto;
 use support::postgres::{Server, TestDb};
 use support::realtime::{authenticator_url, sign};
 use support::sidecar::{serve_command, Sidecar};
 use support::{random_suffix, repo_root};
 
-/// A sidecar on `db` whose file backend is `root` and whose sweep, at start-up, takes every
-/// unreferenced key however young (`grace`).
-fn sidecar(url: &str, root: &Path, grace: u64) -> Sidecar {
+/// Keys one pass of the sweep reads in these tests: far fewer than the keys there are.
+const SWEEP_PAGE: usize = 50;
+
+/// Where the bytes go.
+enum Store {
+    File(PathBuf),
+    S3(Moto),
+}
+
+impl Store {
+    /// Every key with its size, as the backend itself shows it (not through the sidecar).
+    fn keys(&self) -> Vec<(String, u64)> {
+        match self {
+            Store::File(root) => {
+                let mut keys: Vec<(String, u64)> = files(root)
+                    .into_iter()
+                    .map(|(path, size)| {
+                        let relative = path.strip_prefix(root).unwrap();
+                        (relative.to_string_lossy().into_owned(), size)
+                    })
+                    .collect();
+                keys.sort();
+                keys
+            }
+            Store::S3(moto) => moto.keys(),
+        }
+    }
+}
+
+/// A sidecar on `db` over `store`, whose sweep, at start-up, takes every unreferenced key older
+/// than `grace` seconds, `SWEEP_PAGE` keys a pass.
+fn sidecar(url: &str, store: &Store, grace: u64) -> Sidecar {
     let mut command = serve_command(url);
     command
-        .env("SLUICE_STORAGE_BACKEND", "file")
-        .env("SLUICE_STORAGE_ROOT", root)
-        .env("SLUICE_STORAGE_SWEEP_GRACE", grace.to_string());
+        .env("SLUICE_STORAGE_SWEEP_GRACE", grace.to_string())
+        .env("SLUICE_STORAGE_SWEEP_PAGE", SWEEP_PAGE.to_string());
+    match store {
+        Store::File(root) => {
+            command
+                .env("SLUICE_STORAGE_BACKEND", "file")
+                .env("SLUICE_STORAGE_ROOT", root);
+        }
+        Store::S3(moto) => moto.configure(&mut command),
+    }
     let mut sidecar = Sidecar::spawn(command);
     sidecar.wait_listening(Duration::from_secs(30));
     sidecar
+}
+
+/// No row without its bytes: every row's version is a key of the store.
+fn assert_rows_have_bytes(db: &TestDb, store: &Store) {
+    let keys: Vec<String> = store.keys().into_iter().map(|(key, _)| key).collect();
+    let rows =
+        db.rows("SELECT bucket_id || '/' || name || '/' || version AS key FROM storage.objects");
+    for row in rows.as_array().unwrap() {
+        let key = row["key"].as_str().unwrap();
+        assert!(
+            keys.iter().any(|k| k == key),
+            "a row without its bytes: {key}"
+        );
+    }
+}
+
+/// The passes the sweep logged (`... in T ms, N passes`), summed over its log lines.
+fn sweep_passes(log: &str) -> usize {
+    log.lines()
+        .filter_map(|line| {
+            line.split(", ")
+                .last()?
+                .strip_suffix(" passes")?
+                .trim()
+                .parse::<usize>()
+                .ok()
+        })
+        .sum()
 }
 
 fn service_token() -> String {
@@ -94,33 +161,51 @@ fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
 struct Fixture {
     db: TestDb,
     url: String,
-    root: PathBuf,
+    store: Store,
 }
 
 impl Fixture {
-    fn new() -> Fixture {
+    fn new(s3: bool) -> Fixture {
         let server = Server::shared();
         let db = TestDb::create(&server);
         db.install_extension();
         db.execute("INSERT INTO storage.buckets (id, name) VALUES ('b', 'b')");
         let url = authenticator_url(&db);
-        let root = repo_root()
-            .join(".sluice")
-            .join(format!("storage-crash-{}", random_suffix()));
-        Fixture { db, url, root }
+        let store = if s3 {
+            Store::S3(Moto::start("sluice-crash"))
+        } else {
+            Store::File(
+                repo_root()
+                    .join(".sluice")
+                    .join(format!("storage-crash-{}", random_suffix())),
+            )
+        };
+        Fixture { db, url, store }
     }
 }
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
+        if let Store::File(root) = &self.store {
+            let _ = std::fs::remove_dir_all(root);
+        }
     }
 }
 
 #[test]
 fn a_sidecar_killed_mid_upload_leaves_garbage_the_sweep_removes_and_no_row() {
-    let fixture = Fixture::new();
-    let mut first = sidecar(&fixture.url, &fixture.root, 3600);
+    killed_mid_upload(false);
+}
+
+#[test]
+fn on_s3_a_sidecar_killed_mid_upload_leaves_an_incomplete_multipart_upload_the_sweep_aborts() {
+    killed_mid_upload(true);
+}
+
+fn killed_mid_upload(s3: bool) {
+    let fixture = Fixture::new(s3);
+    let store = &fixture.store;
+    let mut first = sidecar(&fixture.url, store, 3600);
     let addr = first.addr();
     // A finished upload, which must survive everything below.
     let kept = b"kept bytes";
@@ -134,10 +219,11 @@ fn a_sidecar_killed_mid_upload_leaves_garbage_the_sweep_removes_and_no_row() {
         ),
         200
     );
-    let kept_file = files(&fixture.root);
-    assert_eq!(kept_file.len(), 1);
+    let kept_keys = store.keys();
+    assert_eq!(kept_keys.len(), 1);
 
-    // An upload of 64 MiB of which 8 MiB are sent, then the sidecar dies.
+    // An upload of 64 MiB of which 24 MiB are sent, then the sidecar dies: on disk, a partial
+    // file; on S3, a multipart upload with a part or two (8 MiB parts).
     let mut stream = TcpStream::connect(addr).unwrap();
     let total = 64 * 1024 * 1024;
     let head = format!(
@@ -146,21 +232,34 @@ fn a_sidecar_killed_mid_upload_leaves_garbage_the_sweep_removes_and_no_row() {
         service_token()
     );
     stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(&vec![7u8; 8 * 1024 * 1024]).unwrap();
-    wait_until(
-        Duration::from_secs(30),
-        "the partial upload reaching the disk",
-        || {
-            files(&fixture.root)
-                .iter()
-                .any(|(path, size)| !kept_file.iter().any(|(k, _)| k == path) && *size > 0)
-        },
-    );
+    stream.write_all(&vec![7u8; 24 * 1024 * 1024]).unwrap();
+    match store {
+        Store::File(root) => wait_until(
+            Duration::from_secs(30),
+            "the partial upload reaching the disk",
+            || {
+                files(root).iter().any(|(path, size)| {
+                    !kept_keys.iter().any(|(k, _)| root.join(k) == *path) && *size > 0
+                })
+            },
+        ),
+        Store::S3(moto) => {
+            let started = Instant::now();
+            while !moto.uploads().iter().any(|upload| upload.parts > 0) {
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "no part of the multipart upload reached S3; the sidecar's log:\n{}",
+                    first.log()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
     first.signal(libc::SIGKILL);
     first.wait_exit(Duration::from_secs(10));
     drop(stream);
 
-    // No row for the interrupted upload; its partial bytes are on disk, named by no row.
+    // No row for the interrupted upload; its partial bytes are left behind, named by no row.
     assert_eq!(
         count(
             &fixture.db,
@@ -168,24 +267,58 @@ fn a_sidecar_killed_mid_upload_leaves_garbage_the_sweep_removes_and_no_row() {
         ),
         0
     );
-    assert_eq!(
-        files(&fixture.root).len(),
-        2,
-        "the partial upload's bytes are left behind"
-    );
+    assert_rows_have_bytes(&fixture.db, store);
+    match store {
+        Store::File(_) => assert_eq!(
+            store.keys().len(),
+            2,
+            "the partial upload's bytes are left behind"
+        ),
+        Store::S3(moto) => {
+            // Not an object: only the list of multipart uploads shows it, and the record.
+            assert_eq!(store.keys(), kept_keys);
+            let uploads = moto.uploads();
+            assert_eq!(uploads.len(), 1, "{uploads:?}");
+            let recorded = fixture
+                .db
+                .rows("SELECT upload_id, key FROM storage.sluice_multipart_uploads");
+            assert_eq!(recorded[0]["upload_id"], uploads[0].upload_id.as_str());
+            assert_eq!(recorded[0]["key"], uploads[0].key.as_str());
+            eprintln!(
+                "on S3, the killed upload left {} parts of 8 MiB",
+                uploads[0].parts
+            );
+        }
+    }
 
     // The next sidecar's sweep removes them, and only them.
-    let second = sidecar(&fixture.url, &fixture.root, 0);
+    let started = Instant::now();
+    let second = sidecar(&fixture.url, store, 0);
     wait_until(
-        Duration::from_secs(20),
+        Duration::from_secs(30),
         "the sweep removing the partial upload",
-        || files(&fixture.root).len() == 1,
+        || match store {
+            Store::File(_) => store.keys().len() == 1,
+            Store::S3(moto) => moto.uploads().is_empty(),
+        },
     );
-    assert_eq!(files(&fixture.root), kept_file);
+    eprintln!(
+        "the next sidecar's start-up sweep cleaned up within {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(store.keys(), kept_keys);
+    assert_eq!(
+        count(
+            &fixture.db,
+            "SELECT count(*) AS n FROM storage.sluice_multipart_uploads"
+        ),
+        0
+    );
     assert_eq!(
         count(&fixture.db, "SELECT count(*) AS n FROM storage.objects"),
         1
     );
+    assert_rows_have_bytes(&fixture.db, store);
     let (status, body) = get_bytes(second.addr(), "/storage/v1/object/b/kept.txt");
     assert_eq!(status, 200);
     assert_eq!(body, kept);
@@ -215,8 +348,18 @@ fn get_bytes(addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
 
 #[test]
 fn a_sidecar_killed_mid_delete_leaves_no_row_and_the_sweep_removes_the_bytes() {
-    let fixture = Fixture::new();
-    let mut first = sidecar(&fixture.url, &fixture.root, 3600);
+    killed_mid_delete(false);
+}
+
+#[test]
+fn on_s3_a_sidecar_killed_mid_delete_leaves_no_row_and_the_sweep_removes_the_bytes() {
+    killed_mid_delete(true);
+}
+
+fn killed_mid_delete(s3: bool) {
+    let fixture = Fixture::new(s3);
+    let store = &fixture.store;
+    let mut first = sidecar(&fixture.url, store, 3600);
     let addr = first.addr();
     let names: Vec<String> = (0..600).map(|i| format!("many/{i:04}.txt")).collect();
     for name in &names {
@@ -226,7 +369,18 @@ fn a_sidecar_killed_mid_delete_leaves_no_row_and_the_sweep_removes_the_bytes() {
             200
         );
     }
-    assert_eq!(files(&fixture.root).len(), names.len());
+    // One more that stays: the sweep must leave it, whichever page it falls in.
+    assert_eq!(
+        request(
+            addr,
+            "POST",
+            "/storage/v1/object/b/z/kept.txt",
+            "text/plain",
+            b"kept"
+        ),
+        200
+    );
+    assert_eq!(store.keys().len(), names.len() + 1);
 
     // Remove them all in one request; kill the sidecar as soon as the deletion has committed,
     // while it is removing the bytes.
@@ -245,26 +399,54 @@ fn a_sidecar_killed_mid_delete_leaves_no_row_and_the_sweep_removes_the_bytes() {
         let _ = stream.read_to_end(&mut answer);
     });
     wait_until(Duration::from_secs(30), "the deletion committing", || {
-        count(&fixture.db, "SELECT count(*) AS n FROM storage.objects") == 0
+        count(&fixture.db, "SELECT count(*) AS n FROM storage.objects") == 1
     });
     first.signal(libc::SIGKILL);
     first.wait_exit(Duration::from_secs(10));
     deleting.join().unwrap();
-    let left = files(&fixture.root).len();
+    let left = store.keys().len() - 1;
     eprintln!(
-        "files left when the sidecar was killed mid-delete: {left} of {}",
+        "keys left when the sidecar was killed mid-delete: {left} of {}",
         names.len()
     );
 
-    // No row names any of them; whatever bytes were left, the next sidecar's sweep removes.
+    // No row names any of them; whatever bytes were left, the next sidecar's sweep removes, in
+    // passes of SWEEP_PAGE keys.
     assert_eq!(
         count(&fixture.db, "SELECT count(*) AS n FROM storage.objects"),
-        0
+        1
     );
-    let _second = sidecar(&fixture.url, &fixture.root, 0);
+    assert_rows_have_bytes(&fixture.db, store);
+    let started = Instant::now();
+    let second = sidecar(&fixture.url, store, 0);
     wait_until(
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         "the sweep removing the deleted objects' bytes",
-        || files(&fixture.root).is_empty(),
+        || store.keys().len() == 1,
     );
+    eprintln!(
+        "the sweep removed {left} keys within {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_rows_have_bytes(&fixture.db, store);
+    if left > 0 {
+        wait_until(Duration::from_secs(10), "the sweep's log line", || {
+            sweep_passes(&second.log()) > 0
+        });
+        let log = second.log();
+        for line in log
+            .lines()
+            .filter(|line| line.contains("storage sweep removed"))
+        {
+            eprintln!("{line}");
+        }
+        let passes = sweep_passes(&log);
+        assert!(
+            passes > left / SWEEP_PAGE,
+            "{left} keys in pages of {SWEEP_PAGE} took {passes} passes"
+        );
+    }
+    let (status, body) = get_bytes(second.addr(), "/storage/v1/object/b/z/kept.txt");
+    assert_eq!(status, 200);
+    assert_eq!(body, b"kept");
 }

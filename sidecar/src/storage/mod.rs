@@ -124,6 +124,19 @@ pub struct Storage {
     pool: Pool,
     /// The largest upload accepted at all (a bucket may set less).
     pub max_file_bytes: u64,
+    /// How many backend keys (and multipart records) one pass of the sweep reads.
+    pub sweep_page: usize,
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Keys no row names, removed.
+    pub removed: usize,
+    /// Interrupted S3 multipart uploads, aborted.
+    pub aborted: usize,
+    /// Passes (pages of keys and of multipart records) it took.
+    pub passes: usize,
 }
 
 impl std::fmt::Debug for Storage {
@@ -172,10 +185,11 @@ pub fn mime_allowed(allowed: &[String], mime: &str) -> bool {
 impl Storage {
     pub fn new(backend: Backend, jwt_secret: &[u8], pool: Pool) -> Storage {
         Storage {
-            backend,
+            backend: backend.with_journal(pool.clone()),
             signer: Signer::new(jwt_secret),
             pool,
             max_file_bytes: 50 * 1024 * 1024 * 1024,
+            sweep_page: 1000,
         }
     }
 
@@ -753,7 +767,7 @@ impl Storage {
     }
 
     /// `sweep` outside any request (the periodic task).
-    pub async fn sweep_now(&self, grace: Duration) -> Result<usize, StorageError> {
+    pub async fn sweep_now(&self, grace: Duration) -> Result<Swept, StorageError> {
         let identity = Identity {
             role: SERVICE_ROLE.to_owned(),
             claims: json!({"role": SERVICE_ROLE}),
@@ -769,74 +783,147 @@ impl Storage {
     }
 
     /// Removes every key that no row of storage.objects names and that is older than `grace`
-    /// (younger ones may belong to an upload whose row is about to commit). Returns how many.
+    /// (younger ones may belong to an upload whose row is about to commit), and aborts the S3
+    /// multipart uploads untouched for `grace`. Works in passes of `sweep_page` keys (keyset
+    /// pagination over the backend's listing), each reading only the rows of the keys it listed,
+    /// so no pass reads the whole table nor holds the whole listing.
     pub async fn sweep(
         &self,
         request: Request<'_>,
         grace: Duration,
-    ) -> Result<usize, StorageError> {
-        // Listed before the rows are read: a key written after the listing is not considered, and
-        // a row committed before the read protects its key.
-        let listed = self.backend.list().await?;
-        let statements = [
-            Statement {
+    ) -> Result<Swept, StorageError> {
+        self.run(
+            request,
+            true,
+            "storage.sweep",
+            Access::ReadWrite,
+            End::Commit,
+            &[Statement {
                 sql: sql::EXPIRE_RESUMABLES,
                 params: &[],
-            },
-            Statement {
-                sql: sql::LIVE_VERSIONS,
-                params: &[],
-            },
-            Statement {
-                sql: sql::LIVE_RESUMABLES,
-                params: &[],
-            },
-        ];
-        let mut rows = self
+            }],
+        )
+        .await?;
+        let mut swept = Swept::default();
+        let mut cursor: Option<String> = None;
+        loop {
+            let (removed, next) = self.sweep_pass(request, grace, cursor.as_deref()).await?;
+            swept.removed += removed;
+            swept.passes += 1;
+            match next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let (aborted, passes) = self.abort_stale_multiparts(grace).await?;
+        swept.aborted = aborted;
+        swept.passes += passes;
+        Ok(swept)
+    }
+
+    /// One page of the sweep: the keys after `after`; returns how many were removed and where the
+    /// next page starts (`None`: the listing is over).
+    async fn sweep_pass(
+        &self,
+        request: Request<'_>,
+        grace: Duration,
+        after: Option<&str>,
+    ) -> Result<(usize, Option<String>), StorageError> {
+        // Listed before the rows are read: a key written after the listing is not considered, and
+        // a row committed before the read protects its key.
+        let listed = self.backend.list_page(after, self.sweep_page).await?;
+        // The last key in the backend's own order (byte order on S3, part by part on disk).
+        let next = if listed.len() < self.sweep_page {
+            None
+        } else {
+            listed.last().map(|(key, _)| key.clone())
+        };
+        let now = SystemTime::now();
+        let old: Vec<&String> = listed
+            .iter()
+            .filter(|(_, modified)| now.duration_since(*modified).is_ok_and(|age| age >= grace))
+            .map(|(key, _)| key)
+            .collect();
+        if old.is_empty() {
+            return Ok((0, next));
+        }
+        let (mut keys, mut buckets, mut names, mut versions) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for key in &old {
+            // A key of fewer than three parts is nothing Sluice wrote: garbage too.
+            if let Some(parts) = self.backend.parse_listed(key).filter(|p| p.len() >= 3) {
+                keys.push(key.to_string());
+                buckets.push(parts[0].clone());
+                names.push(parts[1..parts.len() - 1].join("/"));
+                versions.push(parts[parts.len() - 1].clone());
+            }
+        }
+        let prefix = resumable::PARTS_PREFIX;
+        let params: [&(dyn ToSql + Sync); 5] = [&keys, &buckets, &names, &versions, &prefix];
+        let rows = self
             .run(
                 request,
                 true,
                 "storage.sweep",
-                Access::ReadWrite,
+                Access::ReadOnly,
                 End::Commit,
-                &statements,
+                &[Statement {
+                    sql: sql::LIVE_KEYS,
+                    params: &params,
+                }],
             )
             .await?;
-        // The parts of resumable uploads in progress.
-        let in_progress: Vec<String> = rows
-            .pop()
-            .unwrap_or_default()
-            .iter()
-            .map(|row| {
-                let id: String = row.get(0);
-                format!(
-                    "{}/",
-                    self.backend.key_string(&[resumable::PARTS_PREFIX, &id])
-                )
-            })
-            .collect();
         let live: HashSet<String> = rows
-            .pop()
-            .unwrap_or_default()
-            .iter()
-            .map(|row| {
-                let (bucket, name, version): (String, String, String) =
-                    (row.get(0), row.get(1), row.get(2));
-                self.backend
-                    .key_string(&object_key(&bucket, &name, &version))
-            })
+            .first()
+            .map(|rows| rows.iter().map(|row| row.get(0)).collect())
+            .unwrap_or_default();
+        let garbage: Vec<&str> = old
+            .into_iter()
+            .filter(|key| !live.contains(*key))
+            .map(String::as_str)
             .collect();
-        let now = SystemTime::now();
-        let mut removed = 0;
-        for (key, modified) in listed {
-            let old_enough = now.duration_since(modified).is_ok_and(|age| age >= grace);
-            let uploading = in_progress.iter().any(|prefix| key.starts_with(prefix));
-            if old_enough && !uploading && !live.contains(&key) {
-                self.backend.delete_listed(&key).await?;
-                removed += 1;
+        self.backend.delete_listed_many(&garbage).await?;
+        Ok((garbage.len(), next))
+    }
+
+    /// Aborts the S3 multipart uploads whose record was not touched for `grace` (their sidecar
+    /// died), a page at a time; returns how many, and the pages it read.
+    async fn abort_stale_multiparts(
+        &self,
+        grace: Duration,
+    ) -> Result<(usize, usize), StorageError> {
+        if !matches!(self.backend, Backend::S3(_)) {
+            return Ok((0, 0));
+        }
+        let client = self.pool.get().await.map_err(crate::db::DbError::from)?;
+        let statement = client
+            .prepare_cached(sql::STALE_MULTIPARTS)
+            .await
+            .map_err(crate::db::DbError::from)?;
+        let grace_secs = grace.as_secs_f64();
+        let page = i64::try_from(self.sweep_page).unwrap_or(i64::MAX);
+        let mut cursor = (SystemTime::UNIX_EPOCH, String::new());
+        let (mut aborted, mut passes) = (0, 0);
+        loop {
+            let rows = client
+                .query(&statement, &[&grace_secs, &cursor.0, &cursor.1, &page])
+                .await
+                .map_err(crate::db::DbError::from)?;
+            passes += 1;
+            for row in &rows {
+                let (upload_id, key): (String, String) = (row.get(0), row.get(1));
+                match self.backend.abort_multipart(&key, &upload_id).await {
+                    Ok(()) => aborted += 1,
+                    Err(err) => {
+                        tracing::warn!("could not abort the multipart upload of {key}: {err}")
+                    }
+                }
+                cursor = (row.get(2), upload_id);
+            }
+            if rows.len() < self.sweep_page {
+                return Ok((aborted, passes));
             }
         }
-        Ok(removed)
     }
 }
 

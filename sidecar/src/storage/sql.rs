@@ -170,18 +170,59 @@ pub fn list_objects(column: SortColumn, order: Order) -> String {
     )
 }
 
-/// `/object/list-v2`: objects whose name starts with `$2`, after cursor `$3` (by name), at most
-/// `$4` + 1 (the extra one tells whether there is a next page); with `$5`, grouped at the next `/`
-/// into folders. Each row: key, whether a folder, and the object's JSON.
-pub const LIST_OBJECTS_V2: &str = "WITH e AS (SELECT CASE WHEN $5::bool AND strpos(substr(name, char_length($2) + 1), '/') > 0 \
-     THEN $2 || split_part(substr(name, char_length($2) + 1), '/', 1) || '/' ELSE name END AS key, \
-     id, name, updated_at, created_at, last_accessed_at, metadata \
-     FROM storage.objects WHERE bucket_id = $1 AND starts_with(name, $2)) \
-     SELECT key, bool_or(key <> name) AS folder, \
-     CASE WHEN bool_or(key <> name) THEN NULL ELSE json_build_object('id', min(id::text), 'name', key, \
-     'key', key, 'updated_at', max(updated_at), 'created_at', max(created_at), \
-     'last_accessed_at', max(last_accessed_at), 'metadata', (array_agg(metadata))[1]) END AS object \
-     FROM e WHERE key > $3 GROUP BY key ORDER BY key LIMIT $4::int8 + 1";
+/// `/object/list-v2`: entries whose name starts with `$2` (a plain prefix, as in Supabase: `a/b`
+/// matches `a/bc.png`), with `$5` grouped at the next `/` into folders (`<prefix><segment>/`);
+/// sorted by `column` (name, or updated_at/created_at with the name breaking ties; a folder sorts
+/// by its newest object) in byte order (`COLLATE "C"`, as Supabase sorts), after the keyset cursor
+/// (`$3` the last name, `''` for none; `$6` its sort time, bound only when sorting by a time), at
+/// most `$4` + 1 (the extra one tells
+/// whether there is a next page). Each row: key, whether a folder, the object's JSON, the sort time.
+pub fn list_objects_v2(column: SortColumn, order: Order) -> String {
+    let (after, dir) = match order {
+        Order::Asc => (">", "ASC"),
+        Order::Desc => ("<", "DESC"),
+    };
+    let (keyset, sort) = match column {
+        SortColumn::UpdatedAt | SortColumn::CreatedAt => (
+            format!(
+                "($3 = '' OR sort_at {after} $6::timestamptz \
+                 OR (sort_at = $6::timestamptz AND key COLLATE \"C\" {after} $3))"
+            ),
+            format!("sort_at {dir}, key COLLATE \"C\" {dir}"),
+        ),
+        _ => (
+            format!("($3 = '' OR key COLLATE \"C\" {after} $3)"),
+            format!("key COLLATE \"C\" {dir}"),
+        ),
+    };
+    let sort_column = match column {
+        SortColumn::CreatedAt => "created_at",
+        _ => "updated_at",
+    };
+    format!(
+        "WITH e AS (SELECT CASE WHEN $5::bool AND strpos(substr(name, char_length($2) + 1), '/') > 0 \
+         THEN $2 || split_part(substr(name, char_length($2) + 1), '/', 1) || '/' ELSE name END AS key, \
+         id, name, updated_at, created_at, last_accessed_at, metadata \
+         FROM storage.objects WHERE bucket_id = $1 AND starts_with(name, $2)), \
+         g AS (SELECT key, bool_or(key <> name) AS folder, max({sort_column}) AS sort_at, \
+         CASE WHEN bool_or(key <> name) THEN NULL ELSE json_build_object('id', min(id::text), \
+         'name', key, 'key', key, 'updated_at', max(updated_at), 'created_at', max(created_at), \
+         'last_accessed_at', max(last_accessed_at), 'metadata', (array_agg(metadata))[1]) END AS object \
+         FROM e GROUP BY key) \
+         SELECT key, folder, object, sort_at FROM g WHERE {keyset} ORDER BY {sort} LIMIT $4::int8 + 1"
+    )
+}
+
+/// `/object/info/public/...`: the object of a public bucket, whatever the policies (run as
+/// service_role; the bucket must be public), as `OBJECT_INFO` shows it.
+pub const PUBLIC_OBJECT_INFO: &str =
+    "SELECT json_build_object('id', o.id, 'name', o.name, 'version', o.version, \
+     'bucket_id', o.bucket_id, 'size', (o.metadata ->> 'size')::bigint, \
+     'content_type', o.metadata ->> 'mimetype', 'cache_control', o.metadata ->> 'cacheControl', \
+     'etag', o.metadata ->> 'eTag', 'metadata', o.user_metadata, \
+     'last_modified', o.metadata ->> 'lastModified', 'created_at', o.created_at) \
+     FROM storage.objects o JOIN storage.buckets b ON b.id = o.bucket_id \
+     WHERE b.public AND o.bucket_id = $1 AND o.name = $2";
 
 /// The bucket as Supabase's bucket routes show it.
 const BUCKET_JSON: &str =
@@ -232,9 +273,24 @@ pub const USE_UPLOAD_TOKEN: &str =
     "INSERT INTO storage.sluice_used_upload_tokens (token_id, expires_at) \
      VALUES ($1::text::uuid, to_timestamp($2::float8))";
 
-/// The sweep's view: every live (bucket, name, version).
-pub const LIVE_VERSIONS: &str =
-    "SELECT bucket_id, name, version FROM storage.objects WHERE version IS NOT NULL";
+/// One page of the sweep: which of the listed keys (`$1`, with their parts: `$2` bucket, `$3` name,
+/// `$4` version) a row names: an object's version, or a part of the resumable upload `$5/<id>/...`
+/// in progress. Each key is one index lookup, so a pass reads as many rows as it lists keys.
+pub const LIVE_KEYS: &str = "SELECT k.key \
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(key, bucket, name, version) \
+     WHERE EXISTS (SELECT 1 FROM storage.objects o \
+                   WHERE o.bucket_id = k.bucket AND o.name = k.name AND o.version = k.version) \
+        OR (k.bucket = $5 \
+            AND split_part(k.name, '/', 1) ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' \
+            AND EXISTS (SELECT 1 FROM storage.sluice_uploads u \
+                        WHERE u.id = split_part(k.name, '/', 1)::uuid))";
+
+/// S3 multipart uploads untouched for `$1` seconds, after the keyset cursor (`$2` touched_at, `$3`
+/// upload id), at most `$4`: run as the sidecar's login role, the only one that reaches the table.
+pub const STALE_MULTIPARTS: &str = "SELECT upload_id, key, touched_at \
+     FROM storage.sluice_multipart_uploads \
+     WHERE touched_at < now() - make_interval(secs => $1) AND (touched_at, upload_id) > ($2, $3) \
+     ORDER BY touched_at, upload_id LIMIT $4";
 
 /// Resumable uploads (`resumable`), all as service_role after the sidecar's own checks.
 pub const CREATE_RESUMABLE: &str =
@@ -252,9 +308,6 @@ pub const ADVANCE_RESUMABLE: &str = "UPDATE storage.sluice_uploads SET upload_of
      parts = parts + 1 WHERE id = $1::text::uuid AND upload_offset = $2 RETURNING id";
 
 pub const DELETE_RESUMABLE: &str = "DELETE FROM storage.sluice_uploads WHERE id = $1::text::uuid";
-
-/// The sweep keeps the parts of these uploads.
-pub const LIVE_RESUMABLES: &str = "SELECT id::text FROM storage.sluice_uploads";
 
 /// Resumable uploads expire a day after they began (as Supabase's do); the sweep then removes
 /// their parts. Used upload tokens are forgotten once they have expired (they are refused as

@@ -1,10 +1,10 @@
 //! Image transformations (`/render/image/...`): resize to `width`/`height` with Supabase's
 //! `resize` modes (cover: fill the box and crop; contain: fit inside it; fill: stretch), and
-//! encode as the original format or WebP, with `quality` for JPEG. Pure functions over bytes;
-//! `http::storage::render` fetches the source and caches the result.
+//! encode as the original format or WebP, with `quality` for JPEG and WebP. Pure functions over
+//! bytes; `http::storage::render` fetches the source and caches the result.
 //!
-//! WebP output is lossless (the `image` crate encodes no lossy WebP), so `quality` applies to JPEG
-//! only. Sources are bounded (`MAX_SOURCE_BYTES`, and the decoder's own size limits), as are the
+//! WebP output is lossy, encoded by libwebp (the `webp` crate; the `image` crate encodes lossless
+//! WebP only), at `quality` (default 80, as Supabase's). Sources are bounded (`MAX_SOURCE_BYTES`, and the decoder's own size limits), as are the
 //! requested dimensions (`MAX_DIMENSION`, Supabase's).
 
 use std::collections::HashMap;
@@ -12,7 +12,6 @@ use std::io::Cursor;
 
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
-use image::codecs::webp::WebPEncoder;
 use image::imageops::FilterType;
 use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 use serde::{Deserialize, Serialize};
@@ -165,6 +164,7 @@ pub fn apply(
         .map_err(|err| invalid(&format!("the image could not be decoded: {err}")))?;
     let resized = resize(image, transform);
     let mut out = Vec::new();
+    let quality = transform.quality.unwrap_or(DEFAULT_QUALITY);
     let (output, content_type) = match transform.format {
         Format::Webp => (ImageFormat::WebP, "image/webp"),
         Format::Origin => (
@@ -178,11 +178,18 @@ pub fn apply(
     };
     let encoded = match output {
         ImageFormat::Png => resized.write_with_encoder(PngEncoder::new(&mut out)),
-        ImageFormat::Jpeg => DynamicImage::ImageRgb8(resized.to_rgb8()).write_with_encoder(
-            JpegEncoder::new_with_quality(&mut out, transform.quality.unwrap_or(DEFAULT_QUALITY)),
-        ),
-        _ => DynamicImage::ImageRgba8(resized.to_rgba8())
-            .write_with_encoder(WebPEncoder::new_lossless(&mut out)),
+        ImageFormat::Jpeg => DynamicImage::ImageRgb8(resized.to_rgb8())
+            .write_with_encoder(JpegEncoder::new_with_quality(&mut out, quality)),
+        _ => {
+            let rgba = resized.to_rgba8();
+            let encoded = webp::Encoder::from_rgba(rgba.as_raw(), rgba.width(), rgba.height())
+                .encode_simple(false, f32::from(quality))
+                .map_err(|err| {
+                    StorageError::Internal(format!("encoding the image as WebP failed: {err:?}"))
+                })?;
+            out = encoded.to_vec();
+            Ok(())
+        }
     };
     encoded.map_err(|err| StorageError::Internal(format!("encoding the image failed: {err}")))?;
     Ok((out, content_type))
@@ -320,6 +327,58 @@ mod tests {
         assert_eq!(content_type, "image/webp");
         assert_eq!(&out[8..12], b"WEBP");
         assert_eq!(size_of(&out), (20, 10));
+    }
+
+    /// A photo-like source (smooth gradients and noise), where lossy quality makes a difference.
+    fn photo(width: u32, height: u32) -> Vec<u8> {
+        let mut seed = 7u32;
+        let image = image::RgbImage::from_fn(width, height, |x, y| {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let noise = (seed >> 24) as u8 / 4;
+            image::Rgb([
+                (x * 255 / width) as u8 ^ noise,
+                (y * 255 / height) as u8,
+                ((x + y) % 256) as u8 ^ noise,
+            ])
+        });
+        let mut out = Vec::new();
+        DynamicImage::ImageRgb8(image)
+            .write_with_encoder(PngEncoder::new(&mut out))
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn webp_is_lossy_and_quality_changes_its_size() {
+        let source = photo(400, 300);
+        let mut sizes = Vec::new();
+        for quality in ["20", "50", "90"] {
+            let transform = Transform::from_query(&query(&[
+                ("width", "200"),
+                ("height", "150"),
+                ("format", "webp"),
+                ("quality", quality),
+            ]))
+            .unwrap();
+            let (out, content_type) = apply(&source, &transform).unwrap();
+            assert_eq!(content_type, "image/webp");
+            assert_eq!(&out[..4], b"RIFF");
+            assert_eq!(&out[8..12], b"WEBP");
+            // Lossy WebP is a `VP8 ` chunk (lossless would be `VP8L`).
+            assert_eq!(&out[12..16], b"VP8 ", "quality {quality}");
+            assert_eq!(
+                image::guess_format(&out).unwrap(),
+                ImageFormat::WebP,
+                "quality {quality}"
+            );
+            assert_eq!(size_of(&out), (200, 150), "quality {quality}");
+            sizes.push(out.len());
+        }
+        eprintln!("200x150 WebP at quality 20, 50, 90: {sizes:?} bytes");
+        assert!(
+            sizes[0] < sizes[1] && sizes[1] < sizes[2],
+            "WebP sizes at quality 20, 50, 90: {sizes:?}"
+        );
     }
 
     #[test]

@@ -439,9 +439,14 @@ function png(width, height) {
   ]);
 }
 
-/** Width and height of a PNG or a lossless WebP (VP8L). */
+/** Width and height of a PNG, a lossy WebP (VP8, what transformations produce) or a lossless one (VP8L). */
 function dimensions(bytes) {
   if (bytes.subarray(1, 4).toString() === 'PNG') return [bytes.readUInt32BE(16), bytes.readUInt32BE(20)];
+  if (bytes.subarray(8, 16).toString() === 'WEBPVP8 ') {
+    // The key frame's start code, then 14-bit width and height.
+    assert.deepEqual([...bytes.subarray(23, 26)], [0x9d, 0x01, 0x2a]);
+    return [bytes.readUInt16LE(26) & 0x3fff, bytes.readUInt16LE(28) & 0x3fff];
+  }
   assert.equal(bytes.subarray(8, 16).toString(), 'WEBPVP8L');
   const bits = bytes.readUInt32LE(21);
   return [(bits & 0x3fff) + 1, ((bits >>> 14) & 0x3fff) + 1];
@@ -464,6 +469,14 @@ test('image transformations: sizes, resize modes, webp; authenticated, public an
   // Again: the cached rendering.
   const again = ok(await pics.download('photo.png', { transform: { width: 100, format: 'webp' } }));
   assert.deepEqual(dimensions(Buffer.from(await again.arrayBuffer())), [100, 50]);
+  // quality: WebP is lossy, smaller at a lower quality.
+  const atQuality = async (quality) => Buffer.from(await ok(
+    await pics.download('photo.png', { transform: { width: 100, format: 'webp', quality } }),
+  ).arrayBuffer());
+  const [low, high] = [await atQuality(20), await atQuality(95)];
+  assert.deepEqual(dimensions(low), [100, 50]);
+  assert.deepEqual(dimensions(high), [100, 50]);
+  assert.ok(low.length < high.length, `quality 20: ${low.length} bytes, 95: ${high.length}`);
 
   const publicUrl = anon.from('images').getPublicUrl('photo.png', { transform: { width: 30, height: 20 } }).data.publicUrl;
   assert.match(publicUrl, /\/render\/image\/public\/images\/photo.png\?/);

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod auth;
 pub mod http;
+pub mod moto;
 pub mod postgres;
 pub mod realtime;
 pub mod receiver;

@@ -48,6 +48,10 @@ pub fn routes(state: StorageState) -> Router {
         .route("/object/copy", post(objects::copy_object))
         .route("/object/info/{bucket}/{*name}", get(objects::info))
         .route(
+            "/object/info/public/{bucket}/{*name}",
+            get(objects::info_public),
+        )
+        .route(
             "/object/info/authenticated/{bucket}/{*name}",
             get(objects::info),
         )

@@ -15,7 +15,7 @@ use tokio_postgres::types::ToSql;
 
 use super::body::SharedBody;
 use super::{Call, StorageState};
-use crate::db::tx::Access;
+use crate::db::tx::{Access, End, Statement};
 use crate::storage::key::{check_bucket, check_prefix};
 use crate::storage::sql::{self, Order, SortColumn};
 use crate::storage::{SignedUpload, StorageError, UploadMeta, UploadMode};
@@ -229,6 +229,37 @@ pub(super) async fn info(
     Ok(Json(row.get(0)))
 }
 
+/// `GET /object/info/public/{bucket}/{name}`: the info of an object of a public bucket, without a
+/// token or a SELECT policy (as public downloads); a private bucket's objects are not found.
+pub(super) async fn info_public(
+    State(state): State<StorageState>,
+    Path((bucket, name)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, StorageError> {
+    let call = Call::new(&state, method, &uri, headers)?;
+    check_bucket(&bucket)?;
+    let params: [&(dyn ToSql + Sync); 2] = [&bucket, &name];
+    let mut rows = state
+        .storage
+        .run(
+            call.request(),
+            true,
+            "storage.object.info",
+            Access::ReadOnly,
+            End::Commit,
+            &[Statement {
+                sql: sql::PUBLIC_OBJECT_INFO,
+                params: &params,
+            }],
+        )
+        .await?;
+    let rows = rows.pop().unwrap_or_default();
+    let row = rows.first().ok_or(StorageError::NoSuchKey)?;
+    Ok(Json(row.get(0)))
+}
+
 fn json_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, StorageError> {
     serde_json::from_slice(body)
         .map_err(|err| StorageError::InvalidRequest(format!("invalid body: {err}")))
@@ -336,9 +367,63 @@ struct ListV2Body {
     cursor: Option<String>,
     limit: Option<i64>,
     with_delimiter: Option<bool>,
+    #[serde(rename = "sortBy")]
+    sort_by: Option<SortBy>,
 }
 
-/// `POST /object/list-v2/{bucket}`: names starting with `prefix`, by name, paged by `cursor`.
+/// Where a list-v2 page ends, as Supabase Storage encodes it in `nextCursor`: base64 of
+/// `l:<last name>` and, when set, `o:<order>`, `c:<sort column>`, `a:<the last sort time>`, one a
+/// line. Clients pass it back unchanged.
+#[derive(Debug, Default, PartialEq)]
+struct Cursor {
+    after_name: String,
+    order: Option<String>,
+    column: Option<String>,
+    after_time: Option<String>,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        let mut lines = vec![format!("l:{}", self.after_name)];
+        for (tag, value) in [
+            ("o", &self.order),
+            ("c", &self.column),
+            ("a", &self.after_time),
+        ] {
+            if let Some(value) = value {
+                lines.push(format!("{tag}:{value}"));
+            }
+        }
+        base64::engine::general_purpose::STANDARD.encode(lines.join("\n"))
+    }
+
+    fn decode(token: &str) -> Result<Cursor, StorageError> {
+        let invalid = || StorageError::InvalidRequest("invalid continuation token".to_owned());
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(token)
+            .map_err(|_| invalid())?;
+        let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+        let mut cursor = Cursor::default();
+        for line in text.split('\n') {
+            let (tag, value) = line.split_once(':').ok_or_else(invalid)?;
+            let value = value.to_owned();
+            match tag {
+                "l" => cursor.after_name = value,
+                "o" => cursor.order = Some(value),
+                "c" => cursor.column = Some(value),
+                "a" => cursor.after_time = Some(value),
+                _ => return Err(invalid()),
+            }
+        }
+        Ok(cursor)
+    }
+}
+
+/// `POST /object/list-v2/{bucket}`: entries whose name starts with `prefix`, with
+/// `with_delimiter` grouped into folders (`<prefix><segment>/`), sorted by `sortBy` (name, the
+/// default, `updated_at` or `created_at`), paged by the opaque `cursor` of the previous page's
+/// `nextCursor`. Answers `{hasNext, folders, objects, nextCursor?, nextCursorKey?}` as Supabase
+/// Storage does.
 pub(super) async fn list_v2(
     State(state): State<StorageState>,
     Path(bucket): Path<String>,
@@ -351,18 +436,73 @@ pub(super) async fn list_v2(
     check_bucket(&bucket)?;
     let body: ListV2Body = json_body(&body)?;
     let prefix = body.prefix.unwrap_or_default();
-    let cursor = body.cursor.unwrap_or_default();
-    let limit = body.limit.unwrap_or(1000).clamp(1, 1000);
+    let cursor = match body.cursor.as_deref() {
+        Some(token) if !token.is_empty() => Cursor::decode(token)?,
+        _ => Cursor::default(),
+    };
+    // A cursor keeps the order of the listing it came from, as Supabase's does.
+    let column_name = cursor
+        .column
+        .clone()
+        .or_else(|| body.sort_by.as_ref().and_then(|s| s.column.clone()));
+    let order_name = cursor
+        .order
+        .clone()
+        .or_else(|| body.sort_by.as_ref().and_then(|s| s.order.clone()));
+    let column = match column_name.as_deref() {
+        None | Some("name") => SortColumn::Name,
+        Some("updated_at") => SortColumn::UpdatedAt,
+        Some("created_at") => SortColumn::CreatedAt,
+        Some(other) => {
+            return Err(StorageError::InvalidRequest(format!(
+                "sortBy.column must be name, updated_at or created_at, not {other}"
+            )))
+        }
+    };
+    let order = match order_name.as_deref() {
+        None => Order::Asc,
+        Some(order) => Order::parse(order)
+            .ok_or_else(|| StorageError::InvalidRequest(format!("invalid sort order {order}")))?,
+    };
+    let limit = match body.limit {
+        None => 1000,
+        Some(limit) if limit >= 1 => limit.min(1000),
+        Some(_) => {
+            return Err(StorageError::InvalidRequest(
+                "limit must be at least 1".to_owned(),
+            ))
+        }
+    };
     let delimiter = body.with_delimiter.unwrap_or(false);
-    let params: [&(dyn ToSql + Sync); 5] = [&bucket, &prefix, &cursor, &limit, &delimiter];
+    let by_time = column != SortColumn::Name;
+    let after_time = match (&cursor.after_time, by_time) {
+        (Some(time), true) => Some(
+            chrono::DateTime::parse_from_rfc3339(time)
+                .map_err(|_| StorageError::InvalidRequest("invalid continuation token".to_owned()))?
+                .with_timezone(&chrono::Utc),
+        ),
+        _ => None,
+    };
+    let statement = sql::list_objects_v2(column, order);
+    let name_params: [&(dyn ToSql + Sync); 5] =
+        [&bucket, &prefix, &cursor.after_name, &limit, &delimiter];
+    let time_params: [&(dyn ToSql + Sync); 6] = [
+        &bucket,
+        &prefix,
+        &cursor.after_name,
+        &limit,
+        &delimiter,
+        &after_time,
+    ];
+    let params: &[&(dyn ToSql + Sync)] = if by_time { &time_params } else { &name_params };
     let rows = state
         .storage
         .run_one(
             call.request(),
             "storage.object.list",
             Access::ReadOnly,
-            sql::LIST_OBJECTS_V2,
-            &params,
+            &statement,
+            params,
         )
         .await?;
     let has_next = rows.len() as i64 > limit;
@@ -372,15 +512,25 @@ pub(super) async fn list_v2(
     for row in rows.iter().take(limit as usize) {
         let key: String = row.get(0);
         if row.get::<_, bool>(1) {
-            folders.push(json!({ "name": key, "key": key }));
+            folders.push(json!({ "id": null, "name": key, "key": key, "bucket_id": bucket }));
         } else {
             objects.push(row.get::<_, Value>(2));
         }
-        last = Some(key);
+        let sort_at: Option<chrono::DateTime<chrono::Utc>> = row.get(3);
+        last = Some((key, sort_at));
     }
     let mut result = json!({ "hasNext": has_next, "folders": folders, "objects": objects });
-    if has_next {
-        result["nextCursor"] = json!(last);
+    if let (true, Some((key, sort_at))) = (has_next, last) {
+        let next = Cursor {
+            after_name: key.clone(),
+            order: order_name,
+            column: column_name,
+            after_time: sort_at
+                .filter(|_| by_time)
+                .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+        };
+        result["nextCursor"] = json!(next.encode());
+        result["nextCursorKey"] = json!(key);
     }
     Ok(Json(result))
 }
@@ -439,4 +589,27 @@ pub(super) async fn copy_object(
 ) -> Result<Json<Value>, StorageError> {
     let (id, bucket, name) = relocate(&state, method, &uri, headers, &body, true).await?;
     Ok(Json(json!({ "Id": id, "Key": format!("{bucket}/{name}") })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cursor;
+
+    #[test]
+    fn list_v2_cursors_round_trip_in_supabase_form() {
+        let cursor = Cursor {
+            after_name: "a/b:c.png".to_owned(),
+            order: Some("desc".to_owned()),
+            column: Some("created_at".to_owned()),
+            after_time: Some("2026-12-06T20:00:00.123456Z".to_owned()),
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
+        // Supabase Storage's own encoding of a name cursor: base64("l:x/y.txt").
+        assert_eq!(
+            Cursor::decode("bDp4L3kudHh0").unwrap().after_name,
+            "x/y.txt"
+        );
+        assert!(Cursor::decode("not base64!").is_err());
+        assert!(Cursor::decode("eDp5").is_err()); // "x:y": an unknown part
+    }
 }
