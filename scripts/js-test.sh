@@ -38,9 +38,9 @@ psql "$db_url" -qX -v ON_ERROR_STOP=1 \
 cargo build -q -p sluice-sidecar
 host_port=${admin_url#*@}
 host_port=${host_port%%/*}
-# auth_otp.test.mjs: anonymous sign-ins on, and a test phone number with a fixed code.
+# auth_otp.test.mjs: anonymous sign-ins on, a test phone number with a fixed code, mailed links to here.
 DATABASE_URL="postgres://authenticator:authenticator@$host_port/$db" SLUICE_JWT_SECRET=$secret \
-    SLUICE_AUTH_ANONYMOUS_USERS=true SLUICE_AUTH_SMS_TEST_OTP=15550001111=123456 \
+    SLUICE_AUTH_ANONYMOUS_USERS=true SLUICE_AUTH_SMS_TEST_OTP=15550001111=123456 SLUICE_AUTH_EXTERNAL_URL=http://127.0.0.1:$port \
     SLUICE_LISTEN=127.0.0.1:$port RUST_LOG=warn SLUICE_STORAGE_ROOT="$REPO/.sluice/js-test-storage" \
     "${CARGO_TARGET_DIR:-$REPO/target}/debug/sluice" serve &
 sidecar=$!
