@@ -228,8 +228,8 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert!(pkce.verifies("dBjftJeZ4CVP-1B5jxcHwZgvTK2eCyoq2PFbmnzmnzk"));
-        assert!(!pkce.verifies("dBjftJeZ4CVP-1B5jxcHwZgvTK2eCyoq2PFbmnzmnzl"));
+        assert!(pkce.verifies("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"));
+        assert!(!pkce.verifies("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj"));
         assert_eq!(Pkce::from_request(None, None).unwrap(), None);
         assert!(Pkce::from_request(Some("x".repeat(43)), None).is_err());
         assert!(Pkce::from_request(Some("short".into()), Some("plain".into())).is_err());
