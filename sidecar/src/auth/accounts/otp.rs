@@ -381,25 +381,14 @@ impl Accounts {
         redirect_to: Option<&str>,
     ) -> Result<Value, AccountError> {
         let issued = self
-            .admin_link("invite", email, None, data, redirect_to, true)
+            .generate_link("invite", email, None, data, redirect_to, true)
             .await?;
         Ok(issued.user)
     }
 
-    /// `POST /admin/generate_link`: a code and link of `kind` for `email`, not mailed.
+    /// `POST /admin/generate_link`: a code and link of `kind` (signup, magiclink, recovery,
+    /// invite) for `email`, mailed only if `send` (invitations).
     pub async fn generate_link(
-        &self,
-        kind: &str,
-        email: &str,
-        password: Option<&str>,
-        data: Option<Value>,
-        redirect_to: Option<&str>,
-    ) -> Result<IssuedLink, AccountError> {
-        self.admin_link(kind, email, password, data, redirect_to, false)
-            .await
-    }
-
-    async fn admin_link(
         &self,
         kind: &str,
         email: &str,

@@ -332,4 +332,56 @@ mod tests {
         }
         assert_eq!(settings.redirect_target(None), "https://app.example");
     }
+
+    #[derive(clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        auth: AuthArgs,
+    }
+
+    fn parse(argv: &[&str]) -> Result<AuthSettings, clap::Error> {
+        use clap::Parser;
+        let mut all = vec!["sluice"];
+        all.extend_from_slice(argv);
+        Ok(AuthSettings::from(&Flags::try_parse_from(all)?.auth))
+    }
+
+    #[test]
+    fn sms_settings_are_checked() {
+        let settings =
+            parse(&["--auth-sms-test-otp=+1 415 212 7777=123456,4915112345678=000111"]).unwrap();
+        assert_eq!(settings.sms.test_otp["14152127777"], "123456");
+        assert_eq!(settings.sms.test_otp["4915112345678"], "000111");
+        assert!(settings.sms.is_complete());
+        for bad in [
+            "4152127777",
+            "4152127777=12345",
+            "abc=123456",
+            "4152127777=12345a",
+        ] {
+            assert!(
+                parse(&[&format!("--auth-sms-test-otp={bad}")]).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(parse(&["--auth-sms-provider=carrier-pigeon"]).is_err());
+        let partial = parse(&[
+            "--auth-sms-provider=twilio",
+            "--auth-sms-twilio-account-sid=AC1",
+        ])
+        .unwrap();
+        assert!(!partial.sms.is_complete());
+        let twilio = parse(&[
+            "--auth-sms-provider=twilio",
+            "--auth-sms-twilio-account-sid=AC1",
+            "--auth-sms-twilio-auth-token=secret",
+            "--auth-sms-twilio-message-service-sid=MG1",
+        ])
+        .unwrap();
+        assert!(twilio.sms.is_complete());
+        assert!(
+            !format!("{:?}", twilio.sms).contains("secret"),
+            "the token stays out of logs"
+        );
+    }
 }

@@ -50,6 +50,23 @@ pub struct SmsSettings {
     pub test_otp: HashMap<String, String>,
 }
 
+impl SmsSettings {
+    /// Whether the chosen provider has every setting it needs.
+    pub fn is_complete(&self) -> bool {
+        match &self.provider {
+            SmsProvider::Outbox => true,
+            SmsProvider::Twilio {
+                account_sid,
+                auth_token,
+                message_service_sid,
+                ..
+            } => [account_sid, auth_token, message_service_sid]
+                .iter()
+                .all(|value| !value.trim().is_empty()),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SmsError {
     #[error("the SMS provider could not be reached: {0}")]

@@ -151,6 +151,7 @@ pub(super) async fn generate_link(
             body.password.as_deref(),
             metadata(body.data)?,
             redirect_to.as_deref(),
+            false,
         )
         .await?;
     Ok(Json(issued.to_json()))
