@@ -1518,6 +1518,17 @@ AS $$
         'expired', f.auth_code_issued_at < now() - $2)
 $$;
 
+-- What password sign-in with a phone needs, as auth.sluice_password_of for an email.
+CREATE FUNCTION auth.sluice_password_of_phone(phone text)
+RETURNS TABLE (user_id uuid, hash text, banned boolean, confirmed boolean)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT u.id, p.hash, coalesce(u.banned_until > now(), false), u.phone_confirmed_at IS NOT NULL
+    FROM auth.users AS u JOIN auth.passwords AS p ON p.user_id = u.id
+    WHERE u.phone = $1
+$$;
+
 -- Returns the message's id (the SMS answer's `message_id`).
 CREATE FUNCTION auth.sluice_enqueue_sms(recipient text, body text)
 RETURNS bigint
@@ -1542,7 +1553,8 @@ BEGIN
         'auth.sluice_create_flow_state(text, text, text, text, uuid, text)',
         'auth.sluice_issue_auth_code(uuid, text, uuid, text)',
         'auth.sluice_take_flow_state(text, interval)',
-        'auth.sluice_enqueue_sms(text, text)'
+        'auth.sluice_enqueue_sms(text, text)',
+        'auth.sluice_password_of_phone(text)'
     ] LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
     END LOOP;
@@ -1558,5 +1570,6 @@ GRANT EXECUTE ON FUNCTION
     auth.sluice_create_flow_state(text, text, text, text, uuid, text),
     auth.sluice_issue_auth_code(uuid, text, uuid, text),
     auth.sluice_take_flow_state(text, interval),
-    auth.sluice_enqueue_sms(text, text)
+    auth.sluice_enqueue_sms(text, text),
+    auth.sluice_password_of_phone(text)
 TO authenticator;

@@ -591,6 +591,14 @@ fn phone_codes_test_numbers_and_the_twilio_sender() {
         .clone();
     assert_eq!(signed_up["phone"], "15550003333");
     assert!(signed_up.get("access_token").is_none());
+    let early = fx.post(
+        "/auth/v1/token?grant_type=password",
+        json!({"phone": "+15550003333", "password": "phone-pass"}),
+    );
+    assert_eq!(
+        early.error_code(StatusCode::BAD_REQUEST),
+        "phone_not_confirmed"
+    );
     let (_, _, body) = twilio.received.lock().unwrap()[1].clone();
     let code = form_value(&body, "Body").replace("Your code is ", "");
     verify(
@@ -598,6 +606,23 @@ fn phone_codes_test_numbers_and_the_twilio_sender() {
         json!({"type": "sms", "phone": "+15550003333", "token": code}),
     )
     .ok();
+    // Then the phone and password sign in; a wrong password is the usual refusal.
+    let signed_in = fx
+        .post(
+            "/auth/v1/token?grant_type=password",
+            json!({"phone": "15550003333", "password": "phone-pass"}),
+        )
+        .ok()
+        .clone();
+    assert_eq!(signed_in["user"]["phone"], "15550003333");
+    let wrong = fx.post(
+        "/auth/v1/token?grant_type=password",
+        json!({"phone": "15550003333", "password": "not-it"}),
+    );
+    assert_eq!(
+        wrong.error_code(StatusCode::BAD_REQUEST),
+        "invalid_credentials"
+    );
     let taken = fx.post(
         "/auth/v1/signup",
         json!({"phone": "+15550003333", "password": "phone-pass"}),

@@ -74,6 +74,8 @@ pub enum AccountError {
     EmailExists,
     #[error("Phone number already registered by another user")]
     PhoneExists,
+    #[error("Phone not confirmed")]
+    PhoneNotConfirmed,
     #[error("invalid flow state, no valid flow state found")]
     FlowStateNotFound,
     #[error("invalid flow state, flow state has expired")]

@@ -347,6 +347,23 @@ impl Accounts {
             .unwrap_or(user))
     }
 
+    /// grant_type=password with a phone. An unconfirmed phone is `phone_not_confirmed`; a
+    /// malformed one gets the answer a wrong password gets.
+    pub async fn sign_in_phone(
+        &self,
+        client: &Client,
+        phone: &str,
+        password: &str,
+    ) -> Result<Session, AccountError> {
+        let phone = normalize_phone(phone).unwrap_or_else(|_| phone.trim().to_owned());
+        self.limiter.check_sign_in(&client.ip, &phone)?;
+        let row = store_otp::password_of_phone(&self.pool, &phone).await?;
+        match self.sign_in_with(client, row, password).await {
+            Err(AccountError::EmailNotConfirmed) => Err(AccountError::PhoneNotConfirmed),
+            outcome => outcome,
+        }
+    }
+
     /// `POST /signup` with neither email nor phone: an anonymous user and their session, when
     /// `SLUICE_AUTH_ANONYMOUS_USERS` allows it.
     pub async fn sign_in_anonymously(

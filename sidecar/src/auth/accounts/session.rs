@@ -131,6 +131,17 @@ impl Accounts {
         // Per address, and per account from this address only: see `ratelimit`.
         self.limiter.check_sign_in(&client.ip, &email)?;
         let row = store::password_of(&self.pool, &email).await?;
+        self.sign_in_with(client, row, password).await
+    }
+
+    /// Checks `password` against the password row of the account (if any) and starts its
+    /// session: password sign-in by email or by phone.
+    pub(super) async fn sign_in_with(
+        &self,
+        client: &Client,
+        row: Option<store::PasswordRow>,
+        password: &str,
+    ) -> Result<Session, AccountError> {
         let hash = row.as_ref().map(|row| row.hash.clone());
         // The hash is checked whether or not the account exists (see `password`), and before
         // anything else about the account is revealed.

@@ -4,7 +4,8 @@
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::store::{call, StoreError};
+use super::store::{call, PasswordRow, StoreError};
+use crate::db::DbError;
 use crate::db::Pool;
 
 /// A user with an email, a phone, or neither (anonymous); `invited` notes an admin's invitation.
@@ -171,4 +172,24 @@ pub(crate) async fn enqueue_sms(pool: &Pool, to: &str, body: &str) -> Result<i64
     )
     .await?;
     Ok(row.get(0))
+}
+
+/// The password row of a phone's account, as `store::password_of` for an email.
+pub(crate) async fn password_of_phone(
+    pool: &Pool,
+    phone: &str,
+) -> Result<Option<PasswordRow>, StoreError> {
+    let client = pool.get().await.map_err(DbError::from)?;
+    let statement = client
+        .prepare_cached(
+            "SELECT user_id, hash, banned, confirmed FROM auth.sluice_password_of_phone($1)",
+        )
+        .await?;
+    let row = client.query_opt(&statement, &[&phone]).await?;
+    Ok(row.map(|row| PasswordRow {
+        user_id: row.get(0),
+        hash: row.get(1),
+        banned: row.get(2),
+        confirmed: row.get(3),
+    }))
 }

@@ -82,6 +82,7 @@ pub(super) struct TokenQuery {
 #[derive(Deserialize)]
 pub(super) struct TokenBody {
     email: Option<String>,
+    phone: Option<String>,
     password: Option<String>,
     refresh_token: Option<String>,
     auth_code: Option<String>,
@@ -97,9 +98,19 @@ pub(super) async fn token(
     let body: TokenBody = parse(&body)?;
     let session = match query.grant_type.as_deref() {
         Some("password") => {
-            let email = body.email.unwrap_or_default();
             let password = body.password.unwrap_or_default();
-            state.accounts.sign_in(&client, &email, &password).await?
+            match (body.email, body.phone) {
+                (None, Some(phone)) => {
+                    state
+                        .accounts
+                        .sign_in_phone(&client, &phone, &password)
+                        .await?
+                }
+                (email, _) => {
+                    let email = email.unwrap_or_default();
+                    state.accounts.sign_in(&client, &email, &password).await?
+                }
+            }
         }
         Some("refresh_token") => {
             let token = body.refresh_token.unwrap_or_default();
