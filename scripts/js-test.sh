@@ -32,6 +32,7 @@ psql "$db_url" -qX -v ON_ERROR_STOP=1 \
     -f "$js/fixtures_rpc.sql" \
     -f "$js/fixtures_rpc2.sql" \
     -f "$js/fixtures_auth.sql" \
+    -f "$js/fixtures_auth_otp.sql" \
     -f "$js/fixtures_realtime.sql" \
     -f "$js/fixtures_storage.sql" \
     -f "$js/fixtures_select.sql"
@@ -39,7 +40,9 @@ psql "$db_url" -qX -v ON_ERROR_STOP=1 \
 cargo build -q -p sluice-sidecar
 host_port=${admin_url#*@}
 host_port=${host_port%%/*}
+# auth_otp.test.mjs: anonymous sign-ins on, a test phone number with a fixed code, mailed links to here.
 DATABASE_URL="postgres://authenticator:authenticator@$host_port/$db" SLUICE_JWT_SECRET=$secret \
+    SLUICE_AUTH_ANONYMOUS_USERS=true SLUICE_AUTH_SMS_TEST_OTP=15550001111=123456 SLUICE_AUTH_EXTERNAL_URL=http://127.0.0.1:$port \
     SLUICE_DB_PLAN_ENABLED=true SLUICE_LISTEN=127.0.0.1:$port RUST_LOG=warn SLUICE_STORAGE_ROOT="$REPO/.sluice/js-test-storage" \
     "${CARGO_TARGET_DIR:-$REPO/target}/debug/sluice" serve &
 sidecar=$!
@@ -50,5 +53,5 @@ for _ in $(seq 100); do
 done
 
 cd "$js"
-SLUICE_URL=http://127.0.0.1:$port SLUICE_JWT_SECRET=$secret \
+SLUICE_URL=http://127.0.0.1:$port SLUICE_JWT_SECRET=$secret SLUICE_JS_DATABASE_URL=$db_url \
     node --test --test-concurrency=1 ./*.test.mjs

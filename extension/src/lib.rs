@@ -36,6 +36,13 @@ pgrx::extension_sql_file!(
     requires = ["auth_tables"]
 );
 
+// Passwordless sign-in: email and phone codes, PKCE flow state, anonymous users (issue 15).
+pgrx::extension_sql_file!(
+    "../sql/auth_otp.sql",
+    name = "auth_otp",
+    requires = ["auth_import"]
+);
+
 // The sidecar's request guards raise their own SQLSTATEs through it.
 pgrx::extension_sql_file!("../sql/raise_error.sql", name = "raise_error");
 

@@ -322,6 +322,11 @@ pub enum ConfigError {
     SigningKey { path: PathBuf, reason: String },
     #[error("SLUICE_STORAGE_BACKEND=s3 needs SLUICE_STORAGE_S3_BUCKET (--storage-s3-bucket)")]
     StorageBucket,
+    #[error(
+        "SLUICE_AUTH_SMS_PROVIDER=twilio needs SLUICE_AUTH_SMS_TWILIO_ACCOUNT_SID, \
+         SLUICE_AUTH_SMS_TWILIO_AUTH_TOKEN and SLUICE_AUTH_SMS_TWILIO_MESSAGE_SERVICE_SID"
+    )]
+    SmsTwilio,
 }
 
 impl TryFrom<ServeArgs> for Config {
@@ -341,6 +346,9 @@ impl TryFrom<ServeArgs> for Config {
             return Err(ConfigError::NoJwtRoles);
         }
         let auth = AuthSettings::from(&args.auth);
+        if !auth.sms.is_complete() {
+            return Err(ConfigError::SmsTwilio);
+        }
         let mailer = Mailer::from_settings(args.auth.smtp_url.as_deref(), &args.auth.smtp_from)?;
         let auth_audience = args
             .jwt_aud

@@ -470,9 +470,15 @@ fn validation_errors_are_gotrue_shaped_4xx() {
         bad_email.error_code(StatusCode::BAD_REQUEST),
         "email_address_invalid"
     );
+    // No email, phone or password is an anonymous sign-in (as in GoTrue), off by default.
     let bad_json = fx.call(Method::POST, "/auth/v1/signup", None, None);
     assert_eq!(
-        bad_json.error_code(StatusCode::BAD_REQUEST),
+        bad_json.error_code(StatusCode::UNPROCESSABLE_ENTITY),
+        "anonymous_provider_disabled"
+    );
+    let no_email = fx.post("/auth/v1/signup", json!({"password": "x".repeat(12)}));
+    assert_eq!(
+        no_email.error_code(StatusCode::BAD_REQUEST),
         "validation_failed"
     );
     let bad_grant = fx.post("/auth/v1/token?grant_type=magic", json!({}));

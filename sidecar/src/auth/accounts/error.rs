@@ -6,6 +6,7 @@
 use super::mailer::MailError;
 use super::password::PasswordError;
 use super::ratelimit::Limited;
+use super::sms::SmsError;
 use super::store::StoreError;
 use super::tokens::IssueError;
 use crate::auth::jwt::TokenError;
@@ -66,6 +67,27 @@ pub enum AccountError {
     /// Sluice has no Web3 (wallet) sign-in: GoTrue's answer when it is off.
     #[error("Web3 provider is disabled")]
     Web3Disabled,
+    /// A code or token that is wrong, used, replaced or expired: one answer for all.
+    #[error("Token has expired or is invalid")]
+    OtpInvalid,
+    #[error("Signups not allowed for otp")]
+    OtpDisabled,
+    #[error("Anonymous sign-ins are disabled")]
+    AnonymousDisabled,
+    #[error("Invalid phone number format (E.164 required)")]
+    InvalidPhone,
+    #[error("A user with this email address has already been registered")]
+    EmailExists,
+    #[error("Phone number already registered by another user")]
+    PhoneExists,
+    #[error("Phone not confirmed")]
+    PhoneNotConfirmed,
+    #[error("invalid flow state, no valid flow state found")]
+    FlowStateNotFound,
+    #[error("invalid flow state, flow state has expired")]
+    FlowStateExpired,
+    #[error("code challenge does not match previously saved code verifier")]
+    BadCodeVerifier,
 
     // Server failures.
     #[error(transparent)]
@@ -76,6 +98,8 @@ pub enum AccountError {
     Issue(#[from] IssueError),
     #[error(transparent)]
     Mail(#[from] MailError),
+    #[error(transparent)]
+    Sms(#[from] SmsError),
 }
 
 impl From<StoreError> for AccountError {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::flow_state::Pkce;
 use super::mailer::Mail;
 use super::store;
 use super::tokens::{random_token, token_hash};
@@ -19,10 +20,12 @@ impl Accounts {
         client: &Client,
         email: &str,
         redirect_to: Option<&str>,
+        pkce: Option<Pkce>,
     ) -> Result<(), AccountError> {
         let email = normalize_email(email)?;
         self.limiter.check("recover", &client.ip, Some(&email))?;
-        self.send_link_later(email, "recovery", redirect_to).await;
+        self.send_link_later(email, "recovery", redirect_to, pkce)
+            .await;
         Ok(())
     }
 
@@ -36,12 +39,13 @@ impl Accounts {
         email: String,
         kind: &'static str,
         redirect_to: Option<&str>,
+        pkce: Option<Pkce>,
     ) {
         let accounts = Arc::clone(self);
         let redirect_to = redirect_to.map(str::to_owned);
         let work = async move {
             let sent = accounts
-                .send_link(&email, kind, redirect_to.as_deref())
+                .send_link(&email, kind, redirect_to.as_deref(), pkce.as_ref())
                 .await;
             if let Err(err) = sent {
                 tracing::error!(kind, "could not mail a {kind} link: {err}");
@@ -50,19 +54,30 @@ impl Accounts {
         self.background.spawn(work).await;
     }
 
-    /// Stores a one-time token for `email` and mails its link; the user, if there is one.
+    /// Stores a one-time token for `email` and mails its link; the user, if there is one. With
+    /// `pkce`, a flow state waits for the link (see `flow_state`).
     pub(super) async fn send_link(
         &self,
         email: &str,
         kind: &'static str,
         redirect_to: Option<&str>,
+        pkce: Option<&Pkce>,
     ) -> Result<Option<Value>, AccountError> {
         let token = random_token()?;
-        let Some(user) =
-            store::issue_one_time_token(&self.pool, email, kind, &token_hash(&token)).await?
-        else {
+        let hash = token_hash(&token);
+        let Some(user) = store::issue_one_time_token(&self.pool, email, kind, &hash).await? else {
             return Ok(None);
         };
+        if let Some(pkce) = pkce {
+            let user_id = super::user_id_of(&user)?;
+            let method = if kind == "signup" {
+                "email/signup"
+            } else {
+                kind
+            };
+            self.create_flow_state(pkce, kind, method, Some(user_id), Some(&hash))
+                .await?;
+        }
         self.mail_link(email, kind, &token, redirect_to).await?;
         Ok(Some(user))
     }

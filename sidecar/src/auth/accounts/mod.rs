@@ -14,14 +14,18 @@
 pub(crate) mod admin;
 pub(crate) mod background;
 pub(crate) mod error;
+pub mod flow_state;
 pub(crate) mod input;
 mod links;
 pub mod mailer;
+pub mod otp;
 pub(crate) mod password;
 pub mod ratelimit;
 pub(crate) mod session;
 pub mod settings;
+pub mod sms;
 pub(crate) mod store;
+pub(crate) mod store_otp;
 pub mod tokens;
 pub(crate) mod user;
 
@@ -40,6 +44,7 @@ use mailer::Mailer;
 use password::Passwords;
 use ratelimit::RateLimiter;
 use settings::AuthSettings;
+use sms::SmsSender;
 use tokens::AccessTokens;
 
 /// Where a request came from, for rate limits and the session record.
@@ -57,6 +62,8 @@ pub struct Accounts {
     pub tokens: AccessTokens,
     pub limiter: RateLimiter,
     pub mailer: Mailer,
+    /// Texting phone codes (`SLUICE_AUTH_SMS_*`).
+    pub sms: SmsSender,
     /// Mailing links after the answer; `serve` drains it at shutdown.
     pub background: Background,
 }
@@ -64,7 +71,9 @@ pub struct Accounts {
 impl Accounts {
     pub fn new(pool: Pool, settings: AuthSettings, tokens: AccessTokens, mailer: Mailer) -> Self {
         let limiter = RateLimiter::new(settings.per_ip, settings.per_email);
+        let sms = SmsSender::from_settings(&settings.sms);
         Accounts {
+            sms,
             pool,
             settings,
             passwords: Passwords::default(),

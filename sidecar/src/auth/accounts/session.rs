@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::flow_state::Pkce;
 use super::password;
 use super::settings::ONE_TIME_TOKEN_VALIDITY;
 use super::store::{self, StoreError};
@@ -49,6 +50,7 @@ impl Accounts {
         password: &str,
         data: Option<Value>,
         redirect_to: Option<&str>,
+        pkce: Option<Pkce>,
     ) -> Result<SignedUp, AccountError> {
         if self.settings.disable_signup {
             return Err(AccountError::SignupDisabled);
@@ -90,7 +92,7 @@ impl Accounts {
             ));
         }
         let user = self
-            .send_link(&email, "signup", redirect_to)
+            .send_link(&email, "signup", redirect_to, pkce.as_ref())
             .await?
             .unwrap_or(user);
         Ok(SignedUp::AwaitingConfirmation(user))
@@ -129,6 +131,17 @@ impl Accounts {
         // Per address, and per account from this address only: see `ratelimit`.
         self.limiter.check_sign_in(&client.ip, &email)?;
         let row = store::password_of(&self.pool, &email).await?;
+        self.sign_in_with(client, row, password).await
+    }
+
+    /// Checks `password` against the password row of the account (if any) and starts its
+    /// session: password sign-in by email or by phone.
+    pub(super) async fn sign_in_with(
+        &self,
+        client: &Client,
+        row: Option<store::PasswordRow>,
+        password: &str,
+    ) -> Result<Session, AccountError> {
         let hash = row.as_ref().map(|row| row.hash.clone());
         // The hash is checked whether or not the account exists (see `password`), and before
         // anything else about the account is revealed.
@@ -189,8 +202,9 @@ impl Accounts {
         })
     }
 
-    /// Starts a session for a user whose credentials were checked.
-    async fn start(
+    /// Starts a session for a user whose credentials were checked; `method` is the session's
+    /// `amr` entry (GoTrue's authentication method: password, otp, magiclink, anonymous...).
+    pub(super) async fn start(
         &self,
         client: &Client,
         user_id: Uuid,
@@ -245,14 +259,19 @@ impl Accounts {
         } else {
             token_hash(token)
         };
-        let user_id = store::consume_one_time_token(
+        let user_id = self.consume_token(kind, &hash).await?;
+        self.start(client, user_id, "otp").await
+    }
+
+    /// Uses up a mailed token of `kind` by its hash: the user's id.
+    pub(super) async fn consume_token(&self, kind: &str, hash: &str) -> Result<Uuid, AccountError> {
+        store::consume_one_time_token(
             &self.pool,
             kind,
-            &hash,
+            hash,
             ONE_TIME_TOKEN_VALIDITY.as_secs_f64(),
         )
         .await?
-        .ok_or(AccountError::OtpExpired)?;
-        self.start(client, user_id, "otp").await
+        .ok_or(AccountError::OtpExpired)
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::ratelimit::Limit;
+use super::sms::{SmsProvider, SmsSettings};
 
 /// How long a confirmation or recovery link stays valid (GoTrue's default).
 pub const ONE_TIME_TOKEN_VALIDITY: Duration = Duration::from_secs(3600);
@@ -104,6 +105,55 @@ pub struct AuthArgs {
     #[arg(long, env = "SLUICE_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
 
+    /// How long a magic link or an email or phone code stays valid.
+    #[arg(long, env = "SLUICE_AUTH_OTP_EXPIRY", value_name = "SECONDS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(30..=86400))]
+    pub auth_otp_expiry: u64,
+
+    /// Allow anonymous sign-ins (`signInAnonymously()`), off by default as in GoTrue.
+    #[arg(long, env = "SLUICE_AUTH_ANONYMOUS_USERS")]
+    pub auth_anonymous_users: bool,
+
+    /// Who texts phone codes: `outbox` (the log and the table auth.sms_outbox) or `twilio`
+    /// (Twilio's Messages API, with the SLUICE_AUTH_SMS_TWILIO_* settings).
+    #[arg(long, env = "SLUICE_AUTH_SMS_PROVIDER", default_value = "outbox",
+          value_parser = ["outbox", "twilio"])]
+    pub auth_sms_provider: String,
+
+    /// Twilio account SID.
+    #[arg(long, env = "SLUICE_AUTH_SMS_TWILIO_ACCOUNT_SID", default_value = "")]
+    pub auth_sms_twilio_account_sid: String,
+
+    /// Twilio auth token.
+    #[arg(
+        long,
+        env = "SLUICE_AUTH_SMS_TWILIO_AUTH_TOKEN",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub auth_sms_twilio_auth_token: String,
+
+    /// Twilio messaging service SID (`MG...`), or the sending phone number.
+    #[arg(
+        long,
+        env = "SLUICE_AUTH_SMS_TWILIO_MESSAGE_SERVICE_SID",
+        default_value = ""
+    )]
+    pub auth_sms_twilio_message_service_sid: String,
+
+    /// Base URL of Twilio's API (another service with the same API, or a test receiver).
+    #[arg(
+        long,
+        env = "SLUICE_AUTH_SMS_TWILIO_API_URL",
+        default_value = "https://api.twilio.com"
+    )]
+    pub auth_sms_twilio_api_url: String,
+
+    /// Test phone numbers with fixed codes, never texted (as the Supabase CLI's
+    /// `[auth.sms.test_otp]`): comma-separated `number=code`, e.g. `4152127777=123456`.
+    #[arg(long, env = "SLUICE_AUTH_SMS_TEST_OTP", value_delimiter = ',', value_parser = parse_test_otp)]
+    pub auth_sms_test_otp: Vec<(String, String)>,
+
     /// Sender of auth mail.
     #[arg(
         long,
@@ -128,6 +178,24 @@ pub struct AuthSettings {
     pub client_ip_header: Option<String>,
     pub per_ip: Limit,
     pub per_email: Limit,
+    /// Validity of magic links and email and phone codes.
+    pub otp_expiry: Duration,
+    pub anonymous_users: bool,
+    pub sms: SmsSettings,
+}
+
+/// `number=code` of `SLUICE_AUTH_SMS_TEST_OTP`.
+fn parse_test_otp(entry: &str) -> Result<(String, String), String> {
+    let (number, code) = entry
+        .split_once('=')
+        .ok_or_else(|| format!("{entry:?} is not number=code"))?;
+    let number = super::otp::normalize_phone(number)
+        .map_err(|_| format!("{number:?} is not a phone number"))?;
+    let code = code.trim();
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("the code of {number} must be 6 digits"));
+    }
+    Ok((number, code.to_owned()))
 }
 
 impl Default for AuthSettings {
@@ -145,6 +213,9 @@ impl Default for AuthSettings {
             client_ip_header: None,
             per_ip: Limit { limit: 30, window },
             per_email: Limit { limit: 10, window },
+            otp_expiry: Duration::from_secs(3600),
+            anonymous_users: false,
+            sms: SmsSettings::default(),
         }
     }
 }
@@ -210,6 +281,20 @@ impl From<&AuthArgs> for AuthSettings {
                 limit: args.auth_rate_limit_email,
                 window,
             },
+            otp_expiry: Duration::from_secs(args.auth_otp_expiry),
+            anonymous_users: args.auth_anonymous_users,
+            sms: SmsSettings {
+                provider: match args.auth_sms_provider.as_str() {
+                    "twilio" => SmsProvider::Twilio {
+                        api_url: args.auth_sms_twilio_api_url.clone(),
+                        account_sid: args.auth_sms_twilio_account_sid.clone(),
+                        auth_token: args.auth_sms_twilio_auth_token.clone(),
+                        message_service_sid: args.auth_sms_twilio_message_service_sid.clone(),
+                    },
+                    _ => SmsProvider::Outbox,
+                },
+                test_otp: args.auth_sms_test_otp.iter().cloned().collect(),
+            },
         }
     }
 }
@@ -246,5 +331,57 @@ mod tests {
             assert_eq!(target(refused), "https://app.example", "{refused}");
         }
         assert_eq!(settings.redirect_target(None), "https://app.example");
+    }
+
+    #[derive(clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        auth: AuthArgs,
+    }
+
+    fn parse(argv: &[&str]) -> Result<AuthSettings, clap::Error> {
+        use clap::Parser;
+        let mut all = vec!["sluice"];
+        all.extend_from_slice(argv);
+        Ok(AuthSettings::from(&Flags::try_parse_from(all)?.auth))
+    }
+
+    #[test]
+    fn sms_settings_are_checked() {
+        let settings =
+            parse(&["--auth-sms-test-otp=+1 415 212 7777=123456,4915112345678=000111"]).unwrap();
+        assert_eq!(settings.sms.test_otp["14152127777"], "123456");
+        assert_eq!(settings.sms.test_otp["4915112345678"], "000111");
+        assert!(settings.sms.is_complete());
+        for bad in [
+            "4152127777",
+            "4152127777=12345",
+            "abc=123456",
+            "4152127777=12345a",
+        ] {
+            assert!(
+                parse(&[&format!("--auth-sms-test-otp={bad}")]).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(parse(&["--auth-sms-provider=carrier-pigeon"]).is_err());
+        let partial = parse(&[
+            "--auth-sms-provider=twilio",
+            "--auth-sms-twilio-account-sid=AC1",
+        ])
+        .unwrap();
+        assert!(!partial.sms.is_complete());
+        let twilio = parse(&[
+            "--auth-sms-provider=twilio",
+            "--auth-sms-twilio-account-sid=AC1",
+            "--auth-sms-twilio-auth-token=secret",
+            "--auth-sms-twilio-message-service-sid=MG1",
+        ])
+        .unwrap();
+        assert!(twilio.sms.is_complete());
+        assert!(
+            !format!("{:?}", twilio.sms).contains("secret"),
+            "the token stays out of logs"
+        );
     }
 }

@@ -30,7 +30,11 @@ impl From<tokio_postgres::Error> for StoreError {
     }
 }
 
-async fn call(pool: &Pool, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, StoreError> {
+pub(super) async fn call(
+    pool: &Pool,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Row, StoreError> {
     let client = pool.get().await.map_err(DbError::from)?;
     let statement = client.prepare_cached(sql).await?;
     Ok(client.query_one(&statement, params).await?)

@@ -37,9 +37,22 @@ pub(crate) fn status_and_code(err: &AccountError) -> (StatusCode, &'static str) 
         A::SessionNotFound => (StatusCode::FORBIDDEN, "session_not_found"),
         A::UserFromTokenNotFound => (StatusCode::FORBIDDEN, "user_not_found"),
         A::UserNotFound => (StatusCode::NOT_FOUND, "user_not_found"),
-        A::OtpExpired => (StatusCode::FORBIDDEN, "otp_expired"),
+        A::OtpExpired | A::OtpInvalid => (StatusCode::FORBIDDEN, "otp_expired"),
         A::SamlDisabled => (StatusCode::NOT_FOUND, "saml_provider_disabled"),
         A::Web3Disabled => (StatusCode::BAD_REQUEST, "web3_provider_disabled"),
+        A::OtpDisabled => (StatusCode::UNPROCESSABLE_ENTITY, "otp_disabled"),
+        A::AnonymousDisabled => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "anonymous_provider_disabled",
+        ),
+        A::InvalidPhone => (StatusCode::BAD_REQUEST, "validation_failed"),
+        A::EmailExists => (StatusCode::UNPROCESSABLE_ENTITY, "email_exists"),
+        A::PhoneExists => (StatusCode::UNPROCESSABLE_ENTITY, "phone_exists"),
+        A::PhoneNotConfirmed => (StatusCode::BAD_REQUEST, "phone_not_confirmed"),
+        A::FlowStateNotFound => (StatusCode::NOT_FOUND, "flow_state_not_found"),
+        A::FlowStateExpired => (StatusCode::UNPROCESSABLE_ENTITY, "flow_state_expired"),
+        A::BadCodeVerifier => (StatusCode::BAD_REQUEST, "bad_code_verifier"),
+        A::Sms(_) => (StatusCode::INTERNAL_SERVER_ERROR, "sms_send_failed"),
         A::Store(StoreError::Db(db)) if db.is_unavailable() => {
             (StatusCode::SERVICE_UNAVAILABLE, "unexpected_failure")
         }

@@ -4,6 +4,7 @@
 
 mod admin_users;
 pub(crate) mod error;
+mod otp;
 mod session;
 mod user;
 
@@ -45,6 +46,9 @@ pub fn routes(state: AuthState) -> Router {
             get(session::verify_link).post(session::verify),
         )
         .route("/auth/v1/recover", post(session::recover))
+        .route("/auth/v1/otp", post(otp::otp))
+        .route("/auth/v1/invite", post(otp::invite))
+        .route("/auth/v1/admin/generate_link", post(otp::generate_link))
         .route("/auth/v1/settings", get(session::settings))
         .route("/auth/v1/sso", any(session::sso_disabled))
         .route("/auth/v1/sso/{*rest}", any(session::sso_disabled))

@@ -11,13 +11,18 @@ use serde_json::{json, Value};
 
 use super::error::status_and_code;
 use super::{caller, parse, AuthState, Redirect};
+use crate::auth::accounts::flow_state::Pkce;
+use crate::auth::accounts::otp::{LinkOutcome, VerifyRequest};
 use crate::auth::accounts::{percent_encode, AccountError, Client, Session, SignedUp};
 
 #[derive(Deserialize)]
 pub(super) struct SignupBody {
     email: Option<String>,
+    phone: Option<String>,
     password: Option<String>,
     data: Option<Value>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
 }
 
 pub(super) async fn signup(
@@ -27,13 +32,30 @@ pub(super) async fn signup(
     body: Bytes,
 ) -> Result<Json<Value>, AccountError> {
     let body: SignupBody = parse(&body)?;
-    let email = body
-        .email
-        .ok_or(AccountError::Validation("Signup requires a valid email"))?;
     let data = body.data.filter(|data| !data.is_null());
     if data.as_ref().is_some_and(|data| !data.is_object()) {
         return Err(AccountError::Validation("data must be a JSON object"));
     }
+    let email = body.email.filter(|email| !email.is_empty());
+    let phone = body.phone.filter(|phone| !phone.is_empty());
+    let pkce = Pkce::from_request(body.code_challenge, body.code_challenge_method)?;
+    let email = match (email, phone) {
+        (Some(email), _) => email,
+        (None, Some(phone)) => {
+            let password = body.password.unwrap_or_default();
+            let user = state
+                .accounts
+                .sign_up_phone(&client, &phone, &password, data)
+                .await?;
+            return Ok(Json(user));
+        }
+        // Neither: `signInAnonymously()`.
+        (None, None) if body.password.is_none() => {
+            let session = state.accounts.sign_in_anonymously(&client, data).await?;
+            return Ok(Json(session.to_json()));
+        }
+        (None, None) => return Err(AccountError::Validation("Signup requires a valid email")),
+    };
     let password = body.password.unwrap_or_default();
     match state
         .accounts
@@ -43,6 +65,7 @@ pub(super) async fn signup(
             &password,
             data,
             redirect.redirect_to.as_deref(),
+            pkce,
         )
         .await?
     {
@@ -59,8 +82,11 @@ pub(super) struct TokenQuery {
 #[derive(Deserialize)]
 pub(super) struct TokenBody {
     email: Option<String>,
+    phone: Option<String>,
     password: Option<String>,
     refresh_token: Option<String>,
+    auth_code: Option<String>,
+    code_verifier: Option<String>,
 }
 
 pub(super) async fn token(
@@ -72,15 +98,33 @@ pub(super) async fn token(
     let body: TokenBody = parse(&body)?;
     let session = match query.grant_type.as_deref() {
         Some("password") => {
-            let email = body.email.unwrap_or_default();
             let password = body.password.unwrap_or_default();
-            state.accounts.sign_in(&client, &email, &password).await?
+            match (body.email, body.phone) {
+                (None, Some(phone)) => {
+                    state
+                        .accounts
+                        .sign_in_phone(&client, &phone, &password)
+                        .await?
+                }
+                (email, _) => {
+                    let email = email.unwrap_or_default();
+                    state.accounts.sign_in(&client, &email, &password).await?
+                }
+            }
         }
         Some("refresh_token") => {
             let token = body.refresh_token.unwrap_or_default();
             state.accounts.refresh(&token).await?
         }
         Some("web3") => return Err(AccountError::Web3Disabled),
+        Some("pkce") => {
+            let code = body.auth_code.unwrap_or_default();
+            let verifier = body.code_verifier.unwrap_or_default();
+            state
+                .accounts
+                .exchange_auth_code(&client, &code, &verifier)
+                .await?
+        }
         _ => return Err(AccountError::Validation("unsupported_grant_type")),
     };
     Ok(Json(session.to_json()))
@@ -114,6 +158,8 @@ pub(super) async fn logout(
 #[derive(Deserialize)]
 pub(super) struct RecoverBody {
     email: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
 }
 
 pub(super) async fn recover(
@@ -126,9 +172,10 @@ pub(super) async fn recover(
     let email = body.email.ok_or(AccountError::Validation(
         "Password recovery requires an email",
     ))?;
+    let pkce = Pkce::from_request(body.code_challenge, body.code_challenge_method)?;
     state
         .accounts
-        .recover(&client, &email, redirect.redirect_to.as_deref())
+        .recover(&client, &email, redirect.redirect_to.as_deref(), pkce)
         .await?;
     Ok(Json(json!({})))
 }
@@ -139,29 +186,31 @@ pub(super) struct VerifyBody {
     kind: Option<String>,
     token_hash: Option<String>,
     token: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
 }
 
-/// POST /verify (`verifyOtp`): `{type, token_hash}` or `{type, email, token}`; answers a session.
+/// POST /verify (`verifyOtp`): `{type, token_hash}`, `{type, email, token}` or
+/// `{type: "sms", phone, token}`; answers a session.
 pub(super) async fn verify(
     State(state): State<AuthState>,
     client: Client,
     body: Bytes,
 ) -> Result<Json<Value>, AccountError> {
     let body: VerifyBody = parse(&body)?;
-    let kind = body.kind.unwrap_or_default();
-    let (token, hashed) = match (body.token_hash, body.token) {
-        (Some(hash), _) => (hash, true),
-        (None, Some(token)) => (token, false),
-        (None, None) => {
-            return Err(AccountError::Validation(
-                "Verify requires a token or a token hash",
-            ))
-        }
+    if body.token_hash.is_none() && body.token.is_none() {
+        return Err(AccountError::Validation(
+            "Verify requires a token or a token hash",
+        ));
+    }
+    let request = VerifyRequest {
+        kind: body.kind.unwrap_or_default(),
+        email: body.email,
+        phone: body.phone,
+        token: body.token,
+        token_hash: body.token_hash,
     };
-    let session = state
-        .accounts
-        .verify(&client, &kind, &token, hashed)
-        .await?;
+    let session = state.accounts.verify_otp(&client, request).await?;
     Ok(Json(session.to_json()))
 }
 
@@ -186,26 +235,38 @@ pub(super) async fn verify_link(
         .redirect_target(link.redirect_to.as_deref());
     let kind = link.kind.unwrap_or_default();
     let outcome = match link.token {
-        Some(token) => state.accounts.verify(&client, &kind, &token, false).await,
+        Some(token) => state.accounts.verify_link(&client, &kind, &token).await,
         None => Err(AccountError::OtpExpired),
     };
-    let fragment = match outcome {
-        Ok(session) => session_fragment(&session, &kind),
-        Err(err) => {
-            let code = match err {
-                AccountError::OtpExpired => status_and_code(&err).1,
-                _ => "unexpected_failure",
-            };
-            format!(
-                "error=access_denied&error_code={code}&error_description={}",
-                percent_encode(&err.to_string())
+    let (target, suffix) = match outcome {
+        // PKCE: the code in the query, for `exchangeCodeForSession`.
+        Ok(LinkOutcome::AuthCode(code)) => {
+            let base = target.split('#').next().unwrap_or_default().to_owned();
+            let separator = if base.contains('?') { '&' } else { '?' };
+            (
+                format!("{base}{separator}code={}", percent_encode(&code)),
+                String::new(),
             )
         }
+        Ok(LinkOutcome::Session(session)) => (target, session_fragment(&session, &kind)),
+        Err(err) => {
+            let code = match err {
+                AccountError::OtpExpired | AccountError::OtpInvalid => status_and_code(&err).1,
+                AccountError::Validation(_) => "validation_failed",
+                _ => "unexpected_failure",
+            };
+            let fragment = format!(
+                "error=access_denied&error_code={code}&error_description={}",
+                percent_encode(&err.to_string())
+            );
+            (target, fragment)
+        }
     };
-    let location = format!(
-        "{}#{fragment}",
-        target.split('#').next().unwrap_or_default()
-    );
+    let location = if suffix.is_empty() {
+        target
+    } else {
+        format!("{}#{suffix}", target.split('#').next().unwrap_or_default())
+    };
     match HeaderValue::from_str(&location) {
         Ok(location) => (StatusCode::SEE_OTHER, [(LOCATION, location)]).into_response(),
         Err(_) => AccountError::Validation("redirect_to is not a valid URL").into_response(),
@@ -234,14 +295,14 @@ pub(super) async fn settings(State(state): State<AuthState>) -> Json<Value> {
     let settings = &state.accounts.settings;
     Json(json!({
         "external": {
-            "anonymous_users": false,
+            "anonymous_users": settings.anonymous_users,
             "email": true,
-            "phone": false,
+            "phone": true,
         },
         "disable_signup": settings.disable_signup,
         "mailer_autoconfirm": settings.autoconfirm,
         "phone_autoconfirm": false,
-        "sms_provider": "",
+        "sms_provider": state.accounts.sms.provider_name(),
         "saml_enabled": false,
     }))
 }
