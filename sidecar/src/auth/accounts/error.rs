@@ -61,6 +61,11 @@ pub enum AccountError {
     #[error("Email link is invalid or has expired")]
     OtpExpired,
 
+    /// The custom access token hook failed or refused (`hooks`): its status and message, shown
+    /// to the client as GoTrue shows them.
+    #[error("{message}")]
+    Hook { status: u16, message: String },
+
     // Server failures.
     #[error(transparent)]
     Store(StoreError),

@@ -1,8 +1,6 @@
 //! Starting sessions: sign-up, sign-in with a password, refresh-token rotation and verification of
 //! a mailed token, each ending in a `Session` (GoTrue's access-token response).
 
-use std::time::SystemTime;
-
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -179,9 +177,9 @@ impl Accounts {
             .ok_or(AccountError::RefreshTokenNotFound)?;
         let aal = outcome["aal"].as_str().unwrap_or("aal1");
         let user = outcome["user"].clone();
-        let access =
-            self.tokens
-                .issue(&user, session_id, aal, "token_refresh", SystemTime::now())?;
+        let access = self
+            .issue(&user, session_id, aal, "token_refresh", None)
+            .await?;
         Ok(Session {
             access,
             refresh_token: next,
@@ -207,13 +205,9 @@ impl Accounts {
         .await?
         // Gone or banned in between.
         .ok_or(AccountError::UserBanned)?;
-        let access = self.tokens.issue(
-            &started.user,
-            started.session_id,
-            "aal1",
-            method,
-            SystemTime::now(),
-        )?;
+        let access = self
+            .issue(&started.user, started.session_id, "aal1", method, None)
+            .await?;
         Ok(Session {
             access,
             refresh_token,

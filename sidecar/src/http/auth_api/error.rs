@@ -38,6 +38,10 @@ pub(crate) fn status_and_code(err: &AccountError) -> (StatusCode, &'static str) 
         A::UserFromTokenNotFound => (StatusCode::FORBIDDEN, "user_not_found"),
         A::UserNotFound => (StatusCode::NOT_FOUND, "user_not_found"),
         A::OtpExpired => (StatusCode::FORBIDDEN, "otp_expired"),
+        A::Hook { status, .. } => (
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            "unexpected_failure",
+        ),
         A::Store(StoreError::Db(db)) if db.is_unavailable() => {
             (StatusCode::SERVICE_UNAVAILABLE, "unexpected_failure")
         }
@@ -51,7 +55,7 @@ impl IntoResponse for AccountError {
     fn into_response(self) -> Response {
         let (status, code) = status_and_code(&self);
         // Server-side failures: the cause to the log, a generic message to the client.
-        let message = if status.is_server_error() {
+        let message = if status.is_server_error() && !matches!(self, AccountError::Hook { .. }) {
             tracing::error!("auth: {}", describe(&self));
             "Internal Server Error".to_owned()
         } else {

@@ -4,6 +4,7 @@
 
 mod admin_users;
 pub(crate) mod error;
+mod jwks;
 mod session;
 mod user;
 
@@ -46,6 +47,7 @@ pub fn routes(state: AuthState) -> Router {
         )
         .route("/auth/v1/recover", post(session::recover))
         .route("/auth/v1/settings", get(session::settings))
+        .route("/auth/v1/.well-known/jwks.json", get(jwks::get))
         .route("/auth/v1/user", get(user::get).put(user::update))
         .route(
             "/auth/v1/admin/users",
