@@ -32,7 +32,8 @@ psql "$db_url" -qX -v ON_ERROR_STOP=1 \
     -f "$js/fixtures_rpc.sql" \
     -f "$js/fixtures_auth.sql" \
     -f "$js/fixtures_realtime.sql" \
-    -f "$js/fixtures_storage.sql"
+    -f "$js/fixtures_storage.sql" \
+    -f "$js/fixtures_mfa.sql"
 
 cargo build -q -p sluice-sidecar
 host_port=${admin_url#*@}

@@ -18,6 +18,7 @@ pub mod hooks;
 pub(crate) mod input;
 mod links;
 pub mod mailer;
+pub mod mfa;
 pub(crate) mod password;
 pub mod ratelimit;
 pub(crate) mod session;

@@ -176,9 +176,20 @@ impl Accounts {
             .and_then(|id| id.parse().ok())
             .ok_or(AccountError::RefreshTokenNotFound)?;
         let aal = outcome["aal"].as_str().unwrap_or("aal1");
-        let user = outcome["user"].clone();
+        let user = self.with_factors(outcome["user"].clone()).await?;
+        // An aal2 session keeps saying how it got there (`totp` and its first method).
+        let amr = if aal == "aal1" {
+            None
+        } else {
+            store::call_json(
+                &self.pool,
+                "SELECT auth.sluice_session_amr($1)",
+                &[&session_id],
+            )
+            .await?
+        };
         let access = self
-            .issue(&user, session_id, aal, "token_refresh", None)
+            .issue(&user, session_id, aal, "token_refresh", amr)
             .await?;
         Ok(Session {
             access,
@@ -205,13 +216,14 @@ impl Accounts {
         .await?
         // Gone or banned in between.
         .ok_or(AccountError::UserBanned)?;
+        let user = self.with_factors(started.user).await?;
         let access = self
-            .issue(&started.user, started.session_id, "aal1", method, None)
+            .issue(&user, started.session_id, "aal1", method, None)
             .await?;
         Ok(Session {
             access,
             refresh_token,
-            user: started.user,
+            user,
         })
     }
 

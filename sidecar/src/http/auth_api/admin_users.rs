@@ -16,7 +16,7 @@ use crate::auth::jwt::identity;
 use crate::auth::Identity;
 
 /// Admin calls need a token (`Authorization`, else `apikey`) whose role is `service_role`.
-fn require_admin(headers: &HeaderMap, state: &AuthState) -> Result<(), AccountError> {
+pub(super) fn require_admin(headers: &HeaderMap, state: &AuthState) -> Result<(), AccountError> {
     match identity::token(headers) {
         Ok(Some(_)) => {}
         Ok(None) => return Err(AccountError::NoAuthorization),

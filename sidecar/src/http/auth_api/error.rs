@@ -38,6 +38,17 @@ pub(crate) fn status_and_code(err: &AccountError) -> (StatusCode, &'static str) 
         A::UserFromTokenNotFound => (StatusCode::FORBIDDEN, "user_not_found"),
         A::UserNotFound => (StatusCode::NOT_FOUND, "user_not_found"),
         A::OtpExpired => (StatusCode::FORBIDDEN, "otp_expired"),
+        A::MfaFactorNameConflict => (StatusCode::UNPROCESSABLE_ENTITY, "mfa_factor_name_conflict"),
+        A::TooManyFactors => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_many_enrolled_mfa_factors",
+        ),
+        A::MfaFactorNotFound => (StatusCode::NOT_FOUND, "mfa_factor_not_found"),
+        A::MfaChallengeNotFound => (StatusCode::UNPROCESSABLE_ENTITY, "mfa_factor_not_found"),
+        A::MfaChallengeExpired(_) => (StatusCode::UNPROCESSABLE_ENTITY, "mfa_challenge_expired"),
+        A::MfaVerificationFailed => (StatusCode::UNPROCESSABLE_ENTITY, "mfa_verification_failed"),
+        A::InsufficientAal => (StatusCode::UNPROCESSABLE_ENTITY, "insufficient_aal"),
+        A::UnsupportedFactorType => (StatusCode::BAD_REQUEST, "validation_failed"),
         A::Hook { status, .. } => (
             StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             "unexpected_failure",

@@ -4,6 +4,7 @@
 
 mod admin_users;
 pub(crate) mod error;
+mod factors;
 mod jwks;
 mod session;
 mod user;
@@ -15,7 +16,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use serde::de::DeserializeOwned;
 
@@ -48,6 +49,18 @@ pub fn routes(state: AuthState) -> Router {
         .route("/auth/v1/recover", post(session::recover))
         .route("/auth/v1/settings", get(session::settings))
         .route("/auth/v1/.well-known/jwks.json", get(jwks::get))
+        .route("/auth/v1/factors", post(factors::enroll))
+        .route("/auth/v1/factors/{id}", delete(factors::unenroll))
+        .route("/auth/v1/factors/{id}/challenge", post(factors::challenge))
+        .route("/auth/v1/factors/{id}/verify", post(factors::verify))
+        .route(
+            "/auth/v1/admin/users/{id}/factors",
+            get(factors::admin_list),
+        )
+        .route(
+            "/auth/v1/admin/users/{id}/factors/{factor}",
+            delete(factors::admin_delete),
+        )
         .route("/auth/v1/user", get(user::get).put(user::update))
         .route(
             "/auth/v1/admin/users",
