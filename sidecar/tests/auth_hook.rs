@@ -125,6 +125,12 @@ fn the_hooks_refusals_and_failures_reach_the_client_as_gotrue_sends_them() {
     assert_eq!(blocked.body["code"], 403);
     assert_eq!(blocked.body["msg"], "Sign-ins are closed for you");
     assert!(blocked.body.get("access_token").is_none());
+    // The session started for it does not outlive the refusal.
+    let sessions = fx.db.rows(
+        "SELECT s.id FROM auth.sessions AS s JOIN auth.users AS u ON u.id = s.user_id \
+         WHERE u.email LIKE 'blocked-%'",
+    );
+    assert_eq!(sessions, json!([]));
 
     // Claims without one GoTrue requires: 500, saying which.
     let broken = fx.post(

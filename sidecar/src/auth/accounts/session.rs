@@ -217,9 +217,21 @@ impl Accounts {
         // Gone or banned in between.
         .ok_or(AccountError::UserBanned)?;
         let user = self.with_factors(started.user).await?;
-        let access = self
+        let access = match self
             .issue(&user, started.session_id, "aal1", method, None)
-            .await?;
+            .await
+        {
+            Ok(access) => access,
+            Err(err) => {
+                // No token (the access token hook refused, say): the session must not outlive
+                // the refusal, as GoTrue's transaction would not have kept it.
+                let ended = store::logout(&self.pool, user_id, Some(started.session_id), "local");
+                if let Err(cleanup) = ended.await {
+                    tracing::warn!("could not end a session left without a token: {cleanup}");
+                }
+                return Err(err);
+            }
+        };
         Ok(Session {
             access,
             refresh_token,

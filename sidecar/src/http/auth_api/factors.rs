@@ -10,24 +10,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::admin_users::require_admin;
-use super::{parse, AuthState};
-use crate::auth::accounts::{AccountError, Caller, Client};
-use crate::auth::Identity;
-
-/// The caller and the `aal` and `amr` of their token.
-fn caller_with_claims(
-    headers: &HeaderMap,
-    state: &AuthState,
-) -> Result<(Caller, Value), AccountError> {
-    if !headers.contains_key(axum::http::header::AUTHORIZATION) {
-        return Err(AccountError::NoAuthorization);
-    }
-    let identity =
-        Identity::from_headers(headers, &state.verifier).map_err(AccountError::BadJwt)?;
-    let claims = identity.claims.as_object().cloned().unwrap_or_default();
-    let caller = Caller::from_claims(&claims).ok_or(AccountError::NoUserInToken)?;
-    Ok((caller, Value::Object(claims)))
-}
+use super::{caller_with_claims, parse, AuthState};
+use crate::auth::accounts::{AccountError, Client};
 
 fn id(text: &str) -> Result<Uuid, AccountError> {
     text.parse().map_err(|_| AccountError::MfaFactorNotFound)
@@ -45,7 +29,7 @@ pub(super) async fn enroll(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, AccountError> {
-    let (caller, _) = caller_with_claims(&headers, &state)?;
+    let (caller, _) = caller_with_claims(&headers, &state.verifier)?;
     let body: EnrollBody = parse(&body)?;
     if body.factor_type.as_deref().unwrap_or("totp") != "totp" {
         return Err(AccountError::UnsupportedFactorType);
@@ -76,7 +60,7 @@ pub(super) async fn challenge(
     client: Client,
     headers: HeaderMap,
 ) -> Result<Json<Value>, AccountError> {
-    let (caller, _) = caller_with_claims(&headers, &state)?;
+    let (caller, _) = caller_with_claims(&headers, &state.verifier)?;
     Ok(Json(
         state
             .accounts
@@ -98,7 +82,7 @@ pub(super) async fn verify(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, AccountError> {
-    let (caller, claims) = caller_with_claims(&headers, &state)?;
+    let (caller, claims) = caller_with_claims(&headers, &state.verifier)?;
     let body: VerifyBody = parse(&body)?;
     let challenge = body
         .challenge_id
@@ -124,7 +108,7 @@ pub(super) async fn unenroll(
     Path(factor): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, AccountError> {
-    let (caller, claims) = caller_with_claims(&headers, &state)?;
+    let (caller, claims) = caller_with_claims(&headers, &state.verifier)?;
     let aal = claims["aal"].as_str().unwrap_or("aal1");
     Ok(Json(
         state.accounts.unenroll(&caller, aal, id(&factor)?).await?,

@@ -115,12 +115,21 @@ fn last_header_entry(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// The signed-in user behind `Authorization: Bearer <access token>`.
 fn caller(headers: &HeaderMap, verifier: &Verifier) -> Result<Caller, AccountError> {
+    caller_with_claims(headers, verifier).map(|(caller, _)| caller)
+}
+
+/// `caller`, and the claims of their token (`aal`, `amr`...).
+fn caller_with_claims(
+    headers: &HeaderMap,
+    verifier: &Verifier,
+) -> Result<(Caller, serde_json::Value), AccountError> {
     if !headers.contains_key(AUTHORIZATION) {
         return Err(AccountError::NoAuthorization);
     }
     let identity = Identity::from_headers(headers, verifier).map_err(AccountError::BadJwt)?;
     let claims = identity.claims.as_object().cloned().unwrap_or_default();
-    Caller::from_claims(&claims).ok_or(AccountError::NoUserInToken)
+    let caller = Caller::from_claims(&claims).ok_or(AccountError::NoUserInToken)?;
+    Ok((caller, serde_json::Value::Object(claims)))
 }
 
 /// The request body as JSON; an empty body reads as `{}`.
