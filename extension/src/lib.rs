@@ -43,6 +43,13 @@ pgrx::extension_sql_file!(
     requires = ["auth_import"]
 );
 
+// MFA with TOTP (issue 15): factors, challenges and the sessions' methods (`amr`).
+pgrx::extension_sql_file!(
+    "../sql/auth_mfa.sql",
+    name = "auth_mfa",
+    requires = ["auth_tables"]
+);
+
 // The sidecar's request guards raise their own SQLSTATEs through it.
 pgrx::extension_sql_file!("../sql/raise_error.sql", name = "raise_error");
 

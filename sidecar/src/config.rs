@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::auth::accounts::hooks::{AccessTokenHook, BadHookUri};
 use crate::auth::accounts::mailer::{MailError, Mailer};
 use crate::auth::accounts::settings::{AuthArgs, AuthSettings};
 use crate::auth::accounts::tokens::{AccessTokens, IssueError, DEFAULT_AUDIENCE};
@@ -19,6 +20,7 @@ use crate::auth::jwt::keyset::{
     keys_from_jwks, keys_from_pem, read_key_file, KeyFileError, JWKS_FILE_FLAG,
     PUBLIC_KEY_FILE_FLAG,
 };
+use crate::auth::jwt::signing::{is_jwk_file, signing_keys_from_json};
 use crate::auth::jwt::verify::{Verifier, VerifierOptions};
 use crate::error::describe;
 use crate::rest::parse::QueryLimits;
@@ -320,6 +322,8 @@ pub enum ConfigError {
         path.display()
     )]
     SigningKey { path: PathBuf, reason: String },
+    #[error("SLUICE_AUTH_HOOK_CUSTOM_ACCESS_TOKEN_URI: {0}")]
+    Hook(#[from] BadHookUri),
     #[error("SLUICE_STORAGE_BACKEND=s3 needs SLUICE_STORAGE_S3_BUCKET (--storage-s3-bucket)")]
     StorageBucket,
     #[error(
@@ -345,9 +349,19 @@ impl TryFrom<ServeArgs> for Config {
         if roles.is_empty() {
             return Err(ConfigError::NoJwtRoles);
         }
-        let auth = AuthSettings::from(&args.auth);
+        let mut auth = AuthSettings::from(&args.auth);
         if !auth.sms.is_complete() {
             return Err(ConfigError::SmsTwilio);
+        }
+        if let Some(uri) = args
+            .auth
+            .auth_hook_custom_access_token_uri
+            .as_deref()
+            .filter(|uri| !uri.is_empty())
+        {
+            if args.auth.auth_hook_custom_access_token_enabled != Some(false) {
+                auth.access_token_hook = Some(AccessTokenHook::from_uri(uri)?);
+            }
         }
         let mailer = Mailer::from_settings(args.auth.smtp_url.as_deref(), &args.auth.smtp_from)?;
         let auth_audience = args
@@ -355,6 +369,9 @@ impl TryFrom<ServeArgs> for Config {
             .clone()
             .filter(|aud| !aud.is_empty())
             .unwrap_or_else(|| DEFAULT_AUDIENCE.to_owned());
+        // A JWK file's keys (Supabase's signing_keys.json) also verify, on REST, realtime and
+        // storage alike, so a rotation needs no second file.
+        let mut signing_public_keys = Vec::new();
         let auth_tokens = match &args.auth.auth_jwt_signing_key_file {
             None => AccessTokens::hs256(
                 &jwt_secret,
@@ -368,14 +385,27 @@ impl TryFrom<ServeArgs> for Config {
                     reason,
                 };
                 let pem = std::fs::read(path).map_err(|err| failed(err.to_string()))?;
-                AccessTokens::from_pem(
-                    &pem,
-                    args.auth.auth_jwt_signing_kid.clone(),
-                    auth.jwt_expiry,
-                    auth_audience,
-                    ISSUER.to_owned(),
-                )
-                .map_err(|err: IssueError| failed(err.to_string()))?
+                let text = String::from_utf8_lossy(&pem);
+                if is_jwk_file(&text) {
+                    let keys =
+                        signing_keys_from_json(&text).map_err(|err| failed(err.to_string()))?;
+                    signing_public_keys = keys.verifying.clone();
+                    AccessTokens::from_signing_keys(
+                        &keys,
+                        auth.jwt_expiry,
+                        auth_audience,
+                        ISSUER.to_owned(),
+                    )
+                } else {
+                    AccessTokens::from_pem(
+                        &pem,
+                        args.auth.auth_jwt_signing_kid.clone(),
+                        auth.jwt_expiry,
+                        auth_audience,
+                        ISSUER.to_owned(),
+                    )
+                    .map_err(|err: IssueError| failed(err.to_string()))?
+                }
             }
         };
         let options = VerifierOptions {
@@ -384,6 +414,7 @@ impl TryFrom<ServeArgs> for Config {
             roles,
         };
         let mut verifier = Verifier::new(&jwt_secret, options);
+        verifier.add_keys(signing_public_keys);
         if let Some(path) = &args.jwt_public_key_file {
             verifier.add_keys(read_key_file(path, PUBLIC_KEY_FILE_FLAG, keys_from_pem)?);
         }
@@ -638,6 +669,65 @@ mod tests {
         let mut args = base.to_vec();
         args.push("--auth-jwt-expiry=5");
         assert!(serve_args(&args).is_err());
+    }
+
+    #[test]
+    fn a_jwk_signing_key_file_signs_and_its_keys_verify_for_every_api() {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwt");
+        let key = format!("--auth-jwt-signing-key-file={fixtures}/signing_keys.json");
+        let args = [
+            "--database-url=postgres://u@127.0.0.1/app",
+            "--jwt-secret",
+            GOOD_SECRET,
+            key.as_str(),
+        ];
+        let config = Config::try_from(serve_args(&args).unwrap()).unwrap();
+        assert_eq!(
+            config.auth_tokens.algorithm(),
+            jsonwebtoken::Algorithm::RS256
+        );
+        // The secret, then the file's two keys: the one verifier REST, realtime and storage share
+        // (`serve` hands the same `Arc<Verifier>` to each).
+        assert_eq!(config.verifier.keys().len(), 3);
+        let user = serde_json::json!({"id": "6f1d0d8e-2c3b-4b59-9a9e-1f5c7d2b8a10", "role": "authenticated"});
+        let issued = config
+            .auth_tokens
+            .issue(
+                &user,
+                uuid::Uuid::nil(),
+                "aal1",
+                "password",
+                std::time::SystemTime::now(),
+            )
+            .unwrap();
+        assert_eq!(
+            config.verifier.verify(&issued.token).unwrap().role,
+            "authenticated"
+        );
+        assert_eq!(config.auth_tokens.jwks["keys"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_custom_access_token_hook_is_read_from_its_uri() {
+        let base = [
+            "--database-url=postgres://u@127.0.0.1/app",
+            "--jwt-secret",
+            GOOD_SECRET,
+        ];
+        let mut args = base.to_vec();
+        args.push("--auth-hook-custom-access-token-uri=pg-functions://postgres/public/hook");
+        let config = Config::try_from(serve_args(&args).unwrap()).unwrap();
+        assert_eq!(
+            config.auth.access_token_hook.unwrap().uri,
+            "pg-functions://postgres/public/hook"
+        );
+        args.push("--auth-hook-custom-access-token-enabled=false");
+        let config = Config::try_from(serve_args(&args).unwrap()).unwrap();
+        assert!(config.auth.access_token_hook.is_none());
+        let mut args = base.to_vec();
+        args.push("--auth-hook-custom-access-token-uri=https://example.com/hook");
+        let err = Config::try_from(serve_args(&args).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("pg-functions://"), "{err}");
     }
 
     #[test]

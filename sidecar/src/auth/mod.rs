@@ -6,10 +6,13 @@
 //!   their tokens, mail links, rate limits and admin operations over the `auth` tables. Refusals
 //!   are `AccountError`s, which `http::auth_api::error` turns into GoTrue's error shape.
 //!
+//! - `oauth`: OpenID Connect providers; so far only their discovery documents (issue 15).
+//!
 //! `accounts` builds on `jwt` (it signs tokens with the same secret and reads the caller from a
 //! verified token); `jwt` knows nothing of accounts.
 
 pub mod accounts;
 pub mod jwt;
+pub mod oauth;
 
 pub use jwt::{Identity, TokenError, Verified, Verifier, VerifierOptions};

@@ -15,6 +15,9 @@ use sluice_sidecar::auth::accounts::settings::AuthSettings;
 use sluice_sidecar::auth::accounts::tokens::AccessTokens;
 use sluice_sidecar::auth::accounts::Accounts;
 use sluice_sidecar::auth::jwt::keys::{sign_api_key, ApiKeyRole, JwtSecret, ISSUER};
+use sluice_sidecar::auth::jwt::signing::SigningKeys;
+use sluice_sidecar::auth::jwt::VerifierOptions;
+use sluice_sidecar::auth::Verifier;
 use sluice_sidecar::http::app_with_auth;
 use sluice_sidecar::http::auth_api::AuthState;
 use tower::ServiceExt;
@@ -73,35 +76,36 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new(settings: AuthSettings) -> Fixture {
-        let db = test_database(&[SCHEMA]);
+        Fixture::with_setup(settings, &[], None)
+    }
+
+    /// A fixture whose database also runs `setup_sql`, and whose tokens are signed by the signing
+    /// key of `keys` (all of whose keys verify) instead of the secret.
+    pub fn with_setup(
+        settings: AuthSettings,
+        setup_sql: &[&str],
+        keys: Option<&SigningKeys>,
+    ) -> Fixture {
+        let mut sql = vec![SCHEMA];
+        sql.extend_from_slice(setup_sql);
+        let db = test_database(&sql);
         let runtime = current_thread_runtime();
-        let mut options = AppOptions::new(&[], SECRET);
-        options.pool_size = 4;
-        let state = app_state(&db, &runtime, &options);
+        let app = build_app(&db, &runtime, settings, keys);
         let secret = JwtSecret::new(SECRET).unwrap();
-        let tokens = AccessTokens::hs256(
-            &secret,
-            settings.jwt_expiry,
-            "authenticated".into(),
-            ISSUER.into(),
-        );
-        let auth = AuthState {
-            accounts: Arc::new(Accounts::new(
-                state.pool.clone(),
-                settings,
-                tokens,
-                Mailer::Outbox,
-            )),
-            verifier: Arc::clone(&state.verifier),
-        };
         let now = std::time::SystemTime::now();
         Fixture {
-            app: app_with_auth(state, auth),
+            app,
             runtime,
             db,
             anon_key: sign_api_key(&secret, ApiKeyRole::Anon, now).unwrap(),
             service_key: sign_api_key(&secret, ApiKeyRole::ServiceRole, now).unwrap(),
         }
+    }
+
+    /// Starts the app again on the same database with other settings and keys, as a restarted
+    /// sidecar: what a client holds (tokens) must survive it.
+    pub fn restart(&mut self, settings: AuthSettings, keys: Option<&SigningKeys>) {
+        self.app = build_app(&self.db, &self.runtime, settings, keys);
     }
 
     /// Sign-ups get a session at once.
@@ -221,6 +225,38 @@ impl Fixture {
             json!({"refresh_token": refresh_token}),
         )
     }
+}
+
+fn build_app(
+    db: &TestDb,
+    runtime: &tokio::runtime::Runtime,
+    settings: AuthSettings,
+    keys: Option<&SigningKeys>,
+) -> Router {
+    let mut options = AppOptions::new(&[], SECRET);
+    options.pool_size = 4;
+    let mut state = app_state(db, runtime, &options);
+    let secret = JwtSecret::new(SECRET).unwrap();
+    let (lifetime, audience) = (settings.jwt_expiry, "authenticated".to_owned());
+    let tokens = match keys {
+        None => AccessTokens::hs256(&secret, lifetime, audience, ISSUER.into()),
+        Some(keys) => {
+            let mut verifier = Verifier::new(&secret, VerifierOptions::default());
+            verifier.add_keys(keys.verifying.clone());
+            state.verifier = Arc::new(verifier);
+            AccessTokens::from_signing_keys(keys, lifetime, audience, ISSUER.into())
+        }
+    };
+    let auth = AuthState {
+        accounts: Arc::new(Accounts::new(
+            state.pool.clone(),
+            settings,
+            tokens,
+            Mailer::Outbox,
+        )),
+        verifier: Arc::clone(&state.verifier),
+    };
+    app_with_auth(state, auth)
 }
 
 /// An HS256 token with `claims`, signed with the test secret.

@@ -89,6 +89,29 @@ pub enum AccountError {
     #[error("code challenge does not match previously saved code verifier")]
     BadCodeVerifier,
 
+    // MFA (`mfa`), with GoTrue's messages.
+    #[error("A factor with this friendly name already exists for this user")]
+    MfaFactorNameConflict,
+    #[error("Maximum number of enrolled factors reached, unenroll to continue")]
+    TooManyFactors,
+    #[error("Factor not found")]
+    MfaFactorNotFound,
+    #[error("MFA factor with the provided challenge ID not found")]
+    MfaChallengeNotFound,
+    #[error("MFA challenge {0} has expired, verify against another challenge or create a new challenge.")]
+    MfaChallengeExpired(uuid::Uuid),
+    #[error("Invalid TOTP code entered")]
+    MfaVerificationFailed,
+    #[error("AAL2 required to unenroll verified factor")]
+    InsufficientAal,
+    #[error("factor_type needs to be totp")]
+    UnsupportedFactorType,
+
+    /// The custom access token hook failed or refused (`hooks`): its status and message, shown
+    /// to the client as GoTrue shows them.
+    #[error("{message}")]
+    Hook { status: u16, message: String },
+
     // Server failures.
     #[error(transparent)]
     Store(StoreError),

@@ -15,9 +15,11 @@ pub(crate) mod admin;
 pub(crate) mod background;
 pub(crate) mod error;
 pub mod flow_state;
+pub mod hooks;
 pub(crate) mod input;
 mod links;
 pub mod mailer;
+pub mod mfa;
 pub mod otp;
 pub(crate) mod password;
 pub mod ratelimit;
@@ -91,6 +93,34 @@ impl Accounts {
             ));
         }
         Ok(())
+    }
+}
+
+impl Accounts {
+    /// The access token of `user` in a session: Supabase's claims, passed through the custom
+    /// access token hook when one is configured, then signed.
+    pub(crate) async fn issue(
+        &self,
+        user: &Value,
+        session_id: Uuid,
+        aal: &str,
+        method: &str,
+        amr: Option<Value>,
+    ) -> Result<tokens::AccessToken, AccountError> {
+        let now = std::time::SystemTime::now();
+        let claims = self
+            .tokens
+            .claims(user, session_id, aal, method, amr, now)?;
+        let Some(hook) = &self.settings.access_token_hook else {
+            return Ok(self.tokens.sign(&claims)?);
+        };
+        let expires_at = claims["exp"].as_u64().unwrap_or_default();
+        let changed = hook
+            .run(&self.pool, user_id_of(user)?, claims, method)
+            .await?;
+        let mut access = self.tokens.sign(&Value::Object(changed))?;
+        access.expires_at = expires_at;
+        Ok(access)
     }
 }
 

@@ -1,8 +1,6 @@
 //! Starting sessions: sign-up, sign-in with a password, refresh-token rotation and verification of
 //! a mailed token, each ending in a `Session` (GoTrue's access-token response).
 
-use std::time::SystemTime;
-
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -191,10 +189,21 @@ impl Accounts {
             .and_then(|id| id.parse().ok())
             .ok_or(AccountError::RefreshTokenNotFound)?;
         let aal = outcome["aal"].as_str().unwrap_or("aal1");
-        let user = outcome["user"].clone();
-        let access =
-            self.tokens
-                .issue(&user, session_id, aal, "token_refresh", SystemTime::now())?;
+        let user = self.with_factors(outcome["user"].clone()).await?;
+        // An aal2 session keeps saying how it got there (`totp` and its first method).
+        let amr = if aal == "aal1" {
+            None
+        } else {
+            store::call_json(
+                &self.pool,
+                "SELECT auth.sluice_session_amr($1)",
+                &[&session_id],
+            )
+            .await?
+        };
+        let access = self
+            .issue(&user, session_id, aal, "token_refresh", amr)
+            .await?;
         Ok(Session {
             access,
             refresh_token: next,
@@ -221,17 +230,26 @@ impl Accounts {
         .await?
         // Gone or banned in between.
         .ok_or(AccountError::UserBanned)?;
-        let access = self.tokens.issue(
-            &started.user,
-            started.session_id,
-            "aal1",
-            method,
-            SystemTime::now(),
-        )?;
+        let user = self.with_factors(started.user).await?;
+        let access = match self
+            .issue(&user, started.session_id, "aal1", method, None)
+            .await
+        {
+            Ok(access) => access,
+            Err(err) => {
+                // No token (the access token hook refused, say): the session must not outlive
+                // the refusal, as GoTrue's transaction would not have kept it.
+                let ended = store::logout(&self.pool, user_id, Some(started.session_id), "local");
+                if let Err(cleanup) = ended.await {
+                    tracing::warn!("could not end a session left without a token: {cleanup}");
+                }
+                return Err(err);
+            }
+        };
         Ok(Session {
             access,
             refresh_token,
-            user: started.user,
+            user,
         })
     }
 

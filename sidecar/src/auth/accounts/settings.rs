@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::hooks::AccessTokenHook;
 use super::ratelimit::Limit;
 use super::sms::{SmsProvider, SmsSettings};
 
@@ -90,14 +91,34 @@ pub struct AuthArgs {
           default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub auth_rate_limit_window: u64,
 
-    /// PEM private key (RSA or EC P-256) that signs access tokens with RS256/ES256 instead of
-    /// the JWT secret (HS256). Give the public key to --jwt-public-key-file so REST accepts them.
+    /// Keys that sign access tokens with RS256/ES256 instead of the JWT secret (HS256, whose
+    /// tokens stay valid): a JWK file with private keys, as Supabase's signing_keys.json (a JSON
+    /// array; the key whose key_ops names "sign" signs, every key verifies, all public halves are
+    /// published at /auth/v1/.well-known/jwks.json), or one PEM private key (RSA or EC P-256),
+    /// whose public key must then be given to --jwt-public-key-file.
     #[arg(long, env = "SLUICE_AUTH_JWT_SIGNING_KEY_FILE", value_name = "PATH")]
     pub auth_jwt_signing_key_file: Option<std::path::PathBuf>,
 
-    /// `kid` header of tokens signed with --auth-jwt-signing-key-file.
+    /// `kid` header of tokens signed with a PEM --auth-jwt-signing-key-file (a JWK file names
+    /// its own).
     #[arg(long, env = "SLUICE_AUTH_JWT_SIGNING_KID")]
     pub auth_jwt_signing_kid: Option<String>,
+
+    /// GoTrue's custom access token hook: a SQL function called with {user_id, claims,
+    /// authentication_method} before each access token is signed, returning {claims} (or
+    /// {error: {http_code, message}}), named as pg-functions://postgres/<schema>/<function>. It
+    /// runs as service_role: grant it EXECUTE on the function.
+    #[arg(long, env = "SLUICE_AUTH_HOOK_CUSTOM_ACCESS_TOKEN_URI")]
+    pub auth_hook_custom_access_token_uri: Option<String>,
+
+    /// Turns the hook off while keeping its URI (GoTrue's _ENABLED); set, the URI alone turns
+    /// it on.
+    #[arg(
+        long,
+        env = "SLUICE_AUTH_HOOK_CUSTOM_ACCESS_TOKEN_ENABLED",
+        value_name = "BOOL"
+    )]
+    pub auth_hook_custom_access_token_enabled: Option<bool>,
 
     /// SMTP server for auth mail, as a URL: smtps://user:pass@host:465, or
     /// smtp://user:pass@host:587?tls=required for STARTTLS. Unset, mail goes to the log and to
@@ -182,6 +203,8 @@ pub struct AuthSettings {
     pub otp_expiry: Duration,
     pub anonymous_users: bool,
     pub sms: SmsSettings,
+    /// The custom access token hook (`hooks`), when configured.
+    pub access_token_hook: Option<AccessTokenHook>,
 }
 
 /// `number=code` of `SLUICE_AUTH_SMS_TEST_OTP`.
@@ -216,6 +239,7 @@ impl Default for AuthSettings {
             otp_expiry: Duration::from_secs(3600),
             anonymous_users: false,
             sms: SmsSettings::default(),
+            access_token_hook: None,
         }
     }
 }
@@ -295,6 +319,8 @@ impl From<&AuthArgs> for AuthSettings {
                 },
                 test_otp: args.auth_sms_test_otp.iter().cloned().collect(),
             },
+            // Read by `config`, which can refuse a bad URI.
+            access_token_hook: None,
         }
     }
 }

@@ -40,6 +40,15 @@ pub(super) async fn call(
     Ok(client.query_one(&statement, params).await?)
 }
 
+/// One call to a function returning `jsonb` (NULL as `None`).
+pub(crate) async fn call_json(
+    pool: &Pool,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Option<Value>, StoreError> {
+    Ok(call(pool, sql, params).await?.get(0))
+}
+
 /// The password row of sign-in.
 #[derive(Debug, Clone)]
 pub(crate) struct PasswordRow {

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::auth::jwt::keys::JwtSecret;
+use crate::auth::jwt::signing::SigningKeys;
 
 /// The audience of user tokens when `--jwt-aud` is not set: Supabase's.
 pub const DEFAULT_AUDIENCE: &str = "authenticated";
@@ -54,6 +55,8 @@ pub struct AccessTokens {
     pub lifetime: Duration,
     pub audience: String,
     pub issuer: String,
+    /// The public keys published at `/.well-known/jwks.json` (`{"keys": []}` without a key file).
+    pub jwks: Value,
 }
 
 impl std::fmt::Debug for AccessTokens {
@@ -81,6 +84,26 @@ impl AccessTokens {
             lifetime,
             audience,
             issuer,
+            jwks: json!({"keys": []}),
+        }
+    }
+
+    /// Tokens signed by the signing key of a JWK file (see `jwt::signing`), with its `kid`.
+    pub fn from_signing_keys(
+        keys: &SigningKeys,
+        lifetime: Duration,
+        audience: String,
+        issuer: String,
+    ) -> Self {
+        let mut header = Header::new(keys.signer.alg);
+        header.kid = Some(keys.signer.kid.clone());
+        AccessTokens {
+            key: keys.signer.key.clone(),
+            header,
+            lifetime,
+            audience,
+            issuer,
+            jwks: keys.jwks.clone(),
         }
     }
 
@@ -110,6 +133,7 @@ impl AccessTokens {
             lifetime,
             audience,
             issuer,
+            jwks: json!({"keys": []}),
         };
         // A key of the wrong kind fails when used, not when read: sign once to find out now.
         let probe = json!({"id": "probe", "role": "authenticated"});
@@ -132,12 +156,26 @@ impl AccessTokens {
         method: &str,
         now: SystemTime,
     ) -> Result<AccessToken, IssueError> {
+        let claims = self.claims(user, session_id, aal, method, None, now)?;
+        self.sign(&claims)
+    }
+
+    /// Supabase's claims for `user` in `session`; `amr` defaults to `[{method, timestamp: iat}]`.
+    pub fn claims(
+        &self,
+        user: &Value,
+        session_id: Uuid,
+        aal: &str,
+        method: &str,
+        amr: Option<Value>,
+        now: SystemTime,
+    ) -> Result<Value, IssueError> {
         let iat = now
             .duration_since(UNIX_EPOCH)
             .map_err(|_| IssueError::Clock)?
             .as_secs();
         let exp = iat + self.lifetime.as_secs();
-        let claims = json!({
+        Ok(json!({
             "iss": self.issuer,
             "sub": user["id"],
             "aud": self.audience,
@@ -149,14 +187,20 @@ impl AccessTokens {
             "user_metadata": user["user_metadata"],
             "role": user["role"],
             "aal": aal,
-            "amr": [{"method": method, "timestamp": iat}],
+            "amr": amr.unwrap_or_else(|| json!([{"method": method, "timestamp": iat}])),
             "session_id": session_id.to_string(),
             "is_anonymous": user["is_anonymous"].as_bool().unwrap_or(false),
-        });
+        }))
+    }
+
+    /// Signs `claims` (as `claims` made them, or as a hook changed them); the expiry the client
+    /// is told is the one `claims` chose, whatever the hook did to `exp` (as GoTrue).
+    pub fn sign(&self, claims: &Value) -> Result<AccessToken, IssueError> {
+        let expires_at = claims["exp"].as_u64().unwrap_or_default();
         Ok(AccessToken {
-            token: jsonwebtoken::encode(&self.header, &claims, &self.key)?,
+            token: jsonwebtoken::encode(&self.header, claims, &self.key)?,
             expires_in: self.lifetime.as_secs(),
-            expires_at: exp,
+            expires_at,
         })
     }
 }

@@ -48,7 +48,7 @@ impl Accounts {
         if user["error"] == "session_not_found" {
             return Err(AccountError::SessionNotFound);
         }
-        Ok(user)
+        self.with_factors(user).await
     }
 
     /// PUT /user: email, password, metadata (`data`). A new password ends the user's other sessions.

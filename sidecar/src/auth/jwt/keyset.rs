@@ -87,6 +87,12 @@ impl fmt::Debug for VerifyingKey {
 #[error("{0}")]
 pub struct BadKey(String);
 
+impl BadKey {
+    pub(crate) fn new(problem: impl Into<String>) -> BadKey {
+        BadKey(problem.into())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
     #[error("could not read {flag} ({}): {source}", .path.display())]

@@ -53,6 +53,21 @@ pub(crate) fn status_and_code(err: &AccountError) -> (StatusCode, &'static str) 
         A::FlowStateExpired => (StatusCode::UNPROCESSABLE_ENTITY, "flow_state_expired"),
         A::BadCodeVerifier => (StatusCode::BAD_REQUEST, "bad_code_verifier"),
         A::Sms(_) => (StatusCode::INTERNAL_SERVER_ERROR, "sms_send_failed"),
+        A::MfaFactorNameConflict => (StatusCode::UNPROCESSABLE_ENTITY, "mfa_factor_name_conflict"),
+        A::TooManyFactors => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_many_enrolled_mfa_factors",
+        ),
+        A::MfaFactorNotFound => (StatusCode::NOT_FOUND, "mfa_factor_not_found"),
+        A::MfaChallengeNotFound => (StatusCode::UNPROCESSABLE_ENTITY, "mfa_factor_not_found"),
+        A::MfaChallengeExpired(_) => (StatusCode::UNPROCESSABLE_ENTITY, "mfa_challenge_expired"),
+        A::MfaVerificationFailed => (StatusCode::UNPROCESSABLE_ENTITY, "mfa_verification_failed"),
+        A::InsufficientAal => (StatusCode::UNPROCESSABLE_ENTITY, "insufficient_aal"),
+        A::UnsupportedFactorType => (StatusCode::BAD_REQUEST, "validation_failed"),
+        A::Hook { status, .. } => (
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            "unexpected_failure",
+        ),
         A::Store(StoreError::Db(db)) if db.is_unavailable() => {
             (StatusCode::SERVICE_UNAVAILABLE, "unexpected_failure")
         }
@@ -66,7 +81,7 @@ impl IntoResponse for AccountError {
     fn into_response(self) -> Response {
         let (status, code) = status_and_code(&self);
         // Server-side failures: the cause to the log, a generic message to the client.
-        let message = if status.is_server_error() {
+        let message = if status.is_server_error() && !matches!(self, AccountError::Hook { .. }) {
             tracing::error!("auth: {}", describe(&self));
             "Internal Server Error".to_owned()
         } else {

@@ -5,6 +5,8 @@
 mod admin_users;
 pub(crate) mod error;
 mod otp;
+mod factors;
+mod jwks;
 mod session;
 mod user;
 
@@ -15,7 +17,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 use axum::Router;
 use serde::de::DeserializeOwned;
 
@@ -52,6 +54,19 @@ pub fn routes(state: AuthState) -> Router {
         .route("/auth/v1/settings", get(session::settings))
         .route("/auth/v1/sso", any(session::sso_disabled))
         .route("/auth/v1/sso/{*rest}", any(session::sso_disabled))
+        .route("/auth/v1/.well-known/jwks.json", get(jwks::get))
+        .route("/auth/v1/factors", post(factors::enroll))
+        .route("/auth/v1/factors/{id}", delete(factors::unenroll))
+        .route("/auth/v1/factors/{id}/challenge", post(factors::challenge))
+        .route("/auth/v1/factors/{id}/verify", post(factors::verify))
+        .route(
+            "/auth/v1/admin/users/{id}/factors",
+            get(factors::admin_list),
+        )
+        .route(
+            "/auth/v1/admin/users/{id}/factors/{factor}",
+            delete(factors::admin_delete),
+        )
         .route("/auth/v1/user", get(user::get).put(user::update))
         .route(
             "/auth/v1/admin/users",
@@ -106,12 +121,21 @@ fn last_header_entry(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// The signed-in user behind `Authorization: Bearer <access token>`.
 fn caller(headers: &HeaderMap, verifier: &Verifier) -> Result<Caller, AccountError> {
+    caller_with_claims(headers, verifier).map(|(caller, _)| caller)
+}
+
+/// `caller`, and the claims of their token (`aal`, `amr`...).
+fn caller_with_claims(
+    headers: &HeaderMap,
+    verifier: &Verifier,
+) -> Result<(Caller, serde_json::Value), AccountError> {
     if !headers.contains_key(AUTHORIZATION) {
         return Err(AccountError::NoAuthorization);
     }
     let identity = Identity::from_headers(headers, verifier).map_err(AccountError::BadJwt)?;
     let claims = identity.claims.as_object().cloned().unwrap_or_default();
-    Caller::from_claims(&claims).ok_or(AccountError::NoUserInToken)
+    let caller = Caller::from_claims(&claims).ok_or(AccountError::NoUserInToken)?;
+    Ok((caller, serde_json::Value::Object(claims)))
 }
 
 /// The request body as JSON; an empty body reads as `{}`.
