@@ -1226,6 +1226,7 @@ REVOKE ALL ON storage.sluice_multipart_uploads FROM PUBLIC;
 GRANT USAGE ON SCHEMA storage TO authenticator;
 GRANT SELECT, INSERT, UPDATE (touched_at), DELETE ON storage.sluice_multipart_uploads TO authenticator;
 SELECT pg_catalog.pg_extension_config_dump('storage.sluice_multipart_uploads', '');
+
 -- otp: passwordless sign-in (issue 15): email and phone codes, PKCE flow state, anonymous users.
 -- The same text as extension/sql/auth_otp.sql.
 -- Passwordless sign-in (issue 15): magic links and email codes, phone codes, PKCE flow state and
@@ -1303,53 +1304,6 @@ SELECT pg_catalog.pg_extension_config_dump('auth.sms_outbox_id_seq', '');
 
 -- The user as GoTrue returns it, now with phone users and anonymous users (no identities).
 CREATE OR REPLACE FUNCTION auth.sluice_user_json(u auth.users)
--- oauth: MFA with TOTP (extension/sql/auth_mfa.sql, as it is).
--- Sluice auth, MFA with TOTP (GoTrue's /factors): factors, their challenges, and the methods each
--- session was authenticated with (its `amr`). Same access model as auth_tables.sql: the tables are
--- granted to nobody, the sidecar reaches them through the SECURITY DEFINER functions below, which
--- only `authenticator` may execute; none of them is tracked by the change log (a factor holds the
--- TOTP secret, which the server must keep in the clear to compute codes).
-
-CREATE TABLE auth.mfa_factors (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
-    friendly_name text,
-    factor_type text NOT NULL DEFAULT 'totp' CHECK (factor_type = 'totp'),
-    status text NOT NULL DEFAULT 'unverified' CHECK (status IN ('unverified', 'verified')),
-    -- Base32, as in the otpauth:// URI.
-    secret text NOT NULL,
-    -- The TOTP time step of the last code accepted: a code (and any older one) is used up.
-    last_used_step bigint,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX mfa_factors_user_id_idx ON auth.mfa_factors (user_id);
-CREATE UNIQUE INDEX mfa_factors_user_friendly_name_key
-    ON auth.mfa_factors (user_id, friendly_name) WHERE friendly_name <> '';
-
-CREATE TABLE auth.mfa_challenges (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    factor_id uuid NOT NULL REFERENCES auth.mfa_factors (id) ON DELETE CASCADE,
-    ip text,
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX mfa_challenges_factor_id_idx ON auth.mfa_challenges (factor_id);
-
--- How each session was authenticated, beyond its first method (`password`, `otp`...): GoTrue's
--- `amr` claim entries, kept so a refreshed token of an aal2 session still says `totp`.
-CREATE TABLE auth.mfa_amr_claims (
-    session_id uuid NOT NULL REFERENCES auth.sessions (id) ON DELETE CASCADE,
-    authentication_method text NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (session_id, authentication_method)
-);
-
-SELECT pg_catalog.pg_extension_config_dump('auth.mfa_factors', '');
-SELECT pg_catalog.pg_extension_config_dump('auth.mfa_challenges', '');
-SELECT pg_catalog.pg_extension_config_dump('auth.mfa_amr_claims', '');
-
--- A factor as GoTrue returns it (no secret).
-CREATE FUNCTION auth.sluice_factor_json(f auth.mfa_factors)
 RETURNS jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -1435,16 +1389,6 @@ $$;
 
 -- The user with this email or phone (digits), NULL if none.
 CREATE FUNCTION auth.sluice_user_by_contact(email text, phone text)
-        'id', f.id,
-        'friendly_name', coalesce(f.friendly_name, ''),
-        'factor_type', f.factor_type,
-        'status', f.status,
-        'created_at', f.created_at,
-        'updated_at', f.updated_at)
-$$;
-
--- A user's factors, oldest first (`factors` of GoTrue's user JSON).
-CREATE FUNCTION auth.sluice_mfa_factors(p_user_id uuid)
 RETURNS jsonb
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -1458,14 +1402,6 @@ $$;
 -- Returns the user, NULL when the user is gone.
 CREATE FUNCTION auth.sluice_issue_otp(
     user_id uuid, channel text, purpose text, code_hash text, link_hash text)
-    SELECT coalesce(jsonb_agg(auth.sluice_factor_json(f) ORDER BY f.created_at, f.id), '[]')
-    FROM auth.mfa_factors AS f WHERE f.user_id = p_user_id
-$$;
-
--- Enrolls a new, unverified TOTP factor. {"error": code} when the name is taken or the user has
--- `max_factors` already; unverified factors older than a day are dropped first (abandoned
--- enrollments, as GoTrue's cleanup does).
-CREATE FUNCTION auth.sluice_mfa_enroll(p_user_id uuid, p_friendly_name text, p_secret text, p_max_factors int)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -1511,32 +1447,6 @@ $$;
 -- A wrong code: counted; at `max_attempts` the code is deleted, so guessing has that many tries.
 CREATE FUNCTION auth.sluice_otp_failed(user_id uuid, channel text, max_attempts int)
 RETURNS void
-    f auth.mfa_factors;
-BEGIN
-    PERFORM 1 FROM auth.users WHERE id = p_user_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'user_not_found');
-    END IF;
-    DELETE FROM auth.mfa_factors
-    WHERE user_id = p_user_id AND status = 'unverified' AND created_at < now() - interval '1 day';
-    IF (SELECT count(*) FROM auth.mfa_factors WHERE user_id = p_user_id) >= p_max_factors THEN
-        RETURN jsonb_build_object('error', 'too_many_enrolled_mfa_factors');
-    END IF;
-    IF p_friendly_name <> '' AND EXISTS (
-        SELECT 1 FROM auth.mfa_factors WHERE user_id = p_user_id AND friendly_name = p_friendly_name
-    ) THEN
-        RETURN jsonb_build_object('error', 'mfa_factor_name_conflict');
-    END IF;
-    INSERT INTO auth.mfa_factors (user_id, friendly_name, secret)
-    VALUES (p_user_id, nullif(p_friendly_name, ''), p_secret)
-    RETURNING * INTO f;
-    RETURN auth.sluice_factor_json(f);
-END
-$$;
-
--- Opens a challenge on the user's factor; NULL when the user has no such factor.
-CREATE FUNCTION auth.sluice_mfa_challenge(p_user_id uuid, p_factor_id uuid, p_ip text)
-RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1589,52 +1499,6 @@ CREATE FUNCTION auth.sluice_create_flow_state(
     provider_type text, authentication_method text, code_challenge text,
     code_challenge_method text, user_id uuid, link_hash text)
 RETURNS uuid
-    c auth.mfa_challenges;
-BEGIN
-    PERFORM 1 FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id;
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
-    INSERT INTO auth.mfa_challenges (factor_id, ip) VALUES (p_factor_id, p_ip) RETURNING * INTO c;
-    RETURN jsonb_build_object('id', c.id, 'created_at', extract(epoch FROM c.created_at)::bigint);
-END
-$$;
-
--- What checking a code needs: the factor's secret and last used step, and the challenge's age.
--- {"error": code} when the factor or the challenge is not the user's.
-CREATE FUNCTION auth.sluice_mfa_for_verify(p_user_id uuid, p_factor_id uuid, p_challenge_id uuid)
-RETURNS jsonb
-LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    f auth.mfa_factors;
-    c auth.mfa_challenges;
-BEGIN
-    SELECT * INTO f FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'mfa_factor_not_found');
-    END IF;
-    SELECT * INTO c FROM auth.mfa_challenges WHERE id = p_challenge_id AND factor_id = p_factor_id;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'mfa_challenge_not_found');
-    END IF;
-    RETURN jsonb_build_object(
-        'secret', f.secret,
-        'last_used_step', f.last_used_step,
-        'challenge_age', extract(epoch FROM now() - c.created_at),
-        'challenge_ip', c.ip);
-END
-$$;
-
--- A code checked by the sidecar: uses up the challenge and the code's time step (single use: a
--- step not after the last used one is refused), verifies the factor, raises the session to aal2,
--- records its methods (those of `p_amr`, the caller's token's, at their times; then `totp`), and swaps its refresh tokens for `p_refresh_hash`.
--- Returns {"user", "amr"} or {"error": code}.
-CREATE FUNCTION auth.sluice_mfa_verified(p_user_id uuid, p_factor_id uuid, p_challenge_id uuid,
-                                         p_step bigint, p_session_id uuid, p_amr jsonb,
-                                         p_refresh_hash text)
-RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1697,6 +1561,203 @@ LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     INSERT INTO auth.sms_outbox (recipient, body) VALUES ($1, $2) RETURNING id
+$$;
+
+DO $grants$
+DECLARE
+    f text;
+BEGIN
+    FOREACH f IN ARRAY ARRAY[
+        'auth.sluice_users_not_anonymous_once_confirmed()',
+        'auth.sluice_create_otp_user(text, text, jsonb, text, boolean)',
+        'auth.sluice_user_by_contact(text, text)',
+        'auth.sluice_issue_otp(uuid, text, text, text, text)',
+        'auth.sluice_otp_pending(text, text, text, text[], interval)',
+        'auth.sluice_otp_failed(uuid, text, int)',
+        'auth.sluice_consume_otp(uuid, text, text, text[], interval)',
+        'auth.sluice_create_flow_state(text, text, text, text, uuid, text)',
+        'auth.sluice_issue_auth_code(uuid, text, uuid, text)',
+        'auth.sluice_take_flow_state(text, interval)',
+        'auth.sluice_enqueue_sms(text, text)',
+        'auth.sluice_password_of_phone(text)'
+    ] LOOP
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END
+$grants$;
+GRANT EXECUTE ON FUNCTION
+    auth.sluice_create_otp_user(text, text, jsonb, text, boolean),
+    auth.sluice_user_by_contact(text, text),
+    auth.sluice_issue_otp(uuid, text, text, text, text),
+    auth.sluice_otp_pending(text, text, text, text[], interval),
+    auth.sluice_otp_failed(uuid, text, int),
+    auth.sluice_consume_otp(uuid, text, text, text[], interval),
+    auth.sluice_create_flow_state(text, text, text, text, uuid, text),
+    auth.sluice_issue_auth_code(uuid, text, uuid, text),
+    auth.sluice_take_flow_state(text, interval),
+    auth.sluice_enqueue_sms(text, text),
+    auth.sluice_password_of_phone(text)
+TO authenticator;
+
+-- oauth: MFA with TOTP (extension/sql/auth_mfa.sql, as it is).
+-- Sluice auth, MFA with TOTP (GoTrue's /factors): factors, their challenges, and the methods each
+-- session was authenticated with (its `amr`). Same access model as auth_tables.sql: the tables are
+-- granted to nobody, the sidecar reaches them through the SECURITY DEFINER functions below, which
+-- only `authenticator` may execute; none of them is tracked by the change log (a factor holds the
+-- TOTP secret, which the server must keep in the clear to compute codes).
+
+CREATE TABLE auth.mfa_factors (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
+    friendly_name text,
+    factor_type text NOT NULL DEFAULT 'totp' CHECK (factor_type = 'totp'),
+    status text NOT NULL DEFAULT 'unverified' CHECK (status IN ('unverified', 'verified')),
+    -- Base32, as in the otpauth:// URI.
+    secret text NOT NULL,
+    -- The TOTP time step of the last code accepted: a code (and any older one) is used up.
+    last_used_step bigint,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX mfa_factors_user_id_idx ON auth.mfa_factors (user_id);
+CREATE UNIQUE INDEX mfa_factors_user_friendly_name_key
+    ON auth.mfa_factors (user_id, friendly_name) WHERE friendly_name <> '';
+
+CREATE TABLE auth.mfa_challenges (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    factor_id uuid NOT NULL REFERENCES auth.mfa_factors (id) ON DELETE CASCADE,
+    ip text,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX mfa_challenges_factor_id_idx ON auth.mfa_challenges (factor_id);
+
+-- How each session was authenticated, beyond its first method (`password`, `otp`...): GoTrue's
+-- `amr` claim entries, kept so a refreshed token of an aal2 session still says `totp`.
+CREATE TABLE auth.mfa_amr_claims (
+    session_id uuid NOT NULL REFERENCES auth.sessions (id) ON DELETE CASCADE,
+    authentication_method text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (session_id, authentication_method)
+);
+
+SELECT pg_catalog.pg_extension_config_dump('auth.mfa_factors', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.mfa_challenges', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.mfa_amr_claims', '');
+
+-- A factor as GoTrue returns it (no secret).
+CREATE FUNCTION auth.sluice_factor_json(f auth.mfa_factors)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object(
+        'id', f.id,
+        'friendly_name', coalesce(f.friendly_name, ''),
+        'factor_type', f.factor_type,
+        'status', f.status,
+        'created_at', f.created_at,
+        'updated_at', f.updated_at)
+$$;
+
+-- A user's factors, oldest first (`factors` of GoTrue's user JSON).
+CREATE FUNCTION auth.sluice_mfa_factors(p_user_id uuid)
+RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(jsonb_agg(auth.sluice_factor_json(f) ORDER BY f.created_at, f.id), '[]')
+    FROM auth.mfa_factors AS f WHERE f.user_id = p_user_id
+$$;
+
+-- Enrolls a new, unverified TOTP factor. {"error": code} when the name is taken or the user has
+-- `max_factors` already; unverified factors older than a day are dropped first (abandoned
+-- enrollments, as GoTrue's cleanup does).
+CREATE FUNCTION auth.sluice_mfa_enroll(p_user_id uuid, p_friendly_name text, p_secret text, p_max_factors int)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f auth.mfa_factors;
+BEGIN
+    PERFORM 1 FROM auth.users WHERE id = p_user_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'user_not_found');
+    END IF;
+    DELETE FROM auth.mfa_factors
+    WHERE user_id = p_user_id AND status = 'unverified' AND created_at < now() - interval '1 day';
+    IF (SELECT count(*) FROM auth.mfa_factors WHERE user_id = p_user_id) >= p_max_factors THEN
+        RETURN jsonb_build_object('error', 'too_many_enrolled_mfa_factors');
+    END IF;
+    IF p_friendly_name <> '' AND EXISTS (
+        SELECT 1 FROM auth.mfa_factors WHERE user_id = p_user_id AND friendly_name = p_friendly_name
+    ) THEN
+        RETURN jsonb_build_object('error', 'mfa_factor_name_conflict');
+    END IF;
+    INSERT INTO auth.mfa_factors (user_id, friendly_name, secret)
+    VALUES (p_user_id, nullif(p_friendly_name, ''), p_secret)
+    RETURNING * INTO f;
+    RETURN auth.sluice_factor_json(f);
+END
+$$;
+
+-- Opens a challenge on the user's factor; NULL when the user has no such factor.
+CREATE FUNCTION auth.sluice_mfa_challenge(p_user_id uuid, p_factor_id uuid, p_ip text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c auth.mfa_challenges;
+BEGIN
+    PERFORM 1 FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO auth.mfa_challenges (factor_id, ip) VALUES (p_factor_id, p_ip) RETURNING * INTO c;
+    RETURN jsonb_build_object('id', c.id, 'created_at', extract(epoch FROM c.created_at)::bigint);
+END
+$$;
+
+-- What checking a code needs: the factor's secret and last used step, and the challenge's age.
+-- {"error": code} when the factor or the challenge is not the user's.
+CREATE FUNCTION auth.sluice_mfa_for_verify(p_user_id uuid, p_factor_id uuid, p_challenge_id uuid)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f auth.mfa_factors;
+    c auth.mfa_challenges;
+BEGIN
+    SELECT * INTO f FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'mfa_factor_not_found');
+    END IF;
+    SELECT * INTO c FROM auth.mfa_challenges WHERE id = p_challenge_id AND factor_id = p_factor_id;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'mfa_challenge_not_found');
+    END IF;
+    RETURN jsonb_build_object(
+        'secret', f.secret,
+        'last_used_step', f.last_used_step,
+        'challenge_age', extract(epoch FROM now() - c.created_at),
+        'challenge_ip', c.ip);
+END
+$$;
+
+-- A code checked by the sidecar: uses up the challenge and the code's time step (single use: a
+-- step not after the last used one is refused), verifies the factor, raises the session to aal2,
+-- records its methods (those of `p_amr`, the caller's token's, at their times; then `totp`), and swaps its refresh tokens for `p_refresh_hash`.
+-- Returns {"user", "amr"} or {"error": code}.
+CREATE FUNCTION auth.sluice_mfa_verified(p_user_id uuid, p_factor_id uuid, p_challenge_id uuid,
+                                         p_step bigint, p_session_id uuid, p_amr jsonb,
+                                         p_refresh_hash text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
     u auth.users;
 BEGIN
     DELETE FROM auth.mfa_challenges WHERE id = p_challenge_id AND factor_id = p_factor_id;
@@ -1769,22 +1830,6 @@ $$;
 
 DO $grants$
 DECLARE
-    f text;
-BEGIN
-    FOREACH f IN ARRAY ARRAY[
-        'auth.sluice_users_not_anonymous_once_confirmed()',
-        'auth.sluice_create_otp_user(text, text, jsonb, text, boolean)',
-        'auth.sluice_user_by_contact(text, text)',
-        'auth.sluice_issue_otp(uuid, text, text, text, text)',
-        'auth.sluice_otp_pending(text, text, text, text[], interval)',
-        'auth.sluice_otp_failed(uuid, text, int)',
-        'auth.sluice_consume_otp(uuid, text, text, text[], interval)',
-        'auth.sluice_create_flow_state(text, text, text, text, uuid, text)',
-        'auth.sluice_issue_auth_code(uuid, text, uuid, text)',
-        'auth.sluice_take_flow_state(text, interval)',
-        'auth.sluice_enqueue_sms(text, text)',
-        'auth.sluice_password_of_phone(text)'
-    ] LOOP
     f regprocedure;
 BEGIN
     FOR f IN
@@ -1797,17 +1842,6 @@ BEGIN
 END
 $grants$;
 GRANT EXECUTE ON FUNCTION
-    auth.sluice_create_otp_user(text, text, jsonb, text, boolean),
-    auth.sluice_user_by_contact(text, text),
-    auth.sluice_issue_otp(uuid, text, text, text, text),
-    auth.sluice_otp_pending(text, text, text, text[], interval),
-    auth.sluice_otp_failed(uuid, text, int),
-    auth.sluice_consume_otp(uuid, text, text, text[], interval),
-    auth.sluice_create_flow_state(text, text, text, text, uuid, text),
-    auth.sluice_issue_auth_code(uuid, text, uuid, text),
-    auth.sluice_take_flow_state(text, interval),
-    auth.sluice_enqueue_sms(text, text),
-    auth.sluice_password_of_phone(text)
     auth.sluice_mfa_factors(uuid),
     auth.sluice_mfa_enroll(uuid, text, text, int),
     auth.sluice_mfa_challenge(uuid, uuid, text),
