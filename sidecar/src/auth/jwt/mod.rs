@@ -3,6 +3,7 @@
 //! verifying a token into a role and claims (`verify`), and a request's identity from its headers
 //! (`identity`). Every refusal is a `TokenError` (`error`).
 
+mod cache;
 pub(crate) mod error;
 pub(crate) mod identity;
 pub mod keys;

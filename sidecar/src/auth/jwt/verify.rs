@@ -22,6 +22,7 @@ use jsonwebtoken::Validation;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::cache::{TokenCache, DEFAULT_CAPACITY};
 use super::error::TokenError;
 use super::keys::JwtSecret;
 use super::keyset::{SigningAlg, VerifyingKey};
@@ -70,6 +71,8 @@ pub struct Verifier {
     validations: Validations,
     leeway: u64,
     roles: Vec<String>,
+    /// Tokens that verified, until their `exp` (see `cache`).
+    cache: TokenCache,
 }
 
 /// jsonwebtoken's checks for each algorithm (a `Validation` names the algorithms it accepts).
@@ -115,6 +118,7 @@ impl Verifier {
             },
             leeway: options.leeway.as_secs(),
             roles: options.roles,
+            cache: TokenCache::new(DEFAULT_CAPACITY),
         }
     }
 
@@ -139,8 +143,19 @@ impl Verifier {
         })
     }
 
-    /// Verifies `token` (the compact JWS, without `Bearer `).
+    /// Verifies `token` (the compact JWS, without `Bearer `). A token that verified before is
+    /// answered from the cache until its `exp`; anything else is verified in full.
     pub fn verify(&self, token: &str) -> Result<Verified, TokenError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(verified) = self.cache.get(token, now) {
+            return Ok(verified);
+        }
+        let verified = self.verify_uncached(token)?;
+        self.cache.insert(token, &verified, now);
+        Ok(verified)
+    }
+
+    fn verify_uncached(&self, token: &str) -> Result<Verified, TokenError> {
         if token.is_empty() {
             return Err(TokenError::EmptyToken);
         }
@@ -368,6 +383,76 @@ mod tests {
         assert!(verifier.verify(&within_leeway).is_ok());
         let strict = verifier_with_leeway(0);
         assert_eq!(strict.verify(&within_leeway), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn a_verified_token_is_kept_and_answered_alike() {
+        let verifier = default_verifier();
+        let token = hs256(user_claims());
+        let first = verifier.verify(&token).unwrap();
+        assert_eq!(verifier.cache.len(), 1);
+        assert_eq!(verifier.verify(&token).unwrap(), first);
+        assert_eq!(verifier.cache.len(), 1);
+        // A token without role is kept with the role added, as verification answers it.
+        let roleless = hs256(json!({"sub": "x", "exp": now() + 60}));
+        for _ in 0..2 {
+            let verified = verifier.verify(&roleless).unwrap();
+            assert_eq!(verified.role, "anon");
+            assert_eq!(verified.claims["role"], "anon");
+        }
+        assert_eq!(verifier.cache.len(), 2);
+    }
+
+    #[test]
+    fn refused_tokens_are_never_kept() {
+        let verifier = verifier(VerifierOptions {
+            roles: vec!["anon".to_owned()],
+            ..VerifierOptions::default()
+        });
+        let good = hs256(json!({"role": "anon", "exp": now() + 600}));
+        // The genuine token's header and claims under another token's signature.
+        let other = hs256(json!({"role": "anon", "exp": now() + 601}));
+        let (signed, _) = good.rsplit_once('.').unwrap();
+        let (_, signature) = other.rsplit_once('.').unwrap();
+        let forged = format!("{signed}.{signature}");
+        let other_secret = jsonwebtoken::encode(
+            &Header::default(),
+            &json!({"role": "anon", "exp": now() + 600}),
+            &EncodingKey::from_secret(b"another-secret-another-secret-0123"),
+        )
+        .unwrap();
+        let expired = hs256(json!({"role": "anon", "exp": now() - 120}));
+        let wrong_role = hs256(json!({"role": "service_role", "exp": now() + 600}));
+        for _ in 0..2 {
+            assert_eq!(verifier.verify(&forged), Err(TokenError::BadSignature));
+            assert_eq!(
+                verifier.verify(&other_secret),
+                Err(TokenError::BadSignature)
+            );
+            assert_eq!(verifier.verify(&expired), Err(TokenError::Expired));
+            assert!(matches!(
+                verifier.verify(&wrong_role),
+                Err(TokenError::RoleNotAllowed { .. })
+            ));
+        }
+        assert_eq!(verifier.cache.len(), 0);
+        // The genuine token next to them is kept; its forged twin is still refused.
+        verifier.verify(&good).unwrap();
+        assert_eq!(verifier.cache.len(), 1);
+        assert_eq!(verifier.verify(&forged), Err(TokenError::BadSignature));
+    }
+
+    #[test]
+    fn an_expired_token_is_refused_even_when_kept() {
+        let verifier = verifier_with_leeway(0);
+        let exp = now() + 1;
+        let token = hs256(json!({"role": "anon", "exp": exp}));
+        verifier.verify(&token).unwrap();
+        assert_eq!(verifier.cache.len(), 1);
+        while now() <= exp {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(verifier.verify(&token), Err(TokenError::Expired));
     }
 
     fn verifier_with_leeway(seconds: u64) -> Verifier {
