@@ -56,6 +56,8 @@ cleanup() {
 trap cleanup EXIT
 
 # start <gotrue port> <sidecar port> [VAR=value...]: one sidecar standing in for one GoTrue server.
+# As the suite's GoTrue servers, SMS goes through Twilio with credentials that do not work (here: an
+# API address nothing listens on), so sending a text fails ("pkce flow fails with invalid sms provider").
 start() {
     local gotrue=$1 port=$2
     shift 2
@@ -68,13 +70,17 @@ start() {
         SLUICE_AUTH_JWT_EXPIRY=3600 SLUICE_AUTH_PASSWORD_MIN_LENGTH=6 \
         SLUICE_AUTH_REFRESH_REUSE_INTERVAL=10 \
         SLUICE_AUTH_RATE_LIMIT_IP=100000 SLUICE_AUTH_RATE_LIMIT_EMAIL=1000 \
+        SLUICE_AUTH_SMS_PROVIDER=twilio SLUICE_AUTH_SMS_TWILIO_ACCOUNT_SID=ACunused \
+        SLUICE_AUTH_SMS_TWILIO_AUTH_TOKEN=unused SLUICE_AUTH_SMS_TWILIO_MESSAGE_SERVICE_SID=MGunused \
+        SLUICE_AUTH_SMS_TWILIO_API_URL=http://127.0.0.1:9 \
         "$@" "${CARGO_TARGET_DIR:-$REPO/target}/debug/sluice" serve >"$work/sidecar-$gotrue.log" 2>&1 &
     pids+=($!)
     ports+=("$gotrue=$port")
 }
 ports=()
 start 9999 "$base"
-start 9998 $((base + 1)) SLUICE_AUTH_AUTOCONFIRM=true
+# :9998 also has anonymous sign-ins on (signInAnonymously succeeds there and fails on :9999).
+start 9998 $((base + 1)) SLUICE_AUTH_AUTOCONFIRM=true SLUICE_AUTH_ANONYMOUS_USERS=true
 start 9997 $((base + 2)) SLUICE_AUTH_DISABLE_SIGNUP=true
 start 9996 $((base + 3)) SLUICE_AUTH_AUTOCONFIRM=true \
     SLUICE_AUTH_JWT_SIGNING_KEY_FILE="$work/signing.p8.pem" SLUICE_AUTH_JWT_SIGNING_KID=authjs-es256 \

@@ -291,4 +291,12 @@ fn the_admin_lists_and_deletes_a_users_factors() {
         missing.error_code(StatusCode::NOT_FOUND),
         "mfa_factor_not_found"
     );
+    // A user that does not exist is GoTrue's 404, not an empty list (auth-js's admin suite).
+    let nobody = fx.call(
+        Method::GET,
+        "/auth/v1/admin/users/00000000-0000-4000-8000-000000000000/factors",
+        Some(&fx.service_key),
+        None,
+    );
+    assert_eq!(nobody.error_code(StatusCode::NOT_FOUND), "user_not_found");
 }

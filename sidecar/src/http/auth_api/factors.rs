@@ -122,6 +122,8 @@ pub(super) async fn admin_list(
 ) -> Result<Json<Value>, AccountError> {
     require_admin(&headers, &state)?;
     let user = user.parse().map_err(|_| AccountError::UserNotFound)?;
+    // GoTrue answers 404 user_not_found for a user that does not exist, not an empty list.
+    state.accounts.admin_get(user).await?;
     Ok(Json(state.accounts.factors(user).await?))
 }
 

@@ -4,9 +4,9 @@
 
 mod admin_users;
 pub(crate) mod error;
-mod otp;
 mod factors;
 mod jwks;
+mod otp;
 mod session;
 mod user;
 
