@@ -73,9 +73,15 @@ fn exchange_on(mut stream: TcpStream, request: &[u8]) -> Result<(u16, String, St
 pub fn get(addr: SocketAddr, path: &str) -> Result<Response, String> {
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     let (status, head, body) = exchange(addr, request.as_bytes())?;
-    if !head
+    // `application/json`, or a JSON suffix type such as the root's `application/openapi+json`.
+    let content_type = head
         .to_ascii_lowercase()
-        .contains("content-type: application/json")
+        .lines()
+        .find_map(|line| line.strip_prefix("content-type: ").map(str::to_owned))
+        .unwrap_or_default();
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    if !(media == "application/json"
+        || media.starts_with("application/") && media.ends_with("+json"))
     {
         return Err(format!("not JSON: {head:?}"));
     }
