@@ -87,6 +87,9 @@ pub(super) struct TokenBody {
     refresh_token: Option<String>,
     auth_code: Option<String>,
     code_verifier: Option<String>,
+    provider: Option<String>,
+    id_token: Option<String>,
+    nonce: Option<String>,
 }
 
 pub(super) async fn token(
@@ -123,6 +126,14 @@ pub(super) async fn token(
             state
                 .accounts
                 .exchange_auth_code(&client, &code, &verifier)
+                .await?
+        }
+        Some("id_token") => {
+            let provider = body.provider.unwrap_or_default();
+            let token = body.id_token.unwrap_or_default();
+            state
+                .accounts
+                .sign_in_with_id_token(&client, &provider, &token, body.nonce.as_deref())
                 .await?
         }
         _ => return Err(AccountError::Validation("unsupported_grant_type")),
