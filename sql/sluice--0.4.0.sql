@@ -304,33 +304,6 @@ GRANT EXECUTE ON FUNCTION storage.sluice_bucket_rules(text), storage.sluice_publ
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:61
--- sluice.raise_error: raises an ERROR with the given SQLSTATE, message, detail and hint (NULL: none).
--- The sidecar's generated SQL calls it for the guards PostgREST checks after a statement ("exactly one
--- row" for a single-object write, `Prefer: max-affected`), so that the statement itself fails with a code
--- of its own and its write is undone: no cast error provoked, no message text read back. It returns
--- text only so that it can stand in any expression (`sluice.raise_error(...)::int8`); it never returns.
-CREATE FUNCTION sluice.raise_error(error_code text, error_message text, error_detail text DEFAULT NULL, error_hint text DEFAULT NULL)
-RETURNS text LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-    IF error_detail IS NULL AND error_hint IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message;
-    ELSIF error_hint IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail;
-    ELSIF error_detail IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, HINT = error_hint;
-    ELSE
-        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail, HINT = error_hint;
-    END IF;
-END
-$$;
-COMMENT ON FUNCTION sluice.raise_error(text, text, text, text) IS 'Raises an ERROR with this SQLSTATE, message, detail and hint (the sidecar''s request guards).';
--- The request roles run the generated SQL; raising an error of one's choosing grants nothing.
-REVOKE ALL ON FUNCTION sluice.raise_error(text, text, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION sluice.raise_error(text, text, text, text) TO anon, authenticated, service_role;
-/* </end connected objects> */
-
-/* <begin connected objects> */
 -- extension/src/request.rs:77
 
 CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, statement_timeout text, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'run_request_wrapper';
@@ -366,6 +339,33 @@ REVOKE ALL ON storage.sluice_multipart_uploads FROM PUBLIC;
 GRANT USAGE ON SCHEMA storage TO authenticator;
 GRANT SELECT, INSERT, UPDATE (touched_at), DELETE ON storage.sluice_multipart_uploads TO authenticator;
 SELECT pg_catalog.pg_extension_config_dump('storage.sluice_multipart_uploads', '');
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/lib.rs:61
+-- sluice.raise_error: raises an ERROR with the given SQLSTATE, message, detail and hint (NULL: none).
+-- The sidecar's generated SQL calls it for the guards PostgREST checks after a statement ("exactly one
+-- row" for a single-object write, `Prefer: max-affected`), so that the statement itself fails with a code
+-- of its own and its write is undone: no cast error provoked, no message text read back. It returns
+-- text only so that it can stand in any expression (`sluice.raise_error(...)::int8`); it never returns.
+CREATE FUNCTION sluice.raise_error(error_code text, error_message text, error_detail text DEFAULT NULL, error_hint text DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF error_detail IS NULL AND error_hint IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message;
+    ELSIF error_hint IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail;
+    ELSIF error_detail IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, HINT = error_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail, HINT = error_hint;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION sluice.raise_error(text, text, text, text) IS 'Raises an ERROR with this SQLSTATE, message, detail and hint (the sidecar''s request guards).';
+-- The request roles run the generated SQL; raising an error of one's choosing grants nothing.
+REVOKE ALL ON FUNCTION sluice.raise_error(text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sluice.raise_error(text, text, text, text) TO anon, authenticated, service_role;
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -937,834 +937,6 @@ GRANT EXECUTE ON FUNCTION
     auth.sluice_get_user(uuid),
     auth.sluice_delete_user(uuid),
     auth.sluice_enqueue_mail(text, text, text, text)
-TO authenticator;
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/lib.rs:33
--- requires:
---   auth_tables
-
--- Users written straight into `auth.users`, as Supabase seed files and user exports write them:
--- GoTrue's columns, with a bcrypt hash (pgcrypto's `crypt(pw, gen_salt('bf'))`) in
--- `encrypted_password`. The sidecar verifies such a hash once and rehashes the password to
--- Argon2id at the first sign-in (`auth.sluice_rehash_password`).
---
--- `auth.users` is tracked by the change log, which records whole rows, so a hash never stays in
--- it: a BEFORE trigger takes the hash out of the row (the column is always NULL at rest, a CHECK
--- makes sure) and an AFTER trigger stores it in `auth.passwords`, once the row exists for the
--- foreign key; in between it waits in a transaction-local setting named after the user's id.
--- GoTrue's token columns are cleared the same way: Sluice keeps one-time tokens (hashed) in
--- `auth.one_time_tokens`, and a seed's '' tokens mean nothing.
-
-ALTER TABLE auth.users
-    ADD COLUMN instance_id uuid,
-    ADD COLUMN encrypted_password text CHECK (encrypted_password IS NULL),
-    ADD COLUMN invited_at timestamptz,
-    ADD COLUMN confirmation_token text,
-    ADD COLUMN recovery_token text,
-    ADD COLUMN email_change_token_new text,
-    ADD COLUMN email_change_token_current text,
-    ADD COLUMN email_change_confirm_status smallint DEFAULT 0,
-    ADD COLUMN reauthentication_token text,
-    ADD COLUMN reauthentication_sent_at timestamptz,
-    ADD COLUMN phone text,
-    ADD COLUMN phone_confirmed_at timestamptz,
-    ADD COLUMN phone_change text,
-    ADD COLUMN phone_change_token text,
-    ADD COLUMN phone_change_sent_at timestamptz,
-    ADD COLUMN confirmed_at timestamptz
-        GENERATED ALWAYS AS (LEAST(email_confirmed_at, phone_confirmed_at)) STORED,
-    ADD COLUMN is_super_admin boolean,
-    ADD COLUMN is_sso_user boolean NOT NULL DEFAULT false,
-    ADD COLUMN deleted_at timestamptz;
-
--- GoTrue's identities, which seeds insert beside their users. Not used by Sluice's sign-in (the
--- email and password are), kept so that such seeds and exports load.
-CREATE TABLE auth.identities (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    provider_id text NOT NULL,
-    user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
-    identity_data jsonb NOT NULL,
-    provider text NOT NULL,
-    last_sign_in_at timestamptz,
-    created_at timestamptz DEFAULT now(),
-    updated_at timestamptz DEFAULT now(),
-    email text GENERATED ALWAYS AS (lower(identity_data ->> 'email')) STORED,
-    UNIQUE (provider_id, provider)
-);
-CREATE INDEX identities_user_id_idx ON auth.identities (user_id);
-SELECT pg_catalog.pg_extension_config_dump('auth.identities', '');
-
-CREATE FUNCTION auth.sluice_users_take_password()
-RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF NEW.encrypted_password IS NOT NULL AND NEW.encrypted_password <> '' THEN
-        IF NEW.encrypted_password !~ '^\$(2[aby]\$|argon2id\$)' THEN
-            RAISE EXCEPTION 'auth.users.encrypted_password must be a bcrypt or Argon2id hash'
-                USING ERRCODE = '22023',
-                      HINT = 'Write crypt(password, gen_salt(''bf'')) (pgcrypto), as Supabase seeds do.';
-        END IF;
-        PERFORM set_config('sluice.pw_' || replace(NEW.id::text, '-', ''), NEW.encrypted_password, true);
-    END IF;
-    NEW.encrypted_password := NULL;
-    NEW.confirmation_token := NULL;
-    NEW.recovery_token := NULL;
-    NEW.email_change_token_new := NULL;
-    NEW.email_change_token_current := NULL;
-    NEW.reauthentication_token := NULL;
-    NEW.phone_change_token := NULL;
-    NEW.email := lower(NEW.email);
-    NEW.raw_app_meta_data := coalesce(NEW.raw_app_meta_data, '{}');
-    NEW.raw_user_meta_data := coalesce(NEW.raw_user_meta_data, '{}');
-    RETURN NEW;
-END
-$$;
-
-CREATE FUNCTION auth.sluice_users_store_password()
-RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    setting text := 'sluice.pw_' || replace(NEW.id::text, '-', '');
-    hash text := current_setting(setting, true);
-BEGIN
-    IF hash IS NOT NULL AND hash <> '' THEN
-        PERFORM set_config(setting, '', true);
-        INSERT INTO auth.passwords AS p (user_id, hash) VALUES (NEW.id, hash)
-        ON CONFLICT ON CONSTRAINT passwords_pkey DO UPDATE SET hash = EXCLUDED.hash, updated_at = now();
-    END IF;
-    RETURN NULL;
-END
-$$;
-
--- Named to run before any other BEFORE trigger on the table (they fire in name order).
-CREATE TRIGGER a_sluice_take_password BEFORE INSERT OR UPDATE ON auth.users
-    FOR EACH ROW EXECUTE FUNCTION auth.sluice_users_take_password();
-CREATE TRIGGER sluice_store_password AFTER INSERT OR UPDATE ON auth.users
-    FOR EACH ROW EXECUTE FUNCTION auth.sluice_users_store_password();
-
--- After a bcrypt hash verified at sign-in: the Argon2id hash replaces it, unless the password
--- changed meanwhile. Returns whether it did.
-CREATE FUNCTION auth.sluice_rehash_password(user_id uuid, old_hash text, new_hash text)
-RETURNS boolean
-LANGUAGE sql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    WITH done AS (
-        UPDATE auth.passwords AS p SET hash = $3, updated_at = now()
-        WHERE p.user_id = $1 AND p.hash = $2
-        RETURNING 1
-    )
-    SELECT EXISTS (SELECT 1 FROM done)
-$$;
-
-REVOKE ALL ON FUNCTION auth.sluice_users_take_password() FROM PUBLIC;
-REVOKE ALL ON FUNCTION auth.sluice_users_store_password() FROM PUBLIC;
-REVOKE ALL ON FUNCTION auth.sluice_rehash_password(uuid, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION auth.sluice_rehash_password(uuid, text, text) TO authenticator;
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/lib.rs:40
--- requires:
---   auth_import
-
--- Passwordless sign-in (issue 15): magic links and email codes, phone codes, PKCE flow state and
--- anonymous users. Same access model as auth_tables.sql: the tables are granted to nobody, the
--- sidecar reaches them only through the SECURITY DEFINER functions below (executable by
--- `authenticator` only), and no code or hash sits in a table that the change log tracks.
-
--- Users without an email: phone users and anonymous users. `phone` (E.164 digits, no '+', as
--- GoTrue stores it) is one of GoTrue's columns that auth_import.sql added; here it becomes unique.
-ALTER TABLE auth.users ALTER COLUMN email DROP NOT NULL;
-CREATE UNIQUE INDEX users_phone_key ON auth.users (phone) WHERE phone IS NOT NULL AND phone <> '';
-
--- A user who proved an email or phone is no longer anonymous (converting an anonymous user by
--- `updateUser({email})` and the mailed confirmation keeps the user's id).
-CREATE FUNCTION auth.sluice_users_not_anonymous_once_confirmed()
-RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF NEW.is_anonymous AND (NEW.email_confirmed_at IS NOT NULL OR NEW.phone_confirmed_at IS NOT NULL) THEN
-        NEW.is_anonymous := false;
-    END IF;
-    RETURN NEW;
-END
-$$;
-CREATE TRIGGER sluice_not_anonymous_once_confirmed BEFORE INSERT OR UPDATE ON auth.users
-    FOR EACH ROW EXECUTE FUNCTION auth.sluice_users_not_anonymous_once_confirmed();
-
--- PKCE flows (GoTrue's auth.flow_state): a flow starts with the client's code challenge; when the
--- user proves who they are (a mailed link followed, an OAuth callback), the flow gets a user and
--- an auth code, which `POST /token?grant_type=pkce` exchanges, once, with the code verifier.
--- `link_hash` ties a flow to the one-time token of a mailed link (auth.one_time_tokens or
--- auth.otp_codes); the auth code is stored as its SHA-256 hash only.
-CREATE TABLE auth.flow_state (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    user_id uuid REFERENCES auth.users (id) ON DELETE CASCADE,
-    code_challenge text NOT NULL CHECK (length(code_challenge) BETWEEN 43 AND 128),
-    code_challenge_method text NOT NULL CHECK (code_challenge_method IN ('s256', 'plain')),
-    provider_type text NOT NULL,
-    authentication_method text NOT NULL,
-    link_hash text UNIQUE,
-    auth_code_hash text UNIQUE,
-    auth_code_issued_at timestamptz,
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-
--- One-time codes of passwordless sign-in: one live code per user and channel (a new one replaces
--- it). `code_hash` is SHA-256 of "<user id>:<code>" (a 6-digit code is guessable offline from its
--- hash, so what protects it is its expiry and `failed_attempts`: it is deleted after too many
--- wrong guesses); `link_hash` is the SHA-256 of the 256-bit token in the mailed link.
-CREATE TABLE auth.otp_codes (
-    user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
-    channel text NOT NULL CHECK (channel IN ('email', 'sms')),
-    purpose text NOT NULL CHECK (purpose IN ('magiclink', 'signup', 'invite', 'recovery', 'sms')),
-    code_hash text NOT NULL,
-    link_hash text UNIQUE,
-    failed_attempts int NOT NULL DEFAULT 0,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (user_id, channel)
-);
-
--- What the default SMS sender sent: a development inbox, like auth.mail_outbox.
-CREATE TABLE auth.sms_outbox (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    recipient text NOT NULL,
-    body text NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-
-SELECT pg_catalog.pg_extension_config_dump('auth.flow_state', '');
-SELECT pg_catalog.pg_extension_config_dump('auth.otp_codes', '');
-SELECT pg_catalog.pg_extension_config_dump('auth.sms_outbox', '');
-SELECT pg_catalog.pg_extension_config_dump('auth.sms_outbox_id_seq', '');
-
--- The user as GoTrue returns it, now with phone users and anonymous users (no identities).
-CREATE OR REPLACE FUNCTION auth.sluice_user_json(u auth.users)
-RETURNS jsonb
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT jsonb_build_object(
-        'id', u.id,
-        'aud', u.aud,
-        'role', u.role,
-        'email', coalesce(u.email, ''),
-        'email_confirmed_at', u.email_confirmed_at,
-        'phone', coalesce(u.phone, ''),
-        'phone_confirmed_at', u.phone_confirmed_at,
-        'confirmation_sent_at', u.confirmation_sent_at,
-        'confirmed_at', coalesce(u.email_confirmed_at, u.phone_confirmed_at),
-        'recovery_sent_at', u.recovery_sent_at,
-        'email_change_sent_at', u.email_change_sent_at,
-        'invited_at', u.invited_at,
-        'last_sign_in_at', u.last_sign_in_at,
-        'app_metadata', u.raw_app_meta_data,
-        'user_metadata', u.raw_user_meta_data,
-        'identities',
-            CASE WHEN u.email IS NULL THEN '[]'::jsonb ELSE jsonb_build_array(jsonb_build_object(
-                'identity_id', u.id,
-                'id', u.id,
-                'user_id', u.id,
-                'identity_data', jsonb_build_object(
-                    'email', u.email,
-                    'email_verified', u.email_confirmed_at IS NOT NULL,
-                    'phone_verified', false,
-                    'sub', u.id),
-                'provider', 'email',
-                'last_sign_in_at', u.last_sign_in_at,
-                'created_at', u.created_at,
-                'updated_at', u.updated_at,
-                'email', u.email)) END
-            || CASE WHEN coalesce(u.phone, '') = '' THEN '[]'::jsonb ELSE jsonb_build_array(jsonb_build_object(
-                'identity_id', u.id,
-                'id', u.phone,
-                'user_id', u.id,
-                'identity_data', jsonb_build_object(
-                    'phone', u.phone,
-                    'email_verified', false,
-                    'phone_verified', u.phone_confirmed_at IS NOT NULL,
-                    'sub', u.id),
-                'provider', 'phone',
-                'last_sign_in_at', u.last_sign_in_at,
-                'created_at', u.created_at,
-                'updated_at', u.updated_at)) END,
-        'created_at', u.created_at,
-        'updated_at', u.updated_at,
-        'is_anonymous', u.is_anonymous)
-    || CASE WHEN u.banned_until IS NULL THEN '{}'::jsonb
-            ELSE jsonb_build_object('banned_until', u.banned_until) END
-    || CASE WHEN u.email_change IS NULL THEN '{}'::jsonb
-            ELSE jsonb_build_object('new_email', u.email_change) END
-$$;
-
--- A user of passwordless sign-in: with an email, a phone (digits), or neither (anonymous), and a
--- password hash when phone sign-up gave one. A taken email or phone raises unique_violation.
-CREATE FUNCTION auth.sluice_create_otp_user(
-    email text, phone text, user_meta jsonb, password_hash text, invited boolean)
-RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    u auth.users;
-    provider text := CASE WHEN $1 IS NOT NULL THEN 'email' WHEN $2 IS NOT NULL THEN 'phone'
-                          ELSE 'anonymous' END;
-BEGIN
-    INSERT INTO auth.users (email, phone, raw_user_meta_data, raw_app_meta_data, is_anonymous, invited_at)
-    VALUES (lower($1), $2, coalesce(user_meta, '{}'),
-            jsonb_build_object('provider', provider, 'providers',
-                CASE WHEN provider = 'anonymous' THEN '[]'::jsonb ELSE jsonb_build_array(provider) END),
-            provider = 'anonymous', CASE WHEN $5 THEN now() END)
-    RETURNING * INTO u;
-    IF password_hash IS NOT NULL THEN
-        INSERT INTO auth.passwords (user_id, hash) VALUES (u.id, password_hash);
-    END IF;
-    RETURN auth.sluice_user_json(u);
-END
-$$;
-
--- The user with this email or phone (digits), NULL if none.
-CREATE FUNCTION auth.sluice_user_by_contact(email text, phone text)
-RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT auth.sluice_user_json(u) FROM auth.users AS u
-    WHERE ($1 IS NOT NULL AND u.email = lower($1)) OR ($2 IS NOT NULL AND u.phone = $2)
-    LIMIT 1
-$$;
-
--- Stores a user's new code (replacing the live one of the channel) and notes when it was sent.
--- Returns the user, NULL when the user is gone.
-CREATE FUNCTION auth.sluice_issue_otp(
-    user_id uuid, channel text, purpose text, code_hash text, link_hash text)
-RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    u auth.users;
-BEGIN
-    UPDATE auth.users AS x SET
-        confirmation_sent_at = CASE WHEN $3 IN ('signup', 'sms') THEN now() ELSE x.confirmation_sent_at END,
-        recovery_sent_at = CASE WHEN $3 IN ('magiclink', 'recovery') THEN now() ELSE x.recovery_sent_at END,
-        invited_at = CASE WHEN $3 = 'invite' THEN now() ELSE x.invited_at END
-    WHERE x.id = $1
-    RETURNING * INTO u;
-    IF u.id IS NULL THEN
-        RETURN NULL;
-    END IF;
-    INSERT INTO auth.otp_codes AS o (user_id, channel, purpose, code_hash, link_hash)
-    VALUES ($1, $2, $3, $4, $5)
-    ON CONFLICT ON CONSTRAINT otp_codes_pkey DO UPDATE SET purpose = EXCLUDED.purpose,
-        code_hash = EXCLUDED.code_hash, link_hash = EXCLUDED.link_hash, failed_attempts = 0,
-        created_at = now();
-    RETURN auth.sluice_user_json(u);
-END
-$$;
-
--- The live code of the user with this email or phone on `channel`, for the sidecar to compare in
--- constant time: {"user_id", "code_hash"}; {"error": "otp_expired"} for no code, a code of another
--- purpose, or one older than `valid_for`.
-CREATE FUNCTION auth.sluice_otp_pending(
-    channel text, email text, phone text, purposes text[], valid_for interval)
-RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT coalesce((
-        SELECT jsonb_build_object('user_id', o.user_id, 'code_hash', o.code_hash)
-        FROM auth.users AS u JOIN auth.otp_codes AS o ON o.user_id = u.id AND o.channel = $1
-        WHERE (($2 IS NOT NULL AND u.email = lower($2)) OR ($3 IS NOT NULL AND u.phone = $3))
-          AND o.purpose = ANY ($4) AND o.created_at > now() - $5
-        LIMIT 1), '{"error": "otp_expired"}'::jsonb)
-$$;
-
--- A wrong code: counted; at `max_attempts` the code is deleted, so guessing has that many tries.
-CREATE FUNCTION auth.sluice_otp_failed(user_id uuid, channel text, max_attempts int)
-RETURNS void
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    n int;
-BEGIN
-    UPDATE auth.otp_codes AS o SET failed_attempts = o.failed_attempts + 1
-    WHERE o.user_id = $1 AND o.channel = $2
-    RETURNING o.failed_attempts INTO n;
-    IF n >= $3 THEN
-        DELETE FROM auth.otp_codes AS o WHERE o.user_id = $1 AND o.channel = $2;
-    END IF;
-END
-$$;
-
--- Uses up a code, found by the user and the code's hash (a typed code) or by the link's hash (a
--- followed link or `token_hash`), of one of `purposes` and younger than `valid_for`. Proves the
--- email (or phone) it was sent to. Returns {"user_id", "purpose", "link_hash"}, NULL when there is
--- no such live code (used, replaced, expired or never issued).
-CREATE FUNCTION auth.sluice_consume_otp(
-    user_id uuid, code_hash text, link_hash text, purposes text[], valid_for interval)
-RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    o auth.otp_codes;
-BEGIN
-    DELETE FROM auth.otp_codes AS x
-    WHERE CASE WHEN $3 IS NOT NULL THEN x.link_hash = $3 ELSE x.user_id = $1 AND x.code_hash = $2 END
-      AND x.purpose = ANY ($4) AND x.created_at > now() - $5
-    RETURNING * INTO o;
-    IF o.user_id IS NULL THEN
-        RETURN NULL;
-    END IF;
-    IF o.channel = 'email' THEN
-        UPDATE auth.users SET email_confirmed_at = coalesce(email_confirmed_at, now()), updated_at = now()
-        WHERE id = o.user_id;
-    ELSE
-        UPDATE auth.users SET phone_confirmed_at = coalesce(phone_confirmed_at, now()), updated_at = now()
-        WHERE id = o.user_id;
-    END IF;
-    RETURN jsonb_build_object('user_id', o.user_id, 'purpose', o.purpose, 'link_hash', o.link_hash);
-END
-$$;
-
--- Starts a PKCE flow; with `link_hash`, the flow waits for that mailed link. Flows older than a
--- day are swept here.
-CREATE FUNCTION auth.sluice_create_flow_state(
-    provider_type text, authentication_method text, code_challenge text,
-    code_challenge_method text, user_id uuid, link_hash text)
-RETURNS uuid
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    fid uuid;
-BEGIN
-    DELETE FROM auth.flow_state AS f WHERE f.created_at < now() - interval '1 day';
-    INSERT INTO auth.flow_state (provider_type, authentication_method, code_challenge,
-                                 code_challenge_method, user_id, link_hash)
-    VALUES ($1, $2, $3, $4, $5, $6)
-    RETURNING id INTO fid;
-    RETURN fid;
-END
-$$;
-
--- The flow reached its user: stores the auth code's hash. The flow is named by its id or by the
--- hash of the link it waits for. Returns the flow's id, NULL when there is no such flow.
-CREATE FUNCTION auth.sluice_issue_auth_code(
-    flow_id uuid, link_hash text, user_id uuid, auth_code_hash text)
-RETURNS uuid
-LANGUAGE sql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    UPDATE auth.flow_state AS f SET user_id = $3, auth_code_hash = $4, auth_code_issued_at = now()
-    WHERE (f.id = $1 OR ($2 IS NOT NULL AND f.link_hash = $2)) AND f.auth_code_hash IS NULL
-    RETURNING f.id
-$$;
-
--- Takes a flow by its auth code, once: the row is deleted whatever the verifier turns out to be.
--- Returns {"user_id", "code_challenge", "code_challenge_method", "provider_type",
--- "authentication_method", "expired"}, NULL for an unknown (or used) code.
-CREATE FUNCTION auth.sluice_take_flow_state(auth_code_hash text, valid_for interval)
-RETURNS jsonb
-LANGUAGE sql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    DELETE FROM auth.flow_state AS f WHERE f.auth_code_hash = $1 AND f.user_id IS NOT NULL
-    RETURNING jsonb_build_object(
-        'user_id', f.user_id, 'code_challenge', f.code_challenge,
-        'code_challenge_method', f.code_challenge_method, 'provider_type', f.provider_type,
-        'authentication_method', f.authentication_method,
-        'expired', f.auth_code_issued_at < now() - $2)
-$$;
-
--- What password sign-in with a phone needs, as auth.sluice_password_of for an email.
-CREATE FUNCTION auth.sluice_password_of_phone(phone text)
-RETURNS TABLE (user_id uuid, hash text, banned boolean, confirmed boolean)
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT u.id, p.hash, coalesce(u.banned_until > now(), false), u.phone_confirmed_at IS NOT NULL
-    FROM auth.users AS u JOIN auth.passwords AS p ON p.user_id = u.id
-    WHERE u.phone = $1
-$$;
-
--- Returns the message's id (the SMS answer's `message_id`).
-CREATE FUNCTION auth.sluice_enqueue_sms(recipient text, body text)
-RETURNS bigint
-LANGUAGE sql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    INSERT INTO auth.sms_outbox (recipient, body) VALUES ($1, $2) RETURNING id
-$$;
-
-DO $grants$
-DECLARE
-    f text;
-BEGIN
-    FOREACH f IN ARRAY ARRAY[
-        'auth.sluice_users_not_anonymous_once_confirmed()',
-        'auth.sluice_create_otp_user(text, text, jsonb, text, boolean)',
-        'auth.sluice_user_by_contact(text, text)',
-        'auth.sluice_issue_otp(uuid, text, text, text, text)',
-        'auth.sluice_otp_pending(text, text, text, text[], interval)',
-        'auth.sluice_otp_failed(uuid, text, int)',
-        'auth.sluice_consume_otp(uuid, text, text, text[], interval)',
-        'auth.sluice_create_flow_state(text, text, text, text, uuid, text)',
-        'auth.sluice_issue_auth_code(uuid, text, uuid, text)',
-        'auth.sluice_take_flow_state(text, interval)',
-        'auth.sluice_enqueue_sms(text, text)',
-        'auth.sluice_password_of_phone(text)'
-    ] LOOP
-        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
-    END LOOP;
-END
-$grants$;
-GRANT EXECUTE ON FUNCTION
-    auth.sluice_create_otp_user(text, text, jsonb, text, boolean),
-    auth.sluice_user_by_contact(text, text),
-    auth.sluice_issue_otp(uuid, text, text, text, text),
-    auth.sluice_otp_pending(text, text, text, text[], interval),
-    auth.sluice_otp_failed(uuid, text, int),
-    auth.sluice_consume_otp(uuid, text, text, text[], interval),
-    auth.sluice_create_flow_state(text, text, text, text, uuid, text),
-    auth.sluice_issue_auth_code(uuid, text, uuid, text),
-    auth.sluice_take_flow_state(text, interval),
-    auth.sluice_enqueue_sms(text, text),
-    auth.sluice_password_of_phone(text)
-TO authenticator;
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/lib.rs:47
--- requires:
---   auth_otp
-
--- OAuth and OpenID Connect sign-in (issue 15): the user behind a provider's account, found or made.
--- The sidecar has checked the provider's answer (an ID token's signature, or the provider's user
--- API over TLS); this applies GoTrue's rules:
--- - an identity (provider, provider_id) already known: its user, the identity's data refreshed;
--- - else, when the provider vouches for the email, a user with that email CONFIRMED gets the new
---   identity linked (an unconfirmed account could belong to whoever typed the address);
--- - else a new user, its email confirmed when the provider says email_verified.
--- Returns {"user_id", "created", "linked"}, or {"error": "email_exists"} when the email belongs to
--- a user the identity may not be linked to.
-CREATE FUNCTION auth.sluice_oauth_user(
-    p_provider text, p_provider_id text, p_identity_data jsonb, p_email text,
-    p_email_verified boolean)
-RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    v_user uuid;
-    v_email text := nullif(lower(p_email), '');
-BEGIN
-    UPDATE auth.identities
-       SET identity_data = p_identity_data, last_sign_in_at = now(), updated_at = now()
-     WHERE provider = p_provider AND provider_id = p_provider_id
-    RETURNING user_id INTO v_user;
-    IF v_user IS NOT NULL THEN
-        RETURN jsonb_build_object('user_id', v_user, 'created', false, 'linked', false);
-    END IF;
-    IF v_email IS NOT NULL THEN
-        SELECT id INTO v_user FROM auth.users WHERE email = v_email;
-        IF v_user IS NOT NULL THEN
-            IF NOT p_email_verified OR NOT EXISTS (
-                SELECT 1 FROM auth.users WHERE id = v_user AND email_confirmed_at IS NOT NULL) THEN
-                RETURN jsonb_build_object('error', 'email_exists');
-            END IF;
-            INSERT INTO auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at)
-            VALUES (p_provider_id, v_user, p_identity_data, p_provider, now());
-            UPDATE auth.users
-               SET raw_app_meta_data = jsonb_set(coalesce(raw_app_meta_data, '{}'), '{providers}',
-                       coalesce(raw_app_meta_data -> 'providers', '[]')
-                       || CASE WHEN coalesce(raw_app_meta_data -> 'providers', '[]') ? p_provider
-                               THEN '[]'::jsonb ELSE jsonb_build_array(p_provider) END),
-                   updated_at = now()
-             WHERE id = v_user;
-            RETURN jsonb_build_object('user_id', v_user, 'created', false, 'linked', true);
-        END IF;
-    END IF;
-    INSERT INTO auth.users (email, role, raw_user_meta_data, raw_app_meta_data, email_confirmed_at)
-    VALUES (v_email, 'authenticated', coalesce(p_identity_data, '{}'),
-            jsonb_build_object('provider', p_provider, 'providers', jsonb_build_array(p_provider)),
-            CASE WHEN p_email_verified AND v_email IS NOT NULL THEN now() END)
-    RETURNING id INTO v_user;
-    INSERT INTO auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at)
-    VALUES (p_provider_id, v_user, p_identity_data, p_provider, now());
-    RETURN jsonb_build_object('user_id', v_user, 'created', true, 'linked', false);
-END
-$$;
-
-REVOKE ALL ON FUNCTION auth.sluice_oauth_user(text, text, jsonb, text, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION auth.sluice_oauth_user(text, text, jsonb, text, boolean) TO authenticator;
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/lib.rs:54
--- requires:
---   auth_tables
-
--- Sluice auth, MFA with TOTP (GoTrue's /factors): factors, their challenges, and the methods each
--- session was authenticated with (its `amr`). Same access model as auth_tables.sql: the tables are
--- granted to nobody, the sidecar reaches them through the SECURITY DEFINER functions below, which
--- only `authenticator` may execute; none of them is tracked by the change log (a factor holds the
--- TOTP secret, which the server must keep in the clear to compute codes).
-
-CREATE TABLE auth.mfa_factors (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
-    friendly_name text,
-    factor_type text NOT NULL DEFAULT 'totp' CHECK (factor_type = 'totp'),
-    status text NOT NULL DEFAULT 'unverified' CHECK (status IN ('unverified', 'verified')),
-    -- Base32, as in the otpauth:// URI.
-    secret text NOT NULL,
-    -- The TOTP time step of the last code accepted: a code (and any older one) is used up.
-    last_used_step bigint,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX mfa_factors_user_id_idx ON auth.mfa_factors (user_id);
-CREATE UNIQUE INDEX mfa_factors_user_friendly_name_key
-    ON auth.mfa_factors (user_id, friendly_name) WHERE friendly_name <> '';
-
-CREATE TABLE auth.mfa_challenges (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    factor_id uuid NOT NULL REFERENCES auth.mfa_factors (id) ON DELETE CASCADE,
-    ip text,
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX mfa_challenges_factor_id_idx ON auth.mfa_challenges (factor_id);
-
--- How each session was authenticated, beyond its first method (`password`, `otp`...): GoTrue's
--- `amr` claim entries, kept so a refreshed token of an aal2 session still says `totp`.
-CREATE TABLE auth.mfa_amr_claims (
-    session_id uuid NOT NULL REFERENCES auth.sessions (id) ON DELETE CASCADE,
-    authentication_method text NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (session_id, authentication_method)
-);
-
-SELECT pg_catalog.pg_extension_config_dump('auth.mfa_factors', '');
-SELECT pg_catalog.pg_extension_config_dump('auth.mfa_challenges', '');
-SELECT pg_catalog.pg_extension_config_dump('auth.mfa_amr_claims', '');
-
--- A factor as GoTrue returns it (no secret).
-CREATE FUNCTION auth.sluice_factor_json(f auth.mfa_factors)
-RETURNS jsonb
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT jsonb_build_object(
-        'id', f.id,
-        'friendly_name', coalesce(f.friendly_name, ''),
-        'factor_type', f.factor_type,
-        'status', f.status,
-        'created_at', f.created_at,
-        'updated_at', f.updated_at)
-$$;
-
--- A user's factors, oldest first (`factors` of GoTrue's user JSON).
-CREATE FUNCTION auth.sluice_mfa_factors(p_user_id uuid)
-RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT coalesce(jsonb_agg(auth.sluice_factor_json(f) ORDER BY f.created_at, f.id), '[]')
-    FROM auth.mfa_factors AS f WHERE f.user_id = p_user_id
-$$;
-
--- Enrolls a new, unverified TOTP factor. {"error": code} when the name is taken or the user has
--- `max_factors` already; unverified factors older than a day are dropped first (abandoned
--- enrollments, as GoTrue's cleanup does).
-CREATE FUNCTION auth.sluice_mfa_enroll(p_user_id uuid, p_friendly_name text, p_secret text, p_max_factors int)
-RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    f auth.mfa_factors;
-BEGIN
-    PERFORM 1 FROM auth.users WHERE id = p_user_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'user_not_found');
-    END IF;
-    DELETE FROM auth.mfa_factors
-    WHERE user_id = p_user_id AND status = 'unverified' AND created_at < now() - interval '1 day';
-    IF (SELECT count(*) FROM auth.mfa_factors WHERE user_id = p_user_id) >= p_max_factors THEN
-        RETURN jsonb_build_object('error', 'too_many_enrolled_mfa_factors');
-    END IF;
-    IF p_friendly_name <> '' AND EXISTS (
-        SELECT 1 FROM auth.mfa_factors WHERE user_id = p_user_id AND friendly_name = p_friendly_name
-    ) THEN
-        RETURN jsonb_build_object('error', 'mfa_factor_name_conflict');
-    END IF;
-    INSERT INTO auth.mfa_factors (user_id, friendly_name, secret)
-    VALUES (p_user_id, nullif(p_friendly_name, ''), p_secret)
-    RETURNING * INTO f;
-    RETURN auth.sluice_factor_json(f);
-END
-$$;
-
--- Opens a challenge on the user's factor; NULL when the user has no such factor.
-CREATE FUNCTION auth.sluice_mfa_challenge(p_user_id uuid, p_factor_id uuid, p_ip text)
-RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    c auth.mfa_challenges;
-BEGIN
-    PERFORM 1 FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id;
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
-    INSERT INTO auth.mfa_challenges (factor_id, ip) VALUES (p_factor_id, p_ip) RETURNING * INTO c;
-    RETURN jsonb_build_object('id', c.id, 'created_at', extract(epoch FROM c.created_at)::bigint);
-END
-$$;
-
--- What checking a code needs: the factor's secret and last used step, and the challenge's age.
--- {"error": code} when the factor or the challenge is not the user's.
-CREATE FUNCTION auth.sluice_mfa_for_verify(p_user_id uuid, p_factor_id uuid, p_challenge_id uuid)
-RETURNS jsonb
-LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    f auth.mfa_factors;
-    c auth.mfa_challenges;
-BEGIN
-    SELECT * INTO f FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'mfa_factor_not_found');
-    END IF;
-    SELECT * INTO c FROM auth.mfa_challenges WHERE id = p_challenge_id AND factor_id = p_factor_id;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'mfa_challenge_not_found');
-    END IF;
-    RETURN jsonb_build_object(
-        'secret', f.secret,
-        'last_used_step', f.last_used_step,
-        'challenge_age', extract(epoch FROM now() - c.created_at),
-        'challenge_ip', c.ip);
-END
-$$;
-
--- A code checked by the sidecar: uses up the challenge and the code's time step (single use: a
--- step not after the last used one is refused), verifies the factor, raises the session to aal2,
--- records its methods (those of `p_amr`, the caller's token's, at their times; then `totp`), and swaps its refresh tokens for `p_refresh_hash`.
--- Returns {"user", "amr"} or {"error": code}.
-CREATE FUNCTION auth.sluice_mfa_verified(p_user_id uuid, p_factor_id uuid, p_challenge_id uuid,
-                                         p_step bigint, p_session_id uuid, p_amr jsonb,
-                                         p_refresh_hash text)
-RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    u auth.users;
-BEGIN
-    DELETE FROM auth.mfa_challenges WHERE id = p_challenge_id AND factor_id = p_factor_id;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'mfa_challenge_not_found');
-    END IF;
-    UPDATE auth.mfa_factors
-    SET status = 'verified', last_used_step = p_step, updated_at = now()
-    WHERE id = p_factor_id AND user_id = p_user_id
-      AND (last_used_step IS NULL OR last_used_step < p_step);
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'mfa_verification_failed');
-    END IF;
-    UPDATE auth.sessions SET aal = 'aal2', updated_at = now(), refreshed_at = now()
-    WHERE id = p_session_id AND user_id = p_user_id;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'session_not_found');
-    END IF;
-    INSERT INTO auth.mfa_amr_claims (session_id, authentication_method, created_at)
-    SELECT p_session_id, e->>'method', to_timestamp((e->>'timestamp')::double precision)
-    FROM jsonb_array_elements(p_amr) AS e
-    WHERE e->>'method' NOT IN ('totp', 'token_refresh') AND e->>'timestamp' ~ '^[0-9]+$'
-    ON CONFLICT DO NOTHING;
-    INSERT INTO auth.mfa_amr_claims (session_id, authentication_method)
-    VALUES (p_session_id, 'totp')
-    ON CONFLICT (session_id, authentication_method) DO UPDATE SET created_at = now();
-    UPDATE auth.refresh_tokens SET revoked_at = now()
-    WHERE session_id = p_session_id AND revoked_at IS NULL;
-    INSERT INTO auth.refresh_tokens (token_hash, session_id, user_id)
-    VALUES (p_refresh_hash, p_session_id, p_user_id);
-    SELECT * INTO u FROM auth.users WHERE id = p_user_id;
-    RETURN jsonb_build_object('user', auth.sluice_user_json(u),
-                              'amr', auth.sluice_session_amr(p_session_id));
-END
-$$;
-
--- A session's `amr`: its methods, newest first, as [{"method", "timestamp"}].
-CREATE FUNCTION auth.sluice_session_amr(p_session_id uuid)
-RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT coalesce(jsonb_agg(jsonb_build_object(
-               'method', a.authentication_method,
-               'timestamp', extract(epoch FROM a.created_at)::bigint)
-           ORDER BY a.created_at DESC, a.authentication_method), '[]')
-    FROM auth.mfa_amr_claims AS a WHERE a.session_id = p_session_id
-$$;
-
--- Removes the user's factor; its JSON, or NULL when there was none. With no verified factor left,
--- the user's sessions fall back to aal1.
-CREATE FUNCTION auth.sluice_mfa_unenroll(p_user_id uuid, p_factor_id uuid)
-RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    f auth.mfa_factors;
-BEGIN
-    DELETE FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id RETURNING * INTO f;
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM auth.mfa_factors WHERE user_id = p_user_id AND status = 'verified') THEN
-        UPDATE auth.sessions SET aal = 'aal1' WHERE user_id = p_user_id AND aal = 'aal2';
-    END IF;
-    RETURN auth.sluice_factor_json(f);
-END
-$$;
-
-DO $grants$
-DECLARE
-    f regprocedure;
-BEGIN
-    FOR f IN
-        SELECT p.oid::regprocedure FROM pg_proc AS p
-        WHERE p.pronamespace = 'auth'::regnamespace
-          AND (p.proname LIKE 'sluice\_mfa\_%' OR p.proname IN ('sluice_factor_json', 'sluice_session_amr'))
-    LOOP
-        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
-    END LOOP;
-END
-$grants$;
-GRANT EXECUTE ON FUNCTION
-    auth.sluice_mfa_factors(uuid),
-    auth.sluice_mfa_enroll(uuid, text, text, int),
-    auth.sluice_mfa_challenge(uuid, uuid, text),
-    auth.sluice_mfa_for_verify(uuid, uuid, uuid),
-    auth.sluice_mfa_verified(uuid, uuid, uuid, bigint, uuid, jsonb, text),
-    auth.sluice_session_amr(uuid),
-    auth.sluice_mfa_unenroll(uuid, uuid)
 TO authenticator;
 /* </end connected objects> */
 
@@ -2591,6 +1763,838 @@ TO authenticator;
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- extension/src/lib.rs:33
+-- requires:
+--   auth_tables
+
+-- Users written straight into `auth.users`, as Supabase seed files and user exports write them:
+-- GoTrue's columns, with a bcrypt hash (pgcrypto's `crypt(pw, gen_salt('bf'))`) in
+-- `encrypted_password`. The sidecar verifies such a hash once and rehashes the password to
+-- Argon2id at the first sign-in (`auth.sluice_rehash_password`).
+--
+-- `auth.users` is tracked by the change log, which records whole rows, so a hash never stays in
+-- it: a BEFORE trigger takes the hash out of the row (the column is always NULL at rest, a CHECK
+-- makes sure) and an AFTER trigger stores it in `auth.passwords`, once the row exists for the
+-- foreign key; in between it waits in a transaction-local setting named after the user's id.
+-- GoTrue's token columns are cleared the same way: Sluice keeps one-time tokens (hashed) in
+-- `auth.one_time_tokens`, and a seed's '' tokens mean nothing.
+
+ALTER TABLE auth.users
+    ADD COLUMN instance_id uuid,
+    ADD COLUMN encrypted_password text CHECK (encrypted_password IS NULL),
+    ADD COLUMN invited_at timestamptz,
+    ADD COLUMN confirmation_token text,
+    ADD COLUMN recovery_token text,
+    ADD COLUMN email_change_token_new text,
+    ADD COLUMN email_change_token_current text,
+    ADD COLUMN email_change_confirm_status smallint DEFAULT 0,
+    ADD COLUMN reauthentication_token text,
+    ADD COLUMN reauthentication_sent_at timestamptz,
+    ADD COLUMN phone text,
+    ADD COLUMN phone_confirmed_at timestamptz,
+    ADD COLUMN phone_change text,
+    ADD COLUMN phone_change_token text,
+    ADD COLUMN phone_change_sent_at timestamptz,
+    ADD COLUMN confirmed_at timestamptz
+        GENERATED ALWAYS AS (LEAST(email_confirmed_at, phone_confirmed_at)) STORED,
+    ADD COLUMN is_super_admin boolean,
+    ADD COLUMN is_sso_user boolean NOT NULL DEFAULT false,
+    ADD COLUMN deleted_at timestamptz;
+
+-- GoTrue's identities, which seeds insert beside their users. Not used by Sluice's sign-in (the
+-- email and password are), kept so that such seeds and exports load.
+CREATE TABLE auth.identities (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    provider_id text NOT NULL,
+    user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
+    identity_data jsonb NOT NULL,
+    provider text NOT NULL,
+    last_sign_in_at timestamptz,
+    created_at timestamptz DEFAULT now(),
+    updated_at timestamptz DEFAULT now(),
+    email text GENERATED ALWAYS AS (lower(identity_data ->> 'email')) STORED,
+    UNIQUE (provider_id, provider)
+);
+CREATE INDEX identities_user_id_idx ON auth.identities (user_id);
+SELECT pg_catalog.pg_extension_config_dump('auth.identities', '');
+
+CREATE FUNCTION auth.sluice_users_take_password()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.encrypted_password IS NOT NULL AND NEW.encrypted_password <> '' THEN
+        IF NEW.encrypted_password !~ '^\$(2[aby]\$|argon2id\$)' THEN
+            RAISE EXCEPTION 'auth.users.encrypted_password must be a bcrypt or Argon2id hash'
+                USING ERRCODE = '22023',
+                      HINT = 'Write crypt(password, gen_salt(''bf'')) (pgcrypto), as Supabase seeds do.';
+        END IF;
+        PERFORM set_config('sluice.pw_' || replace(NEW.id::text, '-', ''), NEW.encrypted_password, true);
+    END IF;
+    NEW.encrypted_password := NULL;
+    NEW.confirmation_token := NULL;
+    NEW.recovery_token := NULL;
+    NEW.email_change_token_new := NULL;
+    NEW.email_change_token_current := NULL;
+    NEW.reauthentication_token := NULL;
+    NEW.phone_change_token := NULL;
+    NEW.email := lower(NEW.email);
+    NEW.raw_app_meta_data := coalesce(NEW.raw_app_meta_data, '{}');
+    NEW.raw_user_meta_data := coalesce(NEW.raw_user_meta_data, '{}');
+    RETURN NEW;
+END
+$$;
+
+CREATE FUNCTION auth.sluice_users_store_password()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    setting text := 'sluice.pw_' || replace(NEW.id::text, '-', '');
+    hash text := current_setting(setting, true);
+BEGIN
+    IF hash IS NOT NULL AND hash <> '' THEN
+        PERFORM set_config(setting, '', true);
+        INSERT INTO auth.passwords AS p (user_id, hash) VALUES (NEW.id, hash)
+        ON CONFLICT ON CONSTRAINT passwords_pkey DO UPDATE SET hash = EXCLUDED.hash, updated_at = now();
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Named to run before any other BEFORE trigger on the table (they fire in name order).
+CREATE TRIGGER a_sluice_take_password BEFORE INSERT OR UPDATE ON auth.users
+    FOR EACH ROW EXECUTE FUNCTION auth.sluice_users_take_password();
+CREATE TRIGGER sluice_store_password AFTER INSERT OR UPDATE ON auth.users
+    FOR EACH ROW EXECUTE FUNCTION auth.sluice_users_store_password();
+
+-- After a bcrypt hash verified at sign-in: the Argon2id hash replaces it, unless the password
+-- changed meanwhile. Returns whether it did.
+CREATE FUNCTION auth.sluice_rehash_password(user_id uuid, old_hash text, new_hash text)
+RETURNS boolean
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH done AS (
+        UPDATE auth.passwords AS p SET hash = $3, updated_at = now()
+        WHERE p.user_id = $1 AND p.hash = $2
+        RETURNING 1
+    )
+    SELECT EXISTS (SELECT 1 FROM done)
+$$;
+
+REVOKE ALL ON FUNCTION auth.sluice_users_take_password() FROM PUBLIC;
+REVOKE ALL ON FUNCTION auth.sluice_users_store_password() FROM PUBLIC;
+REVOKE ALL ON FUNCTION auth.sluice_rehash_password(uuid, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION auth.sluice_rehash_password(uuid, text, text) TO authenticator;
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/lib.rs:40
+-- requires:
+--   auth_import
+
+-- Passwordless sign-in (issue 15): magic links and email codes, phone codes, PKCE flow state and
+-- anonymous users. Same access model as auth_tables.sql: the tables are granted to nobody, the
+-- sidecar reaches them only through the SECURITY DEFINER functions below (executable by
+-- `authenticator` only), and no code or hash sits in a table that the change log tracks.
+
+-- Users without an email: phone users and anonymous users. `phone` (E.164 digits, no '+', as
+-- GoTrue stores it) is one of GoTrue's columns that auth_import.sql added; here it becomes unique.
+ALTER TABLE auth.users ALTER COLUMN email DROP NOT NULL;
+CREATE UNIQUE INDEX users_phone_key ON auth.users (phone) WHERE phone IS NOT NULL AND phone <> '';
+
+-- A user who proved an email or phone is no longer anonymous (converting an anonymous user by
+-- `updateUser({email})` and the mailed confirmation keeps the user's id).
+CREATE FUNCTION auth.sluice_users_not_anonymous_once_confirmed()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.is_anonymous AND (NEW.email_confirmed_at IS NOT NULL OR NEW.phone_confirmed_at IS NOT NULL) THEN
+        NEW.is_anonymous := false;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER sluice_not_anonymous_once_confirmed BEFORE INSERT OR UPDATE ON auth.users
+    FOR EACH ROW EXECUTE FUNCTION auth.sluice_users_not_anonymous_once_confirmed();
+
+-- PKCE flows (GoTrue's auth.flow_state): a flow starts with the client's code challenge; when the
+-- user proves who they are (a mailed link followed, an OAuth callback), the flow gets a user and
+-- an auth code, which `POST /token?grant_type=pkce` exchanges, once, with the code verifier.
+-- `link_hash` ties a flow to the one-time token of a mailed link (auth.one_time_tokens or
+-- auth.otp_codes); the auth code is stored as its SHA-256 hash only.
+CREATE TABLE auth.flow_state (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id uuid REFERENCES auth.users (id) ON DELETE CASCADE,
+    code_challenge text NOT NULL CHECK (length(code_challenge) BETWEEN 43 AND 128),
+    code_challenge_method text NOT NULL CHECK (code_challenge_method IN ('s256', 'plain')),
+    provider_type text NOT NULL,
+    authentication_method text NOT NULL,
+    link_hash text UNIQUE,
+    auth_code_hash text UNIQUE,
+    auth_code_issued_at timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- One-time codes of passwordless sign-in: one live code per user and channel (a new one replaces
+-- it). `code_hash` is SHA-256 of "<user id>:<code>" (a 6-digit code is guessable offline from its
+-- hash, so what protects it is its expiry and `failed_attempts`: it is deleted after too many
+-- wrong guesses); `link_hash` is the SHA-256 of the 256-bit token in the mailed link.
+CREATE TABLE auth.otp_codes (
+    user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
+    channel text NOT NULL CHECK (channel IN ('email', 'sms')),
+    purpose text NOT NULL CHECK (purpose IN ('magiclink', 'signup', 'invite', 'recovery', 'sms')),
+    code_hash text NOT NULL,
+    link_hash text UNIQUE,
+    failed_attempts int NOT NULL DEFAULT 0,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, channel)
+);
+
+-- What the default SMS sender sent: a development inbox, like auth.mail_outbox.
+CREATE TABLE auth.sms_outbox (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    recipient text NOT NULL,
+    body text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+SELECT pg_catalog.pg_extension_config_dump('auth.flow_state', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.otp_codes', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.sms_outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.sms_outbox_id_seq', '');
+
+-- The user as GoTrue returns it, now with phone users and anonymous users (no identities).
+CREATE OR REPLACE FUNCTION auth.sluice_user_json(u auth.users)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object(
+        'id', u.id,
+        'aud', u.aud,
+        'role', u.role,
+        'email', coalesce(u.email, ''),
+        'email_confirmed_at', u.email_confirmed_at,
+        'phone', coalesce(u.phone, ''),
+        'phone_confirmed_at', u.phone_confirmed_at,
+        'confirmation_sent_at', u.confirmation_sent_at,
+        'confirmed_at', coalesce(u.email_confirmed_at, u.phone_confirmed_at),
+        'recovery_sent_at', u.recovery_sent_at,
+        'email_change_sent_at', u.email_change_sent_at,
+        'invited_at', u.invited_at,
+        'last_sign_in_at', u.last_sign_in_at,
+        'app_metadata', u.raw_app_meta_data,
+        'user_metadata', u.raw_user_meta_data,
+        'identities',
+            CASE WHEN u.email IS NULL THEN '[]'::jsonb ELSE jsonb_build_array(jsonb_build_object(
+                'identity_id', u.id,
+                'id', u.id,
+                'user_id', u.id,
+                'identity_data', jsonb_build_object(
+                    'email', u.email,
+                    'email_verified', u.email_confirmed_at IS NOT NULL,
+                    'phone_verified', false,
+                    'sub', u.id),
+                'provider', 'email',
+                'last_sign_in_at', u.last_sign_in_at,
+                'created_at', u.created_at,
+                'updated_at', u.updated_at,
+                'email', u.email)) END
+            || CASE WHEN coalesce(u.phone, '') = '' THEN '[]'::jsonb ELSE jsonb_build_array(jsonb_build_object(
+                'identity_id', u.id,
+                'id', u.phone,
+                'user_id', u.id,
+                'identity_data', jsonb_build_object(
+                    'phone', u.phone,
+                    'email_verified', false,
+                    'phone_verified', u.phone_confirmed_at IS NOT NULL,
+                    'sub', u.id),
+                'provider', 'phone',
+                'last_sign_in_at', u.last_sign_in_at,
+                'created_at', u.created_at,
+                'updated_at', u.updated_at)) END,
+        'created_at', u.created_at,
+        'updated_at', u.updated_at,
+        'is_anonymous', u.is_anonymous)
+    || CASE WHEN u.banned_until IS NULL THEN '{}'::jsonb
+            ELSE jsonb_build_object('banned_until', u.banned_until) END
+    || CASE WHEN u.email_change IS NULL THEN '{}'::jsonb
+            ELSE jsonb_build_object('new_email', u.email_change) END
+$$;
+
+-- A user of passwordless sign-in: with an email, a phone (digits), or neither (anonymous), and a
+-- password hash when phone sign-up gave one. A taken email or phone raises unique_violation.
+CREATE FUNCTION auth.sluice_create_otp_user(
+    email text, phone text, user_meta jsonb, password_hash text, invited boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    u auth.users;
+    provider text := CASE WHEN $1 IS NOT NULL THEN 'email' WHEN $2 IS NOT NULL THEN 'phone'
+                          ELSE 'anonymous' END;
+BEGIN
+    INSERT INTO auth.users (email, phone, raw_user_meta_data, raw_app_meta_data, is_anonymous, invited_at)
+    VALUES (lower($1), $2, coalesce(user_meta, '{}'),
+            jsonb_build_object('provider', provider, 'providers',
+                CASE WHEN provider = 'anonymous' THEN '[]'::jsonb ELSE jsonb_build_array(provider) END),
+            provider = 'anonymous', CASE WHEN $5 THEN now() END)
+    RETURNING * INTO u;
+    IF password_hash IS NOT NULL THEN
+        INSERT INTO auth.passwords (user_id, hash) VALUES (u.id, password_hash);
+    END IF;
+    RETURN auth.sluice_user_json(u);
+END
+$$;
+
+-- The user with this email or phone (digits), NULL if none.
+CREATE FUNCTION auth.sluice_user_by_contact(email text, phone text)
+RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT auth.sluice_user_json(u) FROM auth.users AS u
+    WHERE ($1 IS NOT NULL AND u.email = lower($1)) OR ($2 IS NOT NULL AND u.phone = $2)
+    LIMIT 1
+$$;
+
+-- Stores a user's new code (replacing the live one of the channel) and notes when it was sent.
+-- Returns the user, NULL when the user is gone.
+CREATE FUNCTION auth.sluice_issue_otp(
+    user_id uuid, channel text, purpose text, code_hash text, link_hash text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    u auth.users;
+BEGIN
+    UPDATE auth.users AS x SET
+        confirmation_sent_at = CASE WHEN $3 IN ('signup', 'sms') THEN now() ELSE x.confirmation_sent_at END,
+        recovery_sent_at = CASE WHEN $3 IN ('magiclink', 'recovery') THEN now() ELSE x.recovery_sent_at END,
+        invited_at = CASE WHEN $3 = 'invite' THEN now() ELSE x.invited_at END
+    WHERE x.id = $1
+    RETURNING * INTO u;
+    IF u.id IS NULL THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO auth.otp_codes AS o (user_id, channel, purpose, code_hash, link_hash)
+    VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT ON CONSTRAINT otp_codes_pkey DO UPDATE SET purpose = EXCLUDED.purpose,
+        code_hash = EXCLUDED.code_hash, link_hash = EXCLUDED.link_hash, failed_attempts = 0,
+        created_at = now();
+    RETURN auth.sluice_user_json(u);
+END
+$$;
+
+-- The live code of the user with this email or phone on `channel`, for the sidecar to compare in
+-- constant time: {"user_id", "code_hash"}; {"error": "otp_expired"} for no code, a code of another
+-- purpose, or one older than `valid_for`.
+CREATE FUNCTION auth.sluice_otp_pending(
+    channel text, email text, phone text, purposes text[], valid_for interval)
+RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((
+        SELECT jsonb_build_object('user_id', o.user_id, 'code_hash', o.code_hash)
+        FROM auth.users AS u JOIN auth.otp_codes AS o ON o.user_id = u.id AND o.channel = $1
+        WHERE (($2 IS NOT NULL AND u.email = lower($2)) OR ($3 IS NOT NULL AND u.phone = $3))
+          AND o.purpose = ANY ($4) AND o.created_at > now() - $5
+        LIMIT 1), '{"error": "otp_expired"}'::jsonb)
+$$;
+
+-- A wrong code: counted; at `max_attempts` the code is deleted, so guessing has that many tries.
+CREATE FUNCTION auth.sluice_otp_failed(user_id uuid, channel text, max_attempts int)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n int;
+BEGIN
+    UPDATE auth.otp_codes AS o SET failed_attempts = o.failed_attempts + 1
+    WHERE o.user_id = $1 AND o.channel = $2
+    RETURNING o.failed_attempts INTO n;
+    IF n >= $3 THEN
+        DELETE FROM auth.otp_codes AS o WHERE o.user_id = $1 AND o.channel = $2;
+    END IF;
+END
+$$;
+
+-- Uses up a code, found by the user and the code's hash (a typed code) or by the link's hash (a
+-- followed link or `token_hash`), of one of `purposes` and younger than `valid_for`. Proves the
+-- email (or phone) it was sent to. Returns {"user_id", "purpose", "link_hash"}, NULL when there is
+-- no such live code (used, replaced, expired or never issued).
+CREATE FUNCTION auth.sluice_consume_otp(
+    user_id uuid, code_hash text, link_hash text, purposes text[], valid_for interval)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    o auth.otp_codes;
+BEGIN
+    DELETE FROM auth.otp_codes AS x
+    WHERE CASE WHEN $3 IS NOT NULL THEN x.link_hash = $3 ELSE x.user_id = $1 AND x.code_hash = $2 END
+      AND x.purpose = ANY ($4) AND x.created_at > now() - $5
+    RETURNING * INTO o;
+    IF o.user_id IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF o.channel = 'email' THEN
+        UPDATE auth.users SET email_confirmed_at = coalesce(email_confirmed_at, now()), updated_at = now()
+        WHERE id = o.user_id;
+    ELSE
+        UPDATE auth.users SET phone_confirmed_at = coalesce(phone_confirmed_at, now()), updated_at = now()
+        WHERE id = o.user_id;
+    END IF;
+    RETURN jsonb_build_object('user_id', o.user_id, 'purpose', o.purpose, 'link_hash', o.link_hash);
+END
+$$;
+
+-- Starts a PKCE flow; with `link_hash`, the flow waits for that mailed link. Flows older than a
+-- day are swept here.
+CREATE FUNCTION auth.sluice_create_flow_state(
+    provider_type text, authentication_method text, code_challenge text,
+    code_challenge_method text, user_id uuid, link_hash text)
+RETURNS uuid
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    fid uuid;
+BEGIN
+    DELETE FROM auth.flow_state AS f WHERE f.created_at < now() - interval '1 day';
+    INSERT INTO auth.flow_state (provider_type, authentication_method, code_challenge,
+                                 code_challenge_method, user_id, link_hash)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    RETURNING id INTO fid;
+    RETURN fid;
+END
+$$;
+
+-- The flow reached its user: stores the auth code's hash. The flow is named by its id or by the
+-- hash of the link it waits for. Returns the flow's id, NULL when there is no such flow.
+CREATE FUNCTION auth.sluice_issue_auth_code(
+    flow_id uuid, link_hash text, user_id uuid, auth_code_hash text)
+RETURNS uuid
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE auth.flow_state AS f SET user_id = $3, auth_code_hash = $4, auth_code_issued_at = now()
+    WHERE (f.id = $1 OR ($2 IS NOT NULL AND f.link_hash = $2)) AND f.auth_code_hash IS NULL
+    RETURNING f.id
+$$;
+
+-- Takes a flow by its auth code, once: the row is deleted whatever the verifier turns out to be.
+-- Returns {"user_id", "code_challenge", "code_challenge_method", "provider_type",
+-- "authentication_method", "expired"}, NULL for an unknown (or used) code.
+CREATE FUNCTION auth.sluice_take_flow_state(auth_code_hash text, valid_for interval)
+RETURNS jsonb
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    DELETE FROM auth.flow_state AS f WHERE f.auth_code_hash = $1 AND f.user_id IS NOT NULL
+    RETURNING jsonb_build_object(
+        'user_id', f.user_id, 'code_challenge', f.code_challenge,
+        'code_challenge_method', f.code_challenge_method, 'provider_type', f.provider_type,
+        'authentication_method', f.authentication_method,
+        'expired', f.auth_code_issued_at < now() - $2)
+$$;
+
+-- What password sign-in with a phone needs, as auth.sluice_password_of for an email.
+CREATE FUNCTION auth.sluice_password_of_phone(phone text)
+RETURNS TABLE (user_id uuid, hash text, banned boolean, confirmed boolean)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT u.id, p.hash, coalesce(u.banned_until > now(), false), u.phone_confirmed_at IS NOT NULL
+    FROM auth.users AS u JOIN auth.passwords AS p ON p.user_id = u.id
+    WHERE u.phone = $1
+$$;
+
+-- Returns the message's id (the SMS answer's `message_id`).
+CREATE FUNCTION auth.sluice_enqueue_sms(recipient text, body text)
+RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO auth.sms_outbox (recipient, body) VALUES ($1, $2) RETURNING id
+$$;
+
+DO $grants$
+DECLARE
+    f text;
+BEGIN
+    FOREACH f IN ARRAY ARRAY[
+        'auth.sluice_users_not_anonymous_once_confirmed()',
+        'auth.sluice_create_otp_user(text, text, jsonb, text, boolean)',
+        'auth.sluice_user_by_contact(text, text)',
+        'auth.sluice_issue_otp(uuid, text, text, text, text)',
+        'auth.sluice_otp_pending(text, text, text, text[], interval)',
+        'auth.sluice_otp_failed(uuid, text, int)',
+        'auth.sluice_consume_otp(uuid, text, text, text[], interval)',
+        'auth.sluice_create_flow_state(text, text, text, text, uuid, text)',
+        'auth.sluice_issue_auth_code(uuid, text, uuid, text)',
+        'auth.sluice_take_flow_state(text, interval)',
+        'auth.sluice_enqueue_sms(text, text)',
+        'auth.sluice_password_of_phone(text)'
+    ] LOOP
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END
+$grants$;
+GRANT EXECUTE ON FUNCTION
+    auth.sluice_create_otp_user(text, text, jsonb, text, boolean),
+    auth.sluice_user_by_contact(text, text),
+    auth.sluice_issue_otp(uuid, text, text, text, text),
+    auth.sluice_otp_pending(text, text, text, text[], interval),
+    auth.sluice_otp_failed(uuid, text, int),
+    auth.sluice_consume_otp(uuid, text, text, text[], interval),
+    auth.sluice_create_flow_state(text, text, text, text, uuid, text),
+    auth.sluice_issue_auth_code(uuid, text, uuid, text),
+    auth.sluice_take_flow_state(text, interval),
+    auth.sluice_enqueue_sms(text, text),
+    auth.sluice_password_of_phone(text)
+TO authenticator;
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/lib.rs:47
+-- requires:
+--   auth_otp
+
+-- OAuth and OpenID Connect sign-in (issue 15): the user behind a provider's account, found or made.
+-- The sidecar has checked the provider's answer (an ID token's signature, or the provider's user
+-- API over TLS); this applies GoTrue's rules:
+-- - an identity (provider, provider_id) already known: its user, the identity's data refreshed;
+-- - else, when the provider vouches for the email, a user with that email CONFIRMED gets the new
+--   identity linked (an unconfirmed account could belong to whoever typed the address);
+-- - else a new user, its email confirmed when the provider says email_verified.
+-- Returns {"user_id", "created", "linked"}, or {"error": "email_exists"} when the email belongs to
+-- a user the identity may not be linked to, or {"error": "signup_disabled"} when a user would be
+-- created and `p_may_create` is false (sign-ups disabled).
+CREATE FUNCTION auth.sluice_oauth_user(
+    p_provider text, p_provider_id text, p_identity_data jsonb, p_email text,
+    p_email_verified boolean, p_may_create boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_user uuid;
+    v_email text := nullif(lower(p_email), '');
+BEGIN
+    UPDATE auth.identities
+       SET identity_data = p_identity_data, last_sign_in_at = now(), updated_at = now()
+     WHERE provider = p_provider AND provider_id = p_provider_id
+    RETURNING user_id INTO v_user;
+    IF v_user IS NOT NULL THEN
+        RETURN jsonb_build_object('user_id', v_user, 'created', false, 'linked', false);
+    END IF;
+    IF v_email IS NOT NULL THEN
+        SELECT id INTO v_user FROM auth.users WHERE email = v_email;
+        IF v_user IS NOT NULL THEN
+            IF NOT p_email_verified OR NOT EXISTS (
+                SELECT 1 FROM auth.users WHERE id = v_user AND email_confirmed_at IS NOT NULL) THEN
+                RETURN jsonb_build_object('error', 'email_exists');
+            END IF;
+            INSERT INTO auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at)
+            VALUES (p_provider_id, v_user, p_identity_data, p_provider, now());
+            UPDATE auth.users
+               SET raw_app_meta_data = jsonb_set(coalesce(raw_app_meta_data, '{}'), '{providers}',
+                       coalesce(raw_app_meta_data -> 'providers', '[]')
+                       || CASE WHEN coalesce(raw_app_meta_data -> 'providers', '[]') ? p_provider
+                               THEN '[]'::jsonb ELSE jsonb_build_array(p_provider) END),
+                   updated_at = now()
+             WHERE id = v_user;
+            RETURN jsonb_build_object('user_id', v_user, 'created', false, 'linked', true);
+        END IF;
+    END IF;
+    IF NOT p_may_create THEN
+        RETURN jsonb_build_object('error', 'signup_disabled');
+    END IF;
+    INSERT INTO auth.users (email, role, raw_user_meta_data, raw_app_meta_data, email_confirmed_at)
+    VALUES (v_email, 'authenticated', coalesce(p_identity_data, '{}'),
+            jsonb_build_object('provider', p_provider, 'providers', jsonb_build_array(p_provider)),
+            CASE WHEN p_email_verified AND v_email IS NOT NULL THEN now() END)
+    RETURNING id INTO v_user;
+    INSERT INTO auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at)
+    VALUES (p_provider_id, v_user, p_identity_data, p_provider, now());
+    RETURN jsonb_build_object('user_id', v_user, 'created', true, 'linked', false);
+END
+$$;
+
+REVOKE ALL ON FUNCTION auth.sluice_oauth_user(text, text, jsonb, text, boolean, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION auth.sluice_oauth_user(text, text, jsonb, text, boolean, boolean) TO authenticator;
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/lib.rs:54
+-- requires:
+--   auth_tables
+
+-- Sluice auth, MFA with TOTP (GoTrue's /factors): factors, their challenges, and the methods each
+-- session was authenticated with (its `amr`). Same access model as auth_tables.sql: the tables are
+-- granted to nobody, the sidecar reaches them through the SECURITY DEFINER functions below, which
+-- only `authenticator` may execute; none of them is tracked by the change log (a factor holds the
+-- TOTP secret, which the server must keep in the clear to compute codes).
+
+CREATE TABLE auth.mfa_factors (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
+    friendly_name text,
+    factor_type text NOT NULL DEFAULT 'totp' CHECK (factor_type = 'totp'),
+    status text NOT NULL DEFAULT 'unverified' CHECK (status IN ('unverified', 'verified')),
+    -- Base32, as in the otpauth:// URI.
+    secret text NOT NULL,
+    -- The TOTP time step of the last code accepted: a code (and any older one) is used up.
+    last_used_step bigint,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX mfa_factors_user_id_idx ON auth.mfa_factors (user_id);
+CREATE UNIQUE INDEX mfa_factors_user_friendly_name_key
+    ON auth.mfa_factors (user_id, friendly_name) WHERE friendly_name <> '';
+
+CREATE TABLE auth.mfa_challenges (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    factor_id uuid NOT NULL REFERENCES auth.mfa_factors (id) ON DELETE CASCADE,
+    ip text,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX mfa_challenges_factor_id_idx ON auth.mfa_challenges (factor_id);
+
+-- How each session was authenticated, beyond its first method (`password`, `otp`...): GoTrue's
+-- `amr` claim entries, kept so a refreshed token of an aal2 session still says `totp`.
+CREATE TABLE auth.mfa_amr_claims (
+    session_id uuid NOT NULL REFERENCES auth.sessions (id) ON DELETE CASCADE,
+    authentication_method text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (session_id, authentication_method)
+);
+
+SELECT pg_catalog.pg_extension_config_dump('auth.mfa_factors', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.mfa_challenges', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.mfa_amr_claims', '');
+
+-- A factor as GoTrue returns it (no secret).
+CREATE FUNCTION auth.sluice_factor_json(f auth.mfa_factors)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object(
+        'id', f.id,
+        'friendly_name', coalesce(f.friendly_name, ''),
+        'factor_type', f.factor_type,
+        'status', f.status,
+        'created_at', f.created_at,
+        'updated_at', f.updated_at)
+$$;
+
+-- A user's factors, oldest first (`factors` of GoTrue's user JSON).
+CREATE FUNCTION auth.sluice_mfa_factors(p_user_id uuid)
+RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(jsonb_agg(auth.sluice_factor_json(f) ORDER BY f.created_at, f.id), '[]')
+    FROM auth.mfa_factors AS f WHERE f.user_id = p_user_id
+$$;
+
+-- Enrolls a new, unverified TOTP factor. {"error": code} when the name is taken or the user has
+-- `max_factors` already; unverified factors older than a day are dropped first (abandoned
+-- enrollments, as GoTrue's cleanup does).
+CREATE FUNCTION auth.sluice_mfa_enroll(p_user_id uuid, p_friendly_name text, p_secret text, p_max_factors int)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f auth.mfa_factors;
+BEGIN
+    PERFORM 1 FROM auth.users WHERE id = p_user_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'user_not_found');
+    END IF;
+    DELETE FROM auth.mfa_factors
+    WHERE user_id = p_user_id AND status = 'unverified' AND created_at < now() - interval '1 day';
+    IF (SELECT count(*) FROM auth.mfa_factors WHERE user_id = p_user_id) >= p_max_factors THEN
+        RETURN jsonb_build_object('error', 'too_many_enrolled_mfa_factors');
+    END IF;
+    IF p_friendly_name <> '' AND EXISTS (
+        SELECT 1 FROM auth.mfa_factors WHERE user_id = p_user_id AND friendly_name = p_friendly_name
+    ) THEN
+        RETURN jsonb_build_object('error', 'mfa_factor_name_conflict');
+    END IF;
+    INSERT INTO auth.mfa_factors (user_id, friendly_name, secret)
+    VALUES (p_user_id, nullif(p_friendly_name, ''), p_secret)
+    RETURNING * INTO f;
+    RETURN auth.sluice_factor_json(f);
+END
+$$;
+
+-- Opens a challenge on the user's factor; NULL when the user has no such factor.
+CREATE FUNCTION auth.sluice_mfa_challenge(p_user_id uuid, p_factor_id uuid, p_ip text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c auth.mfa_challenges;
+BEGIN
+    PERFORM 1 FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO auth.mfa_challenges (factor_id, ip) VALUES (p_factor_id, p_ip) RETURNING * INTO c;
+    RETURN jsonb_build_object('id', c.id, 'created_at', extract(epoch FROM c.created_at)::bigint);
+END
+$$;
+
+-- What checking a code needs: the factor's secret and last used step, and the challenge's age.
+-- {"error": code} when the factor or the challenge is not the user's.
+CREATE FUNCTION auth.sluice_mfa_for_verify(p_user_id uuid, p_factor_id uuid, p_challenge_id uuid)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f auth.mfa_factors;
+    c auth.mfa_challenges;
+BEGIN
+    SELECT * INTO f FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'mfa_factor_not_found');
+    END IF;
+    SELECT * INTO c FROM auth.mfa_challenges WHERE id = p_challenge_id AND factor_id = p_factor_id;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'mfa_challenge_not_found');
+    END IF;
+    RETURN jsonb_build_object(
+        'secret', f.secret,
+        'last_used_step', f.last_used_step,
+        'challenge_age', extract(epoch FROM now() - c.created_at),
+        'challenge_ip', c.ip);
+END
+$$;
+
+-- A code checked by the sidecar: uses up the challenge and the code's time step (single use: a
+-- step not after the last used one is refused), verifies the factor, raises the session to aal2,
+-- records its methods (those of `p_amr`, the caller's token's, at their times; then `totp`), and swaps its refresh tokens for `p_refresh_hash`.
+-- Returns {"user", "amr"} or {"error": code}.
+CREATE FUNCTION auth.sluice_mfa_verified(p_user_id uuid, p_factor_id uuid, p_challenge_id uuid,
+                                         p_step bigint, p_session_id uuid, p_amr jsonb,
+                                         p_refresh_hash text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    u auth.users;
+BEGIN
+    DELETE FROM auth.mfa_challenges WHERE id = p_challenge_id AND factor_id = p_factor_id;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'mfa_challenge_not_found');
+    END IF;
+    UPDATE auth.mfa_factors
+    SET status = 'verified', last_used_step = p_step, updated_at = now()
+    WHERE id = p_factor_id AND user_id = p_user_id
+      AND (last_used_step IS NULL OR last_used_step < p_step);
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'mfa_verification_failed');
+    END IF;
+    UPDATE auth.sessions SET aal = 'aal2', updated_at = now(), refreshed_at = now()
+    WHERE id = p_session_id AND user_id = p_user_id;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'session_not_found');
+    END IF;
+    INSERT INTO auth.mfa_amr_claims (session_id, authentication_method, created_at)
+    SELECT p_session_id, e->>'method', to_timestamp((e->>'timestamp')::double precision)
+    FROM jsonb_array_elements(p_amr) AS e
+    WHERE e->>'method' NOT IN ('totp', 'token_refresh') AND e->>'timestamp' ~ '^[0-9]+$'
+    ON CONFLICT DO NOTHING;
+    INSERT INTO auth.mfa_amr_claims (session_id, authentication_method)
+    VALUES (p_session_id, 'totp')
+    ON CONFLICT (session_id, authentication_method) DO UPDATE SET created_at = now();
+    UPDATE auth.refresh_tokens SET revoked_at = now()
+    WHERE session_id = p_session_id AND revoked_at IS NULL;
+    INSERT INTO auth.refresh_tokens (token_hash, session_id, user_id)
+    VALUES (p_refresh_hash, p_session_id, p_user_id);
+    SELECT * INTO u FROM auth.users WHERE id = p_user_id;
+    RETURN jsonb_build_object('user', auth.sluice_user_json(u),
+                              'amr', auth.sluice_session_amr(p_session_id));
+END
+$$;
+
+-- A session's `amr`: its methods, newest first, as [{"method", "timestamp"}].
+CREATE FUNCTION auth.sluice_session_amr(p_session_id uuid)
+RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'method', a.authentication_method,
+               'timestamp', extract(epoch FROM a.created_at)::bigint)
+           ORDER BY a.created_at DESC, a.authentication_method), '[]')
+    FROM auth.mfa_amr_claims AS a WHERE a.session_id = p_session_id
+$$;
+
+-- Removes the user's factor; its JSON, or NULL when there was none. With no verified factor left,
+-- the user's sessions fall back to aal1.
+CREATE FUNCTION auth.sluice_mfa_unenroll(p_user_id uuid, p_factor_id uuid)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f auth.mfa_factors;
+BEGIN
+    DELETE FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id RETURNING * INTO f;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM auth.mfa_factors WHERE user_id = p_user_id AND status = 'verified') THEN
+        UPDATE auth.sessions SET aal = 'aal1' WHERE user_id = p_user_id AND aal = 'aal2';
+    END IF;
+    RETURN auth.sluice_factor_json(f);
+END
+$$;
+
+DO $grants$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure FROM pg_proc AS p
+        WHERE p.pronamespace = 'auth'::regnamespace
+          AND (p.proname LIKE 'sluice\_mfa\_%' OR p.proname IN ('sluice_factor_json', 'sluice_session_amr'))
+    LOOP
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END
+$grants$;
+GRANT EXECUTE ON FUNCTION
+    auth.sluice_mfa_factors(uuid),
+    auth.sluice_mfa_enroll(uuid, text, text, int),
+    auth.sluice_mfa_challenge(uuid, uuid, text),
+    auth.sluice_mfa_for_verify(uuid, uuid, uuid),
+    auth.sluice_mfa_verified(uuid, uuid, uuid, bigint, uuid, jsonb, text),
+    auth.sluice_session_amr(uuid),
+    auth.sluice_mfa_unenroll(uuid, uuid)
+TO authenticator;
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- extension/src/capture.rs:258
 -- sluice::capture::capture_history
 CREATE FUNCTION "capture_history"()
@@ -2605,21 +2609,21 @@ CREATE SCHEMA IF NOT EXISTS auth; /* sluice::claims::auth */
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/claims.rs:79
--- sluice::claims::auth::email
-CREATE  FUNCTION auth."email"() RETURNS TEXT /* Option < String > */
-STRICT STABLE PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'email_wrapper';
-/* </end connected objects> */
-
-/* <begin connected objects> */
 -- extension/src/claims.rs:67
 -- sluice::claims::auth::uid
 CREATE  FUNCTION auth."uid"() RETURNS uuid /* Option < pgrx :: Uuid > */
 STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'uid_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/claims.rs:85
+-- sluice::claims::auth::jwt
+CREATE  FUNCTION auth."jwt"() RETURNS jsonb /* Option < pgrx :: JsonB > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'jwt_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -2632,12 +2636,12 @@ AS 'MODULE_PATHNAME', 'role_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/claims.rs:85
--- sluice::claims::auth::jwt
-CREATE  FUNCTION auth."jwt"() RETURNS jsonb /* Option < pgrx :: JsonB > */
+-- extension/src/claims.rs:79
+-- sluice::claims::auth::email
+CREATE  FUNCTION auth."email"() RETURNS TEXT /* Option < String > */
 STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'jwt_wrapper';
+AS 'MODULE_PATHNAME', 'email_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */

@@ -6,10 +6,11 @@
 --   identity linked (an unconfirmed account could belong to whoever typed the address);
 -- - else a new user, its email confirmed when the provider says email_verified.
 -- Returns {"user_id", "created", "linked"}, or {"error": "email_exists"} when the email belongs to
--- a user the identity may not be linked to.
+-- a user the identity may not be linked to, or {"error": "signup_disabled"} when a user would be
+-- created and `p_may_create` is false (sign-ups disabled).
 CREATE FUNCTION auth.sluice_oauth_user(
     p_provider text, p_provider_id text, p_identity_data jsonb, p_email text,
-    p_email_verified boolean)
+    p_email_verified boolean, p_may_create boolean)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -44,6 +45,9 @@ BEGIN
             RETURN jsonb_build_object('user_id', v_user, 'created', false, 'linked', true);
         END IF;
     END IF;
+    IF NOT p_may_create THEN
+        RETURN jsonb_build_object('error', 'signup_disabled');
+    END IF;
     INSERT INTO auth.users (email, role, raw_user_meta_data, raw_app_meta_data, email_confirmed_at)
     VALUES (v_email, 'authenticated', coalesce(p_identity_data, '{}'),
             jsonb_build_object('provider', p_provider, 'providers', jsonb_build_array(p_provider)),
@@ -55,5 +59,5 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION auth.sluice_oauth_user(text, text, jsonb, text, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION auth.sluice_oauth_user(text, text, jsonb, text, boolean) TO authenticator;
+REVOKE ALL ON FUNCTION auth.sluice_oauth_user(text, text, jsonb, text, boolean, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION auth.sluice_oauth_user(text, text, jsonb, text, boolean, boolean) TO authenticator;

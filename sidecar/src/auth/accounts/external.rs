@@ -19,19 +19,22 @@ impl Accounts {
     pub async fn external_user_id(&self, external: &ExternalUser) -> Result<Uuid, AccountError> {
         let found = store::call_json(
             &self.pool,
-            "SELECT auth.sluice_oauth_user($1, $2, $3, $4, $5)",
+            "SELECT auth.sluice_oauth_user($1, $2, $3, $4, $5, $6)",
             &[
                 &external.provider,
                 &external.provider_id,
                 &external.claims,
                 &external.email,
                 &external.email_verified,
+                &!self.settings.disable_signup,
             ],
         )
         .await?
         .unwrap_or_default();
-        if found["error"].as_str() == Some("email_exists") {
-            return Err(AccountError::EmailExists);
+        match found["error"].as_str() {
+            Some("email_exists") => return Err(AccountError::EmailExists),
+            Some("signup_disabled") => return Err(AccountError::SignupDisabled),
+            _ => {}
         }
         if found["created"].as_bool() == Some(true) {
             tracing::info!(
