@@ -14,7 +14,9 @@
 pub mod discovery;
 pub mod providers;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -70,11 +72,21 @@ pub struct FlowState {
     pub e: u64,
 }
 
+/// How long an issuer's keys are used before they are fetched again.
+const JWKS_TTL: Duration = Duration::from_secs(600);
+/// A token signed by a key not in the cached set fetches the set again, at most this often (a new
+/// key after a rotation is found at once; tokens with made-up key ids do not hammer the issuer).
+const JWKS_MIN_REFRESH: Duration = Duration::from_secs(30);
+
+type KeyCache = Mutex<HashMap<String, (Instant, Arc<JwkSet>)>>;
+
 #[derive(Debug)]
 pub struct OAuth {
     pub providers: Providers,
     discovery: Discovery,
     http: reqwest::Client,
+    /// The issuers' JWKS by URL, with when each was fetched.
+    jwks: KeyCache,
 }
 
 fn now_secs() -> u64 {
@@ -110,6 +122,7 @@ impl OAuth {
             providers,
             discovery: Discovery::new(http.clone(), Duration::from_secs(3600)),
             http,
+            jwks: Mutex::new(HashMap::new()),
         }
     }
 
@@ -196,10 +209,30 @@ impl OAuth {
         Ok(url.into())
     }
 
-    async fn metadata(
-        &self,
-        issuer: &str,
-    ) -> Result<std::sync::Arc<discovery::ProviderMetadata>, OAuthError> {
+    /// The JWKS at `uri`: cached for `JWKS_TTL`, fetched again sooner when it lacks `kid`.
+    async fn keys(&self, uri: &str, kid: Option<&str>) -> Result<Arc<JwkSet>, OAuthError> {
+        let cached = {
+            let cache = self.jwks.lock().unwrap_or_else(|p| p.into_inner());
+            cache.get(uri).cloned()
+        };
+        if let Some((fetched, keys)) = &cached {
+            let knows = kid.is_none_or(|kid| keys.find(kid).is_some());
+            let age = fetched.elapsed();
+            if age < JWKS_TTL && (knows || age < JWKS_MIN_REFRESH) {
+                return Ok(Arc::clone(keys));
+            }
+        }
+        let keys: JwkSet = serde_json::from_value(json_of(self.http.get(uri), "JWKS").await?)
+            .map_err(|err| OAuthError::Provider(format!("bad JWKS: {err}")))?;
+        let keys = Arc::new(keys);
+        self.jwks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(uri.to_owned(), (Instant::now(), Arc::clone(&keys)));
+        Ok(keys)
+    }
+
+    async fn metadata(&self, issuer: &str) -> Result<Arc<discovery::ProviderMetadata>, OAuthError> {
         self.discovery
             .metadata(issuer)
             .await
@@ -334,9 +367,7 @@ impl OAuth {
             return Err(invalid("symmetric signatures are not accepted"));
         }
         let metadata = self.metadata(issuer).await?;
-        let keys: JwkSet =
-            serde_json::from_value(json_of(self.http.get(&metadata.jwks_uri), "JWKS").await?)
-                .map_err(|err| OAuthError::Provider(format!("bad JWKS: {err}")))?;
+        let keys = self.keys(&metadata.jwks_uri, header.kid.as_deref()).await?;
         let jwk = match &header.kid {
             Some(kid) => keys.find(kid),
             None => keys.keys.first(),
