@@ -1918,3 +1918,30 @@ $$;
 
 REVOKE ALL ON FUNCTION auth.sluice_oauth_user(text, text, jsonb, text, boolean, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION auth.sluice_oauth_user(text, text, jsonb, text, boolean, boolean) TO authenticator;
+
+-- The user as GoTrue returns it, now with the provider identities in `identities` (after the email
+-- and phone ones): the previous definition is kept as `sluice_user_json_base` and completed here.
+ALTER FUNCTION auth.sluice_user_json(auth.users) RENAME TO sluice_user_json_base;
+CREATE FUNCTION auth.sluice_user_json(u auth.users)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN x.ids IS NULL THEN b.base
+                ELSE jsonb_set(b.base, '{identities}', (b.base -> 'identities') || x.ids) END
+    FROM (SELECT auth.sluice_user_json_base(u) AS base) AS b,
+         LATERAL (
+            SELECT jsonb_agg(jsonb_build_object(
+                       'identity_id', i.id,
+                       'id', i.provider_id,
+                       'user_id', i.user_id,
+                       'identity_data', i.identity_data,
+                       'provider', i.provider,
+                       'last_sign_in_at', i.last_sign_in_at,
+                       'created_at', i.created_at,
+                       'updated_at', i.updated_at,
+                       'email', i.email) ORDER BY i.created_at, i.id) AS ids
+            FROM auth.identities AS i
+            WHERE i.user_id = u.id AND i.provider NOT IN ('email', 'phone')) AS x
+$$;
+REVOKE ALL ON FUNCTION auth.sluice_user_json(auth.users) FROM PUBLIC;

@@ -33,3 +33,7 @@ SELECT email_confirmed_at IS NULL AS unconfirmed FROM auth.users WHERE email = '
 SELECT (r ->> 'created')::boolean AS created
 FROM auth.sluice_oauth_user('keycloak', 'sub-1', '{"sub": "sub-1"}', 'kay@example.com', true, false) AS r;
 SELECT auth.sluice_oauth_user('keycloak', 'sub-4', '{"sub": "sub-4"}', 'new@example.com', true, false) AS disabled;
+-- The user JSON lists the provider identities after the email one.
+SELECT jsonb_path_query_array(auth.sluice_user_json(u), '$.identities[*].provider') AS providers,
+       jsonb_path_query_array(auth.sluice_user_json(u), '$.identities[*] ? (@.provider != "email").id') AS ids
+FROM auth.users AS u WHERE email = 'kay@example.com';

@@ -200,6 +200,12 @@ test('PKCE: the browser comes back with ?code= and exchangeCodeForSession signs 
   assert.equal(secondError, null);
   assert.equal(second.user.id, first);
   assert.deepEqual([...second.user.app_metadata.providers].sort(), ['keycloak', 'oidc2']);
+  const { data: identities } = await other.auth.getUserIdentities();
+  assert.deepEqual(
+    identities.identities.map((identity) => identity.provider),
+    ['email', 'keycloak', 'oidc2'],
+  );
+  assert.equal(identities.identities[1].identity_data.email, emailOf(login));
 });
 
 test('a forged or unbound state is refused; a foreign redirect_to is not honoured', async () => {
