@@ -242,6 +242,10 @@ test('a forged or unbound state is refused; a foreign redirect_to is not honoure
 });
 
 test('unknown provider: GoTrue\'s 400 validation_failed', async () => {
+  const settings = await fetch(`${url}/auth/v1/settings`, { headers: { apikey: anonKey } }).then((r) => r.json());
+  assert.equal(settings.external.keycloak, true);
+  assert.equal(settings.external.oidc2, true);
+  assert.equal(settings.external.nope, undefined);
   const response = await fetch(`${url}/auth/v1/authorize?provider=nope&redirect_to=${site}`, {
     redirect: 'manual',
   });

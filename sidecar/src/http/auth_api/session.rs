@@ -304,12 +304,17 @@ pub(super) async fn sso_disabled() -> AccountError {
 /// GET /settings: what the client may use.
 pub(super) async fn settings(State(state): State<AuthState>) -> Json<Value> {
     let settings = &state.accounts.settings;
+    let mut external = json!({
+        "anonymous_users": settings.anonymous_users,
+        "email": true,
+        "phone": true,
+    });
+    // The configured OAuth / OpenID Connect providers, each as enabled or not.
+    for (name, provider) in &state.accounts.oauth.providers.by_name {
+        external[name.as_str()] = json!(provider.is_some());
+    }
     Json(json!({
-        "external": {
-            "anonymous_users": settings.anonymous_users,
-            "email": true,
-            "phone": true,
-        },
+        "external": external,
         "disable_signup": settings.disable_signup,
         "mailer_autoconfirm": settings.autoconfirm,
         "phone_autoconfirm": false,
