@@ -15,6 +15,8 @@ admin_url=${1:?usage: scripts/js-test.sh <superuser-database-url>}
 db=sluice_js
 db_url=${admin_url%/*}/$db
 port=${SLUICE_JS_PORT:-54331}
+# auth_oauth.test.mjs starts an OpenID provider (npm oidc-provider) here.
+oidc_port=${SLUICE_JS_OIDC_PORT:-$((port + 1))}
 secret=js-test-secret-that-is-at-least-32-bytes-long
 js=$REPO/sidecar/tests/js
 
@@ -44,6 +46,10 @@ host_port=${host_port%%/*}
 # auth_otp.test.mjs: anonymous sign-ins on, a test phone number with a fixed code, mailed links to here.
 DATABASE_URL="postgres://authenticator:authenticator@$host_port/$db" SLUICE_JWT_SECRET=$secret \
     SLUICE_AUTH_ANONYMOUS_USERS=true SLUICE_AUTH_SMS_TEST_OTP=15550001111=123456 SLUICE_AUTH_EXTERNAL_URL=http://127.0.0.1:$port \
+    SLUICE_AUTH_EXTERNAL_KEYCLOAK_ENABLED=true SLUICE_AUTH_EXTERNAL_KEYCLOAK_CLIENT_ID=sluice \
+    SLUICE_AUTH_EXTERNAL_KEYCLOAK_SECRET=sluice-oidc-secret SLUICE_AUTH_EXTERNAL_KEYCLOAK_URL=http://127.0.0.1:$oidc_port \
+    SLUICE_AUTH_EXTERNAL_OIDC2_ENABLED=true SLUICE_AUTH_EXTERNAL_OIDC2_CLIENT_ID=sluice2 \
+    SLUICE_AUTH_EXTERNAL_OIDC2_SECRET=sluice2-oidc-secret SLUICE_AUTH_EXTERNAL_OIDC2_URL=http://127.0.0.1:$oidc_port \
     SLUICE_DB_PLAN_ENABLED=true SLUICE_LISTEN=127.0.0.1:$port RUST_LOG=warn SLUICE_STORAGE_ROOT="$REPO/.sluice/js-test-storage" \
     "${CARGO_TARGET_DIR:-$REPO/target}/debug/sluice" serve &
 sidecar=$!
@@ -54,5 +60,5 @@ for _ in $(seq 100); do
 done
 
 cd "$js"
-SLUICE_URL=http://127.0.0.1:$port SLUICE_JWT_SECRET=$secret SLUICE_JS_DATABASE_URL=$db_url \
+SLUICE_URL=http://127.0.0.1:$port SLUICE_JWT_SECRET=$secret SLUICE_JS_DATABASE_URL=$db_url SLUICE_JS_OIDC_PORT=$oidc_port \
     node --test --test-concurrency=1 ./*.test.mjs

@@ -138,16 +138,7 @@ SELECT pg_catalog.pg_extension_config_dump('sluice.history_entries', '');
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/request.rs:77
-
-CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, statement_timeout text, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'run_request_wrapper';
-COMMENT ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) IS 'Runs one sidecar request: settings, role and statement in one call (for authenticator only).';
-REVOKE ALL ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) TO authenticator;
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/lib.rs:57
+-- extension/src/lib.rs:64
 -- Sluice storage: the metadata of files, guarded by RLS, with Supabase Storage's tables and helpers.
 --
 -- Access model. The bytes live in a backend (a directory or an S3 bucket) that only the sidecar
@@ -313,7 +304,16 @@ GRANT EXECUTE ON FUNCTION storage.sluice_bucket_rules(text), storage.sluice_publ
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:54
+-- extension/src/request.rs:77
+
+CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, statement_timeout text, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'run_request_wrapper';
+COMMENT ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) IS 'Runs one sidecar request: settings, role and statement in one call (for authenticator only).';
+REVOKE ALL ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) TO authenticator;
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/lib.rs:61
 -- sluice.raise_error: raises an ERROR with the given SQLSTATE, message, detail and hint (NULL: none).
 -- The sidecar's generated SQL calls it for the guards PostgREST checks after a statement ("exactly one
 -- row" for a single-object write, `Prefer: max-affected`), so that the statement itself fails with a code
@@ -340,7 +340,7 @@ GRANT EXECUTE ON FUNCTION sluice.raise_error(text, text, text, text) TO anon, au
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:59
+-- extension/src/lib.rs:66
 -- requires:
 --   storage
 
@@ -436,7 +436,7 @@ AS 'MODULE_PATHNAME', 'restore_version_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:79
+-- extension/src/lib.rs:86
 -- sluice::version
 CREATE  FUNCTION "version"() RETURNS TEXT /* & '_ str */
 IMMUTABLE STRICT PARALLEL SAFE
@@ -941,7 +941,7 @@ TO authenticator;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:65
+-- extension/src/lib.rs:72
 -- requires:
 --   registry::enable_realtime
 --   auth_tables
@@ -1403,620 +1403,6 @@ GRANT EXECUTE ON FUNCTION
     sluice.rotate_webhook_secret(text, text, interval),
     sluice.prune_webhook_deliveries(interval)
 TO service_role;
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/lib.rs:47
--- requires:
---   auth_tables
-
--- Sluice auth, MFA with TOTP (GoTrue's /factors): factors, their challenges, and the methods each
--- session was authenticated with (its `amr`). Same access model as auth_tables.sql: the tables are
--- granted to nobody, the sidecar reaches them through the SECURITY DEFINER functions below, which
--- only `authenticator` may execute; none of them is tracked by the change log (a factor holds the
--- TOTP secret, which the server must keep in the clear to compute codes).
-
-CREATE TABLE auth.mfa_factors (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
-    friendly_name text,
-    factor_type text NOT NULL DEFAULT 'totp' CHECK (factor_type = 'totp'),
-    status text NOT NULL DEFAULT 'unverified' CHECK (status IN ('unverified', 'verified')),
-    -- Base32, as in the otpauth:// URI.
-    secret text NOT NULL,
-    -- The TOTP time step of the last code accepted: a code (and any older one) is used up.
-    last_used_step bigint,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX mfa_factors_user_id_idx ON auth.mfa_factors (user_id);
-CREATE UNIQUE INDEX mfa_factors_user_friendly_name_key
-    ON auth.mfa_factors (user_id, friendly_name) WHERE friendly_name <> '';
-
-CREATE TABLE auth.mfa_challenges (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    factor_id uuid NOT NULL REFERENCES auth.mfa_factors (id) ON DELETE CASCADE,
-    ip text,
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX mfa_challenges_factor_id_idx ON auth.mfa_challenges (factor_id);
-
--- How each session was authenticated, beyond its first method (`password`, `otp`...): GoTrue's
--- `amr` claim entries, kept so a refreshed token of an aal2 session still says `totp`.
-CREATE TABLE auth.mfa_amr_claims (
-    session_id uuid NOT NULL REFERENCES auth.sessions (id) ON DELETE CASCADE,
-    authentication_method text NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (session_id, authentication_method)
-);
-
-SELECT pg_catalog.pg_extension_config_dump('auth.mfa_factors', '');
-SELECT pg_catalog.pg_extension_config_dump('auth.mfa_challenges', '');
-SELECT pg_catalog.pg_extension_config_dump('auth.mfa_amr_claims', '');
-
--- A factor as GoTrue returns it (no secret).
-CREATE FUNCTION auth.sluice_factor_json(f auth.mfa_factors)
-RETURNS jsonb
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT jsonb_build_object(
-        'id', f.id,
-        'friendly_name', coalesce(f.friendly_name, ''),
-        'factor_type', f.factor_type,
-        'status', f.status,
-        'created_at', f.created_at,
-        'updated_at', f.updated_at)
-$$;
-
--- A user's factors, oldest first (`factors` of GoTrue's user JSON).
-CREATE FUNCTION auth.sluice_mfa_factors(p_user_id uuid)
-RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT coalesce(jsonb_agg(auth.sluice_factor_json(f) ORDER BY f.created_at, f.id), '[]')
-    FROM auth.mfa_factors AS f WHERE f.user_id = p_user_id
-$$;
-
--- Enrolls a new, unverified TOTP factor. {"error": code} when the name is taken or the user has
--- `max_factors` already; unverified factors older than a day are dropped first (abandoned
--- enrollments, as GoTrue's cleanup does).
-CREATE FUNCTION auth.sluice_mfa_enroll(p_user_id uuid, p_friendly_name text, p_secret text, p_max_factors int)
-RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    f auth.mfa_factors;
-BEGIN
-    PERFORM 1 FROM auth.users WHERE id = p_user_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'user_not_found');
-    END IF;
-    DELETE FROM auth.mfa_factors
-    WHERE user_id = p_user_id AND status = 'unverified' AND created_at < now() - interval '1 day';
-    IF (SELECT count(*) FROM auth.mfa_factors WHERE user_id = p_user_id) >= p_max_factors THEN
-        RETURN jsonb_build_object('error', 'too_many_enrolled_mfa_factors');
-    END IF;
-    IF p_friendly_name <> '' AND EXISTS (
-        SELECT 1 FROM auth.mfa_factors WHERE user_id = p_user_id AND friendly_name = p_friendly_name
-    ) THEN
-        RETURN jsonb_build_object('error', 'mfa_factor_name_conflict');
-    END IF;
-    INSERT INTO auth.mfa_factors (user_id, friendly_name, secret)
-    VALUES (p_user_id, nullif(p_friendly_name, ''), p_secret)
-    RETURNING * INTO f;
-    RETURN auth.sluice_factor_json(f);
-END
-$$;
-
--- Opens a challenge on the user's factor; NULL when the user has no such factor.
-CREATE FUNCTION auth.sluice_mfa_challenge(p_user_id uuid, p_factor_id uuid, p_ip text)
-RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    c auth.mfa_challenges;
-BEGIN
-    PERFORM 1 FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id;
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
-    INSERT INTO auth.mfa_challenges (factor_id, ip) VALUES (p_factor_id, p_ip) RETURNING * INTO c;
-    RETURN jsonb_build_object('id', c.id, 'created_at', extract(epoch FROM c.created_at)::bigint);
-END
-$$;
-
--- What checking a code needs: the factor's secret and last used step, and the challenge's age.
--- {"error": code} when the factor or the challenge is not the user's.
-CREATE FUNCTION auth.sluice_mfa_for_verify(p_user_id uuid, p_factor_id uuid, p_challenge_id uuid)
-RETURNS jsonb
-LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    f auth.mfa_factors;
-    c auth.mfa_challenges;
-BEGIN
-    SELECT * INTO f FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'mfa_factor_not_found');
-    END IF;
-    SELECT * INTO c FROM auth.mfa_challenges WHERE id = p_challenge_id AND factor_id = p_factor_id;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'mfa_challenge_not_found');
-    END IF;
-    RETURN jsonb_build_object(
-        'secret', f.secret,
-        'last_used_step', f.last_used_step,
-        'challenge_age', extract(epoch FROM now() - c.created_at),
-        'challenge_ip', c.ip);
-END
-$$;
-
--- A code checked by the sidecar: uses up the challenge and the code's time step (single use: a
--- step not after the last used one is refused), verifies the factor, raises the session to aal2,
--- records its methods (those of `p_amr`, the caller's token's, at their times; then `totp`), and swaps its refresh tokens for `p_refresh_hash`.
--- Returns {"user", "amr"} or {"error": code}.
-CREATE FUNCTION auth.sluice_mfa_verified(p_user_id uuid, p_factor_id uuid, p_challenge_id uuid,
-                                         p_step bigint, p_session_id uuid, p_amr jsonb,
-                                         p_refresh_hash text)
-RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    u auth.users;
-BEGIN
-    DELETE FROM auth.mfa_challenges WHERE id = p_challenge_id AND factor_id = p_factor_id;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'mfa_challenge_not_found');
-    END IF;
-    UPDATE auth.mfa_factors
-    SET status = 'verified', last_used_step = p_step, updated_at = now()
-    WHERE id = p_factor_id AND user_id = p_user_id
-      AND (last_used_step IS NULL OR last_used_step < p_step);
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'mfa_verification_failed');
-    END IF;
-    UPDATE auth.sessions SET aal = 'aal2', updated_at = now(), refreshed_at = now()
-    WHERE id = p_session_id AND user_id = p_user_id;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'session_not_found');
-    END IF;
-    INSERT INTO auth.mfa_amr_claims (session_id, authentication_method, created_at)
-    SELECT p_session_id, e->>'method', to_timestamp((e->>'timestamp')::double precision)
-    FROM jsonb_array_elements(p_amr) AS e
-    WHERE e->>'method' NOT IN ('totp', 'token_refresh') AND e->>'timestamp' ~ '^[0-9]+$'
-    ON CONFLICT DO NOTHING;
-    INSERT INTO auth.mfa_amr_claims (session_id, authentication_method)
-    VALUES (p_session_id, 'totp')
-    ON CONFLICT (session_id, authentication_method) DO UPDATE SET created_at = now();
-    UPDATE auth.refresh_tokens SET revoked_at = now()
-    WHERE session_id = p_session_id AND revoked_at IS NULL;
-    INSERT INTO auth.refresh_tokens (token_hash, session_id, user_id)
-    VALUES (p_refresh_hash, p_session_id, p_user_id);
-    SELECT * INTO u FROM auth.users WHERE id = p_user_id;
-    RETURN jsonb_build_object('user', auth.sluice_user_json(u),
-                              'amr', auth.sluice_session_amr(p_session_id));
-END
-$$;
-
--- A session's `amr`: its methods, newest first, as [{"method", "timestamp"}].
-CREATE FUNCTION auth.sluice_session_amr(p_session_id uuid)
-RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT coalesce(jsonb_agg(jsonb_build_object(
-               'method', a.authentication_method,
-               'timestamp', extract(epoch FROM a.created_at)::bigint)
-           ORDER BY a.created_at DESC, a.authentication_method), '[]')
-    FROM auth.mfa_amr_claims AS a WHERE a.session_id = p_session_id
-$$;
-
--- Removes the user's factor; its JSON, or NULL when there was none. With no verified factor left,
--- the user's sessions fall back to aal1.
-CREATE FUNCTION auth.sluice_mfa_unenroll(p_user_id uuid, p_factor_id uuid)
-RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    f auth.mfa_factors;
-BEGIN
-    DELETE FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id RETURNING * INTO f;
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM auth.mfa_factors WHERE user_id = p_user_id AND status = 'verified') THEN
-        UPDATE auth.sessions SET aal = 'aal1' WHERE user_id = p_user_id AND aal = 'aal2';
-    END IF;
-    RETURN auth.sluice_factor_json(f);
-END
-$$;
-
-DO $grants$
-DECLARE
-    f regprocedure;
-BEGIN
-    FOR f IN
-        SELECT p.oid::regprocedure FROM pg_proc AS p
-        WHERE p.pronamespace = 'auth'::regnamespace
-          AND (p.proname LIKE 'sluice\_mfa\_%' OR p.proname IN ('sluice_factor_json', 'sluice_session_amr'))
-    LOOP
-        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
-    END LOOP;
-END
-$grants$;
-GRANT EXECUTE ON FUNCTION
-    auth.sluice_mfa_factors(uuid),
-    auth.sluice_mfa_enroll(uuid, text, text, int),
-    auth.sluice_mfa_challenge(uuid, uuid, text),
-    auth.sluice_mfa_for_verify(uuid, uuid, uuid),
-    auth.sluice_mfa_verified(uuid, uuid, uuid, bigint, uuid, jsonb, text),
-    auth.sluice_session_amr(uuid),
-    auth.sluice_mfa_unenroll(uuid, uuid)
-TO authenticator;
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/lib.rs:72
--- requires:
---   webhooks
---   auth_tables
-
--- Scheduled jobs (issue 12), in pg_cron's shape: sluice.schedule / unschedule / alter_job, sluice.jobs and
--- sluice.job_runs with pg_cron's column names. The sidecars run them: each tick of a job is claimed in
--- Postgres by a unique (jobid, scheduled_time), so it runs once however many sidecars run; a job's command
--- runs as the role that scheduled it (`username`), with SET ROLE from the sidecar's login, so never as a
--- superuser that role is not.
---
--- Schedules: five cron fields ('*/5 * * * *'), a shortcut (@yearly, @annually, @monthly, @weekly, @daily,
--- @midnight, @hourly), or an interval of 1 to 59 seconds ('30 seconds'). Times are UTC unless the job
--- names a time zone.
-
-CREATE TABLE sluice.jobs (
-    jobid bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-    jobname text NOT NULL UNIQUE CHECK (length(jobname) BETWEEN 1 AND 200),
-    schedule text NOT NULL,
-    command text NOT NULL,
-    username text NOT NULL DEFAULT current_user,
-    active boolean NOT NULL DEFAULT true,
-    timezone text,
-    timeout interval NOT NULL DEFAULT '5 min' CHECK (timeout > '0'),
-    -- A failed run is tried again this many times, `retry_delay` apart.
-    max_retries int NOT NULL DEFAULT 0 CHECK (max_retries BETWEEN 0 AND 100),
-    retry_delay interval NOT NULL DEFAULT '10 s' CHECK (retry_delay >= '0'),
-    -- The latest tick claimed: ticks up to it never run again (a restart runs a missed tick once).
-    last_tick timestamptz,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now()
-);
-
--- One row per run (a retry is a run of the same tick with the next attempt).
-CREATE TABLE sluice.job_runs (
-    runid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    jobid bigint NOT NULL REFERENCES sluice.jobs (jobid) ON DELETE CASCADE,
-    scheduled_time timestamptz NOT NULL,
-    attempt int NOT NULL DEFAULT 1,
-    status text NOT NULL CHECK (status IN ('starting', 'running', 'succeeded', 'failed')),
-    return_message text,
-    rows_affected bigint,
-    username text NOT NULL,
-    command text NOT NULL,
-    runner text,
-    start_time timestamptz,
-    end_time timestamptz,
-    UNIQUE (jobid, scheduled_time, attempt)
-);
-CREATE INDEX job_runs_start_time_idx ON sluice.job_runs (start_time);
-CREATE INDEX job_runs_running_idx ON sluice.job_runs (jobid) WHERE status IN ('starting', 'running');
-
--- A schedule the sidecar can read: checked here by shape (the sidecar's cron parser checks the fields,
--- and logs a failed run for a schedule it cannot read).
-CREATE FUNCTION sluice.checked_schedule(schedule text)
-RETURNS text
-LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    trimmed text := btrim(schedule);
-    seconds int;
-BEGIN
-    IF trimmed ~* '^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$' THEN
-        RETURN lower(trimmed);
-    END IF;
-    IF trimmed ~* '^[0-9]+ *(s|sec|secs|second|seconds)$' THEN
-        seconds := substring(trimmed FROM '^[0-9]+')::int;
-        IF seconds BETWEEN 1 AND 59 THEN
-            RETURN seconds || ' seconds';
-        END IF;
-    END IF;
-    IF trimmed ~ '^[^[:space:]]+([[:space:]]+[^[:space:]]+){4}$' THEN
-        RETURN regexp_replace(trimmed, '[[:space:]]+', ' ', 'g');
-    END IF;
-    RAISE EXCEPTION 'invalid schedule: %', coalesce(quote_literal(schedule), 'NULL') USING ERRCODE = '22023',
-        HINT = 'Five cron fields (''*/5 * * * *''), @hourly-style shortcuts, or ''N seconds'' with N from 1 to 59.';
-END
-$$;
-
-CREATE FUNCTION sluice.checked_timezone(timezone text)
-RETURNS text
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF timezone IS NULL THEN
-        RETURN NULL;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = timezone) THEN
-        RAISE EXCEPTION 'unknown time zone: %', quote_literal(timezone) USING ERRCODE = '22023',
-            HINT = 'Name one of pg_timezone_names, e.g. ''Europe/Berlin''; leave it out for UTC.';
-    END IF;
-    RETURN timezone;
-END
-$$;
-
--- Who a job runs as: the role scheduling it, or a role it is a member of (superusers: any role).
-CREATE FUNCTION sluice.jobs_check_username()
-RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF NEW.username IS DISTINCT FROM current_user AND NOT pg_has_role(current_user, NEW.username, 'MEMBER') THEN
-        RAISE EXCEPTION 'role % may not schedule a job to run as %', current_user, NEW.username
-            USING ERRCODE = '42501';
-    END IF;
-    NEW.schedule := sluice.checked_schedule(NEW.schedule);
-    NEW.timezone := sluice.checked_timezone(NEW.timezone);
-    NEW.updated_at := now();
-    RETURN NEW;
-END
-$$;
-CREATE TRIGGER jobs_check_username BEFORE INSERT OR UPDATE ON sluice.jobs
-    FOR EACH ROW EXECUTE FUNCTION sluice.jobs_check_username();
-
--- A role sees and manages its own jobs (service_role: all, as it bypasses RLS); the sidecar's login reads
--- all of them to run them.
-ALTER TABLE sluice.jobs ENABLE ROW LEVEL SECURITY;
-CREATE POLICY jobs_own ON sluice.jobs USING (username = current_user);
-CREATE POLICY jobs_runner ON sluice.jobs FOR SELECT TO authenticator USING (true);
-ALTER TABLE sluice.job_runs ENABLE ROW LEVEL SECURITY;
-CREATE POLICY job_runs_own ON sluice.job_runs FOR SELECT USING (username = current_user);
-CREATE POLICY job_runs_runner ON sluice.job_runs TO authenticator USING (true);
-
-REVOKE ALL ON sluice.jobs, sluice.job_runs FROM PUBLIC;
-GRANT SELECT, INSERT, UPDATE, DELETE ON sluice.jobs TO service_role;
-GRANT SELECT ON sluice.job_runs TO service_role;
-GRANT SELECT ON sluice.jobs TO authenticator;
-GRANT SELECT, UPDATE (status, return_message, rows_affected, start_time, end_time) ON sluice.job_runs TO authenticator;
-
--- Backups keep the user's jobs and their runs; the built-in maintenance job is made by CREATE EXTENSION.
-SELECT pg_catalog.pg_extension_config_dump('sluice.jobs', $$WHERE jobname <> 'sluice-maintenance'$$);
-SELECT pg_catalog.pg_extension_config_dump('sluice.jobs_jobid_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('sluice.job_runs', '');
-SELECT pg_catalog.pg_extension_config_dump('sluice.job_runs_runid_seq', '');
-
--- pg_cron's cron.schedule: creates the job, or changes the schedule and command of the caller's job of
--- that name. Returns its jobid.
-CREATE FUNCTION sluice.schedule(job_name text, schedule text, command text)
-RETURNS bigint
-LANGUAGE sql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    INSERT INTO sluice.jobs AS j (jobname, schedule, command)
-    VALUES (job_name, schedule, command)
-    ON CONFLICT (jobname) DO UPDATE SET schedule = EXCLUDED.schedule, command = EXCLUDED.command
-    RETURNING j.jobid
-$$;
-COMMENT ON FUNCTION sluice.schedule(text, text, text) IS 'Schedules a named job (an upsert on its name, as pg_cron''s cron.schedule); returns its jobid.';
-
--- The same with the optional settings: a time zone, a timeout, retries, and (for a role that is a member
--- of it, or a superuser) the role the job runs as.
-CREATE FUNCTION sluice.schedule(job_name text, schedule text, command text, timezone text,
-                                timeout interval DEFAULT '5 min', max_retries int DEFAULT 0,
-                                retry_delay interval DEFAULT '10 s', username text DEFAULT NULL)
-RETURNS bigint
-LANGUAGE sql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    INSERT INTO sluice.jobs AS j (jobname, schedule, command, timezone, timeout, max_retries, retry_delay, username)
-    VALUES (job_name, schedule, command, timezone, timeout, max_retries, retry_delay, coalesce(username, current_user))
-    ON CONFLICT (jobname) DO UPDATE SET schedule = EXCLUDED.schedule, command = EXCLUDED.command,
-        timezone = EXCLUDED.timezone, timeout = EXCLUDED.timeout, max_retries = EXCLUDED.max_retries,
-        retry_delay = EXCLUDED.retry_delay, username = EXCLUDED.username
-    RETURNING j.jobid
-$$;
-
-CREATE FUNCTION sluice.unschedule(job_name text)
-RETURNS boolean
-LANGUAGE sql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    WITH gone AS (DELETE FROM sluice.jobs WHERE jobname = job_name RETURNING 1)
-    SELECT count(*) > 0 FROM gone
-$$;
-
-CREATE FUNCTION sluice.unschedule(job_id bigint)
-RETURNS boolean
-LANGUAGE sql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    WITH gone AS (DELETE FROM sluice.jobs WHERE jobid = job_id RETURNING 1)
-    SELECT count(*) > 0 FROM gone
-$$;
-
--- pg_cron's cron.alter_job: NULL arguments leave a setting as it is.
-CREATE FUNCTION sluice.alter_job(job_id bigint, schedule text DEFAULT NULL, command text DEFAULT NULL,
-                                 active boolean DEFAULT NULL, timezone text DEFAULT NULL,
-                                 timeout interval DEFAULT NULL, max_retries int DEFAULT NULL,
-                                 retry_delay interval DEFAULT NULL)
-RETURNS void
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    UPDATE sluice.jobs j SET
-        schedule = coalesce(alter_job.schedule, j.schedule),
-        command = coalesce(alter_job.command, j.command),
-        active = coalesce(alter_job.active, j.active),
-        timezone = coalesce(alter_job.timezone, j.timezone),
-        timeout = coalesce(alter_job.timeout, j.timeout),
-        max_retries = coalesce(alter_job.max_retries, j.max_retries),
-        retry_delay = coalesce(alter_job.retry_delay, j.retry_delay)
-    WHERE j.jobid = job_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'there is no job % (of yours)', job_id USING ERRCODE = '42704';
-    END IF;
-END
-$$;
-
--- The sidecar claims a tick: the job row is locked, so claims of one job are serialized. NULL when the
--- tick is not this caller's to run: already claimed (by any sidecar), the job gone or inactive, or a run
--- of the job still going (a job never overlaps itself; the tick is claimed later, once it ended, unless a
--- later tick has come by then). A run older than the job's timeout and a minute counts as ended (its
--- sidecar died); the maintenance job marks it failed.
-CREATE FUNCTION sluice.claim_job_tick(job_id bigint, tick timestamptz, runner text)
-RETURNS TABLE (runid bigint, command text, username text, timeout_ms bigint, max_retries int, retry_delay_ms bigint)
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    j sluice.jobs;
-BEGIN
-    SELECT * INTO j FROM sluice.jobs WHERE jobid = job_id AND active FOR UPDATE;
-    IF NOT FOUND OR (j.last_tick IS NOT NULL AND j.last_tick >= tick) THEN
-        RETURN;
-    END IF;
-    IF EXISTS (SELECT 1 FROM sluice.job_runs r
-               WHERE r.jobid = job_id AND r.status IN ('starting', 'running')
-                 AND coalesce(r.start_time, now()) > now() - j.timeout - interval '1 minute') THEN
-        RETURN;
-    END IF;
-    UPDATE sluice.jobs SET last_tick = tick WHERE jobid = job_id;
-    RETURN QUERY
-    INSERT INTO sluice.job_runs AS r (jobid, scheduled_time, status, username, command, runner, start_time)
-    VALUES (job_id, tick, 'starting', j.username, j.command, claim_job_tick.runner, now())
-    ON CONFLICT DO NOTHING
-    RETURNING r.runid, r.command, r.username, (extract(epoch FROM j.timeout) * 1000)::bigint, j.max_retries,
-              (extract(epoch FROM j.retry_delay) * 1000)::bigint;
-END
-$$;
-
--- The next attempt of a failed run (the same tick), when the job's policy allows one; NULL otherwise.
-CREATE FUNCTION sluice.retry_job_run(run_id bigint, runner text)
-RETURNS bigint
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    r sluice.job_runs;
-    j sluice.jobs;
-    next_id bigint;
-BEGIN
-    SELECT * INTO r FROM sluice.job_runs WHERE job_runs.runid = run_id AND status = 'failed';
-    SELECT * INTO j FROM sluice.jobs WHERE jobid = r.jobid AND active FOR UPDATE;
-    IF r.runid IS NULL OR j.jobid IS NULL OR r.attempt > j.max_retries THEN
-        RETURN NULL;
-    END IF;
-    INSERT INTO sluice.job_runs AS n (jobid, scheduled_time, attempt, status, username, command, runner, start_time)
-    VALUES (r.jobid, r.scheduled_time, r.attempt + 1, 'starting', j.username, j.command, retry_job_run.runner, now())
-    ON CONFLICT DO NOTHING
-    RETURNING n.runid INTO next_id;
-    RETURN next_id;
-END
-$$;
-
--- Retention of the run log.
-CREATE FUNCTION sluice.prune_job_runs(older_than interval DEFAULT '7 days')
-RETURNS bigint
-LANGUAGE sql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    WITH gone AS (DELETE FROM sluice.job_runs WHERE coalesce(end_time, start_time) < now() - older_than RETURNING 1)
-    SELECT count(*) FROM gone
-$$;
-
--- The built-in maintenance: prune the change log, the webhook delivery log and the job run log past their
--- retention, and refresh tokens revoked (used) longer ago than `refresh_tokens`; mark runs whose sidecar
--- died as failed. Returns what it did, for the run log.
-CREATE FUNCTION sluice.run_maintenance(change_log interval DEFAULT '7 days',
-                                       deliveries interval DEFAULT '7 days',
-                                       job_runs interval DEFAULT '7 days',
-                                       refresh_tokens interval DEFAULT '1 day')
-RETURNS text
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    changes bigint := sluice.prune_changes(change_log);
-    attempts bigint := sluice.prune_webhook_deliveries(deliveries);
-    runs bigint;
-    tokens bigint;
-    stale bigint;
-BEGIN
-    WITH dead AS (
-        UPDATE sluice.job_runs r SET status = 'failed', end_time = now(),
-            return_message = 'the run did not end: its sidecar stopped (or it outlived its timeout)'
-        FROM sluice.jobs j
-        WHERE r.jobid = j.jobid AND r.status IN ('starting', 'running')
-          AND r.start_time < now() - j.timeout - interval '1 minute'
-        RETURNING 1)
-    SELECT count(*) INTO stale FROM dead;
-    runs := sluice.prune_job_runs(job_runs);
-    WITH gone AS (DELETE FROM auth.refresh_tokens t WHERE t.revoked_at < now() - run_maintenance.refresh_tokens RETURNING 1)
-    SELECT count(*) INTO tokens FROM gone;
-    RETURN format('pruned %s change-log events, %s delivery attempts, %s job runs, %s used refresh tokens; %s stale runs failed',
-                  changes, attempts, runs, tokens, stale);
-END
-$$;
-
--- The built-in job runs as the sidecar's login role, hourly; change its retention with
--- sluice.alter_job(<its jobid>, command => 'SELECT sluice.run_maintenance(change_log => ''30 days'')').
-INSERT INTO sluice.jobs (jobname, schedule, command, username)
-VALUES ('sluice-maintenance', '@hourly', 'SELECT sluice.run_maintenance()', 'authenticator');
-
-DO $grants$
-DECLARE
-    f text;
-BEGIN
-    FOREACH f IN ARRAY ARRAY[
-        'sluice.schedule(text, text, text)',
-        'sluice.schedule(text, text, text, text, interval, int, interval, text)',
-        'sluice.unschedule(text)',
-        'sluice.unschedule(bigint)',
-        'sluice.alter_job(bigint, text, text, boolean, text, interval, int, interval)',
-        'sluice.claim_job_tick(bigint, timestamptz, text)',
-        'sluice.retry_job_run(bigint, text)',
-        'sluice.prune_job_runs(interval)',
-        'sluice.run_maintenance(interval, interval, interval, interval)'
-    ] LOOP
-        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
-    END LOOP;
-END
-$grants$;
--- Scheduling is service_role's (and a superuser's); to let another role schedule jobs that run as itself,
--- grant it EXECUTE on these and SELECT, INSERT, UPDATE, DELETE on sluice.jobs (and, so that the sidecar can
--- run them, the role to authenticator). sluice.checked_schedule and sluice.checked_timezone, pure checks
--- run by the INSERT's trigger, stay executable by everyone.
-GRANT EXECUTE ON FUNCTION
-    sluice.schedule(text, text, text),
-    sluice.schedule(text, text, text, text, interval, int, interval, text),
-    sluice.unschedule(text),
-    sluice.unschedule(bigint),
-    sluice.alter_job(bigint, text, text, boolean, text, interval, int, interval),
-    sluice.prune_job_runs(interval),
-    sluice.run_maintenance(interval, interval, interval, interval)
-TO service_role;
-GRANT EXECUTE ON FUNCTION
-    sluice.claim_job_tick(bigint, timestamptz, text),
-    sluice.retry_job_run(bigint, text),
-    sluice.run_maintenance(interval, interval, interval, interval)
-TO authenticator;
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -2525,6 +1911,717 @@ TO authenticator;
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- extension/src/lib.rs:47
+-- requires:
+--   auth_otp
+
+-- OAuth and OpenID Connect sign-in (issue 15): the user behind a provider's account, found or made.
+-- The sidecar has checked the provider's answer (an ID token's signature, or the provider's user
+-- API over TLS); this applies GoTrue's rules:
+-- - an identity (provider, provider_id) already known: its user, the identity's data refreshed;
+-- - else, when the provider vouches for the email, a user with that email CONFIRMED gets the new
+--   identity linked (an unconfirmed account could belong to whoever typed the address);
+-- - else a new user, its email confirmed when the provider says email_verified.
+-- Returns {"user_id", "created", "linked"}, or {"error": "email_exists"} when the email belongs to
+-- a user the identity may not be linked to, or {"error": "signup_disabled"} when a user would be
+-- created and `p_may_create` is false (sign-ups disabled).
+CREATE FUNCTION auth.sluice_oauth_user(
+    p_provider text, p_provider_id text, p_identity_data jsonb, p_email text,
+    p_email_verified boolean, p_may_create boolean)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_user uuid;
+    v_email text := nullif(lower(p_email), '');
+BEGIN
+    UPDATE auth.identities
+       SET identity_data = p_identity_data, last_sign_in_at = now(), updated_at = now()
+     WHERE provider = p_provider AND provider_id = p_provider_id
+    RETURNING user_id INTO v_user;
+    IF v_user IS NOT NULL THEN
+        RETURN jsonb_build_object('user_id', v_user, 'created', false, 'linked', false);
+    END IF;
+    IF v_email IS NOT NULL THEN
+        SELECT id INTO v_user FROM auth.users WHERE email = v_email;
+        IF v_user IS NOT NULL THEN
+            IF NOT p_email_verified OR NOT EXISTS (
+                SELECT 1 FROM auth.users WHERE id = v_user AND email_confirmed_at IS NOT NULL) THEN
+                RETURN jsonb_build_object('error', 'email_exists');
+            END IF;
+            INSERT INTO auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at)
+            VALUES (p_provider_id, v_user, p_identity_data, p_provider, now());
+            UPDATE auth.users
+               SET raw_app_meta_data = jsonb_set(coalesce(raw_app_meta_data, '{}'), '{providers}',
+                       coalesce(raw_app_meta_data -> 'providers', '[]')
+                       || CASE WHEN coalesce(raw_app_meta_data -> 'providers', '[]') ? p_provider
+                               THEN '[]'::jsonb ELSE jsonb_build_array(p_provider) END),
+                   updated_at = now()
+             WHERE id = v_user;
+            RETURN jsonb_build_object('user_id', v_user, 'created', false, 'linked', true);
+        END IF;
+    END IF;
+    IF NOT p_may_create THEN
+        RETURN jsonb_build_object('error', 'signup_disabled');
+    END IF;
+    INSERT INTO auth.users (email, role, raw_user_meta_data, raw_app_meta_data, email_confirmed_at)
+    VALUES (v_email, 'authenticated', coalesce(p_identity_data, '{}'),
+            jsonb_build_object('provider', p_provider, 'providers', jsonb_build_array(p_provider)),
+            CASE WHEN p_email_verified AND v_email IS NOT NULL THEN now() END)
+    RETURNING id INTO v_user;
+    INSERT INTO auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at)
+    VALUES (p_provider_id, v_user, p_identity_data, p_provider, now());
+    RETURN jsonb_build_object('user_id', v_user, 'created', true, 'linked', false);
+END
+$$;
+
+REVOKE ALL ON FUNCTION auth.sluice_oauth_user(text, text, jsonb, text, boolean, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION auth.sluice_oauth_user(text, text, jsonb, text, boolean, boolean) TO authenticator;
+
+-- The user as GoTrue returns it, now with the provider identities in `identities` (after the email
+-- and phone ones): the previous definition is kept as `sluice_user_json_base` and completed here.
+ALTER FUNCTION auth.sluice_user_json(auth.users) RENAME TO sluice_user_json_base;
+CREATE FUNCTION auth.sluice_user_json(u auth.users)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN x.ids IS NULL THEN b.base
+                ELSE jsonb_set(b.base, '{identities}', (b.base -> 'identities') || x.ids) END
+    FROM (SELECT auth.sluice_user_json_base(u) AS base) AS b,
+         LATERAL (
+            SELECT jsonb_agg(jsonb_build_object(
+                       'identity_id', i.id,
+                       'id', i.provider_id,
+                       'user_id', i.user_id,
+                       'identity_data', i.identity_data,
+                       'provider', i.provider,
+                       'last_sign_in_at', i.last_sign_in_at,
+                       'created_at', i.created_at,
+                       'updated_at', i.updated_at,
+                       'email', i.email) ORDER BY i.created_at, i.id) AS ids
+            FROM auth.identities AS i
+            WHERE i.user_id = u.id AND i.provider NOT IN ('email', 'phone')) AS x
+$$;
+REVOKE ALL ON FUNCTION auth.sluice_user_json(auth.users) FROM PUBLIC;
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/lib.rs:54
+-- requires:
+--   auth_tables
+
+-- Sluice auth, MFA with TOTP (GoTrue's /factors): factors, their challenges, and the methods each
+-- session was authenticated with (its `amr`). Same access model as auth_tables.sql: the tables are
+-- granted to nobody, the sidecar reaches them through the SECURITY DEFINER functions below, which
+-- only `authenticator` may execute; none of them is tracked by the change log (a factor holds the
+-- TOTP secret, which the server must keep in the clear to compute codes).
+
+CREATE TABLE auth.mfa_factors (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
+    friendly_name text,
+    factor_type text NOT NULL DEFAULT 'totp' CHECK (factor_type = 'totp'),
+    status text NOT NULL DEFAULT 'unverified' CHECK (status IN ('unverified', 'verified')),
+    -- Base32, as in the otpauth:// URI.
+    secret text NOT NULL,
+    -- The TOTP time step of the last code accepted: a code (and any older one) is used up.
+    last_used_step bigint,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX mfa_factors_user_id_idx ON auth.mfa_factors (user_id);
+CREATE UNIQUE INDEX mfa_factors_user_friendly_name_key
+    ON auth.mfa_factors (user_id, friendly_name) WHERE friendly_name <> '';
+
+CREATE TABLE auth.mfa_challenges (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    factor_id uuid NOT NULL REFERENCES auth.mfa_factors (id) ON DELETE CASCADE,
+    ip text,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX mfa_challenges_factor_id_idx ON auth.mfa_challenges (factor_id);
+
+-- How each session was authenticated, beyond its first method (`password`, `otp`...): GoTrue's
+-- `amr` claim entries, kept so a refreshed token of an aal2 session still says `totp`.
+CREATE TABLE auth.mfa_amr_claims (
+    session_id uuid NOT NULL REFERENCES auth.sessions (id) ON DELETE CASCADE,
+    authentication_method text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (session_id, authentication_method)
+);
+
+SELECT pg_catalog.pg_extension_config_dump('auth.mfa_factors', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.mfa_challenges', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.mfa_amr_claims', '');
+
+-- A factor as GoTrue returns it (no secret).
+CREATE FUNCTION auth.sluice_factor_json(f auth.mfa_factors)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object(
+        'id', f.id,
+        'friendly_name', coalesce(f.friendly_name, ''),
+        'factor_type', f.factor_type,
+        'status', f.status,
+        'created_at', f.created_at,
+        'updated_at', f.updated_at)
+$$;
+
+-- A user's factors, oldest first (`factors` of GoTrue's user JSON).
+CREATE FUNCTION auth.sluice_mfa_factors(p_user_id uuid)
+RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(jsonb_agg(auth.sluice_factor_json(f) ORDER BY f.created_at, f.id), '[]')
+    FROM auth.mfa_factors AS f WHERE f.user_id = p_user_id
+$$;
+
+-- Enrolls a new, unverified TOTP factor. {"error": code} when the name is taken or the user has
+-- `max_factors` already; unverified factors older than a day are dropped first (abandoned
+-- enrollments, as GoTrue's cleanup does).
+CREATE FUNCTION auth.sluice_mfa_enroll(p_user_id uuid, p_friendly_name text, p_secret text, p_max_factors int)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f auth.mfa_factors;
+BEGIN
+    PERFORM 1 FROM auth.users WHERE id = p_user_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'user_not_found');
+    END IF;
+    DELETE FROM auth.mfa_factors
+    WHERE user_id = p_user_id AND status = 'unverified' AND created_at < now() - interval '1 day';
+    IF (SELECT count(*) FROM auth.mfa_factors WHERE user_id = p_user_id) >= p_max_factors THEN
+        RETURN jsonb_build_object('error', 'too_many_enrolled_mfa_factors');
+    END IF;
+    IF p_friendly_name <> '' AND EXISTS (
+        SELECT 1 FROM auth.mfa_factors WHERE user_id = p_user_id AND friendly_name = p_friendly_name
+    ) THEN
+        RETURN jsonb_build_object('error', 'mfa_factor_name_conflict');
+    END IF;
+    INSERT INTO auth.mfa_factors (user_id, friendly_name, secret)
+    VALUES (p_user_id, nullif(p_friendly_name, ''), p_secret)
+    RETURNING * INTO f;
+    RETURN auth.sluice_factor_json(f);
+END
+$$;
+
+-- Opens a challenge on the user's factor; NULL when the user has no such factor.
+CREATE FUNCTION auth.sluice_mfa_challenge(p_user_id uuid, p_factor_id uuid, p_ip text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c auth.mfa_challenges;
+BEGIN
+    PERFORM 1 FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO auth.mfa_challenges (factor_id, ip) VALUES (p_factor_id, p_ip) RETURNING * INTO c;
+    RETURN jsonb_build_object('id', c.id, 'created_at', extract(epoch FROM c.created_at)::bigint);
+END
+$$;
+
+-- What checking a code needs: the factor's secret and last used step, and the challenge's age.
+-- {"error": code} when the factor or the challenge is not the user's.
+CREATE FUNCTION auth.sluice_mfa_for_verify(p_user_id uuid, p_factor_id uuid, p_challenge_id uuid)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f auth.mfa_factors;
+    c auth.mfa_challenges;
+BEGIN
+    SELECT * INTO f FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'mfa_factor_not_found');
+    END IF;
+    SELECT * INTO c FROM auth.mfa_challenges WHERE id = p_challenge_id AND factor_id = p_factor_id;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'mfa_challenge_not_found');
+    END IF;
+    RETURN jsonb_build_object(
+        'secret', f.secret,
+        'last_used_step', f.last_used_step,
+        'challenge_age', extract(epoch FROM now() - c.created_at),
+        'challenge_ip', c.ip);
+END
+$$;
+
+-- A code checked by the sidecar: uses up the challenge and the code's time step (single use: a
+-- step not after the last used one is refused), verifies the factor, raises the session to aal2,
+-- records its methods (those of `p_amr`, the caller's token's, at their times; then `totp`), and swaps its refresh tokens for `p_refresh_hash`.
+-- Returns {"user", "amr"} or {"error": code}.
+CREATE FUNCTION auth.sluice_mfa_verified(p_user_id uuid, p_factor_id uuid, p_challenge_id uuid,
+                                         p_step bigint, p_session_id uuid, p_amr jsonb,
+                                         p_refresh_hash text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    u auth.users;
+BEGIN
+    DELETE FROM auth.mfa_challenges WHERE id = p_challenge_id AND factor_id = p_factor_id;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'mfa_challenge_not_found');
+    END IF;
+    UPDATE auth.mfa_factors
+    SET status = 'verified', last_used_step = p_step, updated_at = now()
+    WHERE id = p_factor_id AND user_id = p_user_id
+      AND (last_used_step IS NULL OR last_used_step < p_step);
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'mfa_verification_failed');
+    END IF;
+    UPDATE auth.sessions SET aal = 'aal2', updated_at = now(), refreshed_at = now()
+    WHERE id = p_session_id AND user_id = p_user_id;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'session_not_found');
+    END IF;
+    INSERT INTO auth.mfa_amr_claims (session_id, authentication_method, created_at)
+    SELECT p_session_id, e->>'method', to_timestamp((e->>'timestamp')::double precision)
+    FROM jsonb_array_elements(p_amr) AS e
+    WHERE e->>'method' NOT IN ('totp', 'token_refresh') AND e->>'timestamp' ~ '^[0-9]+$'
+    ON CONFLICT DO NOTHING;
+    INSERT INTO auth.mfa_amr_claims (session_id, authentication_method)
+    VALUES (p_session_id, 'totp')
+    ON CONFLICT (session_id, authentication_method) DO UPDATE SET created_at = now();
+    UPDATE auth.refresh_tokens SET revoked_at = now()
+    WHERE session_id = p_session_id AND revoked_at IS NULL;
+    INSERT INTO auth.refresh_tokens (token_hash, session_id, user_id)
+    VALUES (p_refresh_hash, p_session_id, p_user_id);
+    SELECT * INTO u FROM auth.users WHERE id = p_user_id;
+    RETURN jsonb_build_object('user', auth.sluice_user_json(u),
+                              'amr', auth.sluice_session_amr(p_session_id));
+END
+$$;
+
+-- A session's `amr`: its methods, newest first, as [{"method", "timestamp"}].
+CREATE FUNCTION auth.sluice_session_amr(p_session_id uuid)
+RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'method', a.authentication_method,
+               'timestamp', extract(epoch FROM a.created_at)::bigint)
+           ORDER BY a.created_at DESC, a.authentication_method), '[]')
+    FROM auth.mfa_amr_claims AS a WHERE a.session_id = p_session_id
+$$;
+
+-- Removes the user's factor; its JSON, or NULL when there was none. With no verified factor left,
+-- the user's sessions fall back to aal1.
+CREATE FUNCTION auth.sluice_mfa_unenroll(p_user_id uuid, p_factor_id uuid)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f auth.mfa_factors;
+BEGIN
+    DELETE FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id RETURNING * INTO f;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM auth.mfa_factors WHERE user_id = p_user_id AND status = 'verified') THEN
+        UPDATE auth.sessions SET aal = 'aal1' WHERE user_id = p_user_id AND aal = 'aal2';
+    END IF;
+    RETURN auth.sluice_factor_json(f);
+END
+$$;
+
+DO $grants$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure FROM pg_proc AS p
+        WHERE p.pronamespace = 'auth'::regnamespace
+          AND (p.proname LIKE 'sluice\_mfa\_%' OR p.proname IN ('sluice_factor_json', 'sluice_session_amr'))
+    LOOP
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END
+$grants$;
+GRANT EXECUTE ON FUNCTION
+    auth.sluice_mfa_factors(uuid),
+    auth.sluice_mfa_enroll(uuid, text, text, int),
+    auth.sluice_mfa_challenge(uuid, uuid, text),
+    auth.sluice_mfa_for_verify(uuid, uuid, uuid),
+    auth.sluice_mfa_verified(uuid, uuid, uuid, bigint, uuid, jsonb, text),
+    auth.sluice_session_amr(uuid),
+    auth.sluice_mfa_unenroll(uuid, uuid)
+TO authenticator;
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/lib.rs:79
+-- requires:
+--   webhooks
+--   auth_tables
+
+-- Scheduled jobs (issue 12), in pg_cron's shape: sluice.schedule / unschedule / alter_job, sluice.jobs and
+-- sluice.job_runs with pg_cron's column names. The sidecars run them: each tick of a job is claimed in
+-- Postgres by a unique (jobid, scheduled_time), so it runs once however many sidecars run; a job's command
+-- runs as the role that scheduled it (`username`), with SET ROLE from the sidecar's login, so never as a
+-- superuser that role is not.
+--
+-- Schedules: five cron fields ('*/5 * * * *'), a shortcut (@yearly, @annually, @monthly, @weekly, @daily,
+-- @midnight, @hourly), or an interval of 1 to 59 seconds ('30 seconds'). Times are UTC unless the job
+-- names a time zone.
+
+CREATE TABLE sluice.jobs (
+    jobid bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    jobname text NOT NULL UNIQUE CHECK (length(jobname) BETWEEN 1 AND 200),
+    schedule text NOT NULL,
+    command text NOT NULL,
+    username text NOT NULL DEFAULT current_user,
+    active boolean NOT NULL DEFAULT true,
+    timezone text,
+    timeout interval NOT NULL DEFAULT '5 min' CHECK (timeout > '0'),
+    -- A failed run is tried again this many times, `retry_delay` apart.
+    max_retries int NOT NULL DEFAULT 0 CHECK (max_retries BETWEEN 0 AND 100),
+    retry_delay interval NOT NULL DEFAULT '10 s' CHECK (retry_delay >= '0'),
+    -- The latest tick claimed: ticks up to it never run again (a restart runs a missed tick once).
+    last_tick timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- One row per run (a retry is a run of the same tick with the next attempt).
+CREATE TABLE sluice.job_runs (
+    runid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    jobid bigint NOT NULL REFERENCES sluice.jobs (jobid) ON DELETE CASCADE,
+    scheduled_time timestamptz NOT NULL,
+    attempt int NOT NULL DEFAULT 1,
+    status text NOT NULL CHECK (status IN ('starting', 'running', 'succeeded', 'failed')),
+    return_message text,
+    rows_affected bigint,
+    username text NOT NULL,
+    command text NOT NULL,
+    runner text,
+    start_time timestamptz,
+    end_time timestamptz,
+    UNIQUE (jobid, scheduled_time, attempt)
+);
+CREATE INDEX job_runs_start_time_idx ON sluice.job_runs (start_time);
+CREATE INDEX job_runs_running_idx ON sluice.job_runs (jobid) WHERE status IN ('starting', 'running');
+
+-- A schedule the sidecar can read: checked here by shape (the sidecar's cron parser checks the fields,
+-- and logs a failed run for a schedule it cannot read).
+CREATE FUNCTION sluice.checked_schedule(schedule text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    trimmed text := btrim(schedule);
+    seconds int;
+BEGIN
+    IF trimmed ~* '^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$' THEN
+        RETURN lower(trimmed);
+    END IF;
+    IF trimmed ~* '^[0-9]+ *(s|sec|secs|second|seconds)$' THEN
+        seconds := substring(trimmed FROM '^[0-9]+')::int;
+        IF seconds BETWEEN 1 AND 59 THEN
+            RETURN seconds || ' seconds';
+        END IF;
+    END IF;
+    IF trimmed ~ '^[^[:space:]]+([[:space:]]+[^[:space:]]+){4}$' THEN
+        RETURN regexp_replace(trimmed, '[[:space:]]+', ' ', 'g');
+    END IF;
+    RAISE EXCEPTION 'invalid schedule: %', coalesce(quote_literal(schedule), 'NULL') USING ERRCODE = '22023',
+        HINT = 'Five cron fields (''*/5 * * * *''), @hourly-style shortcuts, or ''N seconds'' with N from 1 to 59.';
+END
+$$;
+
+CREATE FUNCTION sluice.checked_timezone(timezone text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF timezone IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = timezone) THEN
+        RAISE EXCEPTION 'unknown time zone: %', quote_literal(timezone) USING ERRCODE = '22023',
+            HINT = 'Name one of pg_timezone_names, e.g. ''Europe/Berlin''; leave it out for UTC.';
+    END IF;
+    RETURN timezone;
+END
+$$;
+
+-- Who a job runs as: the role scheduling it, or a role it is a member of (superusers: any role).
+CREATE FUNCTION sluice.jobs_check_username()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.username IS DISTINCT FROM current_user AND NOT pg_has_role(current_user, NEW.username, 'MEMBER') THEN
+        RAISE EXCEPTION 'role % may not schedule a job to run as %', current_user, NEW.username
+            USING ERRCODE = '42501';
+    END IF;
+    NEW.schedule := sluice.checked_schedule(NEW.schedule);
+    NEW.timezone := sluice.checked_timezone(NEW.timezone);
+    NEW.updated_at := now();
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER jobs_check_username BEFORE INSERT OR UPDATE ON sluice.jobs
+    FOR EACH ROW EXECUTE FUNCTION sluice.jobs_check_username();
+
+-- A role sees and manages its own jobs (service_role: all, as it bypasses RLS); the sidecar's login reads
+-- all of them to run them.
+ALTER TABLE sluice.jobs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY jobs_own ON sluice.jobs USING (username = current_user);
+CREATE POLICY jobs_runner ON sluice.jobs FOR SELECT TO authenticator USING (true);
+ALTER TABLE sluice.job_runs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY job_runs_own ON sluice.job_runs FOR SELECT USING (username = current_user);
+CREATE POLICY job_runs_runner ON sluice.job_runs TO authenticator USING (true);
+
+REVOKE ALL ON sluice.jobs, sluice.job_runs FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON sluice.jobs TO service_role;
+GRANT SELECT ON sluice.job_runs TO service_role;
+GRANT SELECT ON sluice.jobs TO authenticator;
+GRANT SELECT, UPDATE (status, return_message, rows_affected, start_time, end_time) ON sluice.job_runs TO authenticator;
+
+-- Backups keep the user's jobs and their runs; the built-in maintenance job is made by CREATE EXTENSION.
+SELECT pg_catalog.pg_extension_config_dump('sluice.jobs', $$WHERE jobname <> 'sluice-maintenance'$$);
+SELECT pg_catalog.pg_extension_config_dump('sluice.jobs_jobid_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('sluice.job_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('sluice.job_runs_runid_seq', '');
+
+-- pg_cron's cron.schedule: creates the job, or changes the schedule and command of the caller's job of
+-- that name. Returns its jobid.
+CREATE FUNCTION sluice.schedule(job_name text, schedule text, command text)
+RETURNS bigint
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO sluice.jobs AS j (jobname, schedule, command)
+    VALUES (job_name, schedule, command)
+    ON CONFLICT (jobname) DO UPDATE SET schedule = EXCLUDED.schedule, command = EXCLUDED.command
+    RETURNING j.jobid
+$$;
+COMMENT ON FUNCTION sluice.schedule(text, text, text) IS 'Schedules a named job (an upsert on its name, as pg_cron''s cron.schedule); returns its jobid.';
+
+-- The same with the optional settings: a time zone, a timeout, retries, and (for a role that is a member
+-- of it, or a superuser) the role the job runs as.
+CREATE FUNCTION sluice.schedule(job_name text, schedule text, command text, timezone text,
+                                timeout interval DEFAULT '5 min', max_retries int DEFAULT 0,
+                                retry_delay interval DEFAULT '10 s', username text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO sluice.jobs AS j (jobname, schedule, command, timezone, timeout, max_retries, retry_delay, username)
+    VALUES (job_name, schedule, command, timezone, timeout, max_retries, retry_delay, coalesce(username, current_user))
+    ON CONFLICT (jobname) DO UPDATE SET schedule = EXCLUDED.schedule, command = EXCLUDED.command,
+        timezone = EXCLUDED.timezone, timeout = EXCLUDED.timeout, max_retries = EXCLUDED.max_retries,
+        retry_delay = EXCLUDED.retry_delay, username = EXCLUDED.username
+    RETURNING j.jobid
+$$;
+
+CREATE FUNCTION sluice.unschedule(job_name text)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH gone AS (DELETE FROM sluice.jobs WHERE jobname = job_name RETURNING 1)
+    SELECT count(*) > 0 FROM gone
+$$;
+
+CREATE FUNCTION sluice.unschedule(job_id bigint)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH gone AS (DELETE FROM sluice.jobs WHERE jobid = job_id RETURNING 1)
+    SELECT count(*) > 0 FROM gone
+$$;
+
+-- pg_cron's cron.alter_job: NULL arguments leave a setting as it is.
+CREATE FUNCTION sluice.alter_job(job_id bigint, schedule text DEFAULT NULL, command text DEFAULT NULL,
+                                 active boolean DEFAULT NULL, timezone text DEFAULT NULL,
+                                 timeout interval DEFAULT NULL, max_retries int DEFAULT NULL,
+                                 retry_delay interval DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE sluice.jobs j SET
+        schedule = coalesce(alter_job.schedule, j.schedule),
+        command = coalesce(alter_job.command, j.command),
+        active = coalesce(alter_job.active, j.active),
+        timezone = coalesce(alter_job.timezone, j.timezone),
+        timeout = coalesce(alter_job.timeout, j.timeout),
+        max_retries = coalesce(alter_job.max_retries, j.max_retries),
+        retry_delay = coalesce(alter_job.retry_delay, j.retry_delay)
+    WHERE j.jobid = job_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'there is no job % (of yours)', job_id USING ERRCODE = '42704';
+    END IF;
+END
+$$;
+
+-- The sidecar claims a tick: the job row is locked, so claims of one job are serialized. NULL when the
+-- tick is not this caller's to run: already claimed (by any sidecar), the job gone or inactive, or a run
+-- of the job still going (a job never overlaps itself; the tick is claimed later, once it ended, unless a
+-- later tick has come by then). A run older than the job's timeout and a minute counts as ended (its
+-- sidecar died); the maintenance job marks it failed.
+CREATE FUNCTION sluice.claim_job_tick(job_id bigint, tick timestamptz, runner text)
+RETURNS TABLE (runid bigint, command text, username text, timeout_ms bigint, max_retries int, retry_delay_ms bigint)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    j sluice.jobs;
+BEGIN
+    SELECT * INTO j FROM sluice.jobs WHERE jobid = job_id AND active FOR UPDATE;
+    IF NOT FOUND OR (j.last_tick IS NOT NULL AND j.last_tick >= tick) THEN
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM sluice.job_runs r
+               WHERE r.jobid = job_id AND r.status IN ('starting', 'running')
+                 AND coalesce(r.start_time, now()) > now() - j.timeout - interval '1 minute') THEN
+        RETURN;
+    END IF;
+    UPDATE sluice.jobs SET last_tick = tick WHERE jobid = job_id;
+    RETURN QUERY
+    INSERT INTO sluice.job_runs AS r (jobid, scheduled_time, status, username, command, runner, start_time)
+    VALUES (job_id, tick, 'starting', j.username, j.command, claim_job_tick.runner, now())
+    ON CONFLICT DO NOTHING
+    RETURNING r.runid, r.command, r.username, (extract(epoch FROM j.timeout) * 1000)::bigint, j.max_retries,
+              (extract(epoch FROM j.retry_delay) * 1000)::bigint;
+END
+$$;
+
+-- The next attempt of a failed run (the same tick), when the job's policy allows one; NULL otherwise.
+CREATE FUNCTION sluice.retry_job_run(run_id bigint, runner text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r sluice.job_runs;
+    j sluice.jobs;
+    next_id bigint;
+BEGIN
+    SELECT * INTO r FROM sluice.job_runs WHERE job_runs.runid = run_id AND status = 'failed';
+    SELECT * INTO j FROM sluice.jobs WHERE jobid = r.jobid AND active FOR UPDATE;
+    IF r.runid IS NULL OR j.jobid IS NULL OR r.attempt > j.max_retries THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO sluice.job_runs AS n (jobid, scheduled_time, attempt, status, username, command, runner, start_time)
+    VALUES (r.jobid, r.scheduled_time, r.attempt + 1, 'starting', j.username, j.command, retry_job_run.runner, now())
+    ON CONFLICT DO NOTHING
+    RETURNING n.runid INTO next_id;
+    RETURN next_id;
+END
+$$;
+
+-- Retention of the run log.
+CREATE FUNCTION sluice.prune_job_runs(older_than interval DEFAULT '7 days')
+RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH gone AS (DELETE FROM sluice.job_runs WHERE coalesce(end_time, start_time) < now() - older_than RETURNING 1)
+    SELECT count(*) FROM gone
+$$;
+
+-- The built-in maintenance: prune the change log, the webhook delivery log and the job run log past their
+-- retention, and refresh tokens revoked (used) longer ago than `refresh_tokens`; mark runs whose sidecar
+-- died as failed. Returns what it did, for the run log.
+CREATE FUNCTION sluice.run_maintenance(change_log interval DEFAULT '7 days',
+                                       deliveries interval DEFAULT '7 days',
+                                       job_runs interval DEFAULT '7 days',
+                                       refresh_tokens interval DEFAULT '1 day')
+RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    changes bigint := sluice.prune_changes(change_log);
+    attempts bigint := sluice.prune_webhook_deliveries(deliveries);
+    runs bigint;
+    tokens bigint;
+    stale bigint;
+BEGIN
+    WITH dead AS (
+        UPDATE sluice.job_runs r SET status = 'failed', end_time = now(),
+            return_message = 'the run did not end: its sidecar stopped (or it outlived its timeout)'
+        FROM sluice.jobs j
+        WHERE r.jobid = j.jobid AND r.status IN ('starting', 'running')
+          AND r.start_time < now() - j.timeout - interval '1 minute'
+        RETURNING 1)
+    SELECT count(*) INTO stale FROM dead;
+    runs := sluice.prune_job_runs(job_runs);
+    WITH gone AS (DELETE FROM auth.refresh_tokens t WHERE t.revoked_at < now() - run_maintenance.refresh_tokens RETURNING 1)
+    SELECT count(*) INTO tokens FROM gone;
+    RETURN format('pruned %s change-log events, %s delivery attempts, %s job runs, %s used refresh tokens; %s stale runs failed',
+                  changes, attempts, runs, tokens, stale);
+END
+$$;
+
+-- The built-in job runs as the sidecar's login role, hourly; change its retention with
+-- sluice.alter_job(<its jobid>, command => 'SELECT sluice.run_maintenance(change_log => ''30 days'')').
+INSERT INTO sluice.jobs (jobname, schedule, command, username)
+VALUES ('sluice-maintenance', '@hourly', 'SELECT sluice.run_maintenance()', 'authenticator');
+
+DO $grants$
+DECLARE
+    f text;
+BEGIN
+    FOREACH f IN ARRAY ARRAY[
+        'sluice.schedule(text, text, text)',
+        'sluice.schedule(text, text, text, text, interval, int, interval, text)',
+        'sluice.unschedule(text)',
+        'sluice.unschedule(bigint)',
+        'sluice.alter_job(bigint, text, text, boolean, text, interval, int, interval)',
+        'sluice.claim_job_tick(bigint, timestamptz, text)',
+        'sluice.retry_job_run(bigint, text)',
+        'sluice.prune_job_runs(interval)',
+        'sluice.run_maintenance(interval, interval, interval, interval)'
+    ] LOOP
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END
+$grants$;
+-- Scheduling is service_role's (and a superuser's); to let another role schedule jobs that run as itself,
+-- grant it EXECUTE on these and SELECT, INSERT, UPDATE, DELETE on sluice.jobs (and, so that the sidecar can
+-- run them, the role to authenticator). sluice.checked_schedule and sluice.checked_timezone, pure checks
+-- run by the INSERT's trigger, stay executable by everyone.
+GRANT EXECUTE ON FUNCTION
+    sluice.schedule(text, text, text),
+    sluice.schedule(text, text, text, text, interval, int, interval, text),
+    sluice.unschedule(text),
+    sluice.unschedule(bigint),
+    sluice.alter_job(bigint, text, text, boolean, text, interval, int, interval),
+    sluice.prune_job_runs(interval),
+    sluice.run_maintenance(interval, interval, interval, interval)
+TO service_role;
+GRANT EXECUTE ON FUNCTION
+    sluice.claim_job_tick(bigint, timestamptz, text),
+    sluice.retry_job_run(bigint, text),
+    sluice.run_maintenance(interval, interval, interval, interval)
+TO authenticator;
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- extension/src/capture.rs:258
 -- sluice::capture::capture_history
 CREATE FUNCTION "capture_history"()
@@ -2536,6 +2633,15 @@ CREATE FUNCTION "capture_history"()
 /* <begin connected objects> */
 -- extension/src/claims.rs:62
 CREATE SCHEMA IF NOT EXISTS auth; /* sluice::claims::auth */
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/claims.rs:67
+-- sluice::claims::auth::uid
+CREATE  FUNCTION auth."uid"() RETURNS uuid /* Option < pgrx :: Uuid > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'uid_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -2554,15 +2660,6 @@ CREATE  FUNCTION auth."role"() RETURNS TEXT /* Option < String > */
 STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'role_wrapper';
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/claims.rs:67
--- sluice::claims::auth::uid
-CREATE  FUNCTION auth."uid"() RETURNS uuid /* Option < pgrx :: Uuid > */
-STRICT STABLE PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'uid_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */

@@ -43,6 +43,13 @@ pgrx::extension_sql_file!(
     requires = ["auth_import"]
 );
 
+// OAuth and OpenID Connect sign-in (issue 15): the user behind a provider's account.
+pgrx::extension_sql_file!(
+    "../sql/auth_oauth.sql",
+    name = "auth_oauth",
+    requires = ["auth_otp"]
+);
+
 // MFA with TOTP (issue 15): factors, challenges and the sessions' methods (`amr`).
 pgrx::extension_sql_file!(
     "../sql/auth_mfa.sql",

@@ -18,6 +18,11 @@ pub enum AccountError {
     BadJson(String),
     #[error("{0}")]
     Validation(&'static str),
+    #[error("Unsupported provider: {0}")]
+    UnsupportedProvider(String),
+    /// An external provider failed, or what it (or the client) handed over did not check out.
+    #[error(transparent)]
+    OAuth(#[from] crate::auth::oauth::OAuthError),
     #[error("Unable to validate email address: invalid format")]
     InvalidEmail,
     #[error("Password should be at least {0} characters.")]

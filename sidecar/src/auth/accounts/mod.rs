@@ -14,6 +14,7 @@
 pub(crate) mod admin;
 pub(crate) mod background;
 pub(crate) mod error;
+pub mod external;
 pub mod flow_state;
 pub mod hooks;
 pub(crate) mod input;
@@ -68,13 +69,17 @@ pub struct Accounts {
     pub sms: SmsSender,
     /// Mailing links after the answer; `serve` drains it at shutdown.
     pub background: Background,
+    /// External providers (`SLUICE_AUTH_EXTERNAL_<NAME>_*`).
+    pub oauth: crate::auth::oauth::OAuth,
 }
 
 impl Accounts {
     pub fn new(pool: Pool, settings: AuthSettings, tokens: AccessTokens, mailer: Mailer) -> Self {
         let limiter = RateLimiter::new(settings.per_ip, settings.per_email);
         let sms = SmsSender::from_settings(&settings.sms);
+        let oauth = crate::auth::oauth::OAuth::from_env(&settings.external_url);
         Accounts {
+            oauth,
             sms,
             pool,
             settings,

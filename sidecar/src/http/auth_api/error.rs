@@ -21,6 +21,13 @@ pub(crate) fn status_and_code(err: &AccountError) -> (StatusCode, &'static str) 
     match err {
         A::BadJson(_) => (StatusCode::BAD_REQUEST, "bad_json"),
         A::Validation(_) => (StatusCode::BAD_REQUEST, "validation_failed"),
+        A::UnsupportedProvider(_) => (StatusCode::BAD_REQUEST, "validation_failed"),
+        A::OAuth(crate::auth::oauth::OAuthError::Invalid(_)) => {
+            (StatusCode::BAD_REQUEST, "bad_oauth_callback")
+        }
+        A::OAuth(crate::auth::oauth::OAuthError::Provider(_)) => {
+            (StatusCode::BAD_GATEWAY, "unexpected_failure")
+        }
         A::InvalidEmail => (StatusCode::BAD_REQUEST, "email_address_invalid"),
         A::WeakPassword(_) => (StatusCode::UNPROCESSABLE_ENTITY, "weak_password"),
         A::NoAuthorization => (StatusCode::UNAUTHORIZED, "no_authorization"),

@@ -6,6 +6,7 @@ mod admin_users;
 pub(crate) mod error;
 mod factors;
 mod jwks;
+mod oauth;
 mod otp;
 mod session;
 mod user;
@@ -48,6 +49,8 @@ pub fn routes(state: AuthState) -> Router {
             get(session::verify_link).post(session::verify),
         )
         .route("/auth/v1/recover", post(session::recover))
+        .route("/auth/v1/authorize", get(oauth::authorize))
+        .route("/auth/v1/callback", get(oauth::callback))
         .route("/auth/v1/otp", post(otp::otp))
         .route("/auth/v1/invite", post(otp::invite))
         .route("/auth/v1/admin/generate_link", post(otp::generate_link))

@@ -87,6 +87,9 @@ pub(super) struct TokenBody {
     refresh_token: Option<String>,
     auth_code: Option<String>,
     code_verifier: Option<String>,
+    provider: Option<String>,
+    id_token: Option<String>,
+    nonce: Option<String>,
 }
 
 pub(super) async fn token(
@@ -123,6 +126,14 @@ pub(super) async fn token(
             state
                 .accounts
                 .exchange_auth_code(&client, &code, &verifier)
+                .await?
+        }
+        Some("id_token") => {
+            let provider = body.provider.unwrap_or_default();
+            let token = body.id_token.unwrap_or_default();
+            state
+                .accounts
+                .sign_in_with_id_token(&client, &provider, &token, body.nonce.as_deref())
                 .await?
         }
         _ => return Err(AccountError::Validation("unsupported_grant_type")),
@@ -293,12 +304,17 @@ pub(super) async fn sso_disabled() -> AccountError {
 /// GET /settings: what the client may use.
 pub(super) async fn settings(State(state): State<AuthState>) -> Json<Value> {
     let settings = &state.accounts.settings;
+    let mut external = json!({
+        "anonymous_users": settings.anonymous_users,
+        "email": true,
+        "phone": true,
+    });
+    // The configured OAuth / OpenID Connect providers, each as enabled or not.
+    for (name, provider) in &state.accounts.oauth.providers.by_name {
+        external[name.as_str()] = json!(provider.is_some());
+    }
     Json(json!({
-        "external": {
-            "anonymous_users": settings.anonymous_users,
-            "email": true,
-            "phone": true,
-        },
+        "external": external,
         "disable_signup": settings.disable_signup,
         "mailer_autoconfirm": settings.autoconfirm,
         "phone_autoconfirm": false,
