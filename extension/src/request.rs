@@ -177,9 +177,15 @@ fn run_request(
     }
     let statement = cached_plan(sql, params.len());
     let args = text_arguments(&params);
+    // `select`, not `update`: the statement was prepared with `prepare_mut`, so both run it with
+    // SPI's `read_only = false` (a POST still writes, a GET's volatile function still meets the
+    // read-only transaction), but pgrx's `update` first calls `GetCurrentTransactionId()`, which
+    // gives every request a transaction id: a read then commits with a WAL record and a WAL
+    // flush, as a write does. Run through `select`, a read gets no id; a write gets one when it
+    // writes (bench/README.md, "Where the Postgres CPU of a GET goes").
     Spi::connect_mut(|client| {
         client
-            .update(&**statement, None, &args)
+            .select(&**statement, None, &args)
             .unwrap_or_else(|e| raise(RequestError::Run(e)));
         first_row_as_text()
     })
@@ -318,8 +324,9 @@ fn planned_rows(query: &str, params: Vec<Option<String>>) -> i64 {
         let statement = client
             .prepare_mut(explain.as_str(), &types)
             .unwrap_or_else(|e| raise(RequestError::PlanCount(e)));
+        // EXPLAIN writes nothing: no transaction id for it (see `run_request`).
         client
-            .update(&statement, None, &args)
+            .select(&statement, None, &args)
             .and_then(|table| table.first().get_one::<pgrx::Json>())
             .unwrap_or_else(|e| raise(RequestError::PlanCount(e)))
     });

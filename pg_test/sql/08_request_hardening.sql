@@ -42,4 +42,21 @@ SELECT sluice.planned_rows('SELECT 1 FROM public.counted', '{}');
 \echo :LAST_ERROR_SQLSTATE
 RESET SESSION AUTHORIZATION;
 
+-- A read takes no transaction id, so its commit writes no WAL record and waits for no WAL flush;
+-- a write still takes one, when it writes (and a GET's write still meets the read-only transaction).
+BEGIN;
+SELECT sluice.run_request('anon', '{}', 'GET', '/', '{}', true, '',
+    'SELECT count(*) FROM public.counted WHERE id > $1::text::int', ARRAY['900']) AS read;
+SELECT sluice.planned_rows('SELECT 1 FROM counted', '{}') > 0 AS planned;
+SELECT pg_current_xact_id_if_assigned() IS NULL AS read_has_no_xid;
+ROLLBACK;
+BEGIN;
+SELECT sluice.run_request('postgres', '{}', 'POST', '/', '{}', false, '',
+    'INSERT INTO public.counted VALUES ($1::text::int) RETURNING id', ARRAY['1001']) AS written;
+SELECT pg_current_xact_id_if_assigned() IS NOT NULL AS write_has_an_xid;
+ROLLBACK;
+SELECT sluice.run_request('postgres', '{}', 'GET', '/', '{}', true, '',
+    'INSERT INTO public.counted VALUES ($1::text::int) RETURNING id', ARRAY['1001']);
+\echo :LAST_ERROR_SQLSTATE
+
 DROP TABLE counted;
