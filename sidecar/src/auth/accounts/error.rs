@@ -20,6 +20,14 @@ pub enum AccountError {
     Validation(&'static str),
     #[error("Unsupported provider: {0}")]
     UnsupportedProvider(String),
+    /// `grant_type=id_token` for a provider with a well-known issuer that is not configured.
+    #[error("Provider (issuer {0:?}) is not enabled")]
+    ProviderDisabled(&'static str),
+    /// Linking or unlinking identities by hand (`linkIdentity`, `unlinkIdentity`): GoTrue's answer
+    /// while `GOTRUE_SECURITY_MANUAL_LINKING_ENABLED` is off, its default; Sluice links only by
+    /// verified email.
+    #[error("Manual linking is disabled")]
+    ManualLinkingDisabled,
     /// An external provider failed, or what it (or the client) handed over did not check out.
     #[error(transparent)]
     OAuth(#[from] crate::auth::oauth::OAuthError),

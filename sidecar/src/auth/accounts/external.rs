@@ -73,12 +73,27 @@ impl Accounts {
             .oauth
             .providers
             .get(provider)
-            .map_err(AccountError::UnsupportedProvider)?
+            .map_err(|reason| match well_known_issuer(provider) {
+                Some(issuer) => AccountError::ProviderDisabled(issuer),
+                None => AccountError::UnsupportedProvider(reason),
+            })?
             .clone();
         let external = self
             .oauth
             .verify_id_token(&provider, id_token, nonce.filter(|n| !n.is_empty()))
             .await?;
         self.external_sign_in(client, &external).await
+    }
+}
+
+/// The fixed issuers of the ID-token providers GoTrue knows by name; for these, an ID token while
+/// the provider is not configured is answered with the issuer, as GoTrue does.
+fn well_known_issuer(provider: &str) -> Option<&'static str> {
+    match provider.to_ascii_lowercase().as_str() {
+        "google" => Some("https://accounts.google.com"),
+        "apple" => Some("https://appleid.apple.com"),
+        "facebook" => Some("https://www.facebook.com"),
+        "kakao" => Some("https://kauth.kakao.com"),
+        _ => None,
     }
 }

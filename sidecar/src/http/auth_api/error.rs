@@ -22,6 +22,8 @@ pub(crate) fn status_and_code(err: &AccountError) -> (StatusCode, &'static str) 
         A::BadJson(_) => (StatusCode::BAD_REQUEST, "bad_json"),
         A::Validation(_) => (StatusCode::BAD_REQUEST, "validation_failed"),
         A::UnsupportedProvider(_) => (StatusCode::BAD_REQUEST, "validation_failed"),
+        A::ProviderDisabled(_) => (StatusCode::BAD_REQUEST, "provider_disabled"),
+        A::ManualLinkingDisabled => (StatusCode::NOT_FOUND, "manual_linking_disabled"),
         A::OAuth(crate::auth::oauth::OAuthError::Invalid(_)) => {
             (StatusCode::BAD_REQUEST, "bad_oauth_callback")
         }

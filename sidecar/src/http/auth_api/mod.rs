@@ -72,6 +72,14 @@ pub fn routes(state: AuthState) -> Router {
         )
         .route("/auth/v1/user", get(user::get).put(user::update))
         .route(
+            "/auth/v1/user/identities/authorize",
+            get(user::manual_linking),
+        )
+        .route(
+            "/auth/v1/user/identities/{id}",
+            delete(user::manual_linking),
+        )
+        .route(
             "/auth/v1/admin/users",
             get(admin_users::list).post(admin_users::create),
         )
