@@ -1,7 +1,7 @@
 //! Uploads and downloads stream: a 1 GiB file goes through the sidecar and back while the
-//! sidecar's peak resident memory stays far below the file's size, on the file backend; on S3 (a
-//! moto server, which keeps every byte in its own memory and is slow), 256 MiB by default, or
-//! `SLUICE_TEST_S3_STREAM_MIB`.
+//! sidecar's peak resident memory stays far below the file's size, on the file backend and on S3
+//! (a moto server, which keeps every byte in its own memory; `SLUICE_TEST_S3_STREAM_MIB` changes the
+//! size there).
 
 mod support;
 
@@ -41,7 +41,7 @@ fn on_s3_a_large_file_streams_up_and_down_in_flat_memory() {
     let mib: u64 = std::env::var("SLUICE_TEST_S3_STREAM_MIB")
         .ok()
         .and_then(|mib| mib.parse().ok())
-        .unwrap_or(256);
+        .unwrap_or(1024);
     let moto = Moto::start("sluice-stream");
     streams(mib * 1024 * 1024, Some(&moto));
     // The upload is one object, and no multipart upload is left incomplete.
