@@ -37,6 +37,18 @@ impl<'a> HttpRequest<'a> {
             headers,
         }
     }
+
+    /// The transaction context of this request's caller: role, claims, method, path, headers, and
+    /// the method's default access (read-only for GET and HEAD), committed.
+    fn context(&self) -> RequestContext<'a> {
+        let identity = self.identity;
+        let caller = Caller {
+            role: &identity.role,
+            claims: &identity.claims,
+            anonymous: identity.is_anonymous(),
+        };
+        RequestContext::new(caller, self.method, self.path, self.headers)
+    }
 }
 
 /// How the statement's transaction runs.
@@ -87,14 +99,8 @@ pub(crate) async fn execute(
     (sql, params): (&str, &Params),
     what: &'static str,
 ) -> Result<TextRow, ExecuteError> {
-    let identity = request.identity;
-    let caller = Caller {
-        role: &identity.role,
-        claims: &identity.claims,
-        anonymous: identity.is_anonymous(),
-    };
-    let mut context = RequestContext::new(caller, request.method, request.path, request.headers);
-    context.statement_timeout = cache.statement_timeout(&identity.role);
+    let mut context = request.context();
+    context.statement_timeout = cache.statement_timeout(&request.identity.role);
     if let Some(access) = mode.access {
         context.access = access;
     }
@@ -118,17 +124,13 @@ pub(crate) async fn explain(
     access: Access,
     (sql, params): (&str, &Params),
 ) -> Result<String, ExecuteError> {
-    let identity = request.identity;
-    let caller = Caller {
-        role: &identity.role,
-        claims: &identity.claims,
-        anonymous: identity.is_anonymous(),
-    };
-    let mut context = RequestContext::new(caller, request.method, request.path, request.headers);
+    let mut context = request.context();
     context.access = access;
     context.end = End::Rollback;
     // The role's own statement_timeout, as `run_request` applies it (`analyze` runs the query).
-    let timeout = cache.statement_timeout(&identity.role).unwrap_or_default();
+    let timeout = cache
+        .statement_timeout(&request.identity.role)
+        .unwrap_or_default();
     let timeout_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&timeout];
     let values = params.as_text();
     let bound: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = values
