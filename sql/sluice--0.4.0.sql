@@ -1444,8 +1444,8 @@ ALTER TABLE auth.users
     ADD COLUMN is_sso_user boolean NOT NULL DEFAULT false,
     ADD COLUMN deleted_at timestamptz;
 
--- GoTrue's identities, which seeds insert beside their users. Not used by Sluice's sign-in (the
--- email and password are), kept so that such seeds and exports load.
+-- GoTrue's identities, which seeds insert beside their users; OAuth/OIDC sign-in finds and links
+-- users through them (auth.sluice_oauth_user), and the user JSON lists them.
 CREATE TABLE auth.identities (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     provider_id text NOT NULL,
