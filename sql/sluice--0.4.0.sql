@@ -138,7 +138,7 @@ SELECT pg_catalog.pg_extension_config_dump('sluice.history_entries', '');
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:64
+-- extension/src/lib.rs:71
 -- Sluice storage: the metadata of files, guarded by RLS, with Supabase Storage's tables and helpers.
 --
 -- Access model. The bytes live in a backend (a directory or an S3 bucket) that only the sidecar
@@ -304,43 +304,7 @@ GRANT EXECUTE ON FUNCTION storage.sluice_bucket_rules(text), storage.sluice_publ
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/request.rs:77
-
-CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, statement_timeout text, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'run_request_wrapper';
-COMMENT ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) IS 'Runs one sidecar request: settings, role and statement in one call (for authenticator only).';
-REVOKE ALL ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) TO authenticator;
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/lib.rs:61
--- sluice.raise_error: raises an ERROR with the given SQLSTATE, message, detail and hint (NULL: none).
--- The sidecar's generated SQL calls it for the guards PostgREST checks after a statement ("exactly one
--- row" for a single-object write, `Prefer: max-affected`), so that the statement itself fails with a code
--- of its own and its write is undone: no cast error provoked, no message text read back. It returns
--- text only so that it can stand in any expression (`sluice.raise_error(...)::int8`); it never returns.
-CREATE FUNCTION sluice.raise_error(error_code text, error_message text, error_detail text DEFAULT NULL, error_hint text DEFAULT NULL)
-RETURNS text LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-    IF error_detail IS NULL AND error_hint IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message;
-    ELSIF error_hint IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail;
-    ELSIF error_detail IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, HINT = error_hint;
-    ELSE
-        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail, HINT = error_hint;
-    END IF;
-END
-$$;
-COMMENT ON FUNCTION sluice.raise_error(text, text, text, text) IS 'Raises an ERROR with this SQLSTATE, message, detail and hint (the sidecar''s request guards).';
--- The request roles run the generated SQL; raising an error of one's choosing grants nothing.
-REVOKE ALL ON FUNCTION sluice.raise_error(text, text, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION sluice.raise_error(text, text, text, text) TO anon, authenticated, service_role;
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/lib.rs:66
+-- extension/src/lib.rs:73
 -- requires:
 --   storage
 
@@ -366,6 +330,42 @@ REVOKE ALL ON storage.sluice_multipart_uploads FROM PUBLIC;
 GRANT USAGE ON SCHEMA storage TO authenticator;
 GRANT SELECT, INSERT, UPDATE (touched_at), DELETE ON storage.sluice_multipart_uploads TO authenticator;
 SELECT pg_catalog.pg_extension_config_dump('storage.sluice_multipart_uploads', '');
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/request.rs:77
+
+CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, statement_timeout text, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'run_request_wrapper';
+COMMENT ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) IS 'Runs one sidecar request: settings, role and statement in one call (for authenticator only).';
+REVOKE ALL ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) TO authenticator;
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/lib.rs:68
+-- sluice.raise_error: raises an ERROR with the given SQLSTATE, message, detail and hint (NULL: none).
+-- The sidecar's generated SQL calls it for the guards PostgREST checks after a statement ("exactly one
+-- row" for a single-object write, `Prefer: max-affected`), so that the statement itself fails with a code
+-- of its own and its write is undone: no cast error provoked, no message text read back. It returns
+-- text only so that it can stand in any expression (`sluice.raise_error(...)::int8`); it never returns.
+CREATE FUNCTION sluice.raise_error(error_code text, error_message text, error_detail text DEFAULT NULL, error_hint text DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF error_detail IS NULL AND error_hint IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message;
+    ELSIF error_hint IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail;
+    ELSIF error_detail IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, HINT = error_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail, HINT = error_hint;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION sluice.raise_error(text, text, text, text) IS 'Raises an ERROR with this SQLSTATE, message, detail and hint (the sidecar''s request guards).';
+-- The request roles run the generated SQL; raising an error of one's choosing grants nothing.
+REVOKE ALL ON FUNCTION sluice.raise_error(text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sluice.raise_error(text, text, text, text) TO anon, authenticated, service_role;
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -411,7 +411,7 @@ AS 'MODULE_PATHNAME', 'history_rows_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/request.rs:305
+-- extension/src/request.rs:311
 -- sluice::request::planned_rows
 CREATE FUNCTION sluice.planned_rows(query text, params text[]) RETURNS int8 STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'planned_rows_wrapper'; COMMENT ON FUNCTION sluice.planned_rows(text, text[]) IS 'The planner''s row estimate for one SELECT (Prefer: count=planned); in sessions of authenticator only.'; REVOKE ALL ON FUNCTION sluice.planned_rows(text, text[]) FROM PUBLIC; GRANT EXECUTE ON FUNCTION sluice.planned_rows(text, text[]) TO anon, authenticated, service_role;
 /* </end connected objects> */
@@ -436,7 +436,7 @@ AS 'MODULE_PATHNAME', 'restore_version_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:86
+-- extension/src/lib.rs:93
 -- sluice::version
 CREATE  FUNCTION "version"() RETURNS TEXT /* & '_ str */
 IMMUTABLE STRICT PARALLEL SAFE
@@ -941,7 +941,7 @@ TO authenticator;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:72
+-- extension/src/lib.rs:79
 -- requires:
 --   registry::enable_realtime
 --   auth_tables
@@ -2010,262 +2010,220 @@ REVOKE ALL ON FUNCTION auth.sluice_user_json(auth.users) FROM PUBLIC;
 /* <begin connected objects> */
 -- extension/src/lib.rs:54
 -- requires:
---   auth_tables
+--   auth_oauth
 
--- Sluice auth, MFA with TOTP (GoTrue's /factors): factors, their challenges, and the methods each
--- session was authenticated with (its `amr`). Same access model as auth_tables.sql: the tables are
--- granted to nobody, the sidecar reaches them through the SECURITY DEFINER functions below, which
--- only `authenticator` may execute; none of them is tracked by the change log (a factor holds the
--- TOTP secret, which the server must keep in the clear to compute codes).
+-- Manual identity linking (issue 15), as GoTrue's `linkIdentity` / `unlinkIdentity`: a signed-in user
+-- adds a provider identity to their own account (not by email, never to another user), or removes
+-- one of theirs, keeping at least one. Same access model as auth_tables.sql: granted to nobody, the
+-- sidecar calls the SECURITY DEFINER functions below as `authenticator`.
 
-CREATE TABLE auth.mfa_factors (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
-    friendly_name text,
-    factor_type text NOT NULL DEFAULT 'totp' CHECK (factor_type = 'totp'),
-    status text NOT NULL DEFAULT 'unverified' CHECK (status IN ('unverified', 'verified')),
-    -- Base32, as in the otpauth:// URI.
-    secret text NOT NULL,
-    -- The TOTP time step of the last code accepted: a code (and any older one) is used up.
-    last_used_step bigint,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX mfa_factors_user_id_idx ON auth.mfa_factors (user_id);
-CREATE UNIQUE INDEX mfa_factors_user_friendly_name_key
-    ON auth.mfa_factors (user_id, friendly_name) WHERE friendly_name <> '';
-
-CREATE TABLE auth.mfa_challenges (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    factor_id uuid NOT NULL REFERENCES auth.mfa_factors (id) ON DELETE CASCADE,
-    ip text,
+-- The user JSON shows an `email` identity built from `auth.users.email` (auth_otp.sql). A user
+-- listed here has no email identity of their own: they unlinked it, or their email came from a
+-- provider identity linked by hand (an anonymous user converted by linking). No secret here.
+CREATE TABLE auth.email_identity_removed (
+    user_id uuid PRIMARY KEY REFERENCES auth.users (id) ON DELETE CASCADE,
     created_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX mfa_challenges_factor_id_idx ON auth.mfa_challenges (factor_id);
+REVOKE ALL ON auth.email_identity_removed FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('auth.email_identity_removed', '');
 
--- How each session was authenticated, beyond its first method (`password`, `otp`...): GoTrue's
--- `amr` claim entries, kept so a refreshed token of an aal2 session still says `totp`.
-CREATE TABLE auth.mfa_amr_claims (
-    session_id uuid NOT NULL REFERENCES auth.sessions (id) ON DELETE CASCADE,
-    authentication_method text NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (session_id, authentication_method)
-);
-
-SELECT pg_catalog.pg_extension_config_dump('auth.mfa_factors', '');
-SELECT pg_catalog.pg_extension_config_dump('auth.mfa_challenges', '');
-SELECT pg_catalog.pg_extension_config_dump('auth.mfa_amr_claims', '');
-
--- A factor as GoTrue returns it (no secret).
-CREATE FUNCTION auth.sluice_factor_json(f auth.mfa_factors)
+-- The user as GoTrue returns it, without the email identity of a user listed above. The previous
+-- definition is kept as `sluice_user_json_identities` and filtered here.
+ALTER FUNCTION auth.sluice_user_json(auth.users) RENAME TO sluice_user_json_identities;
+CREATE FUNCTION auth.sluice_user_json(u auth.users)
 RETURNS jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT jsonb_build_object(
-        'id', f.id,
-        'friendly_name', coalesce(f.friendly_name, ''),
-        'factor_type', f.factor_type,
-        'status', f.status,
-        'created_at', f.created_at,
-        'updated_at', f.updated_at)
+    SELECT CASE
+        WHEN NOT EXISTS (SELECT 1 FROM auth.email_identity_removed AS r WHERE r.user_id = u.id)
+            THEN j.base
+        ELSE jsonb_set(j.base, '{identities}', coalesce((
+            SELECT jsonb_agg(i ORDER BY n)
+            FROM jsonb_array_elements(j.base -> 'identities') WITH ORDINALITY AS e (i, n)
+            WHERE NOT (i ->> 'provider' = 'email' AND i ->> 'identity_id' = u.id::text)), '[]'))
+        END
+    FROM (SELECT auth.sluice_user_json_identities(u) AS base) AS j
 $$;
+REVOKE ALL ON FUNCTION auth.sluice_user_json(auth.users) FROM PUBLIC;
 
--- A user's factors, oldest first (`factors` of GoTrue's user JSON).
-CREATE FUNCTION auth.sluice_mfa_factors(p_user_id uuid)
-RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT coalesce(jsonb_agg(auth.sluice_factor_json(f) ORDER BY f.created_at, f.id), '[]')
-    FROM auth.mfa_factors AS f WHERE f.user_id = p_user_id
-$$;
-
--- Enrolls a new, unverified TOTP factor. {"error": code} when the name is taken or the user has
--- `max_factors` already; unverified factors older than a day are dropped first (abandoned
--- enrollments, as GoTrue's cleanup does).
-CREATE FUNCTION auth.sluice_mfa_enroll(p_user_id uuid, p_friendly_name text, p_secret text, p_max_factors int)
-RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+-- `app_metadata.providers` recomputed from the user's identities, in their order, and `provider`
+-- the first of them (GoTrue's UpdateAppMetaDataProviders), after an identity was removed.
+CREATE FUNCTION auth.sluice_refresh_providers(p_user uuid)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    f auth.mfa_factors;
+    u auth.users;
+    v_providers jsonb;
 BEGIN
-    PERFORM 1 FROM auth.users WHERE id = p_user_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'user_not_found');
-    END IF;
-    DELETE FROM auth.mfa_factors
-    WHERE user_id = p_user_id AND status = 'unverified' AND created_at < now() - interval '1 day';
-    IF (SELECT count(*) FROM auth.mfa_factors WHERE user_id = p_user_id) >= p_max_factors THEN
-        RETURN jsonb_build_object('error', 'too_many_enrolled_mfa_factors');
-    END IF;
-    IF p_friendly_name <> '' AND EXISTS (
-        SELECT 1 FROM auth.mfa_factors WHERE user_id = p_user_id AND friendly_name = p_friendly_name
-    ) THEN
-        RETURN jsonb_build_object('error', 'mfa_factor_name_conflict');
-    END IF;
-    INSERT INTO auth.mfa_factors (user_id, friendly_name, secret)
-    VALUES (p_user_id, nullif(p_friendly_name, ''), p_secret)
-    RETURNING * INTO f;
-    RETURN auth.sluice_factor_json(f);
+    SELECT * INTO u FROM auth.users WHERE id = p_user;
+    SELECT coalesce(jsonb_agg(p ORDER BY first), '[]') INTO v_providers
+    FROM (SELECT i ->> 'provider' AS p, min(n) AS first
+          FROM jsonb_array_elements(auth.sluice_user_json(u) -> 'identities') WITH ORDINALITY AS e (i, n)
+          GROUP BY 1) AS x;
+    UPDATE auth.users
+       SET raw_app_meta_data = coalesce(raw_app_meta_data, '{}')
+               || jsonb_build_object('providers', v_providers)
+               || CASE WHEN jsonb_array_length(v_providers) > 0
+                       THEN jsonb_build_object('provider', v_providers ->> 0) ELSE '{}' END,
+           updated_at = now()
+     WHERE id = p_user;
 END
 $$;
 
--- Opens a challenge on the user's factor; NULL when the user has no such factor.
-CREATE FUNCTION auth.sluice_mfa_challenge(p_user_id uuid, p_factor_id uuid, p_ip text)
-RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    c auth.mfa_challenges;
-BEGIN
-    PERFORM 1 FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id;
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
-    INSERT INTO auth.mfa_challenges (factor_id, ip) VALUES (p_factor_id, p_ip) RETURNING * INTO c;
-    RETURN jsonb_build_object('id', c.id, 'created_at', extract(epoch FROM c.created_at)::bigint);
-END
-$$;
-
--- What checking a code needs: the factor's secret and last used step, and the challenge's age.
--- {"error": code} when the factor or the challenge is not the user's.
-CREATE FUNCTION auth.sluice_mfa_for_verify(p_user_id uuid, p_factor_id uuid, p_challenge_id uuid)
-RETURNS jsonb
-LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    f auth.mfa_factors;
-    c auth.mfa_challenges;
-BEGIN
-    SELECT * INTO f FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'mfa_factor_not_found');
-    END IF;
-    SELECT * INTO c FROM auth.mfa_challenges WHERE id = p_challenge_id AND factor_id = p_factor_id;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'mfa_challenge_not_found');
-    END IF;
-    RETURN jsonb_build_object(
-        'secret', f.secret,
-        'last_used_step', f.last_used_step,
-        'challenge_age', extract(epoch FROM now() - c.created_at),
-        'challenge_ip', c.ip);
-END
-$$;
-
--- A code checked by the sidecar: uses up the challenge and the code's time step (single use: a
--- step not after the last used one is refused), verifies the factor, raises the session to aal2,
--- records its methods (those of `p_amr`, the caller's token's, at their times; then `totp`), and swaps its refresh tokens for `p_refresh_hash`.
--- Returns {"user", "amr"} or {"error": code}.
-CREATE FUNCTION auth.sluice_mfa_verified(p_user_id uuid, p_factor_id uuid, p_challenge_id uuid,
-                                         p_step bigint, p_session_id uuid, p_amr jsonb,
-                                         p_refresh_hash text)
+-- Links a provider's identity, checked by the sidecar, to `p_user` (GoTrue's linkIdentityToUser).
+-- Refused, changing nothing: an identity already linked (to this user or another one:
+-- {"error": "identity_already_exists", "same_user": bool}); for a user without an email (an
+-- anonymous user), an identity whose email the provider did not verify ("email_not_verified"), or
+-- whose email another user has ("email_exists"). A user without an email takes the identity's
+-- verified email and stops being anonymous, keeping their id. Returns {"user_id", "converted"}.
+CREATE FUNCTION auth.sluice_link_identity(
+    p_user uuid, p_provider text, p_provider_id text, p_identity_data jsonb, p_email text,
+    p_email_verified boolean)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     u auth.users;
+    v_owner uuid;
+    v_email text := nullif(lower(p_email), '');
+    v_takes_email boolean;
 BEGIN
-    DELETE FROM auth.mfa_challenges WHERE id = p_challenge_id AND factor_id = p_factor_id;
+    SELECT * INTO u FROM auth.users WHERE id = p_user FOR UPDATE;
     IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'mfa_challenge_not_found');
+        RETURN jsonb_build_object('error', 'user_not_found');
     END IF;
-    UPDATE auth.mfa_factors
-    SET status = 'verified', last_used_step = p_step, updated_at = now()
-    WHERE id = p_factor_id AND user_id = p_user_id
-      AND (last_used_step IS NULL OR last_used_step < p_step);
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'mfa_verification_failed');
+    SELECT user_id INTO v_owner FROM auth.identities
+     WHERE provider = p_provider AND provider_id = p_provider_id;
+    IF v_owner IS NOT NULL THEN
+        RETURN jsonb_build_object('error', 'identity_already_exists', 'same_user', v_owner = p_user);
     END IF;
-    UPDATE auth.sessions SET aal = 'aal2', updated_at = now(), refreshed_at = now()
-    WHERE id = p_session_id AND user_id = p_user_id;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'session_not_found');
+    v_takes_email := coalesce(u.email, '') = '';
+    IF v_takes_email THEN
+        IF v_email IS NULL OR NOT p_email_verified THEN
+            RETURN jsonb_build_object('error', 'email_not_verified');
+        END IF;
+        IF EXISTS (SELECT 1 FROM auth.users WHERE email = v_email AND id <> p_user) THEN
+            RETURN jsonb_build_object('error', 'email_exists');
+        END IF;
     END IF;
-    INSERT INTO auth.mfa_amr_claims (session_id, authentication_method, created_at)
-    SELECT p_session_id, e->>'method', to_timestamp((e->>'timestamp')::double precision)
-    FROM jsonb_array_elements(p_amr) AS e
-    WHERE e->>'method' NOT IN ('totp', 'token_refresh') AND e->>'timestamp' ~ '^[0-9]+$'
-    ON CONFLICT DO NOTHING;
-    INSERT INTO auth.mfa_amr_claims (session_id, authentication_method)
-    VALUES (p_session_id, 'totp')
-    ON CONFLICT (session_id, authentication_method) DO UPDATE SET created_at = now();
-    UPDATE auth.refresh_tokens SET revoked_at = now()
-    WHERE session_id = p_session_id AND revoked_at IS NULL;
-    INSERT INTO auth.refresh_tokens (token_hash, session_id, user_id)
-    VALUES (p_refresh_hash, p_session_id, p_user_id);
-    SELECT * INTO u FROM auth.users WHERE id = p_user_id;
-    RETURN jsonb_build_object('user', auth.sluice_user_json(u),
-                              'amr', auth.sluice_session_amr(p_session_id));
+    INSERT INTO auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at)
+    VALUES (p_provider_id, p_user, p_identity_data, p_provider, now());
+    IF v_takes_email THEN
+        -- The email is the identity's, not an email identity of the user's own.
+        INSERT INTO auth.email_identity_removed (user_id) VALUES (p_user) ON CONFLICT DO NOTHING;
+        UPDATE auth.users
+           SET email = v_email, email_confirmed_at = now(), is_anonymous = false,
+               raw_user_meta_data = coalesce(raw_user_meta_data, '{}') || jsonb_build_object('email_verified', true),
+               updated_at = now()
+         WHERE id = p_user;
+    END IF;
+    -- The provider joins `providers`; it becomes `provider` for a user who had none (anonymous).
+    UPDATE auth.users
+       SET raw_app_meta_data = coalesce(raw_app_meta_data, '{}')
+               || jsonb_build_object('providers', coalesce(raw_app_meta_data -> 'providers', '[]')
+                      || CASE WHEN coalesce(raw_app_meta_data -> 'providers', '[]') ? p_provider
+                              THEN '[]'::jsonb ELSE jsonb_build_array(p_provider) END)
+               || CASE WHEN coalesce(raw_app_meta_data ->> 'provider', 'anonymous') = 'anonymous'
+                       THEN jsonb_build_object('provider', p_provider) ELSE '{}' END,
+           updated_at = now()
+     WHERE id = p_user;
+    RETURN jsonb_build_object('user_id', p_user, 'converted', u.is_anonymous AND v_takes_email);
 END
 $$;
 
--- A session's `amr`: its methods, newest first, as [{"method", "timestamp"}].
-CREATE FUNCTION auth.sluice_session_amr(p_session_id uuid)
-RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT coalesce(jsonb_agg(jsonb_build_object(
-               'method', a.authentication_method,
-               'timestamp', extract(epoch FROM a.created_at)::bigint)
-           ORDER BY a.created_at DESC, a.authentication_method), '[]')
-    FROM auth.mfa_amr_claims AS a WHERE a.session_id = p_session_id
-$$;
-
--- Removes the user's factor; its JSON, or NULL when there was none. With no verified factor left,
--- the user's sessions fall back to aal1.
-CREATE FUNCTION auth.sluice_mfa_unenroll(p_user_id uuid, p_factor_id uuid)
+-- Removes one of `p_user`'s identities (GoTrue's DeleteIdentity), by its `identity_id` in the user
+-- JSON: a provider identity (its row), the email identity (the user keeps the address only if
+-- another identity has it, see below) or the phone identity (the phone is removed). Refused:
+-- the user's only identity ("single_identity_not_deletable"), an identity that is not the user's
+-- ("identity_not_found"). Afterwards, as GoTrue's UpdateUserEmailFromIdentities: if no remaining
+-- identity has the user's email, the user takes the email of the best one left (verified first,
+-- then unverified, oldest first; unconfirmed if the provider did not verify it; none if no identity
+-- has one); when that email is another user's, nothing changes
+-- ("email_conflict_identity_not_deletable"). Returns {"provider"} of the identity removed.
+CREATE FUNCTION auth.sluice_unlink_identity(p_user uuid, p_identity uuid)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    f auth.mfa_factors;
+    u auth.users;
+    v_ids jsonb;
+    v_found jsonb;
+    v_provider text;
+    v_best jsonb;
+    v_email text;
 BEGIN
-    DELETE FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id RETURNING * INTO f;
+    SELECT * INTO u FROM auth.users WHERE id = p_user FOR UPDATE;
     IF NOT FOUND THEN
-        RETURN NULL;
+        RETURN jsonb_build_object('error', 'user_not_found');
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM auth.mfa_factors WHERE user_id = p_user_id AND status = 'verified') THEN
-        UPDATE auth.sessions SET aal = 'aal1' WHERE user_id = p_user_id AND aal = 'aal2';
+    v_ids := auth.sluice_user_json(u) -> 'identities';
+    IF jsonb_array_length(v_ids) <= 1 THEN
+        RETURN jsonb_build_object('error', 'single_identity_not_deletable');
     END IF;
-    RETURN auth.sluice_factor_json(f);
+    -- The email and phone identities both carry the user's id: the email one is taken first.
+    SELECT i INTO v_found
+    FROM jsonb_array_elements(v_ids) WITH ORDINALITY AS e (i, n)
+    WHERE i ->> 'identity_id' = p_identity::text
+    ORDER BY n LIMIT 1;
+    IF v_found IS NULL THEN
+        RETURN jsonb_build_object('error', 'identity_not_found');
+    END IF;
+    v_provider := v_found ->> 'provider';
+    BEGIN
+        IF v_provider = 'email' AND p_identity = p_user THEN
+            INSERT INTO auth.email_identity_removed (user_id) VALUES (p_user) ON CONFLICT DO NOTHING;
+        ELSIF v_provider = 'phone' AND p_identity = p_user THEN
+            UPDATE auth.users SET phone = NULL, phone_confirmed_at = NULL, updated_at = now()
+             WHERE id = p_user;
+        ELSE
+            DELETE FROM auth.identities WHERE id = p_identity AND user_id = p_user;
+        END IF;
+        IF v_provider <> 'phone' THEN
+            SELECT * INTO u FROM auth.users WHERE id = p_user;
+            v_ids := auth.sluice_user_json(u) -> 'identities';
+            IF coalesce(u.email, '') = '' OR NOT EXISTS (
+                    SELECT 1 FROM jsonb_array_elements(v_ids) AS i
+                    WHERE lower(i ->> 'email') = u.email
+                       OR lower(i -> 'identity_data' ->> 'email') = u.email) THEN
+                SELECT i INTO v_best
+                FROM jsonb_array_elements(v_ids) WITH ORDINALITY AS e (i, n)
+                ORDER BY CASE WHEN coalesce(i -> 'identity_data' ->> 'email', '') = '' THEN 2
+                              WHEN (i -> 'identity_data' ->> 'email_verified') = 'true' THEN 0
+                              ELSE 1 END,
+                         i ->> 'created_at', n
+                LIMIT 1;
+                v_email := nullif(lower(v_best -> 'identity_data' ->> 'email'), '');
+                UPDATE auth.users
+                   SET email = v_email,
+                       email_confirmed_at = CASE
+                           WHEN v_email IS NOT NULL AND (v_best -> 'identity_data' ->> 'email_verified') = 'true'
+                           THEN email_confirmed_at END,
+                       updated_at = now()
+                 WHERE id = p_user;
+            END IF;
+        END IF;
+    EXCEPTION WHEN unique_violation THEN
+        RETURN jsonb_build_object('error', 'email_conflict_identity_not_deletable');
+    END;
+    PERFORM auth.sluice_refresh_providers(p_user);
+    RETURN jsonb_build_object('provider', v_provider);
 END
 $$;
 
-DO $grants$
-DECLARE
-    f regprocedure;
-BEGIN
-    FOR f IN
-        SELECT p.oid::regprocedure FROM pg_proc AS p
-        WHERE p.pronamespace = 'auth'::regnamespace
-          AND (p.proname LIKE 'sluice\_mfa\_%' OR p.proname IN ('sluice_factor_json', 'sluice_session_amr'))
-    LOOP
-        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
-    END LOOP;
-END
-$grants$;
-GRANT EXECUTE ON FUNCTION
-    auth.sluice_mfa_factors(uuid),
-    auth.sluice_mfa_enroll(uuid, text, text, int),
-    auth.sluice_mfa_challenge(uuid, uuid, text),
-    auth.sluice_mfa_for_verify(uuid, uuid, uuid),
-    auth.sluice_mfa_verified(uuid, uuid, uuid, bigint, uuid, jsonb, text),
-    auth.sluice_session_amr(uuid),
-    auth.sluice_mfa_unenroll(uuid, uuid)
-TO authenticator;
+REVOKE ALL ON FUNCTION auth.sluice_refresh_providers(uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION auth.sluice_link_identity(uuid, text, text, jsonb, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION auth.sluice_unlink_identity(uuid, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION auth.sluice_link_identity(uuid, text, text, jsonb, text, boolean) TO authenticator;
+GRANT EXECUTE ON FUNCTION auth.sluice_unlink_identity(uuid, uuid) TO authenticator;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:79
+-- extension/src/lib.rs:86
 -- requires:
 --   webhooks
 --   auth_tables
@@ -2622,6 +2580,263 @@ TO authenticator;
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- extension/src/lib.rs:61
+-- requires:
+--   auth_tables
+
+-- Sluice auth, MFA with TOTP (GoTrue's /factors): factors, their challenges, and the methods each
+-- session was authenticated with (its `amr`). Same access model as auth_tables.sql: the tables are
+-- granted to nobody, the sidecar reaches them through the SECURITY DEFINER functions below, which
+-- only `authenticator` may execute; none of them is tracked by the change log (a factor holds the
+-- TOTP secret, which the server must keep in the clear to compute codes).
+
+CREATE TABLE auth.mfa_factors (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
+    friendly_name text,
+    factor_type text NOT NULL DEFAULT 'totp' CHECK (factor_type = 'totp'),
+    status text NOT NULL DEFAULT 'unverified' CHECK (status IN ('unverified', 'verified')),
+    -- Base32, as in the otpauth:// URI.
+    secret text NOT NULL,
+    -- The TOTP time step of the last code accepted: a code (and any older one) is used up.
+    last_used_step bigint,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX mfa_factors_user_id_idx ON auth.mfa_factors (user_id);
+CREATE UNIQUE INDEX mfa_factors_user_friendly_name_key
+    ON auth.mfa_factors (user_id, friendly_name) WHERE friendly_name <> '';
+
+CREATE TABLE auth.mfa_challenges (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    factor_id uuid NOT NULL REFERENCES auth.mfa_factors (id) ON DELETE CASCADE,
+    ip text,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX mfa_challenges_factor_id_idx ON auth.mfa_challenges (factor_id);
+
+-- How each session was authenticated, beyond its first method (`password`, `otp`...): GoTrue's
+-- `amr` claim entries, kept so a refreshed token of an aal2 session still says `totp`.
+CREATE TABLE auth.mfa_amr_claims (
+    session_id uuid NOT NULL REFERENCES auth.sessions (id) ON DELETE CASCADE,
+    authentication_method text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (session_id, authentication_method)
+);
+
+SELECT pg_catalog.pg_extension_config_dump('auth.mfa_factors', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.mfa_challenges', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.mfa_amr_claims', '');
+
+-- A factor as GoTrue returns it (no secret).
+CREATE FUNCTION auth.sluice_factor_json(f auth.mfa_factors)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object(
+        'id', f.id,
+        'friendly_name', coalesce(f.friendly_name, ''),
+        'factor_type', f.factor_type,
+        'status', f.status,
+        'created_at', f.created_at,
+        'updated_at', f.updated_at)
+$$;
+
+-- A user's factors, oldest first (`factors` of GoTrue's user JSON).
+CREATE FUNCTION auth.sluice_mfa_factors(p_user_id uuid)
+RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(jsonb_agg(auth.sluice_factor_json(f) ORDER BY f.created_at, f.id), '[]')
+    FROM auth.mfa_factors AS f WHERE f.user_id = p_user_id
+$$;
+
+-- Enrolls a new, unverified TOTP factor. {"error": code} when the name is taken or the user has
+-- `max_factors` already; unverified factors older than a day are dropped first (abandoned
+-- enrollments, as GoTrue's cleanup does).
+CREATE FUNCTION auth.sluice_mfa_enroll(p_user_id uuid, p_friendly_name text, p_secret text, p_max_factors int)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f auth.mfa_factors;
+BEGIN
+    PERFORM 1 FROM auth.users WHERE id = p_user_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'user_not_found');
+    END IF;
+    DELETE FROM auth.mfa_factors
+    WHERE user_id = p_user_id AND status = 'unverified' AND created_at < now() - interval '1 day';
+    IF (SELECT count(*) FROM auth.mfa_factors WHERE user_id = p_user_id) >= p_max_factors THEN
+        RETURN jsonb_build_object('error', 'too_many_enrolled_mfa_factors');
+    END IF;
+    IF p_friendly_name <> '' AND EXISTS (
+        SELECT 1 FROM auth.mfa_factors WHERE user_id = p_user_id AND friendly_name = p_friendly_name
+    ) THEN
+        RETURN jsonb_build_object('error', 'mfa_factor_name_conflict');
+    END IF;
+    INSERT INTO auth.mfa_factors (user_id, friendly_name, secret)
+    VALUES (p_user_id, nullif(p_friendly_name, ''), p_secret)
+    RETURNING * INTO f;
+    RETURN auth.sluice_factor_json(f);
+END
+$$;
+
+-- Opens a challenge on the user's factor; NULL when the user has no such factor.
+CREATE FUNCTION auth.sluice_mfa_challenge(p_user_id uuid, p_factor_id uuid, p_ip text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c auth.mfa_challenges;
+BEGIN
+    PERFORM 1 FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO auth.mfa_challenges (factor_id, ip) VALUES (p_factor_id, p_ip) RETURNING * INTO c;
+    RETURN jsonb_build_object('id', c.id, 'created_at', extract(epoch FROM c.created_at)::bigint);
+END
+$$;
+
+-- What checking a code needs: the factor's secret and last used step, and the challenge's age.
+-- {"error": code} when the factor or the challenge is not the user's.
+CREATE FUNCTION auth.sluice_mfa_for_verify(p_user_id uuid, p_factor_id uuid, p_challenge_id uuid)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f auth.mfa_factors;
+    c auth.mfa_challenges;
+BEGIN
+    SELECT * INTO f FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'mfa_factor_not_found');
+    END IF;
+    SELECT * INTO c FROM auth.mfa_challenges WHERE id = p_challenge_id AND factor_id = p_factor_id;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'mfa_challenge_not_found');
+    END IF;
+    RETURN jsonb_build_object(
+        'secret', f.secret,
+        'last_used_step', f.last_used_step,
+        'challenge_age', extract(epoch FROM now() - c.created_at),
+        'challenge_ip', c.ip);
+END
+$$;
+
+-- A code checked by the sidecar: uses up the challenge and the code's time step (single use: a
+-- step not after the last used one is refused), verifies the factor, raises the session to aal2,
+-- records its methods (those of `p_amr`, the caller's token's, at their times; then `totp`), and swaps its refresh tokens for `p_refresh_hash`.
+-- Returns {"user", "amr"} or {"error": code}.
+CREATE FUNCTION auth.sluice_mfa_verified(p_user_id uuid, p_factor_id uuid, p_challenge_id uuid,
+                                         p_step bigint, p_session_id uuid, p_amr jsonb,
+                                         p_refresh_hash text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    u auth.users;
+BEGIN
+    DELETE FROM auth.mfa_challenges WHERE id = p_challenge_id AND factor_id = p_factor_id;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'mfa_challenge_not_found');
+    END IF;
+    UPDATE auth.mfa_factors
+    SET status = 'verified', last_used_step = p_step, updated_at = now()
+    WHERE id = p_factor_id AND user_id = p_user_id
+      AND (last_used_step IS NULL OR last_used_step < p_step);
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'mfa_verification_failed');
+    END IF;
+    UPDATE auth.sessions SET aal = 'aal2', updated_at = now(), refreshed_at = now()
+    WHERE id = p_session_id AND user_id = p_user_id;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'session_not_found');
+    END IF;
+    INSERT INTO auth.mfa_amr_claims (session_id, authentication_method, created_at)
+    SELECT p_session_id, e->>'method', to_timestamp((e->>'timestamp')::double precision)
+    FROM jsonb_array_elements(p_amr) AS e
+    WHERE e->>'method' NOT IN ('totp', 'token_refresh') AND e->>'timestamp' ~ '^[0-9]+$'
+    ON CONFLICT DO NOTHING;
+    INSERT INTO auth.mfa_amr_claims (session_id, authentication_method)
+    VALUES (p_session_id, 'totp')
+    ON CONFLICT (session_id, authentication_method) DO UPDATE SET created_at = now();
+    UPDATE auth.refresh_tokens SET revoked_at = now()
+    WHERE session_id = p_session_id AND revoked_at IS NULL;
+    INSERT INTO auth.refresh_tokens (token_hash, session_id, user_id)
+    VALUES (p_refresh_hash, p_session_id, p_user_id);
+    SELECT * INTO u FROM auth.users WHERE id = p_user_id;
+    RETURN jsonb_build_object('user', auth.sluice_user_json(u),
+                              'amr', auth.sluice_session_amr(p_session_id));
+END
+$$;
+
+-- A session's `amr`: its methods, newest first, as [{"method", "timestamp"}].
+CREATE FUNCTION auth.sluice_session_amr(p_session_id uuid)
+RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'method', a.authentication_method,
+               'timestamp', extract(epoch FROM a.created_at)::bigint)
+           ORDER BY a.created_at DESC, a.authentication_method), '[]')
+    FROM auth.mfa_amr_claims AS a WHERE a.session_id = p_session_id
+$$;
+
+-- Removes the user's factor; its JSON, or NULL when there was none. With no verified factor left,
+-- the user's sessions fall back to aal1.
+CREATE FUNCTION auth.sluice_mfa_unenroll(p_user_id uuid, p_factor_id uuid)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f auth.mfa_factors;
+BEGIN
+    DELETE FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id RETURNING * INTO f;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM auth.mfa_factors WHERE user_id = p_user_id AND status = 'verified') THEN
+        UPDATE auth.sessions SET aal = 'aal1' WHERE user_id = p_user_id AND aal = 'aal2';
+    END IF;
+    RETURN auth.sluice_factor_json(f);
+END
+$$;
+
+DO $grants$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure FROM pg_proc AS p
+        WHERE p.pronamespace = 'auth'::regnamespace
+          AND (p.proname LIKE 'sluice\_mfa\_%' OR p.proname IN ('sluice_factor_json', 'sluice_session_amr'))
+    LOOP
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END
+$grants$;
+GRANT EXECUTE ON FUNCTION
+    auth.sluice_mfa_factors(uuid),
+    auth.sluice_mfa_enroll(uuid, text, text, int),
+    auth.sluice_mfa_challenge(uuid, uuid, text),
+    auth.sluice_mfa_for_verify(uuid, uuid, uuid),
+    auth.sluice_mfa_verified(uuid, uuid, uuid, bigint, uuid, jsonb, text),
+    auth.sluice_session_amr(uuid),
+    auth.sluice_mfa_unenroll(uuid, uuid)
+TO authenticator;
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- extension/src/capture.rs:258
 -- sluice::capture::capture_history
 CREATE FUNCTION "capture_history"()
@@ -2645,12 +2860,12 @@ AS 'MODULE_PATHNAME', 'uid_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/claims.rs:85
--- sluice::claims::auth::jwt
-CREATE  FUNCTION auth."jwt"() RETURNS jsonb /* Option < pgrx :: JsonB > */
+-- extension/src/claims.rs:79
+-- sluice::claims::auth::email
+CREATE  FUNCTION auth."email"() RETURNS TEXT /* Option < String > */
 STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'jwt_wrapper';
+AS 'MODULE_PATHNAME', 'email_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -2663,12 +2878,12 @@ AS 'MODULE_PATHNAME', 'role_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/claims.rs:79
--- sluice::claims::auth::email
-CREATE  FUNCTION auth."email"() RETURNS TEXT /* Option < String > */
+-- extension/src/claims.rs:85
+-- sluice::claims::auth::jwt
+CREATE  FUNCTION auth."jwt"() RETURNS jsonb /* Option < pgrx :: JsonB > */
 STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'email_wrapper';
+AS 'MODULE_PATHNAME', 'jwt_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */

@@ -50,6 +50,13 @@ pgrx::extension_sql_file!(
     requires = ["auth_otp"]
 );
 
+// Manual identity linking and unlinking (issue 15), after the OAuth identities it builds on.
+pgrx::extension_sql_file!(
+    "../sql/auth_link.sql",
+    name = "auth_link",
+    requires = ["auth_oauth"]
+);
+
 // MFA with TOTP (issue 15): factors, challenges and the sessions' methods (`amr`).
 pgrx::extension_sql_file!(
     "../sql/auth_mfa.sql",

@@ -28,6 +28,22 @@ pub enum AccountError {
     /// verified email.
     #[error("Manual linking is disabled")]
     ManualLinkingDisabled,
+    /// `linkIdentity` of an identity that is already linked, to this user or another one.
+    #[error("{0}")]
+    IdentityAlreadyExists(&'static str),
+    /// `unlinkIdentity` of an identity the caller does not have.
+    #[error("Identity doesn't exist")]
+    IdentityNotFound,
+    #[error("identity_id must be an UUID")]
+    IdentityIdNotUuid,
+    #[error("User must have at least 1 identity after unlinking")]
+    SingleIdentityNotDeletable,
+    #[error("Unable to unlink identity due to email conflict")]
+    EmailConflictIdentityNotDeletable,
+    /// A user without an email (anonymous) linking an identity whose email the provider did not
+    /// verify.
+    #[error("Unverified email with {0}")]
+    LinkedEmailNotVerified(String),
     /// An external provider failed, or what it (or the client) handed over did not check out.
     #[error(transparent)]
     OAuth(#[from] crate::auth::oauth::OAuthError),

@@ -68,6 +68,21 @@ impl Accounts {
         id_token: &str,
         nonce: Option<&str>,
     ) -> Result<Session, AccountError> {
+        let external = self
+            .id_token_user(client, provider, id_token, nonce)
+            .await?;
+        self.external_sign_in(client, &external).await
+    }
+
+    /// The provider account of an ID token of a configured OpenID Connect provider, verified
+    /// against its issuer's keys (`grant_type=id_token`, to sign in or to link).
+    pub(super) async fn id_token_user(
+        &self,
+        client: &Client,
+        provider: &str,
+        id_token: &str,
+        nonce: Option<&str>,
+    ) -> Result<ExternalUser, AccountError> {
         self.limiter.check("id_token", &client.ip, None)?;
         let provider = self
             .oauth
@@ -78,11 +93,10 @@ impl Accounts {
                 None => AccountError::UnsupportedProvider(reason),
             })?
             .clone();
-        let external = self
+        Ok(self
             .oauth
             .verify_id_token(&provider, id_token, nonce.filter(|n| !n.is_empty()))
-            .await?;
-        self.external_sign_in(client, &external).await
+            .await?)
     }
 }
 

@@ -18,6 +18,7 @@ pub mod external;
 pub mod flow_state;
 pub mod hooks;
 pub(crate) mod input;
+pub mod link;
 mod links;
 pub mod mailer;
 pub mod mfa;

@@ -135,6 +135,11 @@ pub struct AuthArgs {
     #[arg(long, env = "SLUICE_AUTH_ANONYMOUS_USERS")]
     pub auth_anonymous_users: bool,
 
+    /// Allow users to link and unlink identities by hand (`linkIdentity`, `unlinkIdentity`), off
+    /// by default as in GoTrue (GOTRUE_SECURITY_MANUAL_LINKING_ENABLED).
+    #[arg(long, env = "SLUICE_AUTH_MANUAL_LINKING_ENABLED")]
+    pub auth_manual_linking_enabled: bool,
+
     /// Who texts phone codes: `outbox` (the log and the table auth.sms_outbox) or `twilio`
     /// (Twilio's Messages API, with the SLUICE_AUTH_SMS_TWILIO_* settings).
     #[arg(long, env = "SLUICE_AUTH_SMS_PROVIDER", default_value = "outbox",
@@ -202,6 +207,8 @@ pub struct AuthSettings {
     /// Validity of magic links and email and phone codes.
     pub otp_expiry: Duration,
     pub anonymous_users: bool,
+    /// `linkIdentity` / `unlinkIdentity` allowed (`SLUICE_AUTH_MANUAL_LINKING_ENABLED`).
+    pub manual_linking: bool,
     pub sms: SmsSettings,
     /// The custom access token hook (`hooks`), when configured.
     pub access_token_hook: Option<AccessTokenHook>,
@@ -238,6 +245,7 @@ impl Default for AuthSettings {
             per_email: Limit { limit: 10, window },
             otp_expiry: Duration::from_secs(3600),
             anonymous_users: false,
+            manual_linking: false,
             sms: SmsSettings::default(),
             access_token_hook: None,
         }
@@ -307,6 +315,7 @@ impl From<&AuthArgs> for AuthSettings {
             },
             otp_expiry: Duration::from_secs(args.auth_otp_expiry),
             anonymous_users: args.auth_anonymous_users,
+            manual_linking: args.auth_manual_linking_enabled,
             sms: SmsSettings {
                 provider: match args.auth_sms_provider.as_str() {
                     "twilio" => SmsProvider::Twilio {

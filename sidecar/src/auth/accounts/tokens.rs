@@ -125,6 +125,10 @@ impl AccessTokens {
             let key = EncodingKey::from_ec_pem(pem).map_err(|_| IssueError::SigningKey)?;
             (key, Algorithm::ES256)
         };
+        // The public half is published at /.well-known/jwks.json, as GoTrue does, so that
+        // `getClaims()` and other services can verify without a secret.
+        let public = crate::auth::jwt::signing::public_jwk_from_pem(text, kid.as_deref())
+            .map_err(|_| IssueError::SigningKey)?;
         let mut header = Header::new(alg);
         header.kid = kid;
         let tokens = AccessTokens {
@@ -133,7 +137,7 @@ impl AccessTokens {
             lifetime,
             audience,
             issuer,
-            jwks: json!({"keys": []}),
+            jwks: json!({ "keys": [public] }),
         };
         // A key of the wrong kind fails when used, not when read: sign once to find out now.
         let probe = json!({"id": "probe", "role": "authenticated"});

@@ -133,6 +133,44 @@ pub fn signing_keys_from_json(text: &str) -> Result<SigningKeys, BadKey> {
     })
 }
 
+/// The public JWK of a PEM private key (RSA in PKCS#1 or PKCS#8, EC P-256 in SEC1 or PKCS#8), as
+/// GoTrue publishes its signing key: `kid` when one is configured, `use: sig`, `key_ops: [verify]`.
+/// Only the public half is built, from the parsed key.
+pub fn public_jwk_from_pem(pem: &str, kid: Option<&str>) -> Result<Value, BadKey> {
+    use p256::pkcs8::DecodePrivateKey as _;
+    use rsa::pkcs1::DecodeRsaPrivateKey as _;
+    let mut jwk = if let Some(key) = RsaPrivateKey::from_pkcs1_pem(pem)
+        .ok()
+        .or_else(|| RsaPrivateKey::from_pkcs8_pem(pem).ok())
+    {
+        json!({
+            "kty": "RSA", "alg": "RS256", "use": "sig", "key_ops": ["verify"],
+            "n": URL_SAFE_NO_PAD.encode(key.n().to_bytes_be()),
+            "e": URL_SAFE_NO_PAD.encode(key.e().to_bytes_be()),
+        })
+    } else if let Some(secret) = p256::SecretKey::from_pkcs8_pem(pem)
+        .ok()
+        .or_else(|| p256::SecretKey::from_sec1_pem(pem).ok())
+    {
+        let point = secret.public_key().to_encoded_point(false);
+        let (Some(x), Some(y)) = (point.x(), point.y()) else {
+            return Err(BadKey::new("the EC key has no affine coordinates"));
+        };
+        json!({
+            "kty": "EC", "alg": "ES256", "use": "sig", "key_ops": ["verify"], "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y),
+        })
+    } else {
+        return Err(BadKey::new(
+            "not an RSA or EC P-256 private key in PEM (PKCS#1, SEC1 or PKCS#8)",
+        ));
+    };
+    if let Some(kid) = kid.filter(|kid| !kid.is_empty()) {
+        jwk["kid"] = json!(kid);
+    }
+    Ok(jwk)
+}
+
 struct ParsedKey {
     kid: String,
     alg: Algorithm,
@@ -289,6 +327,38 @@ mod tests {
             .map(|key| key["kid"].as_str().unwrap())
             .collect();
         assert_eq!(kids, ["rsa-1", "ec-1"]);
+    }
+
+    #[test]
+    fn a_pem_key_publishes_its_public_half_with_its_kid() {
+        use p256::pkcs8::{EncodePrivateKey as _, LineEnding};
+        let secret = p256::SecretKey::from_slice(&[7u8; 32]).unwrap();
+        let pem = secret.to_pkcs8_pem(LineEnding::LF).unwrap();
+        let jwk = public_jwk_from_pem(&pem, Some("k1")).unwrap();
+        let point = secret.public_key().to_encoded_point(false);
+        assert_eq!(jwk["kid"], "k1");
+        assert_eq!(jwk["alg"], "ES256");
+        assert_eq!(jwk["x"], URL_SAFE_NO_PAD.encode(point.x().unwrap()));
+        assert!(jwk.get("d").is_none());
+        // The published key verifies what the PEM key signs.
+        let set = keys_from_jwks(&json!({ "keys": [jwk] }).to_string()).unwrap();
+        assert_eq!(set.len(), 1);
+        let rsa: Value = serde_json::from_str(RSA).unwrap();
+        let number = |name: &str| {
+            BigUint::from_bytes_be(&URL_SAFE_NO_PAD.decode(rsa[name].as_str().unwrap()).unwrap())
+        };
+        let key = RsaPrivateKey::from_components(
+            number("n"),
+            number("e"),
+            number("d"),
+            vec![number("p"), number("q")],
+        )
+        .unwrap();
+        let pem = key.to_pkcs1_pem(LineEnding::LF).unwrap();
+        let jwk = public_jwk_from_pem(&pem, None).unwrap();
+        assert_eq!(jwk["n"], rsa["n"]);
+        assert!(jwk.get("kid").is_none() && jwk.get("d").is_none());
+        assert!(public_jwk_from_pem("-----BEGIN NOTHING-----", None).is_err());
     }
 
     #[test]

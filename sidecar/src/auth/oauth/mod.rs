@@ -70,6 +70,28 @@ pub struct FlowState {
     pub n: String,
     /// Expiry, seconds since the epoch.
     pub e: u64,
+    /// Manual linking (`linkIdentity`): the user the identity is added to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l: Option<String>,
+}
+
+/// A manual-linking flow before the browser reaches `/authorize`: `GET /user/identities/authorize`
+/// (called with the user's access token, often not by the browser itself) answers with a URL of
+/// `/authorize` carrying this ticket, signed like a state; the browser that follows it gets the
+/// cookie nonce there, so the flow is bound to that browser as a sign-in flow is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkTicket {
+    /// The provider.
+    pub p: String,
+    /// Where the browser goes at the end (already checked against the allow-list).
+    pub r: String,
+    /// The PKCE flow state, when the client started one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub f: Option<String>,
+    /// The user the identity is added to.
+    pub u: String,
+    /// Expiry, seconds since the epoch.
+    pub e: u64,
 }
 
 /// How long an issuer's keys are used before they are fetched again.
@@ -103,12 +125,23 @@ pub fn nonce_hash(cookie: &str) -> String {
         .collect()
 }
 
-fn mac(secret: &str, payload: &str) -> Hmac<Sha256> {
+/// What a signed value is, so that one kind can never pass for the other.
+const STATE_DOMAIN: &[u8] = b"sluice-oauth-state.";
+const TICKET_DOMAIN: &[u8] = b"sluice-oauth-link-ticket.";
+
+fn mac(secret: &str, domain: &[u8], payload: &str) -> Hmac<Sha256> {
     let mut mac =
         Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(b"sluice-oauth-state.");
+    mac.update(domain);
     mac.update(payload.as_bytes());
     mac
+}
+
+/// `payload.tag`: the JSON of `value`, base64url, and its HMAC under `secret` in `domain`.
+fn sign<T: Serialize>(secret: &str, domain: &[u8], value: &T) -> String {
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap_or_default());
+    let tag = mac(secret, domain, &payload).finalize().into_bytes();
+    format!("{payload}.{}", URL_SAFE_NO_PAD.encode(tag))
 }
 
 impl OAuth {
@@ -138,9 +171,34 @@ impl OAuth {
 
     /// `state` for a flow: the flow's data and an HMAC of it keyed by the provider's secret.
     pub fn sign_state(&self, provider: &Provider, state: &FlowState) -> String {
-        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(state).unwrap_or_default());
-        let tag = mac(&provider.secret, &payload).finalize().into_bytes();
-        format!("{payload}.{}", URL_SAFE_NO_PAD.encode(tag))
+        sign(&provider.secret, STATE_DOMAIN, state)
+    }
+
+    /// A manual-linking ticket, signed with the provider's client secret.
+    pub fn sign_ticket(&self, provider: &Provider, ticket: &LinkTicket) -> String {
+        sign(&provider.secret, TICKET_DOMAIN, ticket)
+    }
+
+    /// The ticket this server signed, unexpired.
+    pub fn open_ticket(&self, ticket: &str) -> Result<LinkTicket, OAuthError> {
+        let bad = || OAuthError::Invalid("invalid identity linking request".into());
+        let (payload, tag) = ticket.split_once('.').ok_or_else(bad)?;
+        let opened: LinkTicket = URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(bad)?;
+        let provider = self.providers.get(&opened.p).map_err(|_| bad())?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| bad())?;
+        mac(&provider.secret, TICKET_DOMAIN, payload)
+            .verify_slice(&tag)
+            .map_err(|_| bad())?;
+        if opened.e < now_secs() {
+            return Err(OAuthError::Invalid(
+                "identity linking request has expired".into(),
+            ));
+        }
+        Ok(opened)
     }
 
     /// The flow of a `state` this server signed, unexpired, whose nonce is the cookie's.
@@ -154,7 +212,7 @@ impl OAuth {
             .ok_or_else(bad)?;
         let provider = self.providers.get(&flow.p).map_err(|_| bad())?;
         let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| bad())?;
-        mac(&provider.secret, payload)
+        mac(&provider.secret, STATE_DOMAIN, payload)
             .verify_slice(&tag)
             .map_err(|_| bad())?;
         if flow.e < now_secs() {
@@ -484,6 +542,7 @@ mod tests {
             f: None,
             n: nonce_hash("cookie"),
             e: now_secs() + 60,
+            l: None,
         };
         let state = oauth.sign_state(&provider, &flow);
         assert_eq!(oauth.open_state(&state, Some("cookie")).unwrap(), flow);
@@ -502,5 +561,45 @@ mod tests {
         let expired = FlowState { e: 1, ..flow };
         let state = oauth.sign_state(&provider, &expired);
         assert!(oauth.open_state(&state, Some("cookie")).is_err());
+    }
+
+    #[test]
+    fn link_tickets_are_signed_expire_and_are_not_states() {
+        let oauth = oauth();
+        let provider = oauth.providers.get("idp").unwrap().clone();
+        let ticket = LinkTicket {
+            p: "idp".into(),
+            r: "http://app.test/".into(),
+            f: None,
+            u: "0b6f4b5e-2c39-4f5a-9a43-1f1f0c1f2a11".into(),
+            e: now_secs() + 60,
+        };
+        let signed = oauth.sign_ticket(&provider, &ticket);
+        assert_eq!(oauth.open_ticket(&signed).unwrap(), ticket);
+        // Another user under the same tag.
+        let tag = signed.split_once('.').unwrap().1;
+        let other = LinkTicket {
+            u: "7d1e1a8e-8b8c-4d52-a4c1-3f4b6a1e9c00".into(),
+            ..ticket.clone()
+        };
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&other).unwrap());
+        assert!(oauth.open_ticket(&format!("{payload}.{tag}")).is_err());
+        let expired = LinkTicket { e: 1, ..ticket };
+        assert!(oauth
+            .open_ticket(&oauth.sign_ticket(&provider, &expired))
+            .is_err());
+        // A state is not a ticket, nor a ticket a state (another MAC domain).
+        let flow = FlowState {
+            p: "idp".into(),
+            r: "http://app.test/".into(),
+            f: None,
+            n: nonce_hash("cookie"),
+            e: now_secs() + 60,
+            l: None,
+        };
+        assert!(oauth
+            .open_ticket(&oauth.sign_state(&provider, &flow))
+            .is_err());
+        assert!(oauth.open_state(&signed, Some("cookie")).is_err());
     }
 }

@@ -24,6 +24,20 @@ pub(crate) fn status_and_code(err: &AccountError) -> (StatusCode, &'static str) 
         A::UnsupportedProvider(_) => (StatusCode::BAD_REQUEST, "validation_failed"),
         A::ProviderDisabled(_) => (StatusCode::BAD_REQUEST, "provider_disabled"),
         A::ManualLinkingDisabled => (StatusCode::NOT_FOUND, "manual_linking_disabled"),
+        A::IdentityAlreadyExists(_) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "identity_already_exists")
+        }
+        A::IdentityNotFound => (StatusCode::UNPROCESSABLE_ENTITY, "identity_not_found"),
+        A::IdentityIdNotUuid => (StatusCode::NOT_FOUND, "validation_failed"),
+        A::SingleIdentityNotDeletable => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "single_identity_not_deletable",
+        ),
+        A::EmailConflictIdentityNotDeletable => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "email_conflict_identity_not_deletable",
+        ),
+        A::LinkedEmailNotVerified(_) => (StatusCode::UNPROCESSABLE_ENTITY, "email_not_confirmed"),
         A::OAuth(crate::auth::oauth::OAuthError::Invalid(_)) => {
             (StatusCode::BAD_REQUEST, "bad_oauth_callback")
         }

@@ -6,6 +6,7 @@ mod admin_users;
 pub(crate) mod error;
 mod factors;
 mod jwks;
+mod link;
 mod oauth;
 mod otp;
 mod session;
@@ -71,14 +72,8 @@ pub fn routes(state: AuthState) -> Router {
             delete(factors::admin_delete),
         )
         .route("/auth/v1/user", get(user::get).put(user::update))
-        .route(
-            "/auth/v1/user/identities/authorize",
-            get(user::manual_linking),
-        )
-        .route(
-            "/auth/v1/user/identities/{id}",
-            delete(user::manual_linking),
-        )
+        .route("/auth/v1/user/identities/authorize", get(link::authorize))
+        .route("/auth/v1/user/identities/{id}", delete(link::unlink))
         .route(
             "/auth/v1/admin/users",
             get(admin_users::list).post(admin_users::create),

@@ -31,6 +31,8 @@ pub(super) struct AuthorizeQuery {
     code_challenge: Option<String>,
     code_challenge_method: Option<String>,
     scopes: Option<String>,
+    /// A manual-linking ticket from `GET /user/identities/authorize` (see `link`).
+    link: Option<String>,
 }
 
 fn cookie(value: &str, max_age: u64, secure: bool) -> HeaderValue {
@@ -54,23 +56,42 @@ pub(super) async fn authorize(
     Query(query): Query<AuthorizeQuery>,
 ) -> Result<Response, AccountError> {
     let accounts = &state.accounts;
-    let name = query.provider.unwrap_or_default();
+    // A linking flow: everything but the scopes comes from the signed ticket.
+    let ticket = match query.link.as_deref().filter(|t| !t.is_empty()) {
+        Some(ticket) => {
+            accounts.require_manual_linking()?;
+            Some(accounts.oauth.open_ticket(ticket)?)
+        }
+        None => None,
+    };
+    let name = match &ticket {
+        Some(ticket) => ticket.p.clone(),
+        None => query.provider.unwrap_or_default(),
+    };
     let provider = accounts
         .oauth
         .providers
         .get(&name)
         .map_err(AccountError::UnsupportedProvider)?
         .clone();
-    let redirect_to = accounts
-        .settings
-        .redirect_target(query.redirect_to.as_deref());
-    let flow = match Pkce::from_request(query.code_challenge, query.code_challenge_method)? {
-        Some(pkce) => Some(
-            accounts
-                .create_flow_state(&pkce, &provider.name, OAUTH_METHOD, None, None)
-                .await?,
-        ),
-        None => None,
+    let (redirect_to, flow, link) = match ticket {
+        Some(ticket) => (ticket.r, ticket.f, Some(ticket.u)),
+        None => {
+            let redirect_to = accounts
+                .settings
+                .redirect_target(query.redirect_to.as_deref());
+            let flow = match Pkce::from_request(query.code_challenge, query.code_challenge_method)?
+            {
+                Some(pkce) => Some(
+                    accounts
+                        .create_flow_state(&pkce, &provider.name, OAUTH_METHOD, None, None)
+                        .await?
+                        .to_string(),
+                ),
+                None => None,
+            };
+            (redirect_to, flow, None)
+        }
     };
     let nonce = random_token()?;
     let expires = std::time::SystemTime::now()
@@ -80,9 +101,10 @@ pub(super) async fn authorize(
     let flow = FlowState {
         p: provider.name.clone(),
         r: redirect_to,
-        f: flow.map(|id| id.to_string()),
+        f: flow,
         n: nonce_hash(&nonce),
         e: expires,
+        l: link,
     };
     let signed = accounts.oauth.sign_state(&provider, &flow);
     let url = accounts
@@ -222,8 +244,24 @@ async fn callback_target(
         .exchange(&provider, &code, &flow.n)
         .await
         .map_err(|err| fail(err.into()))?;
+    // Manual linking: the identity joins the ticket's user (never found by email), who then
+    // signs in as at the end of any flow.
+    let linked_to = match flow.l.as_deref() {
+        Some(user) => {
+            let user_id: uuid::Uuid = user.parse().map_err(|_| fail(AccountError::UserNotFound))?;
+            accounts
+                .link_external(user_id, &external)
+                .await
+                .map_err(fail)?;
+            Some(user_id)
+        }
+        None => None,
+    };
     if let Some(flow_id) = flow.f.as_deref().and_then(|id| id.parse().ok()) {
-        let user_id = accounts.external_user_id(&external).await.map_err(fail)?;
+        let user_id = match linked_to {
+            Some(user_id) => user_id,
+            None => accounts.external_user_id(&external).await.map_err(fail)?,
+        };
         let code = accounts
             .issue_auth_code(flow_id, user_id)
             .await
@@ -231,10 +269,11 @@ async fn callback_target(
         let sep = if flow.r.contains('?') { '&' } else { '?' };
         return Ok(format!("{}{sep}code={}", flow.r, percent_encode(&code)));
     }
-    let session = accounts
-        .external_sign_in(client, &external)
-        .await
-        .map_err(fail)?;
+    let session = match linked_to {
+        Some(user_id) => accounts.start_oauth_session(client, user_id).await,
+        None => accounts.external_sign_in(client, &external).await,
+    }
+    .map_err(fail)?;
     let mut fragment = format!(
         "access_token={}&expires_at={}&expires_in={}",
         percent_encode(&session.access.token),

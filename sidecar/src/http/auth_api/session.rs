@@ -90,12 +90,16 @@ pub(super) struct TokenBody {
     provider: Option<String>,
     id_token: Option<String>,
     nonce: Option<String>,
+    /// `linkIdentity({provider, token})`: add the ID token's identity to the caller's user.
+    #[serde(default)]
+    link_identity: bool,
 }
 
 pub(super) async fn token(
     State(state): State<AuthState>,
     Query(query): Query<TokenQuery>,
     client: Client,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, AccountError> {
     let body: TokenBody = parse(&body)?;
@@ -126,6 +130,15 @@ pub(super) async fn token(
             state
                 .accounts
                 .exchange_auth_code(&client, &code, &verifier)
+                .await?
+        }
+        Some("id_token") if body.link_identity => {
+            let caller = caller(&headers, &state.verifier)?;
+            let provider = body.provider.unwrap_or_default();
+            let token = body.id_token.unwrap_or_default();
+            state
+                .accounts
+                .link_with_id_token(&client, &caller, &provider, &token, body.nonce.as_deref())
                 .await?
         }
         Some("id_token") => {

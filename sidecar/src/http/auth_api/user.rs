@@ -50,13 +50,3 @@ pub(super) async fn update(
         .await?;
     Ok(Json(user))
 }
-
-/// `GET /user/identities/authorize` and `DELETE /user/identities/{id}` (`linkIdentity`,
-/// `unlinkIdentity`): for a signed-in caller, GoTrue's answer while manual linking is off.
-pub(super) async fn manual_linking(
-    State(state): State<AuthState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, AccountError> {
-    caller(&headers, &state.verifier)?;
-    Err(AccountError::ManualLinkingDisabled)
-}
