@@ -38,7 +38,8 @@ psql "$db_url" -qX -v ON_ERROR_STOP=1 \
     -f "$js/fixtures_realtime.sql" \
     -f "$js/fixtures_storage.sql" \
     -f "$js/fixtures_select.sql" \
-    -f "$js/fixtures_mfa.sql"
+    -f "$js/fixtures_mfa.sql" \
+    -f "$js/fixtures_auth_link.sql"
 
 cargo build -q -p sluice-sidecar
 host_port=${admin_url#*@}
@@ -50,6 +51,7 @@ DATABASE_URL="postgres://authenticator:authenticator@$host_port/$db" SLUICE_JWT_
     SLUICE_AUTH_EXTERNAL_KEYCLOAK_SECRET=sluice-oidc-secret SLUICE_AUTH_EXTERNAL_KEYCLOAK_URL=http://127.0.0.1:$oidc_port \
     SLUICE_AUTH_EXTERNAL_OIDC2_ENABLED=true SLUICE_AUTH_EXTERNAL_OIDC2_CLIENT_ID=sluice2 \
     SLUICE_AUTH_EXTERNAL_OIDC2_SECRET=sluice2-oidc-secret SLUICE_AUTH_EXTERNAL_OIDC2_URL=http://127.0.0.1:$oidc_port \
+    SLUICE_AUTH_MANUAL_LINKING_ENABLED=true \
     SLUICE_DB_PLAN_ENABLED=true SLUICE_LISTEN=127.0.0.1:$port RUST_LOG=warn SLUICE_STORAGE_ROOT="$REPO/.sluice/js-test-storage" \
     "${CARGO_TARGET_DIR:-$REPO/target}/debug/sluice" serve &
 sidecar=$!
@@ -60,5 +62,6 @@ for _ in $(seq 100); do
 done
 
 cd "$js"
+SLUICE_JS_SIDECAR="${CARGO_TARGET_DIR:-$REPO/target}/debug/sluice" \
 SLUICE_URL=http://127.0.0.1:$port SLUICE_JWT_SECRET=$secret SLUICE_JS_DATABASE_URL=$db_url SLUICE_JS_OIDC_PORT=$oidc_port \
     node --test --test-concurrency=1 ./*.test.mjs

@@ -1,58 +1,16 @@
 // Sign-in through an OpenID Connect provider with @supabase/supabase-js, unmodified, against a real
-// provider this file starts (npm `oidc-provider`, its development login and consent pages): the
+// provider started by oidc_support.mjs (npm `oidc-provider`, its development login and consent pages): the
 // implicit flow (session in the fragment), PKCE (`exchangeCodeForSession`), a second provider
 // configuration with the same verified email linking a second identity to the same user,
 // `signInWithIdToken` with an ID token the provider issued, and the refusals (forged or unbound
 // state, foreign redirect_to, unknown provider). The sidecar runs with two providers on this
 // issuer, `keycloak` (client `sluice`) and `oidc2` (client `sluice2`) (scripts/js-test.sh).
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import Provider from 'oidc-provider';
 import { createClient } from '@supabase/supabase-js';
 import { anonKey, url } from './support.mjs';
-
-const port = Number(process.env.SLUICE_JS_OIDC_PORT);
-const issuer = `http://127.0.0.1:${port}`;
-const site = 'http://127.0.0.1:3000';
-const callback = `${url}/auth/v1/callback`;
-const emailOf = (login) => `${login}@oidc.test`;
-
-const provider = new Provider(issuer, {
-  clients: [
-    {
-      client_id: 'sluice',
-      client_secret: 'sluice-oidc-secret',
-      redirect_uris: [callback, `${site}/id-token`],
-      response_types: ['code'],
-      grant_types: ['authorization_code'],
-    },
-    {
-      client_id: 'sluice2',
-      client_secret: 'sluice2-oidc-secret',
-      redirect_uris: [callback],
-      response_types: ['code'],
-      grant_types: ['authorization_code'],
-    },
-  ],
-  // Any login name is an account whose email the provider has verified.
-  async findAccount(ctx, sub) {
-    return {
-      accountId: sub,
-      async claims() {
-        return { sub, email: emailOf(sub), email_verified: true, name: `User ${sub}` };
-      },
-    };
-  },
-  claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
-  // The claims in the ID token too, for signInWithIdToken.
-  conformIdTokenClaims: false,
-  cookies: { keys: ['sluice-js-test-cookie-key'] },
-  features: { devInteractions: { enabled: true } },
-});
-const server = createServer(provider.callback()).listen(port, '127.0.0.1');
-after(() => server.close());
+import { site, callback, issuer, emailOf, Jar, browse, fragmentOf } from './oidc_support.mjs';
 
 class NoWebSocket {
   constructor() {
@@ -64,67 +22,6 @@ const newClient = (flowType = 'implicit') =>
     auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false, flowType },
     realtime: { transport: NoWebSocket },
   });
-
-/** A browser's cookies, by host; paths are ignored (each flow runs one step at a time). */
-class Jar {
-  constructor() {
-    this.hosts = new Map();
-  }
-  header(target) {
-    const cookies = this.hosts.get(new URL(target).host) ?? new Map();
-    return [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-  }
-  take(target, response) {
-    const host = new URL(target).host;
-    const cookies = this.hosts.get(host) ?? new Map();
-    for (const line of response.headers.getSetCookie()) {
-      const [pair, ...attributes] = line.split(';');
-      const [name, value] = pair.split('=');
-      if (attributes.some((a) => /^\s*max-age=0\s*$/i.test(a)) || value === '') cookies.delete(name.trim());
-      else cookies.set(name.trim(), value.trim());
-    }
-    this.hosts.set(host, cookies);
-  }
-}
-
-/**
- * Follows `start` as a browser would (manual redirects, the jar's cookies), logging in as `login`
- * and consenting on the provider's pages, until the browser leaves for the site (returned as a
- * URL) or, with `stopAt`, reaches a URL starting with it (returned unfetched).
- */
-async function browse(start, jar, login, stopAt = null) {
-  let target = start;
-  let init = { method: 'GET' };
-  for (let i = 0; i < 25; i += 1) {
-    if (target.startsWith(site) || (stopAt && target.startsWith(stopAt))) return new URL(target);
-    const response = await fetch(target, {
-      ...init,
-      redirect: 'manual',
-      headers: { ...(init.headers ?? {}), cookie: jar.header(target) },
-    });
-    jar.take(target, response);
-    if (response.status >= 300 && response.status < 400) {
-      target = new URL(response.headers.get('location'), target).href;
-      init = { method: 'GET' };
-      continue;
-    }
-    const body = await response.text();
-    const prompt = /name="prompt" value="(\w+)"/.exec(body)?.[1];
-    if (response.status === 200 && new URL(target).pathname.startsWith('/interaction/') && prompt) {
-      const form = prompt === 'login' ? { prompt, login, password: 'any' } : { prompt };
-      init = {
-        method: 'POST',
-        body: new URLSearchParams(form).toString(),
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      };
-      continue;
-    }
-    throw new Error(`${target} answered ${response.status}: ${body.slice(0, 300)}`);
-  }
-  throw new Error('too many redirects');
-}
-
-const fragmentOf = (location) => new URLSearchParams(location.hash.slice(1));
 
 test('implicit flow: the session arrives in the fragment; the same account signs in as the same user', async () => {
   const login = `ann-${randomUUID().slice(0, 8)}`;
