@@ -24,8 +24,8 @@ pub enum AccountError {
     #[error("Provider (issuer {0:?}) is not enabled")]
     ProviderDisabled(&'static str),
     /// Linking or unlinking identities by hand (`linkIdentity`, `unlinkIdentity`): GoTrue's answer
-    /// while `GOTRUE_SECURITY_MANUAL_LINKING_ENABLED` is off, its default; Sluice links only by
-    /// verified email.
+    /// while manual linking is off (`SLUICE_AUTH_MANUAL_LINKING_ENABLED`, GoTrue's
+    /// `GOTRUE_SECURITY_MANUAL_LINKING_ENABLED`), its default.
     #[error("Manual linking is disabled")]
     ManualLinkingDisabled,
     /// `linkIdentity` of an identity that is already linked, to this user or another one.

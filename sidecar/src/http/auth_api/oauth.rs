@@ -8,6 +8,8 @@
 //! is not signed, expired or not the cookie's (to the site URL with `error=invalid_request`,
 //! `error_code=bad_oauth_state`), trades the code, finds or creates the user, and sends the browser
 //! to `redirect_to`: with `?code=` (PKCE) or with the session in the fragment (implicit).
+//! `/authorize?link=<ticket>` starts a manual-linking flow (see `link`): the state then names the
+//! user, and `/callback` adds the identity to that user instead of finding one.
 
 use axum::extract::{Query, State};
 use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
@@ -248,6 +250,7 @@ async fn callback_target(
     // signs in as at the end of any flow.
     let linked_to = match flow.l.as_deref() {
         Some(user) => {
+            accounts.require_manual_linking().map_err(fail)?;
             let user_id: uuid::Uuid = user.parse().map_err(|_| fail(AccountError::UserNotFound))?;
             accounts
                 .link_external(user_id, &external)
