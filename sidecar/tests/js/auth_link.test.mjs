@@ -172,6 +172,17 @@ test('linkIdentity with an ID token; an identity already linked (to this user or
   assert.equal(foreign.error?.code, 'identity_not_found');
   const { data: bobAfter } = await bob.supabase.auth.getUser();
   assert.equal(bobAfter.user.email, bob.email);
+  // Ann unlinks her email identity: no identity left has her address, so, as in GoTrue, her email
+  // becomes the linked identity's (verified by the provider) and she stays confirmed.
+  await ann.supabase.auth.setSession(data.session);
+  const emailIdentity = data.user.identities.find((identity) => identity.provider === 'email');
+  const unlinked = await ann.supabase.auth.unlinkIdentity(emailIdentity);
+  assert.equal(unlinked.error, null);
+  const { data: annAfter } = await ann.supabase.auth.getUser();
+  assert.equal(annAfter.user.email, emailOf(login));
+  assert.ok(annAfter.user.email_confirmed_at);
+  assert.deepEqual(providersOf(annAfter.user.identities), ['keycloak']);
+  assert.deepEqual(annAfter.user.app_metadata.providers, ['keycloak']);
   // A bad ID token links nothing.
   const forged = await bob.supabase.auth.linkIdentity({ provider: 'keycloak', token: `${token}x`, nonce });
   assert.equal(forged.error?.status, 400);
