@@ -135,6 +135,11 @@ pub struct AuthArgs {
     #[arg(long, env = "SLUICE_AUTH_ANONYMOUS_USERS")]
     pub auth_anonymous_users: bool,
 
+    /// A password change (`PUT /user`) from a session older than a day needs the nonce of
+    /// `GET /reauthenticate` (GoTrue's GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION).
+    #[arg(long, env = "SLUICE_AUTH_SECURE_PASSWORD_CHANGE")]
+    pub auth_secure_password_change: bool,
+
     /// Who texts phone codes: `outbox` (the log and the table auth.sms_outbox) or `twilio`
     /// (Twilio's Messages API, with the SLUICE_AUTH_SMS_TWILIO_* settings).
     #[arg(long, env = "SLUICE_AUTH_SMS_PROVIDER", default_value = "outbox",
@@ -202,6 +207,8 @@ pub struct AuthSettings {
     /// Validity of magic links and email and phone codes.
     pub otp_expiry: Duration,
     pub anonymous_users: bool,
+    /// `SLUICE_AUTH_SECURE_PASSWORD_CHANGE`.
+    pub secure_password_change: bool,
     pub sms: SmsSettings,
     /// The custom access token hook (`hooks`), when configured.
     pub access_token_hook: Option<AccessTokenHook>,
@@ -238,6 +245,7 @@ impl Default for AuthSettings {
             per_email: Limit { limit: 10, window },
             otp_expiry: Duration::from_secs(3600),
             anonymous_users: false,
+            secure_password_change: false,
             sms: SmsSettings::default(),
             access_token_hook: None,
         }
@@ -307,6 +315,7 @@ impl From<&AuthArgs> for AuthSettings {
             },
             otp_expiry: Duration::from_secs(args.auth_otp_expiry),
             anonymous_users: args.auth_anonymous_users,
+            secure_password_change: args.auth_secure_password_change,
             sms: SmsSettings {
                 provider: match args.auth_sms_provider.as_str() {
                     "twilio" => SmsProvider::Twilio {
