@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::flow_state::{constant_time_eq, Pkce};
 use super::mailer::Mail;
-use super::session::Session;
+use super::session::{Session, SignedUp};
 use super::store::StoreError;
 use super::store_otp;
 use super::tokens::{random_token, token_hash, IssueError};
@@ -326,14 +326,15 @@ impl Accounts {
         Ok(self.sms.send(&self.pool, phone, &body).await?)
     }
 
-    /// `POST /signup` with a phone: the user, unconfirmed until the texted code is verified.
+    /// `POST /signup` with a phone: the user, unconfirmed until the texted code is verified; with
+    /// autoconfirm (GoTrue's SMS autoconfirm), confirmed at once and signed in, nothing texted.
     pub async fn sign_up_phone(
         &self,
         client: &Client,
         phone: &str,
         password: &str,
         data: Option<Value>,
-    ) -> Result<Value, AccountError> {
+    ) -> Result<SignedUp, AccountError> {
         if self.settings.disable_signup {
             return Err(AccountError::SignupDisabled);
         }
@@ -347,10 +348,19 @@ impl Accounts {
         let user = self
             .create_user(&Contact::Phone(phone.clone()), data, Some(&hash), false)
             .await?;
-        self.text_code(user_id_of(&user)?, &phone).await?;
-        Ok(store_otp::user_by_contact(&self.pool, None, Some(&phone))
-            .await?
-            .unwrap_or(user))
+        let user_id = user_id_of(&user)?;
+        if self.settings.autoconfirm {
+            super::store_flow::set_phone(&self.pool, user_id, &phone).await?;
+            return Ok(SignedUp::Session(
+                self.start(client, user_id, "password").await?,
+            ));
+        }
+        self.text_code(user_id, &phone).await?;
+        Ok(SignedUp::AwaitingConfirmation(
+            store_otp::user_by_contact(&self.pool, None, Some(&phone))
+                .await?
+                .unwrap_or(user),
+        ))
     }
 
     /// grant_type=password with a phone. An unconfirmed phone is `phone_not_confirmed`; a
