@@ -116,6 +116,47 @@ test('resend: a new signup code replaces the old link, once; nothing pending ans
   assert.equal(badPhone.error?.message, 'Invalid phone number format (E.164 required)');
 });
 
+test('resend: email_change and sms send new codes, the old ones stop working', async () => {
+  // A pending email change: the link goes to the new address; a resent one replaces it.
+  const { email, client } = await signedIn();
+  const newEmail = `moved-${randomUUID()}@example.com`;
+  const asked = await client.auth.updateUser({ email: newEmail });
+  assert.equal(asked.error, null);
+  assert.equal(asked.data.user.new_email, newEmail);
+  const [first] = mails(newEmail, 'email_change');
+  assert.equal((await newClient().auth.resend({ type: 'email_change', email })).error, null);
+  const all = mails(newEmail, 'email_change');
+  assert.equal(all.length, 2);
+  const token = (mail) => new URL(mail.link).searchParams.get('token');
+  const stale = await newClient().auth.verifyOtp({ token_hash: sha256(token(first)), type: 'email_change' });
+  assert.equal(stale.error?.code, 'otp_expired');
+  const moved = await newClient().auth.verifyOtp({ token_hash: sha256(token(all[0])), type: 'email_change' });
+  assert.equal(moved.error, null);
+  assert.equal(moved.data.user.email, newEmail);
+
+  // An unconfirmed phone sign-up: resend({type: 'sms'}) texts a new code.
+  const phone = randomPhone();
+  const signedUp = await newClient().auth.signUp({ phone: `+${phone}`, password: 'phone-password' });
+  assert.equal(signedUp.error, null);
+  assert.equal('phone_confirmed_at' in signedUp.data.user, false);
+  const firstCode = texts(phone)[0].match(/\d{6}/)[0];
+  const resent = await newClient().auth.resend({ type: 'sms', phone });
+  assert.equal(resent.error, null);
+  assert.ok(resent.data.messageId, 'the message id of the text');
+  assert.equal(texts(phone).length, 2);
+  const secondCode = texts(phone)[0].match(/\d{6}/)[0];
+  if (firstCode !== secondCode) {
+    const old = await newClient().auth.verifyOtp({ phone, token: firstCode, type: 'sms' });
+    assert.equal(old.error?.code, 'otp_expired');
+  }
+  const { data, error } = await newClient().auth.verifyOtp({ phone, token: secondCode, type: 'sms' });
+  assert.equal(error, null);
+  assert.ok(data.user.phone_confirmed_at);
+  // Confirmed now: nothing more is sent.
+  assert.equal((await newClient().auth.resend({ type: 'sms', phone })).error, null);
+  assert.equal(texts(phone).length, 2);
+});
+
 test('resend is rate limited per address like sign-in', async () => {
   const email = `limited-${randomUUID()}@example.com`;
   const supabase = newClient();
