@@ -58,6 +58,9 @@ trap cleanup EXIT
 # start <gotrue port> <sidecar port> [VAR=value...]: one sidecar standing in for one GoTrue server.
 # As the suite's GoTrue servers, SMS goes through Twilio with credentials that do not work (here: an
 # API address nothing listens on), so sending a text fails ("pkce flow fails with invalid sms provider").
+# http://localhost:9999/ is an allowed redirect besides the suite's config.toml: GoTrueApi.test.ts's
+# generateLink tests expect redirect_to=http://localhost:9999/welcome in the link, which GoTrue's own
+# check (the site URL's host, a loopback IP, or the allow list) would refuse under that config too.
 start() {
     local gotrue=$1 port=$2
     shift 2
@@ -66,7 +69,7 @@ start() {
         SLUICE_NO_JOBS=true SLUICE_NO_WEBHOOKS=true SLUICE_STORAGE_ROOT="$work/storage-$port" \
         SLUICE_AUTH_EXTERNAL_URL="http://localhost:$gotrue" \
         SLUICE_AUTH_SITE_URL=http://127.0.0.1:3000 \
-        SLUICE_AUTH_ADDITIONAL_REDIRECT_URLS=https://127.0.0.1:3000 \
+        SLUICE_AUTH_ADDITIONAL_REDIRECT_URLS=https://127.0.0.1:3000,http://localhost:9999/ \
         SLUICE_AUTH_JWT_EXPIRY=3600 SLUICE_AUTH_PASSWORD_MIN_LENGTH=6 \
         SLUICE_AUTH_REFRESH_REUSE_INTERVAL=10 \
         SLUICE_AUTH_RATE_LIMIT_IP=100000 SLUICE_AUTH_RATE_LIMIT_EMAIL=1000 \

@@ -45,8 +45,12 @@ cargo build -q -p sluice-sidecar
 host_port=${admin_url#*@}
 host_port=${host_port%%/*}
 # auth_otp.test.mjs: anonymous sign-ins on, a test phone number with a fixed code, mailed links to here.
+# auth_flows.test.mjs: secure password change on, a second test number. The auth tests together sign
+# in more than 30 times from 127.0.0.1 within the 300 s window, so the per-address limit is raised
+# (as scripts/authjs-test.sh does); the per-email limit (10) stays, and auth_flows.test.mjs tests it.
 DATABASE_URL="postgres://authenticator:authenticator@$host_port/$db" SLUICE_JWT_SECRET=$secret \
-    SLUICE_AUTH_ANONYMOUS_USERS=true SLUICE_AUTH_SMS_TEST_OTP=15550001111=123456 SLUICE_AUTH_EXTERNAL_URL=http://127.0.0.1:$port \
+    SLUICE_AUTH_ANONYMOUS_USERS=true SLUICE_AUTH_SMS_TEST_OTP=15550001111=123456,15550002222=654321 \
+    SLUICE_AUTH_SECURE_PASSWORD_CHANGE=true SLUICE_AUTH_RATE_LIMIT_IP=1000 SLUICE_AUTH_EXTERNAL_URL=http://127.0.0.1:$port \
     SLUICE_AUTH_EXTERNAL_KEYCLOAK_ENABLED=true SLUICE_AUTH_EXTERNAL_KEYCLOAK_CLIENT_ID=sluice \
     SLUICE_AUTH_EXTERNAL_KEYCLOAK_SECRET=sluice-oidc-secret SLUICE_AUTH_EXTERNAL_KEYCLOAK_URL=http://127.0.0.1:$oidc_port \
     SLUICE_AUTH_EXTERNAL_OIDC2_ENABLED=true SLUICE_AUTH_EXTERNAL_OIDC2_CLIENT_ID=sluice2 \

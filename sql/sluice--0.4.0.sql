@@ -138,7 +138,7 @@ SELECT pg_catalog.pg_extension_config_dump('sluice.history_entries', '');
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:71
+-- extension/src/lib.rs:78
 -- Sluice storage: the metadata of files, guarded by RLS, with Supabase Storage's tables and helpers.
 --
 -- Access model. The bytes live in a backend (a directory or an S3 bucket) that only the sidecar
@@ -304,7 +304,43 @@ GRANT EXECUTE ON FUNCTION storage.sluice_bucket_rules(text), storage.sluice_publ
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:73
+-- extension/src/request.rs:77
+
+CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, statement_timeout text, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'run_request_wrapper';
+COMMENT ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) IS 'Runs one sidecar request: settings, role and statement in one call (for authenticator only).';
+REVOKE ALL ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) TO authenticator;
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/lib.rs:75
+-- sluice.raise_error: raises an ERROR with the given SQLSTATE, message, detail and hint (NULL: none).
+-- The sidecar's generated SQL calls it for the guards PostgREST checks after a statement ("exactly one
+-- row" for a single-object write, `Prefer: max-affected`), so that the statement itself fails with a code
+-- of its own and its write is undone: no cast error provoked, no message text read back. It returns
+-- text only so that it can stand in any expression (`sluice.raise_error(...)::int8`); it never returns.
+CREATE FUNCTION sluice.raise_error(error_code text, error_message text, error_detail text DEFAULT NULL, error_hint text DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF error_detail IS NULL AND error_hint IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message;
+    ELSIF error_hint IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail;
+    ELSIF error_detail IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, HINT = error_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail, HINT = error_hint;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION sluice.raise_error(text, text, text, text) IS 'Raises an ERROR with this SQLSTATE, message, detail and hint (the sidecar''s request guards).';
+-- The request roles run the generated SQL; raising an error of one's choosing grants nothing.
+REVOKE ALL ON FUNCTION sluice.raise_error(text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sluice.raise_error(text, text, text, text) TO anon, authenticated, service_role;
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/lib.rs:80
 -- requires:
 --   storage
 
@@ -330,42 +366,6 @@ REVOKE ALL ON storage.sluice_multipart_uploads FROM PUBLIC;
 GRANT USAGE ON SCHEMA storage TO authenticator;
 GRANT SELECT, INSERT, UPDATE (touched_at), DELETE ON storage.sluice_multipart_uploads TO authenticator;
 SELECT pg_catalog.pg_extension_config_dump('storage.sluice_multipart_uploads', '');
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/request.rs:77
-
-CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, statement_timeout text, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'run_request_wrapper';
-COMMENT ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) IS 'Runs one sidecar request: settings, role and statement in one call (for authenticator only).';
-REVOKE ALL ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) TO authenticator;
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/lib.rs:68
--- sluice.raise_error: raises an ERROR with the given SQLSTATE, message, detail and hint (NULL: none).
--- The sidecar's generated SQL calls it for the guards PostgREST checks after a statement ("exactly one
--- row" for a single-object write, `Prefer: max-affected`), so that the statement itself fails with a code
--- of its own and its write is undone: no cast error provoked, no message text read back. It returns
--- text only so that it can stand in any expression (`sluice.raise_error(...)::int8`); it never returns.
-CREATE FUNCTION sluice.raise_error(error_code text, error_message text, error_detail text DEFAULT NULL, error_hint text DEFAULT NULL)
-RETURNS text LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-    IF error_detail IS NULL AND error_hint IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message;
-    ELSIF error_hint IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail;
-    ELSIF error_detail IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, HINT = error_hint;
-    ELSE
-        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail, HINT = error_hint;
-    END IF;
-END
-$$;
-COMMENT ON FUNCTION sluice.raise_error(text, text, text, text) IS 'Raises an ERROR with this SQLSTATE, message, detail and hint (the sidecar''s request guards).';
--- The request roles run the generated SQL; raising an error of one's choosing grants nothing.
-REVOKE ALL ON FUNCTION sluice.raise_error(text, text, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION sluice.raise_error(text, text, text, text) TO anon, authenticated, service_role;
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -436,7 +436,7 @@ AS 'MODULE_PATHNAME', 'restore_version_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:93
+-- extension/src/lib.rs:100
 -- sluice::version
 CREATE  FUNCTION "version"() RETURNS TEXT /* & '_ str */
 IMMUTABLE STRICT PARALLEL SAFE
@@ -941,7 +941,264 @@ TO authenticator;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:79
+-- extension/src/lib.rs:68
+-- requires:
+--   auth_tables
+
+-- Sluice auth, MFA with TOTP (GoTrue's /factors): factors, their challenges, and the methods each
+-- session was authenticated with (its `amr`). Same access model as auth_tables.sql: the tables are
+-- granted to nobody, the sidecar reaches them through the SECURITY DEFINER functions below, which
+-- only `authenticator` may execute; none of them is tracked by the change log (a factor holds the
+-- TOTP secret, which the server must keep in the clear to compute codes).
+
+CREATE TABLE auth.mfa_factors (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
+    friendly_name text,
+    factor_type text NOT NULL DEFAULT 'totp' CHECK (factor_type = 'totp'),
+    status text NOT NULL DEFAULT 'unverified' CHECK (status IN ('unverified', 'verified')),
+    -- Base32, as in the otpauth:// URI.
+    secret text NOT NULL,
+    -- The TOTP time step of the last code accepted: a code (and any older one) is used up.
+    last_used_step bigint,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX mfa_factors_user_id_idx ON auth.mfa_factors (user_id);
+CREATE UNIQUE INDEX mfa_factors_user_friendly_name_key
+    ON auth.mfa_factors (user_id, friendly_name) WHERE friendly_name <> '';
+
+CREATE TABLE auth.mfa_challenges (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    factor_id uuid NOT NULL REFERENCES auth.mfa_factors (id) ON DELETE CASCADE,
+    ip text,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX mfa_challenges_factor_id_idx ON auth.mfa_challenges (factor_id);
+
+-- How each session was authenticated, beyond its first method (`password`, `otp`...): GoTrue's
+-- `amr` claim entries, kept so a refreshed token of an aal2 session still says `totp`.
+CREATE TABLE auth.mfa_amr_claims (
+    session_id uuid NOT NULL REFERENCES auth.sessions (id) ON DELETE CASCADE,
+    authentication_method text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (session_id, authentication_method)
+);
+
+SELECT pg_catalog.pg_extension_config_dump('auth.mfa_factors', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.mfa_challenges', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.mfa_amr_claims', '');
+
+-- A factor as GoTrue returns it (no secret).
+CREATE FUNCTION auth.sluice_factor_json(f auth.mfa_factors)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object(
+        'id', f.id,
+        'friendly_name', coalesce(f.friendly_name, ''),
+        'factor_type', f.factor_type,
+        'status', f.status,
+        'created_at', f.created_at,
+        'updated_at', f.updated_at)
+$$;
+
+-- A user's factors, oldest first (`factors` of GoTrue's user JSON).
+CREATE FUNCTION auth.sluice_mfa_factors(p_user_id uuid)
+RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(jsonb_agg(auth.sluice_factor_json(f) ORDER BY f.created_at, f.id), '[]')
+    FROM auth.mfa_factors AS f WHERE f.user_id = p_user_id
+$$;
+
+-- Enrolls a new, unverified TOTP factor. {"error": code} when the name is taken or the user has
+-- `max_factors` already; unverified factors older than a day are dropped first (abandoned
+-- enrollments, as GoTrue's cleanup does).
+CREATE FUNCTION auth.sluice_mfa_enroll(p_user_id uuid, p_friendly_name text, p_secret text, p_max_factors int)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f auth.mfa_factors;
+BEGIN
+    PERFORM 1 FROM auth.users WHERE id = p_user_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'user_not_found');
+    END IF;
+    DELETE FROM auth.mfa_factors
+    WHERE user_id = p_user_id AND status = 'unverified' AND created_at < now() - interval '1 day';
+    IF (SELECT count(*) FROM auth.mfa_factors WHERE user_id = p_user_id) >= p_max_factors THEN
+        RETURN jsonb_build_object('error', 'too_many_enrolled_mfa_factors');
+    END IF;
+    IF p_friendly_name <> '' AND EXISTS (
+        SELECT 1 FROM auth.mfa_factors WHERE user_id = p_user_id AND friendly_name = p_friendly_name
+    ) THEN
+        RETURN jsonb_build_object('error', 'mfa_factor_name_conflict');
+    END IF;
+    INSERT INTO auth.mfa_factors (user_id, friendly_name, secret)
+    VALUES (p_user_id, nullif(p_friendly_name, ''), p_secret)
+    RETURNING * INTO f;
+    RETURN auth.sluice_factor_json(f);
+END
+$$;
+
+-- Opens a challenge on the user's factor; NULL when the user has no such factor.
+CREATE FUNCTION auth.sluice_mfa_challenge(p_user_id uuid, p_factor_id uuid, p_ip text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c auth.mfa_challenges;
+BEGIN
+    PERFORM 1 FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO auth.mfa_challenges (factor_id, ip) VALUES (p_factor_id, p_ip) RETURNING * INTO c;
+    RETURN jsonb_build_object('id', c.id, 'created_at', extract(epoch FROM c.created_at)::bigint);
+END
+$$;
+
+-- What checking a code needs: the factor's secret and last used step, and the challenge's age.
+-- {"error": code} when the factor or the challenge is not the user's.
+CREATE FUNCTION auth.sluice_mfa_for_verify(p_user_id uuid, p_factor_id uuid, p_challenge_id uuid)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f auth.mfa_factors;
+    c auth.mfa_challenges;
+BEGIN
+    SELECT * INTO f FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'mfa_factor_not_found');
+    END IF;
+    SELECT * INTO c FROM auth.mfa_challenges WHERE id = p_challenge_id AND factor_id = p_factor_id;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'mfa_challenge_not_found');
+    END IF;
+    RETURN jsonb_build_object(
+        'secret', f.secret,
+        'last_used_step', f.last_used_step,
+        'challenge_age', extract(epoch FROM now() - c.created_at),
+        'challenge_ip', c.ip);
+END
+$$;
+
+-- A code checked by the sidecar: uses up the challenge and the code's time step (single use: a
+-- step not after the last used one is refused), verifies the factor, raises the session to aal2,
+-- records its methods (those of `p_amr`, the caller's token's, at their times; then `totp`), and swaps its refresh tokens for `p_refresh_hash`.
+-- Returns {"user", "amr"} or {"error": code}.
+CREATE FUNCTION auth.sluice_mfa_verified(p_user_id uuid, p_factor_id uuid, p_challenge_id uuid,
+                                         p_step bigint, p_session_id uuid, p_amr jsonb,
+                                         p_refresh_hash text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    u auth.users;
+BEGIN
+    DELETE FROM auth.mfa_challenges WHERE id = p_challenge_id AND factor_id = p_factor_id;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'mfa_challenge_not_found');
+    END IF;
+    UPDATE auth.mfa_factors
+    SET status = 'verified', last_used_step = p_step, updated_at = now()
+    WHERE id = p_factor_id AND user_id = p_user_id
+      AND (last_used_step IS NULL OR last_used_step < p_step);
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'mfa_verification_failed');
+    END IF;
+    UPDATE auth.sessions SET aal = 'aal2', updated_at = now(), refreshed_at = now()
+    WHERE id = p_session_id AND user_id = p_user_id;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('error', 'session_not_found');
+    END IF;
+    INSERT INTO auth.mfa_amr_claims (session_id, authentication_method, created_at)
+    SELECT p_session_id, e->>'method', to_timestamp((e->>'timestamp')::double precision)
+    FROM jsonb_array_elements(p_amr) AS e
+    WHERE e->>'method' NOT IN ('totp', 'token_refresh') AND e->>'timestamp' ~ '^[0-9]+$'
+    ON CONFLICT DO NOTHING;
+    INSERT INTO auth.mfa_amr_claims (session_id, authentication_method)
+    VALUES (p_session_id, 'totp')
+    ON CONFLICT (session_id, authentication_method) DO UPDATE SET created_at = now();
+    UPDATE auth.refresh_tokens SET revoked_at = now()
+    WHERE session_id = p_session_id AND revoked_at IS NULL;
+    INSERT INTO auth.refresh_tokens (token_hash, session_id, user_id)
+    VALUES (p_refresh_hash, p_session_id, p_user_id);
+    SELECT * INTO u FROM auth.users WHERE id = p_user_id;
+    RETURN jsonb_build_object('user', auth.sluice_user_json(u),
+                              'amr', auth.sluice_session_amr(p_session_id));
+END
+$$;
+
+-- A session's `amr`: its methods, newest first, as [{"method", "timestamp"}].
+CREATE FUNCTION auth.sluice_session_amr(p_session_id uuid)
+RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'method', a.authentication_method,
+               'timestamp', extract(epoch FROM a.created_at)::bigint)
+           ORDER BY a.created_at DESC, a.authentication_method), '[]')
+    FROM auth.mfa_amr_claims AS a WHERE a.session_id = p_session_id
+$$;
+
+-- Removes the user's factor; its JSON, or NULL when there was none. With no verified factor left,
+-- the user's sessions fall back to aal1.
+CREATE FUNCTION auth.sluice_mfa_unenroll(p_user_id uuid, p_factor_id uuid)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f auth.mfa_factors;
+BEGIN
+    DELETE FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id RETURNING * INTO f;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM auth.mfa_factors WHERE user_id = p_user_id AND status = 'verified') THEN
+        UPDATE auth.sessions SET aal = 'aal1' WHERE user_id = p_user_id AND aal = 'aal2';
+    END IF;
+    RETURN auth.sluice_factor_json(f);
+END
+$$;
+
+DO $grants$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure FROM pg_proc AS p
+        WHERE p.pronamespace = 'auth'::regnamespace
+          AND (p.proname LIKE 'sluice\_mfa\_%' OR p.proname IN ('sluice_factor_json', 'sluice_session_amr'))
+    LOOP
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END
+$grants$;
+GRANT EXECUTE ON FUNCTION
+    auth.sluice_mfa_factors(uuid),
+    auth.sluice_mfa_enroll(uuid, text, text, int),
+    auth.sluice_mfa_challenge(uuid, uuid, text),
+    auth.sluice_mfa_for_verify(uuid, uuid, uuid),
+    auth.sluice_mfa_verified(uuid, uuid, uuid, bigint, uuid, jsonb, text),
+    auth.sluice_session_amr(uuid),
+    auth.sluice_mfa_unenroll(uuid, uuid)
+TO authenticator;
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/lib.rs:86
 -- requires:
 --   registry::enable_realtime
 --   auth_tables
@@ -1403,6 +1660,363 @@ GRANT EXECUTE ON FUNCTION
     sluice.rotate_webhook_secret(text, text, interval),
     sluice.prune_webhook_deliveries(interval)
 TO service_role;
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/lib.rs:93
+-- requires:
+--   webhooks
+--   auth_tables
+
+-- Scheduled jobs (issue 12), in pg_cron's shape: sluice.schedule / unschedule / alter_job, sluice.jobs and
+-- sluice.job_runs with pg_cron's column names. The sidecars run them: each tick of a job is claimed in
+-- Postgres by a unique (jobid, scheduled_time), so it runs once however many sidecars run; a job's command
+-- runs as the role that scheduled it (`username`), with SET ROLE from the sidecar's login, so never as a
+-- superuser that role is not.
+--
+-- Schedules: five cron fields ('*/5 * * * *'), a shortcut (@yearly, @annually, @monthly, @weekly, @daily,
+-- @midnight, @hourly), or an interval of 1 to 59 seconds ('30 seconds'). Times are UTC unless the job
+-- names a time zone.
+
+CREATE TABLE sluice.jobs (
+    jobid bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    jobname text NOT NULL UNIQUE CHECK (length(jobname) BETWEEN 1 AND 200),
+    schedule text NOT NULL,
+    command text NOT NULL,
+    username text NOT NULL DEFAULT current_user,
+    active boolean NOT NULL DEFAULT true,
+    timezone text,
+    timeout interval NOT NULL DEFAULT '5 min' CHECK (timeout > '0'),
+    -- A failed run is tried again this many times, `retry_delay` apart.
+    max_retries int NOT NULL DEFAULT 0 CHECK (max_retries BETWEEN 0 AND 100),
+    retry_delay interval NOT NULL DEFAULT '10 s' CHECK (retry_delay >= '0'),
+    -- The latest tick claimed: ticks up to it never run again (a restart runs a missed tick once).
+    last_tick timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- One row per run (a retry is a run of the same tick with the next attempt).
+CREATE TABLE sluice.job_runs (
+    runid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    jobid bigint NOT NULL REFERENCES sluice.jobs (jobid) ON DELETE CASCADE,
+    scheduled_time timestamptz NOT NULL,
+    attempt int NOT NULL DEFAULT 1,
+    status text NOT NULL CHECK (status IN ('starting', 'running', 'succeeded', 'failed')),
+    return_message text,
+    rows_affected bigint,
+    username text NOT NULL,
+    command text NOT NULL,
+    runner text,
+    start_time timestamptz,
+    end_time timestamptz,
+    UNIQUE (jobid, scheduled_time, attempt)
+);
+CREATE INDEX job_runs_start_time_idx ON sluice.job_runs (start_time);
+CREATE INDEX job_runs_running_idx ON sluice.job_runs (jobid) WHERE status IN ('starting', 'running');
+
+-- A schedule the sidecar can read: checked here by shape (the sidecar's cron parser checks the fields,
+-- and logs a failed run for a schedule it cannot read).
+CREATE FUNCTION sluice.checked_schedule(schedule text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    trimmed text := btrim(schedule);
+    seconds int;
+BEGIN
+    IF trimmed ~* '^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$' THEN
+        RETURN lower(trimmed);
+    END IF;
+    IF trimmed ~* '^[0-9]+ *(s|sec|secs|second|seconds)$' THEN
+        seconds := substring(trimmed FROM '^[0-9]+')::int;
+        IF seconds BETWEEN 1 AND 59 THEN
+            RETURN seconds || ' seconds';
+        END IF;
+    END IF;
+    IF trimmed ~ '^[^[:space:]]+([[:space:]]+[^[:space:]]+){4}$' THEN
+        RETURN regexp_replace(trimmed, '[[:space:]]+', ' ', 'g');
+    END IF;
+    RAISE EXCEPTION 'invalid schedule: %', coalesce(quote_literal(schedule), 'NULL') USING ERRCODE = '22023',
+        HINT = 'Five cron fields (''*/5 * * * *''), @hourly-style shortcuts, or ''N seconds'' with N from 1 to 59.';
+END
+$$;
+
+CREATE FUNCTION sluice.checked_timezone(timezone text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF timezone IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = timezone) THEN
+        RAISE EXCEPTION 'unknown time zone: %', quote_literal(timezone) USING ERRCODE = '22023',
+            HINT = 'Name one of pg_timezone_names, e.g. ''Europe/Berlin''; leave it out for UTC.';
+    END IF;
+    RETURN timezone;
+END
+$$;
+
+-- Who a job runs as: the role scheduling it, or a role it is a member of (superusers: any role).
+CREATE FUNCTION sluice.jobs_check_username()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.username IS DISTINCT FROM current_user AND NOT pg_has_role(current_user, NEW.username, 'MEMBER') THEN
+        RAISE EXCEPTION 'role % may not schedule a job to run as %', current_user, NEW.username
+            USING ERRCODE = '42501';
+    END IF;
+    NEW.schedule := sluice.checked_schedule(NEW.schedule);
+    NEW.timezone := sluice.checked_timezone(NEW.timezone);
+    NEW.updated_at := now();
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER jobs_check_username BEFORE INSERT OR UPDATE ON sluice.jobs
+    FOR EACH ROW EXECUTE FUNCTION sluice.jobs_check_username();
+
+-- A role sees and manages its own jobs (service_role: all, as it bypasses RLS); the sidecar's login reads
+-- all of them to run them.
+ALTER TABLE sluice.jobs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY jobs_own ON sluice.jobs USING (username = current_user);
+CREATE POLICY jobs_runner ON sluice.jobs FOR SELECT TO authenticator USING (true);
+ALTER TABLE sluice.job_runs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY job_runs_own ON sluice.job_runs FOR SELECT USING (username = current_user);
+CREATE POLICY job_runs_runner ON sluice.job_runs TO authenticator USING (true);
+
+REVOKE ALL ON sluice.jobs, sluice.job_runs FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON sluice.jobs TO service_role;
+GRANT SELECT ON sluice.job_runs TO service_role;
+GRANT SELECT ON sluice.jobs TO authenticator;
+GRANT SELECT, UPDATE (status, return_message, rows_affected, start_time, end_time) ON sluice.job_runs TO authenticator;
+
+-- Backups keep the user's jobs and their runs; the built-in maintenance job is made by CREATE EXTENSION.
+SELECT pg_catalog.pg_extension_config_dump('sluice.jobs', $$WHERE jobname <> 'sluice-maintenance'$$);
+SELECT pg_catalog.pg_extension_config_dump('sluice.jobs_jobid_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('sluice.job_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('sluice.job_runs_runid_seq', '');
+
+-- pg_cron's cron.schedule: creates the job, or changes the schedule and command of the caller's job of
+-- that name. Returns its jobid.
+CREATE FUNCTION sluice.schedule(job_name text, schedule text, command text)
+RETURNS bigint
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO sluice.jobs AS j (jobname, schedule, command)
+    VALUES (job_name, schedule, command)
+    ON CONFLICT (jobname) DO UPDATE SET schedule = EXCLUDED.schedule, command = EXCLUDED.command
+    RETURNING j.jobid
+$$;
+COMMENT ON FUNCTION sluice.schedule(text, text, text) IS 'Schedules a named job (an upsert on its name, as pg_cron''s cron.schedule); returns its jobid.';
+
+-- The same with the optional settings: a time zone, a timeout, retries, and (for a role that is a member
+-- of it, or a superuser) the role the job runs as.
+CREATE FUNCTION sluice.schedule(job_name text, schedule text, command text, timezone text,
+                                timeout interval DEFAULT '5 min', max_retries int DEFAULT 0,
+                                retry_delay interval DEFAULT '10 s', username text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO sluice.jobs AS j (jobname, schedule, command, timezone, timeout, max_retries, retry_delay, username)
+    VALUES (job_name, schedule, command, timezone, timeout, max_retries, retry_delay, coalesce(username, current_user))
+    ON CONFLICT (jobname) DO UPDATE SET schedule = EXCLUDED.schedule, command = EXCLUDED.command,
+        timezone = EXCLUDED.timezone, timeout = EXCLUDED.timeout, max_retries = EXCLUDED.max_retries,
+        retry_delay = EXCLUDED.retry_delay, username = EXCLUDED.username
+    RETURNING j.jobid
+$$;
+
+CREATE FUNCTION sluice.unschedule(job_name text)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH gone AS (DELETE FROM sluice.jobs WHERE jobname = job_name RETURNING 1)
+    SELECT count(*) > 0 FROM gone
+$$;
+
+CREATE FUNCTION sluice.unschedule(job_id bigint)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH gone AS (DELETE FROM sluice.jobs WHERE jobid = job_id RETURNING 1)
+    SELECT count(*) > 0 FROM gone
+$$;
+
+-- pg_cron's cron.alter_job: NULL arguments leave a setting as it is.
+CREATE FUNCTION sluice.alter_job(job_id bigint, schedule text DEFAULT NULL, command text DEFAULT NULL,
+                                 active boolean DEFAULT NULL, timezone text DEFAULT NULL,
+                                 timeout interval DEFAULT NULL, max_retries int DEFAULT NULL,
+                                 retry_delay interval DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE sluice.jobs j SET
+        schedule = coalesce(alter_job.schedule, j.schedule),
+        command = coalesce(alter_job.command, j.command),
+        active = coalesce(alter_job.active, j.active),
+        timezone = coalesce(alter_job.timezone, j.timezone),
+        timeout = coalesce(alter_job.timeout, j.timeout),
+        max_retries = coalesce(alter_job.max_retries, j.max_retries),
+        retry_delay = coalesce(alter_job.retry_delay, j.retry_delay)
+    WHERE j.jobid = job_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'there is no job % (of yours)', job_id USING ERRCODE = '42704';
+    END IF;
+END
+$$;
+
+-- The sidecar claims a tick: the job row is locked, so claims of one job are serialized. NULL when the
+-- tick is not this caller's to run: already claimed (by any sidecar), the job gone or inactive, or a run
+-- of the job still going (a job never overlaps itself; the tick is claimed later, once it ended, unless a
+-- later tick has come by then). A run older than the job's timeout and a minute counts as ended (its
+-- sidecar died); the maintenance job marks it failed.
+CREATE FUNCTION sluice.claim_job_tick(job_id bigint, tick timestamptz, runner text)
+RETURNS TABLE (runid bigint, command text, username text, timeout_ms bigint, max_retries int, retry_delay_ms bigint)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    j sluice.jobs;
+BEGIN
+    SELECT * INTO j FROM sluice.jobs WHERE jobid = job_id AND active FOR UPDATE;
+    IF NOT FOUND OR (j.last_tick IS NOT NULL AND j.last_tick >= tick) THEN
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM sluice.job_runs r
+               WHERE r.jobid = job_id AND r.status IN ('starting', 'running')
+                 AND coalesce(r.start_time, now()) > now() - j.timeout - interval '1 minute') THEN
+        RETURN;
+    END IF;
+    UPDATE sluice.jobs SET last_tick = tick WHERE jobid = job_id;
+    RETURN QUERY
+    INSERT INTO sluice.job_runs AS r (jobid, scheduled_time, status, username, command, runner, start_time)
+    VALUES (job_id, tick, 'starting', j.username, j.command, claim_job_tick.runner, now())
+    ON CONFLICT DO NOTHING
+    RETURNING r.runid, r.command, r.username, (extract(epoch FROM j.timeout) * 1000)::bigint, j.max_retries,
+              (extract(epoch FROM j.retry_delay) * 1000)::bigint;
+END
+$$;
+
+-- The next attempt of a failed run (the same tick), when the job's policy allows one; NULL otherwise.
+CREATE FUNCTION sluice.retry_job_run(run_id bigint, runner text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r sluice.job_runs;
+    j sluice.jobs;
+    next_id bigint;
+BEGIN
+    SELECT * INTO r FROM sluice.job_runs WHERE job_runs.runid = run_id AND status = 'failed';
+    SELECT * INTO j FROM sluice.jobs WHERE jobid = r.jobid AND active FOR UPDATE;
+    IF r.runid IS NULL OR j.jobid IS NULL OR r.attempt > j.max_retries THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO sluice.job_runs AS n (jobid, scheduled_time, attempt, status, username, command, runner, start_time)
+    VALUES (r.jobid, r.scheduled_time, r.attempt + 1, 'starting', j.username, j.command, retry_job_run.runner, now())
+    ON CONFLICT DO NOTHING
+    RETURNING n.runid INTO next_id;
+    RETURN next_id;
+END
+$$;
+
+-- Retention of the run log.
+CREATE FUNCTION sluice.prune_job_runs(older_than interval DEFAULT '7 days')
+RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH gone AS (DELETE FROM sluice.job_runs WHERE coalesce(end_time, start_time) < now() - older_than RETURNING 1)
+    SELECT count(*) FROM gone
+$$;
+
+-- The built-in maintenance: prune the change log, the webhook delivery log and the job run log past their
+-- retention, and refresh tokens revoked (used) longer ago than `refresh_tokens`; mark runs whose sidecar
+-- died as failed. Returns what it did, for the run log.
+CREATE FUNCTION sluice.run_maintenance(change_log interval DEFAULT '7 days',
+                                       deliveries interval DEFAULT '7 days',
+                                       job_runs interval DEFAULT '7 days',
+                                       refresh_tokens interval DEFAULT '1 day')
+RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    changes bigint := sluice.prune_changes(change_log);
+    attempts bigint := sluice.prune_webhook_deliveries(deliveries);
+    runs bigint;
+    tokens bigint;
+    stale bigint;
+BEGIN
+    WITH dead AS (
+        UPDATE sluice.job_runs r SET status = 'failed', end_time = now(),
+            return_message = 'the run did not end: its sidecar stopped (or it outlived its timeout)'
+        FROM sluice.jobs j
+        WHERE r.jobid = j.jobid AND r.status IN ('starting', 'running')
+          AND r.start_time < now() - j.timeout - interval '1 minute'
+        RETURNING 1)
+    SELECT count(*) INTO stale FROM dead;
+    runs := sluice.prune_job_runs(job_runs);
+    WITH gone AS (DELETE FROM auth.refresh_tokens t WHERE t.revoked_at < now() - run_maintenance.refresh_tokens RETURNING 1)
+    SELECT count(*) INTO tokens FROM gone;
+    RETURN format('pruned %s change-log events, %s delivery attempts, %s job runs, %s used refresh tokens; %s stale runs failed',
+                  changes, attempts, runs, tokens, stale);
+END
+$$;
+
+-- The built-in job runs as the sidecar's login role, hourly; change its retention with
+-- sluice.alter_job(<its jobid>, command => 'SELECT sluice.run_maintenance(change_log => ''30 days'')').
+INSERT INTO sluice.jobs (jobname, schedule, command, username)
+VALUES ('sluice-maintenance', '@hourly', 'SELECT sluice.run_maintenance()', 'authenticator');
+
+DO $grants$
+DECLARE
+    f text;
+BEGIN
+    FOREACH f IN ARRAY ARRAY[
+        'sluice.schedule(text, text, text)',
+        'sluice.schedule(text, text, text, text, interval, int, interval, text)',
+        'sluice.unschedule(text)',
+        'sluice.unschedule(bigint)',
+        'sluice.alter_job(bigint, text, text, boolean, text, interval, int, interval)',
+        'sluice.claim_job_tick(bigint, timestamptz, text)',
+        'sluice.retry_job_run(bigint, text)',
+        'sluice.prune_job_runs(interval)',
+        'sluice.run_maintenance(interval, interval, interval, interval)'
+    ] LOOP
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END
+$grants$;
+-- Scheduling is service_role's (and a superuser's); to let another role schedule jobs that run as itself,
+-- grant it EXECUTE on these and SELECT, INSERT, UPDATE, DELETE on sluice.jobs (and, so that the sidecar can
+-- run them, the role to authenticator). sluice.checked_schedule and sluice.checked_timezone, pure checks
+-- run by the INSERT's trigger, stay executable by everyone.
+GRANT EXECUTE ON FUNCTION
+    sluice.schedule(text, text, text),
+    sluice.schedule(text, text, text, text, interval, int, interval, text),
+    sluice.unschedule(text),
+    sluice.unschedule(bigint),
+    sluice.alter_job(bigint, text, text, boolean, text, interval, int, interval),
+    sluice.prune_job_runs(interval),
+    sluice.run_maintenance(interval, interval, interval, interval)
+TO service_role;
+GRANT EXECUTE ON FUNCTION
+    sluice.claim_job_tick(bigint, timestamptz, text),
+    sluice.retry_job_run(bigint, text),
+    sluice.run_maintenance(interval, interval, interval, interval)
+TO authenticator;
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -2223,520 +2837,53 @@ GRANT EXECUTE ON FUNCTION auth.sluice_unlink_identity(uuid, uuid) TO authenticat
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:86
--- requires:
---   webhooks
---   auth_tables
-
--- Scheduled jobs (issue 12), in pg_cron's shape: sluice.schedule / unschedule / alter_job, sluice.jobs and
--- sluice.job_runs with pg_cron's column names. The sidecars run them: each tick of a job is claimed in
--- Postgres by a unique (jobid, scheduled_time), so it runs once however many sidecars run; a job's command
--- runs as the role that scheduled it (`username`), with SET ROLE from the sidecar's login, so never as a
--- superuser that role is not.
---
--- Schedules: five cron fields ('*/5 * * * *'), a shortcut (@yearly, @annually, @monthly, @weekly, @daily,
--- @midnight, @hourly), or an interval of 1 to 59 seconds ('30 seconds'). Times are UTC unless the job
--- names a time zone.
-
-CREATE TABLE sluice.jobs (
-    jobid bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-    jobname text NOT NULL UNIQUE CHECK (length(jobname) BETWEEN 1 AND 200),
-    schedule text NOT NULL,
-    command text NOT NULL,
-    username text NOT NULL DEFAULT current_user,
-    active boolean NOT NULL DEFAULT true,
-    timezone text,
-    timeout interval NOT NULL DEFAULT '5 min' CHECK (timeout > '0'),
-    -- A failed run is tried again this many times, `retry_delay` apart.
-    max_retries int NOT NULL DEFAULT 0 CHECK (max_retries BETWEEN 0 AND 100),
-    retry_delay interval NOT NULL DEFAULT '10 s' CHECK (retry_delay >= '0'),
-    -- The latest tick claimed: ticks up to it never run again (a restart runs a missed tick once).
-    last_tick timestamptz,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now()
-);
-
--- One row per run (a retry is a run of the same tick with the next attempt).
-CREATE TABLE sluice.job_runs (
-    runid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    jobid bigint NOT NULL REFERENCES sluice.jobs (jobid) ON DELETE CASCADE,
-    scheduled_time timestamptz NOT NULL,
-    attempt int NOT NULL DEFAULT 1,
-    status text NOT NULL CHECK (status IN ('starting', 'running', 'succeeded', 'failed')),
-    return_message text,
-    rows_affected bigint,
-    username text NOT NULL,
-    command text NOT NULL,
-    runner text,
-    start_time timestamptz,
-    end_time timestamptz,
-    UNIQUE (jobid, scheduled_time, attempt)
-);
-CREATE INDEX job_runs_start_time_idx ON sluice.job_runs (start_time);
-CREATE INDEX job_runs_running_idx ON sluice.job_runs (jobid) WHERE status IN ('starting', 'running');
-
--- A schedule the sidecar can read: checked here by shape (the sidecar's cron parser checks the fields,
--- and logs a failed run for a schedule it cannot read).
-CREATE FUNCTION sluice.checked_schedule(schedule text)
-RETURNS text
-LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    trimmed text := btrim(schedule);
-    seconds int;
-BEGIN
-    IF trimmed ~* '^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$' THEN
-        RETURN lower(trimmed);
-    END IF;
-    IF trimmed ~* '^[0-9]+ *(s|sec|secs|second|seconds)$' THEN
-        seconds := substring(trimmed FROM '^[0-9]+')::int;
-        IF seconds BETWEEN 1 AND 59 THEN
-            RETURN seconds || ' seconds';
-        END IF;
-    END IF;
-    IF trimmed ~ '^[^[:space:]]+([[:space:]]+[^[:space:]]+){4}$' THEN
-        RETURN regexp_replace(trimmed, '[[:space:]]+', ' ', 'g');
-    END IF;
-    RAISE EXCEPTION 'invalid schedule: %', coalesce(quote_literal(schedule), 'NULL') USING ERRCODE = '22023',
-        HINT = 'Five cron fields (''*/5 * * * *''), @hourly-style shortcuts, or ''N seconds'' with N from 1 to 59.';
-END
-$$;
-
-CREATE FUNCTION sluice.checked_timezone(timezone text)
-RETURNS text
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF timezone IS NULL THEN
-        RETURN NULL;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = timezone) THEN
-        RAISE EXCEPTION 'unknown time zone: %', quote_literal(timezone) USING ERRCODE = '22023',
-            HINT = 'Name one of pg_timezone_names, e.g. ''Europe/Berlin''; leave it out for UTC.';
-    END IF;
-    RETURN timezone;
-END
-$$;
-
--- Who a job runs as: the role scheduling it, or a role it is a member of (superusers: any role).
-CREATE FUNCTION sluice.jobs_check_username()
-RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF NEW.username IS DISTINCT FROM current_user AND NOT pg_has_role(current_user, NEW.username, 'MEMBER') THEN
-        RAISE EXCEPTION 'role % may not schedule a job to run as %', current_user, NEW.username
-            USING ERRCODE = '42501';
-    END IF;
-    NEW.schedule := sluice.checked_schedule(NEW.schedule);
-    NEW.timezone := sluice.checked_timezone(NEW.timezone);
-    NEW.updated_at := now();
-    RETURN NEW;
-END
-$$;
-CREATE TRIGGER jobs_check_username BEFORE INSERT OR UPDATE ON sluice.jobs
-    FOR EACH ROW EXECUTE FUNCTION sluice.jobs_check_username();
-
--- A role sees and manages its own jobs (service_role: all, as it bypasses RLS); the sidecar's login reads
--- all of them to run them.
-ALTER TABLE sluice.jobs ENABLE ROW LEVEL SECURITY;
-CREATE POLICY jobs_own ON sluice.jobs USING (username = current_user);
-CREATE POLICY jobs_runner ON sluice.jobs FOR SELECT TO authenticator USING (true);
-ALTER TABLE sluice.job_runs ENABLE ROW LEVEL SECURITY;
-CREATE POLICY job_runs_own ON sluice.job_runs FOR SELECT USING (username = current_user);
-CREATE POLICY job_runs_runner ON sluice.job_runs TO authenticator USING (true);
-
-REVOKE ALL ON sluice.jobs, sluice.job_runs FROM PUBLIC;
-GRANT SELECT, INSERT, UPDATE, DELETE ON sluice.jobs TO service_role;
-GRANT SELECT ON sluice.job_runs TO service_role;
-GRANT SELECT ON sluice.jobs TO authenticator;
-GRANT SELECT, UPDATE (status, return_message, rows_affected, start_time, end_time) ON sluice.job_runs TO authenticator;
-
--- Backups keep the user's jobs and their runs; the built-in maintenance job is made by CREATE EXTENSION.
-SELECT pg_catalog.pg_extension_config_dump('sluice.jobs', $$WHERE jobname <> 'sluice-maintenance'$$);
-SELECT pg_catalog.pg_extension_config_dump('sluice.jobs_jobid_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('sluice.job_runs', '');
-SELECT pg_catalog.pg_extension_config_dump('sluice.job_runs_runid_seq', '');
-
--- pg_cron's cron.schedule: creates the job, or changes the schedule and command of the caller's job of
--- that name. Returns its jobid.
-CREATE FUNCTION sluice.schedule(job_name text, schedule text, command text)
-RETURNS bigint
-LANGUAGE sql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    INSERT INTO sluice.jobs AS j (jobname, schedule, command)
-    VALUES (job_name, schedule, command)
-    ON CONFLICT (jobname) DO UPDATE SET schedule = EXCLUDED.schedule, command = EXCLUDED.command
-    RETURNING j.jobid
-$$;
-COMMENT ON FUNCTION sluice.schedule(text, text, text) IS 'Schedules a named job (an upsert on its name, as pg_cron''s cron.schedule); returns its jobid.';
-
--- The same with the optional settings: a time zone, a timeout, retries, and (for a role that is a member
--- of it, or a superuser) the role the job runs as.
-CREATE FUNCTION sluice.schedule(job_name text, schedule text, command text, timezone text,
-                                timeout interval DEFAULT '5 min', max_retries int DEFAULT 0,
-                                retry_delay interval DEFAULT '10 s', username text DEFAULT NULL)
-RETURNS bigint
-LANGUAGE sql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    INSERT INTO sluice.jobs AS j (jobname, schedule, command, timezone, timeout, max_retries, retry_delay, username)
-    VALUES (job_name, schedule, command, timezone, timeout, max_retries, retry_delay, coalesce(username, current_user))
-    ON CONFLICT (jobname) DO UPDATE SET schedule = EXCLUDED.schedule, command = EXCLUDED.command,
-        timezone = EXCLUDED.timezone, timeout = EXCLUDED.timeout, max_retries = EXCLUDED.max_retries,
-        retry_delay = EXCLUDED.retry_delay, username = EXCLUDED.username
-    RETURNING j.jobid
-$$;
-
-CREATE FUNCTION sluice.unschedule(job_name text)
-RETURNS boolean
-LANGUAGE sql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    WITH gone AS (DELETE FROM sluice.jobs WHERE jobname = job_name RETURNING 1)
-    SELECT count(*) > 0 FROM gone
-$$;
-
-CREATE FUNCTION sluice.unschedule(job_id bigint)
-RETURNS boolean
-LANGUAGE sql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    WITH gone AS (DELETE FROM sluice.jobs WHERE jobid = job_id RETURNING 1)
-    SELECT count(*) > 0 FROM gone
-$$;
-
--- pg_cron's cron.alter_job: NULL arguments leave a setting as it is.
-CREATE FUNCTION sluice.alter_job(job_id bigint, schedule text DEFAULT NULL, command text DEFAULT NULL,
-                                 active boolean DEFAULT NULL, timezone text DEFAULT NULL,
-                                 timeout interval DEFAULT NULL, max_retries int DEFAULT NULL,
-                                 retry_delay interval DEFAULT NULL)
-RETURNS void
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    UPDATE sluice.jobs j SET
-        schedule = coalesce(alter_job.schedule, j.schedule),
-        command = coalesce(alter_job.command, j.command),
-        active = coalesce(alter_job.active, j.active),
-        timezone = coalesce(alter_job.timezone, j.timezone),
-        timeout = coalesce(alter_job.timeout, j.timeout),
-        max_retries = coalesce(alter_job.max_retries, j.max_retries),
-        retry_delay = coalesce(alter_job.retry_delay, j.retry_delay)
-    WHERE j.jobid = job_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'there is no job % (of yours)', job_id USING ERRCODE = '42704';
-    END IF;
-END
-$$;
-
--- The sidecar claims a tick: the job row is locked, so claims of one job are serialized. NULL when the
--- tick is not this caller's to run: already claimed (by any sidecar), the job gone or inactive, or a run
--- of the job still going (a job never overlaps itself; the tick is claimed later, once it ended, unless a
--- later tick has come by then). A run older than the job's timeout and a minute counts as ended (its
--- sidecar died); the maintenance job marks it failed.
-CREATE FUNCTION sluice.claim_job_tick(job_id bigint, tick timestamptz, runner text)
-RETURNS TABLE (runid bigint, command text, username text, timeout_ms bigint, max_retries int, retry_delay_ms bigint)
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    j sluice.jobs;
-BEGIN
-    SELECT * INTO j FROM sluice.jobs WHERE jobid = job_id AND active FOR UPDATE;
-    IF NOT FOUND OR (j.last_tick IS NOT NULL AND j.last_tick >= tick) THEN
-        RETURN;
-    END IF;
-    IF EXISTS (SELECT 1 FROM sluice.job_runs r
-               WHERE r.jobid = job_id AND r.status IN ('starting', 'running')
-                 AND coalesce(r.start_time, now()) > now() - j.timeout - interval '1 minute') THEN
-        RETURN;
-    END IF;
-    UPDATE sluice.jobs SET last_tick = tick WHERE jobid = job_id;
-    RETURN QUERY
-    INSERT INTO sluice.job_runs AS r (jobid, scheduled_time, status, username, command, runner, start_time)
-    VALUES (job_id, tick, 'starting', j.username, j.command, claim_job_tick.runner, now())
-    ON CONFLICT DO NOTHING
-    RETURNING r.runid, r.command, r.username, (extract(epoch FROM j.timeout) * 1000)::bigint, j.max_retries,
-              (extract(epoch FROM j.retry_delay) * 1000)::bigint;
-END
-$$;
-
--- The next attempt of a failed run (the same tick), when the job's policy allows one; NULL otherwise.
-CREATE FUNCTION sluice.retry_job_run(run_id bigint, runner text)
-RETURNS bigint
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    r sluice.job_runs;
-    j sluice.jobs;
-    next_id bigint;
-BEGIN
-    SELECT * INTO r FROM sluice.job_runs WHERE job_runs.runid = run_id AND status = 'failed';
-    SELECT * INTO j FROM sluice.jobs WHERE jobid = r.jobid AND active FOR UPDATE;
-    IF r.runid IS NULL OR j.jobid IS NULL OR r.attempt > j.max_retries THEN
-        RETURN NULL;
-    END IF;
-    INSERT INTO sluice.job_runs AS n (jobid, scheduled_time, attempt, status, username, command, runner, start_time)
-    VALUES (r.jobid, r.scheduled_time, r.attempt + 1, 'starting', j.username, j.command, retry_job_run.runner, now())
-    ON CONFLICT DO NOTHING
-    RETURNING n.runid INTO next_id;
-    RETURN next_id;
-END
-$$;
-
--- Retention of the run log.
-CREATE FUNCTION sluice.prune_job_runs(older_than interval DEFAULT '7 days')
-RETURNS bigint
-LANGUAGE sql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    WITH gone AS (DELETE FROM sluice.job_runs WHERE coalesce(end_time, start_time) < now() - older_than RETURNING 1)
-    SELECT count(*) FROM gone
-$$;
-
--- The built-in maintenance: prune the change log, the webhook delivery log and the job run log past their
--- retention, and refresh tokens revoked (used) longer ago than `refresh_tokens`; mark runs whose sidecar
--- died as failed. Returns what it did, for the run log.
-CREATE FUNCTION sluice.run_maintenance(change_log interval DEFAULT '7 days',
-                                       deliveries interval DEFAULT '7 days',
-                                       job_runs interval DEFAULT '7 days',
-                                       refresh_tokens interval DEFAULT '1 day')
-RETURNS text
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    changes bigint := sluice.prune_changes(change_log);
-    attempts bigint := sluice.prune_webhook_deliveries(deliveries);
-    runs bigint;
-    tokens bigint;
-    stale bigint;
-BEGIN
-    WITH dead AS (
-        UPDATE sluice.job_runs r SET status = 'failed', end_time = now(),
-            return_message = 'the run did not end: its sidecar stopped (or it outlived its timeout)'
-        FROM sluice.jobs j
-        WHERE r.jobid = j.jobid AND r.status IN ('starting', 'running')
-          AND r.start_time < now() - j.timeout - interval '1 minute'
-        RETURNING 1)
-    SELECT count(*) INTO stale FROM dead;
-    runs := sluice.prune_job_runs(job_runs);
-    WITH gone AS (DELETE FROM auth.refresh_tokens t WHERE t.revoked_at < now() - run_maintenance.refresh_tokens RETURNING 1)
-    SELECT count(*) INTO tokens FROM gone;
-    RETURN format('pruned %s change-log events, %s delivery attempts, %s job runs, %s used refresh tokens; %s stale runs failed',
-                  changes, attempts, runs, tokens, stale);
-END
-$$;
-
--- The built-in job runs as the sidecar's login role, hourly; change its retention with
--- sluice.alter_job(<its jobid>, command => 'SELECT sluice.run_maintenance(change_log => ''30 days'')').
-INSERT INTO sluice.jobs (jobname, schedule, command, username)
-VALUES ('sluice-maintenance', '@hourly', 'SELECT sluice.run_maintenance()', 'authenticator');
-
-DO $grants$
-DECLARE
-    f text;
-BEGIN
-    FOREACH f IN ARRAY ARRAY[
-        'sluice.schedule(text, text, text)',
-        'sluice.schedule(text, text, text, text, interval, int, interval, text)',
-        'sluice.unschedule(text)',
-        'sluice.unschedule(bigint)',
-        'sluice.alter_job(bigint, text, text, boolean, text, interval, int, interval)',
-        'sluice.claim_job_tick(bigint, timestamptz, text)',
-        'sluice.retry_job_run(bigint, text)',
-        'sluice.prune_job_runs(interval)',
-        'sluice.run_maintenance(interval, interval, interval, interval)'
-    ] LOOP
-        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
-    END LOOP;
-END
-$grants$;
--- Scheduling is service_role's (and a superuser's); to let another role schedule jobs that run as itself,
--- grant it EXECUTE on these and SELECT, INSERT, UPDATE, DELETE on sluice.jobs (and, so that the sidecar can
--- run them, the role to authenticator). sluice.checked_schedule and sluice.checked_timezone, pure checks
--- run by the INSERT's trigger, stay executable by everyone.
-GRANT EXECUTE ON FUNCTION
-    sluice.schedule(text, text, text),
-    sluice.schedule(text, text, text, text, interval, int, interval, text),
-    sluice.unschedule(text),
-    sluice.unschedule(bigint),
-    sluice.alter_job(bigint, text, text, boolean, text, interval, int, interval),
-    sluice.prune_job_runs(interval),
-    sluice.run_maintenance(interval, interval, interval, interval)
-TO service_role;
-GRANT EXECUTE ON FUNCTION
-    sluice.claim_job_tick(bigint, timestamptz, text),
-    sluice.retry_job_run(bigint, text),
-    sluice.run_maintenance(interval, interval, interval, interval)
-TO authenticator;
-/* </end connected objects> */
-
-/* <begin connected objects> */
 -- extension/src/lib.rs:61
 -- requires:
---   auth_tables
+--   auth_link
 
--- Sluice auth, MFA with TOTP (GoTrue's /factors): factors, their challenges, and the methods each
--- session was authenticated with (its `amr`). Same access model as auth_tables.sql: the tables are
--- granted to nobody, the sidecar reaches them through the SECURITY DEFINER functions below, which
--- only `authenticator` may execute; none of them is tracked by the change log (a factor holds the
--- TOTP secret, which the server must keep in the clear to compute codes).
+-- Resent confirmations, reauthentication nonces, phone changes and the admin's email-change links
+-- (issue 15), and the user JSON as GoTrue shapes it. Same access model as auth_otp.sql: the codes
+-- live in `auth.otp_codes` (hashed, one live code per user and channel), reached only through the
+-- SECURITY DEFINER functions below, executable by `authenticator` only.
 
-CREATE TABLE auth.mfa_factors (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
-    friendly_name text,
-    factor_type text NOT NULL DEFAULT 'totp' CHECK (factor_type = 'totp'),
-    status text NOT NULL DEFAULT 'unverified' CHECK (status IN ('unverified', 'verified')),
-    -- Base32, as in the otpauth:// URI.
-    secret text NOT NULL,
-    -- The TOTP time step of the last code accepted: a code (and any older one) is used up.
-    last_used_step bigint,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX mfa_factors_user_id_idx ON auth.mfa_factors (user_id);
-CREATE UNIQUE INDEX mfa_factors_user_friendly_name_key
-    ON auth.mfa_factors (user_id, friendly_name) WHERE friendly_name <> '';
+-- Two more channels, each with its own live code so that one never replaces another: the nonce
+-- of `GET /reauthenticate`, and the code texted to a new phone number (`updateUser({phone})`).
+ALTER TABLE auth.otp_codes DROP CONSTRAINT otp_codes_channel_check;
+ALTER TABLE auth.otp_codes ADD CONSTRAINT otp_codes_channel_check
+    CHECK (channel IN ('email', 'sms', 'phone_change', 'reauthentication'));
+ALTER TABLE auth.otp_codes DROP CONSTRAINT otp_codes_purpose_check;
+ALTER TABLE auth.otp_codes ADD CONSTRAINT otp_codes_purpose_check
+    CHECK (purpose IN ('magiclink', 'signup', 'invite', 'recovery', 'sms', 'phone_change',
+                       'reauthentication'));
 
-CREATE TABLE auth.mfa_challenges (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    factor_id uuid NOT NULL REFERENCES auth.mfa_factors (id) ON DELETE CASCADE,
-    ip text,
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX mfa_challenges_factor_id_idx ON auth.mfa_challenges (factor_id);
-
--- How each session was authenticated, beyond its first method (`password`, `otp`...): GoTrue's
--- `amr` claim entries, kept so a refreshed token of an aal2 session still says `totp`.
-CREATE TABLE auth.mfa_amr_claims (
-    session_id uuid NOT NULL REFERENCES auth.sessions (id) ON DELETE CASCADE,
-    authentication_method text NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (session_id, authentication_method)
-);
-
-SELECT pg_catalog.pg_extension_config_dump('auth.mfa_factors', '');
-SELECT pg_catalog.pg_extension_config_dump('auth.mfa_challenges', '');
-SELECT pg_catalog.pg_extension_config_dump('auth.mfa_amr_claims', '');
-
--- A factor as GoTrue returns it (no secret).
-CREATE FUNCTION auth.sluice_factor_json(f auth.mfa_factors)
+-- The user as GoTrue returns it: GoTrue's `omitempty` fields are left out while unset (rather
+-- than sent as null), and a pending phone change shows as `new_phone`. The previous definition is
+-- kept as `sluice_user_json_unset` and completed here.
+ALTER FUNCTION auth.sluice_user_json(auth.users) RENAME TO sluice_user_json_unset;
+CREATE FUNCTION auth.sluice_user_json(u auth.users)
 RETURNS jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT jsonb_build_object(
-        'id', f.id,
-        'friendly_name', coalesce(f.friendly_name, ''),
-        'factor_type', f.factor_type,
-        'status', f.status,
-        'created_at', f.created_at,
-        'updated_at', f.updated_at)
+    SELECT x.j - ARRAY(
+        SELECT k FROM unnest(ARRAY[
+            'email_confirmed_at', 'invited_at', 'phone_confirmed_at', 'confirmation_sent_at',
+            'confirmed_at', 'recovery_sent_at', 'new_email', 'email_change_sent_at', 'new_phone',
+            'phone_change_sent_at', 'reauthentication_sent_at', 'last_sign_in_at', 'banned_until'
+        ]) AS k
+        WHERE x.j -> k = 'null'::jsonb)
+    FROM (SELECT auth.sluice_user_json_unset(u)
+            || CASE WHEN coalesce(u.phone_change, '') = '' THEN '{}'::jsonb
+                    ELSE jsonb_build_object('new_phone', u.phone_change,
+                                            'phone_change_sent_at', u.phone_change_sent_at) END
+            || jsonb_build_object('reauthentication_sent_at', u.reauthentication_sent_at) AS j) AS x
 $$;
+REVOKE ALL ON FUNCTION auth.sluice_user_json(auth.users) FROM PUBLIC;
 
--- A user's factors, oldest first (`factors` of GoTrue's user JSON).
-CREATE FUNCTION auth.sluice_mfa_factors(p_user_id uuid)
-RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT coalesce(jsonb_agg(auth.sluice_factor_json(f) ORDER BY f.created_at, f.id), '[]')
-    FROM auth.mfa_factors AS f WHERE f.user_id = p_user_id
-$$;
-
--- Enrolls a new, unverified TOTP factor. {"error": code} when the name is taken or the user has
--- `max_factors` already; unverified factors older than a day are dropped first (abandoned
--- enrollments, as GoTrue's cleanup does).
-CREATE FUNCTION auth.sluice_mfa_enroll(p_user_id uuid, p_friendly_name text, p_secret text, p_max_factors int)
-RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    f auth.mfa_factors;
-BEGIN
-    PERFORM 1 FROM auth.users WHERE id = p_user_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'user_not_found');
-    END IF;
-    DELETE FROM auth.mfa_factors
-    WHERE user_id = p_user_id AND status = 'unverified' AND created_at < now() - interval '1 day';
-    IF (SELECT count(*) FROM auth.mfa_factors WHERE user_id = p_user_id) >= p_max_factors THEN
-        RETURN jsonb_build_object('error', 'too_many_enrolled_mfa_factors');
-    END IF;
-    IF p_friendly_name <> '' AND EXISTS (
-        SELECT 1 FROM auth.mfa_factors WHERE user_id = p_user_id AND friendly_name = p_friendly_name
-    ) THEN
-        RETURN jsonb_build_object('error', 'mfa_factor_name_conflict');
-    END IF;
-    INSERT INTO auth.mfa_factors (user_id, friendly_name, secret)
-    VALUES (p_user_id, nullif(p_friendly_name, ''), p_secret)
-    RETURNING * INTO f;
-    RETURN auth.sluice_factor_json(f);
-END
-$$;
-
--- Opens a challenge on the user's factor; NULL when the user has no such factor.
-CREATE FUNCTION auth.sluice_mfa_challenge(p_user_id uuid, p_factor_id uuid, p_ip text)
-RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    c auth.mfa_challenges;
-BEGIN
-    PERFORM 1 FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id;
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
-    INSERT INTO auth.mfa_challenges (factor_id, ip) VALUES (p_factor_id, p_ip) RETURNING * INTO c;
-    RETURN jsonb_build_object('id', c.id, 'created_at', extract(epoch FROM c.created_at)::bigint);
-END
-$$;
-
--- What checking a code needs: the factor's secret and last used step, and the challenge's age.
--- {"error": code} when the factor or the challenge is not the user's.
-CREATE FUNCTION auth.sluice_mfa_for_verify(p_user_id uuid, p_factor_id uuid, p_challenge_id uuid)
-RETURNS jsonb
-LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    f auth.mfa_factors;
-    c auth.mfa_challenges;
-BEGIN
-    SELECT * INTO f FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'mfa_factor_not_found');
-    END IF;
-    SELECT * INTO c FROM auth.mfa_challenges WHERE id = p_challenge_id AND factor_id = p_factor_id;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'mfa_challenge_not_found');
-    END IF;
-    RETURN jsonb_build_object(
-        'secret', f.secret,
-        'last_used_step', f.last_used_step,
-        'challenge_age', extract(epoch FROM now() - c.created_at),
-        'challenge_ip', c.ip);
-END
-$$;
-
--- A code checked by the sidecar: uses up the challenge and the code's time step (single use: a
--- step not after the last used one is refused), verifies the factor, raises the session to aal2,
--- records its methods (those of `p_amr`, the caller's token's, at their times; then `totp`), and swaps its refresh tokens for `p_refresh_hash`.
--- Returns {"user", "amr"} or {"error": code}.
-CREATE FUNCTION auth.sluice_mfa_verified(p_user_id uuid, p_factor_id uuid, p_challenge_id uuid,
-                                         p_step bigint, p_session_id uuid, p_amr jsonb,
-                                         p_refresh_hash text)
+-- Stores the user's new code on `channel` (replacing the live one) and notes when it was sent;
+-- for `phone_change`, `phone` is the number asked for. A number another user has raises
+-- unique_violation. Returns the user, NULL when the user is gone.
+CREATE FUNCTION auth.sluice_issue_flow_code(user_id uuid, channel text, code_hash text, phone text)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -2744,96 +2891,139 @@ AS $$
 DECLARE
     u auth.users;
 BEGIN
-    DELETE FROM auth.mfa_challenges WHERE id = p_challenge_id AND factor_id = p_factor_id;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'mfa_challenge_not_found');
+    IF $2 = 'phone_change' AND EXISTS (
+        SELECT 1 FROM auth.users AS x WHERE x.phone = $4 AND x.id <> $1) THEN
+        RAISE EXCEPTION 'duplicate key value violates unique constraint "users_phone_key"'
+            USING ERRCODE = 'unique_violation';
     END IF;
-    UPDATE auth.mfa_factors
-    SET status = 'verified', last_used_step = p_step, updated_at = now()
-    WHERE id = p_factor_id AND user_id = p_user_id
-      AND (last_used_step IS NULL OR last_used_step < p_step);
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'mfa_verification_failed');
+    UPDATE auth.users AS x SET
+        phone_change = CASE WHEN $2 = 'phone_change' THEN $4 ELSE x.phone_change END,
+        phone_change_sent_at = CASE WHEN $2 = 'phone_change' THEN now() ELSE x.phone_change_sent_at END,
+        reauthentication_sent_at = CASE WHEN $2 = 'reauthentication' THEN now()
+                                        ELSE x.reauthentication_sent_at END
+    WHERE x.id = $1
+    RETURNING * INTO u;
+    IF u.id IS NULL THEN
+        RETURN NULL;
     END IF;
-    UPDATE auth.sessions SET aal = 'aal2', updated_at = now(), refreshed_at = now()
-    WHERE id = p_session_id AND user_id = p_user_id;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('error', 'session_not_found');
-    END IF;
-    INSERT INTO auth.mfa_amr_claims (session_id, authentication_method, created_at)
-    SELECT p_session_id, e->>'method', to_timestamp((e->>'timestamp')::double precision)
-    FROM jsonb_array_elements(p_amr) AS e
-    WHERE e->>'method' NOT IN ('totp', 'token_refresh') AND e->>'timestamp' ~ '^[0-9]+$'
-    ON CONFLICT DO NOTHING;
-    INSERT INTO auth.mfa_amr_claims (session_id, authentication_method)
-    VALUES (p_session_id, 'totp')
-    ON CONFLICT (session_id, authentication_method) DO UPDATE SET created_at = now();
-    UPDATE auth.refresh_tokens SET revoked_at = now()
-    WHERE session_id = p_session_id AND revoked_at IS NULL;
-    INSERT INTO auth.refresh_tokens (token_hash, session_id, user_id)
-    VALUES (p_refresh_hash, p_session_id, p_user_id);
-    SELECT * INTO u FROM auth.users WHERE id = p_user_id;
-    RETURN jsonb_build_object('user', auth.sluice_user_json(u),
-                              'amr', auth.sluice_session_amr(p_session_id));
+    INSERT INTO auth.otp_codes AS o (user_id, channel, purpose, code_hash, link_hash)
+    VALUES ($1, $2, $2, $3, NULL)
+    ON CONFLICT ON CONSTRAINT otp_codes_pkey DO UPDATE SET purpose = EXCLUDED.purpose,
+        code_hash = EXCLUDED.code_hash, link_hash = NULL, failed_attempts = 0, created_at = now();
+    RETURN auth.sluice_user_json(u);
 END
 $$;
 
--- A session's `amr`: its methods, newest first, as [{"method", "timestamp"}].
-CREATE FUNCTION auth.sluice_session_amr(p_session_id uuid)
+-- The live code of a user on `channel`, for the sidecar to compare in constant time: its hash,
+-- NULL when there is none younger than `valid_for`. With `phone`, the user is the one waiting
+-- to change to that number: {"user_id", "code_hash"} or NULL.
+CREATE FUNCTION auth.sluice_flow_code_pending(user_id uuid, channel text, phone text, valid_for interval)
 RETURNS jsonb
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce(jsonb_agg(jsonb_build_object(
-               'method', a.authentication_method,
-               'timestamp', extract(epoch FROM a.created_at)::bigint)
-           ORDER BY a.created_at DESC, a.authentication_method), '[]')
-    FROM auth.mfa_amr_claims AS a WHERE a.session_id = p_session_id
+    SELECT jsonb_build_object('user_id', o.user_id, 'code_hash', o.code_hash)
+    FROM auth.otp_codes AS o JOIN auth.users AS u ON u.id = o.user_id
+    WHERE o.channel = $2 AND o.created_at > now() - $4
+      AND CASE WHEN $3 IS NOT NULL THEN u.phone_change = $3 ELSE o.user_id = $1 END
+    ORDER BY o.created_at DESC
+    LIMIT 1
 $$;
 
--- Removes the user's factor; its JSON, or NULL when there was none. With no verified factor left,
--- the user's sessions fall back to aal1.
-CREATE FUNCTION auth.sluice_mfa_unenroll(p_user_id uuid, p_factor_id uuid)
+-- Uses up the code (once): a reauthentication nonce clears `reauthentication_sent_at`; a phone
+-- change code applies the new number, confirmed. Returns the user, NULL when there is no such
+-- live code. A number taken meanwhile raises unique_violation.
+CREATE FUNCTION auth.sluice_take_flow_code(user_id uuid, channel text, code_hash text, valid_for interval)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    f auth.mfa_factors;
+    o auth.otp_codes;
+    u auth.users;
 BEGIN
-    DELETE FROM auth.mfa_factors WHERE id = p_factor_id AND user_id = p_user_id RETURNING * INTO f;
-    IF NOT FOUND THEN
+    DELETE FROM auth.otp_codes AS x
+    WHERE x.user_id = $1 AND x.channel = $2 AND x.code_hash = $3 AND x.created_at > now() - $4
+    RETURNING * INTO o;
+    IF o.user_id IS NULL THEN
         RETURN NULL;
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM auth.mfa_factors WHERE user_id = p_user_id AND status = 'verified') THEN
-        UPDATE auth.sessions SET aal = 'aal1' WHERE user_id = p_user_id AND aal = 'aal2';
+    IF $2 = 'phone_change' THEN
+        UPDATE auth.users AS x SET phone = x.phone_change, phone_confirmed_at = now(),
+            phone_change = '', phone_change_sent_at = NULL, updated_at = now()
+        WHERE x.id = $1 AND coalesce(x.phone_change, '') <> ''
+        RETURNING * INTO u;
+    ELSE
+        UPDATE auth.users AS x SET reauthentication_sent_at = NULL WHERE x.id = $1
+        RETURNING * INTO u;
     END IF;
-    RETURN auth.sluice_factor_json(f);
+    IF u.id IS NULL THEN
+        RETURN NULL;
+    END IF;
+    RETURN auth.sluice_user_json(u);
 END
+$$;
+
+-- A phone change without a code (SLUICE_AUTH_AUTOCONFIRM): the number is applied, confirmed.
+-- A number another user has raises unique_violation. NULL when the user is gone.
+CREATE FUNCTION auth.sluice_set_phone(user_id uuid, phone text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    u auth.users;
+BEGIN
+    UPDATE auth.users AS x SET phone = $2, phone_confirmed_at = now(), phone_change = '',
+        phone_change_sent_at = NULL, updated_at = now()
+    WHERE x.id = $1
+    RETURNING * INTO u;
+    IF u.id IS NULL THEN
+        RETURN NULL;
+    END IF;
+    DELETE FROM auth.otp_codes AS o WHERE o.user_id = $1 AND o.channel = 'phone_change';
+    RETURN auth.sluice_user_json(u);
+END
+$$;
+
+-- A resent signup confirmation replaces the mailed signup token too (it is in
+-- auth.one_time_tokens when the confirmation came from `POST /signup`): only the new one works.
+CREATE FUNCTION auth.sluice_drop_one_time_token(user_id uuid, token_type text)
+RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    DELETE FROM auth.one_time_tokens AS o WHERE o.user_id = $1 AND o.token_type = $2
+$$;
+
+-- How long ago the session started, in seconds; NULL when it is gone (a password change asks for
+-- a reauthentication nonce when the session is older than a day, as GoTrue does).
+CREATE FUNCTION auth.sluice_session_age(session_id uuid)
+RETURNS double precision
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT extract(epoch FROM now() - s.created_at)::double precision
+    FROM auth.sessions AS s WHERE s.id = $1
 $$;
 
 DO $grants$
 DECLARE
-    f regprocedure;
+    f text;
 BEGIN
-    FOR f IN
-        SELECT p.oid::regprocedure FROM pg_proc AS p
-        WHERE p.pronamespace = 'auth'::regnamespace
-          AND (p.proname LIKE 'sluice\_mfa\_%' OR p.proname IN ('sluice_factor_json', 'sluice_session_amr'))
-    LOOP
+    FOREACH f IN ARRAY ARRAY[
+        'auth.sluice_issue_flow_code(uuid, text, text, text)',
+        'auth.sluice_flow_code_pending(uuid, text, text, interval)',
+        'auth.sluice_take_flow_code(uuid, text, text, interval)',
+        'auth.sluice_set_phone(uuid, text)',
+        'auth.sluice_drop_one_time_token(uuid, text)',
+        'auth.sluice_session_age(uuid)'
+    ] LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO authenticator', f);
     END LOOP;
 END
 $grants$;
-GRANT EXECUTE ON FUNCTION
-    auth.sluice_mfa_factors(uuid),
-    auth.sluice_mfa_enroll(uuid, text, text, int),
-    auth.sluice_mfa_challenge(uuid, uuid, text),
-    auth.sluice_mfa_for_verify(uuid, uuid, uuid),
-    auth.sluice_mfa_verified(uuid, uuid, uuid, bigint, uuid, jsonb, text),
-    auth.sluice_session_amr(uuid),
-    auth.sluice_mfa_unenroll(uuid, uuid)
-TO authenticator;
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -2848,15 +3038,6 @@ CREATE FUNCTION "capture_history"()
 /* <begin connected objects> */
 -- extension/src/claims.rs:62
 CREATE SCHEMA IF NOT EXISTS auth; /* sluice::claims::auth */
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/claims.rs:67
--- sluice::claims::auth::uid
-CREATE  FUNCTION auth."uid"() RETURNS uuid /* Option < pgrx :: Uuid > */
-STRICT STABLE PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'uid_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -2875,6 +3056,15 @@ CREATE  FUNCTION auth."role"() RETURNS TEXT /* Option < String > */
 STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'role_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/claims.rs:67
+-- sluice::claims::auth::uid
+CREATE  FUNCTION auth."uid"() RETURNS uuid /* Option < pgrx :: Uuid > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'uid_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */

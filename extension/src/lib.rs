@@ -57,6 +57,13 @@ pgrx::extension_sql_file!(
     requires = ["auth_oauth"]
 );
 
+// Resent confirmations, reauthentication nonces, phone changes, GoTrue's user JSON (issue 15).
+pgrx::extension_sql_file!(
+    "../sql/auth_flow.sql",
+    name = "auth_flow",
+    requires = ["auth_link"]
+);
+
 // MFA with TOTP (issue 15): factors, challenges and the sessions' methods (`amr`).
 pgrx::extension_sql_file!(
     "../sql/auth_mfa.sql",

@@ -111,6 +111,20 @@ pub enum AccountError {
     PhoneExists,
     #[error("Phone not confirmed")]
     PhoneNotConfirmed,
+    /// `PUT /user` with a new password, without the nonce that SLUICE_AUTH_SECURE_PASSWORD_CHANGE
+    /// asks of a session older than a day.
+    #[error("Password update requires reauthentication")]
+    ReauthenticationNeeded,
+    /// A reauthentication nonce that is wrong, used or expired.
+    #[error("Nonce has expired or is invalid")]
+    ReauthenticationNotValid,
+    #[error("Reauthentication requires the user to have an email or a phone number")]
+    ReauthenticationNoContact,
+    /// `GET /reauthenticate` before the address it would go to is confirmed (GoTrue's messages).
+    #[error("Please verify your email first.")]
+    ReauthenticationEmailUnconfirmed,
+    #[error("Please verify your phone first.")]
+    ReauthenticationPhoneUnconfirmed,
     #[error("invalid flow state, no valid flow state found")]
     FlowStateNotFound,
     #[error("invalid flow state, flow state has expired")]

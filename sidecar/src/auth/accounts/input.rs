@@ -46,6 +46,20 @@ pub fn percent_encode(text: &str) -> String {
     out
 }
 
+/// A redirect URL as GoTrue puts it in a mailed link's query (`redirect_to=`): as it is, unless
+/// it holds `&`, `=`, `#` or `+` (which would end or change the parameter) or anything but visible
+/// ASCII; then percent-encoded.
+pub fn encode_redirect(url: &str) -> String {
+    let plain = url
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && !matches!(b, b'&' | b'=' | b'#' | b'+'));
+    if plain {
+        url.to_owned()
+    } else {
+        percent_encode(url)
+    }
+}
+
 /// A Go duration as GoTrue's `ban_duration` takes it ("24h", "1h30m", "90s", "none" to lift a
 /// ban): its length in seconds, 0 for "none".
 pub fn parse_ban_duration(text: &str) -> Option<f64> {

@@ -9,7 +9,7 @@ use super::flow_state::Pkce;
 use super::mailer::Mail;
 use super::store;
 use super::tokens::{random_token, token_hash};
-use super::{normalize_email, percent_encode, AccountError, Accounts, Client};
+use super::{encode_redirect, normalize_email, AccountError, Accounts, Client};
 
 impl Accounts {
     /// POST /recover: mails a recovery link if the email has an account. The answer is the same
@@ -93,7 +93,7 @@ impl Accounts {
         let link = format!(
             "{}/auth/v1/verify?token={token}&type={kind}&redirect_to={}",
             self.settings.external_url,
-            percent_encode(&self.settings.redirect_target(redirect_to))
+            encode_redirect(&self.settings.redirect_target(redirect_to))
         );
         let (subject, intro) = match kind {
             "signup" => (

@@ -16,6 +16,7 @@ pub(crate) mod background;
 pub(crate) mod error;
 pub mod external;
 pub mod flow_state;
+pub mod flows;
 pub mod hooks;
 pub(crate) mod input;
 pub mod link;
@@ -29,6 +30,7 @@ pub(crate) mod session;
 pub mod settings;
 pub mod sms;
 pub(crate) mod store;
+pub(crate) mod store_flow;
 pub(crate) mod store_otp;
 pub mod tokens;
 pub(crate) mod user;
@@ -38,7 +40,7 @@ use uuid::Uuid;
 
 pub use admin::NewUser;
 pub use error::AccountError;
-pub use input::{normalize_email, parse_ban_duration, percent_encode};
+pub use input::{encode_redirect, normalize_email, parse_ban_duration, percent_encode};
 pub use session::{Session, SignedUp};
 pub use user::{Caller, Changes};
 

@@ -12,11 +12,11 @@ use uuid::Uuid;
 
 use super::flow_state::{constant_time_eq, Pkce};
 use super::mailer::Mail;
-use super::session::Session;
+use super::session::{Session, SignedUp};
 use super::store::StoreError;
 use super::store_otp;
 use super::tokens::{random_token, token_hash, IssueError};
-use super::{normalize_email, percent_encode, user_id_of, AccountError, Accounts, Client};
+use super::{encode_redirect, normalize_email, user_id_of, AccountError, Accounts, Client};
 
 /// Wrong guesses a code survives; the next one deletes it.
 pub const MAX_CODE_ATTEMPTS: i32 = 5;
@@ -79,7 +79,7 @@ pub fn normalize_phone(phone: &str) -> Result<String, AccountError> {
 }
 
 /// A uniformly random 6-digit code.
-fn random_code() -> Result<String, IssueError> {
+pub(super) fn random_code() -> Result<String, IssueError> {
     loop {
         let mut bytes = [0u8; 4];
         getrandom::fill(&mut bytes).map_err(|err| IssueError::Random(err.to_string()))?;
@@ -92,7 +92,7 @@ fn random_code() -> Result<String, IssueError> {
 }
 
 /// How a code is stored: salted with its user, so equal codes of two users differ.
-fn code_hash(user_id: Uuid, code: &str) -> String {
+pub(super) fn code_hash(user_id: Uuid, code: &str) -> String {
     token_hash(&format!("{user_id}:{code}"))
 }
 
@@ -152,8 +152,7 @@ fn accepted(kind: &str) -> Result<(&'static [&'static str], Option<&'static str>
         "recovery" => (&["recovery"], Some("recovery")),
         "email_change" => (&[], Some("email_change")),
         "sms" => (&["sms"], None),
-        // Sluice sends no phone-change codes yet, so none is ever pending: GoTrue's answer for a
-        // code that matches nothing (403 otp_expired), not "unsupported type".
+        // Phone-change codes have their own channel (`flows::verify_phone_change`).
         "phone_change" => (&[], None),
         _ => return Err(AccountError::Validation("Unsupported verification type")),
     })
@@ -235,7 +234,7 @@ impl Accounts {
     }
 
     /// Stores a new code and link token for `user_id` and, if `send`, mails them to `email`.
-    async fn issue_email_code(
+    pub(super) async fn issue_email_code(
         &self,
         user_id: Uuid,
         email: &str,
@@ -271,7 +270,7 @@ impl Accounts {
         let link = format!(
             "{}/auth/v1/verify?token={link_token}&type={purpose}&redirect_to={}",
             self.settings.external_url,
-            percent_encode(&redirect_to)
+            encode_redirect(&redirect_to)
         );
         if send {
             let (subject, intro) = match purpose {
@@ -300,7 +299,11 @@ impl Accounts {
 
     /// Stores a new phone code for `user_id` and texts it, unless the number is a test number
     /// (its fixed code is stored and nothing is sent). The message id ("" for a test number).
-    async fn text_code(&self, user_id: Uuid, phone: &str) -> Result<String, AccountError> {
+    pub(super) async fn text_code(
+        &self,
+        user_id: Uuid,
+        phone: &str,
+    ) -> Result<String, AccountError> {
         let fixed = self.settings.sms.test_otp.get(phone);
         let code = match fixed {
             Some(code) => code.clone(),
@@ -323,14 +326,15 @@ impl Accounts {
         Ok(self.sms.send(&self.pool, phone, &body).await?)
     }
 
-    /// `POST /signup` with a phone: the user, unconfirmed until the texted code is verified.
+    /// `POST /signup` with a phone: the user, unconfirmed until the texted code is verified; with
+    /// autoconfirm (GoTrue's SMS autoconfirm), confirmed at once and signed in, nothing texted.
     pub async fn sign_up_phone(
         &self,
         client: &Client,
         phone: &str,
         password: &str,
         data: Option<Value>,
-    ) -> Result<Value, AccountError> {
+    ) -> Result<SignedUp, AccountError> {
         if self.settings.disable_signup {
             return Err(AccountError::SignupDisabled);
         }
@@ -344,10 +348,19 @@ impl Accounts {
         let user = self
             .create_user(&Contact::Phone(phone.clone()), data, Some(&hash), false)
             .await?;
-        self.text_code(user_id_of(&user)?, &phone).await?;
-        Ok(store_otp::user_by_contact(&self.pool, None, Some(&phone))
-            .await?
-            .unwrap_or(user))
+        let user_id = user_id_of(&user)?;
+        if self.settings.autoconfirm {
+            super::store_flow::set_phone(&self.pool, user_id, &phone).await?;
+            return Ok(SignedUp::Session(
+                self.start(client, user_id, "password").await?,
+            ));
+        }
+        self.text_code(user_id, &phone).await?;
+        Ok(SignedUp::AwaitingConfirmation(
+            store_otp::user_by_contact(&self.pool, None, Some(&phone))
+                .await?
+                .unwrap_or(user),
+        ))
     }
 
     /// grant_type=password with a phone. An unconfirmed phone is `phone_not_confirmed`; a
@@ -508,6 +521,9 @@ impl Accounts {
                 ))
             }
         };
+        if let ("phone_change", Contact::Phone(phone)) = (request.kind.as_str(), &contact) {
+            return self.verify_phone_change(client, phone, &token).await;
+        }
         self.verify_code(client, &contact, &token, purposes).await
     }
 

@@ -139,6 +139,10 @@ pub struct AuthArgs {
     /// by default as in GoTrue (GOTRUE_SECURITY_MANUAL_LINKING_ENABLED).
     #[arg(long, env = "SLUICE_AUTH_MANUAL_LINKING_ENABLED")]
     pub auth_manual_linking_enabled: bool,
+    /// A password change (`PUT /user`) from a session older than a day needs the nonce of
+    /// `GET /reauthenticate` (GoTrue's GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION).
+    #[arg(long, env = "SLUICE_AUTH_SECURE_PASSWORD_CHANGE")]
+    pub auth_secure_password_change: bool,
 
     /// Who texts phone codes: `outbox` (the log and the table auth.sms_outbox) or `twilio`
     /// (Twilio's Messages API, with the SLUICE_AUTH_SMS_TWILIO_* settings).
@@ -209,6 +213,8 @@ pub struct AuthSettings {
     pub anonymous_users: bool,
     /// `linkIdentity` / `unlinkIdentity` allowed (`SLUICE_AUTH_MANUAL_LINKING_ENABLED`).
     pub manual_linking: bool,
+    /// `SLUICE_AUTH_SECURE_PASSWORD_CHANGE`.
+    pub secure_password_change: bool,
     pub sms: SmsSettings,
     /// The custom access token hook (`hooks`), when configured.
     pub access_token_hook: Option<AccessTokenHook>,
@@ -246,6 +252,7 @@ impl Default for AuthSettings {
             otp_expiry: Duration::from_secs(3600),
             anonymous_users: false,
             manual_linking: false,
+            secure_password_change: false,
             sms: SmsSettings::default(),
             access_token_hook: None,
         }
@@ -316,6 +323,7 @@ impl From<&AuthArgs> for AuthSettings {
             otp_expiry: Duration::from_secs(args.auth_otp_expiry),
             anonymous_users: args.auth_anonymous_users,
             manual_linking: args.auth_manual_linking_enabled,
+            secure_password_change: args.auth_secure_password_change,
             sms: SmsSettings {
                 provider: match args.auth_sms_provider.as_str() {
                     "twilio" => SmsProvider::Twilio {

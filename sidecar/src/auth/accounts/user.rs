@@ -53,14 +53,19 @@ impl Accounts {
 
     /// PUT /user: email, password, metadata (`data`). A new password ends the user's other sessions.
     /// A new email is applied at once with autoconfirm; otherwise it is pending (`new_email`) until
-    /// the link mailed to the new address is followed.
+    /// the link mailed to the new address is followed. A password change may need the `nonce`
+    /// of `GET /reauthenticate` (`flows::check_reauthentication`).
     pub async fn update_self(
         &self,
         caller: &Caller,
         changes: Changes,
         redirect_to: Option<&str>,
+        nonce: Option<&str>,
     ) -> Result<Value, AccountError> {
         let current = self.user(caller).await?;
+        if changes.password.is_some() {
+            self.check_reauthentication(caller, nonce).await?;
+        }
         let new_email = changes
             .email
             .as_deref()
@@ -92,7 +97,7 @@ impl Accounts {
         }
     }
 
-    async fn request_email_change(
+    pub(super) async fn request_email_change(
         &self,
         user_id: Uuid,
         email: &str,

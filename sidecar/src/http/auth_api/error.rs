@@ -72,6 +72,18 @@ pub(crate) fn status_and_code(err: &AccountError) -> (StatusCode, &'static str) 
         A::EmailExists => (StatusCode::UNPROCESSABLE_ENTITY, "email_exists"),
         A::PhoneExists => (StatusCode::UNPROCESSABLE_ENTITY, "phone_exists"),
         A::PhoneNotConfirmed => (StatusCode::BAD_REQUEST, "phone_not_confirmed"),
+        A::ReauthenticationNeeded => (StatusCode::BAD_REQUEST, "reauthentication_needed"),
+        A::ReauthenticationNotValid => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reauthentication_not_valid",
+        ),
+        A::ReauthenticationNoContact => (StatusCode::BAD_REQUEST, "validation_failed"),
+        A::ReauthenticationEmailUnconfirmed => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "email_not_confirmed")
+        }
+        A::ReauthenticationPhoneUnconfirmed => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "phone_not_confirmed")
+        }
         A::FlowStateNotFound => (StatusCode::NOT_FOUND, "flow_state_not_found"),
         A::FlowStateExpired => (StatusCode::UNPROCESSABLE_ENTITY, "flow_state_expired"),
         A::BadCodeVerifier => (StatusCode::BAD_REQUEST, "bad_code_verifier"),

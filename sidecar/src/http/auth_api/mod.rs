@@ -5,6 +5,7 @@
 mod admin_users;
 pub(crate) mod error;
 mod factors;
+mod flows;
 mod jwks;
 mod link;
 mod oauth;
@@ -54,6 +55,8 @@ pub fn routes(state: AuthState) -> Router {
         .route("/auth/v1/callback", get(oauth::callback))
         .route("/auth/v1/otp", post(otp::otp))
         .route("/auth/v1/invite", post(otp::invite))
+        .route("/auth/v1/resend", post(flows::resend))
+        .route("/auth/v1/reauthenticate", get(flows::reauthenticate))
         .route("/auth/v1/admin/generate_link", post(otp::generate_link))
         .route("/auth/v1/settings", get(session::settings))
         .route("/auth/v1/sso", any(session::sso_disabled))

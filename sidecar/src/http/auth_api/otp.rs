@@ -126,6 +126,7 @@ pub(super) struct GenerateLinkBody {
     password: Option<String>,
     data: Option<Value>,
     redirect_to: Option<String>,
+    new_email: Option<String>,
 }
 
 /// POST /admin/generate_link (service key): GoTrue's answer, the user with `action_link`,
@@ -143,6 +144,18 @@ pub(super) async fn generate_link(
         .email
         .ok_or(AccountError::Validation("An email address is required"))?;
     let redirect_to = body.redirect_to.or(redirect.redirect_to);
+    if kind.starts_with("email_change_") {
+        let issued = state
+            .accounts
+            .generate_email_change_link(
+                &kind,
+                &email,
+                body.new_email.as_deref(),
+                redirect_to.as_deref(),
+            )
+            .await?;
+        return Ok(Json(issued.to_json()));
+    }
     let issued = state
         .accounts
         .generate_link(

@@ -43,11 +43,14 @@ pub(super) async fn signup(
         (Some(email), _) => email,
         (None, Some(phone)) => {
             let password = body.password.unwrap_or_default();
-            let user = state
+            return match state
                 .accounts
                 .sign_up_phone(&client, &phone, &password, data)
-                .await?;
-            return Ok(Json(user));
+                .await?
+            {
+                SignedUp::Session(session) => Ok(Json(session.to_json())),
+                SignedUp::AwaitingConfirmation(user) => Ok(Json(user)),
+            };
         }
         // Neither: `signInAnonymously()`.
         (None, None) if body.password.is_none() => {
