@@ -115,11 +115,15 @@ pub fn app(state: AppState) -> Router {
                 .post(rest::write)
                 .patch(rest::write)
                 .put(rest::write)
-                .delete(rest::write),
+                .delete(rest::write)
+                .layer(axum::middleware::from_fn(drain::drain_unread)),
         )
         .route(
             "/rest/v1/rpc/{function}",
-            get(rpc::call).head(rpc::call).post(rpc::call),
+            get(rpc::call)
+                .head(rpc::call)
+                .post(rpc::call)
+                .layer(axum::middleware::from_fn(drain::drain_unread)),
         )
         .route("/realtime/v1/websocket", get(realtime::websocket))
         .route("/realtime/v1/api/broadcast", post(realtime::broadcast))
