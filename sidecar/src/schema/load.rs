@@ -16,6 +16,7 @@ use super::model::{
     Column, ForeignKey, Function, FunctionArg, Identity, QualifiedName, RelationKind, ReturnKind,
     SchemaCache, Table, Volatility,
 };
+use super::view_defaults;
 use super::SchemaError;
 
 /// An empty `search_path` makes `format_type` and `pg_get_expr` qualify every name outside
@@ -142,20 +143,9 @@ ORDER BY con.conrelid, con.conname";
 /// For each column of a view (or materialized view) in the exposed schemas, the relation it reads a
 /// column of the same name from: the view's rewrite rule depends on exactly those base columns
 /// (`pg_depend`). A column renamed in the view, or whose name several base relations offer (a
-/// join), is not traced (`view_lineage` drops the latter). `base_default` is the base column's
-/// default as an INSERT through the view applies it (its own or its domain's; an identity's next
-/// value, its sequence named outright since the view has none): what `Prefer: missing=default`
-/// writes for a view column without a default of its own, as PostgREST does.
+/// join), is not traced (`view_lineage` drops the latter).
 const VIEW_COLUMN_SOURCES: &str = "
-SELECT v.oid AS view_oid, va.attname::text AS column_name, d.refobjid AS base_oid,
-       CASE WHEN ba.attgenerated <> '' OR ba.attidentity = 'a' THEN NULL
-            WHEN ba.attidentity = 'd'
-            THEN pg_catalog.format('nextval(%L::pg_catalog.regclass)',
-                     pg_catalog.pg_get_serial_sequence(
-                         pg_catalog.format('%I.%I', bn.nspname, bc.relname), ba.attname))
-            ELSE COALESCE(pg_catalog.pg_get_expr(bad.adbin, bad.adrelid),
-                          pg_catalog.pg_get_expr(bt.typdefaultbin, 0))
-       END AS base_default
+SELECT v.oid AS view_oid, va.attname::text AS column_name, d.refobjid AS base_oid
 FROM pg_catalog.pg_class v
 JOIN pg_catalog.pg_namespace n ON n.oid = v.relnamespace
 JOIN pg_catalog.pg_rewrite r ON r.ev_class = v.oid AND r.rulename = '_RETURN'
@@ -164,10 +154,6 @@ JOIN pg_catalog.pg_depend d
  AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
  AND d.refobjsubid > 0 AND d.refobjid <> v.oid
 JOIN pg_catalog.pg_attribute ba ON ba.attrelid = d.refobjid AND ba.attnum = d.refobjsubid
-JOIN pg_catalog.pg_class bc ON bc.oid = ba.attrelid
-JOIN pg_catalog.pg_namespace bn ON bn.oid = bc.relnamespace
-JOIN pg_catalog.pg_type bt ON bt.oid = ba.atttypid
-LEFT JOIN pg_catalog.pg_attrdef bad ON bad.adrelid = ba.attrelid AND bad.adnum = ba.attnum
 JOIN pg_catalog.pg_attribute va
   ON va.attrelid = v.oid AND va.attname = ba.attname AND va.attnum > 0 AND NOT va.attisdropped
 WHERE n.nspname = ANY($1::text[]) AND v.relkind IN ('v', 'm')
@@ -240,23 +226,35 @@ pub(crate) async fn load(
     // Concurrent requests on one connection are pipelined by tokio-postgres: the four queries cost
     // about two round trips (prepare, execute), not eight.
     let params: [&(dyn ToSql + Sync); 1] = [&schemas];
-    let (relations, columns, constraints, functions, role_settings, view_sources, aggregates) =
-        tokio::try_join!(
-            tx.query(RELATIONS, &params),
-            tx.query(columns_sql.as_str(), &params),
-            tx.query(CONSTRAINTS, &params),
-            tx.query(functions_sql.as_str(), &params),
-            tx.query(ROLE_STATEMENT_TIMEOUTS, &[]),
-            tx.query(VIEW_COLUMN_SOURCES, &params),
-            tx.query(AGGREGATES_SETTING, &[]),
-        )
+    let (
+        relations,
+        columns,
+        constraints,
+        functions,
+        role_settings,
+        view_sources,
+        aggregates,
+        view_rules,
+    ) = tokio::try_join!(
+        tx.query(RELATIONS, &params),
+        tx.query(columns_sql.as_str(), &params),
+        tx.query(CONSTRAINTS, &params),
+        tx.query(functions_sql.as_str(), &params),
+        tx.query(ROLE_STATEMENT_TIMEOUTS, &[]),
+        tx.query(VIEW_COLUMN_SOURCES, &params),
+        tx.query(AGGREGATES_SETTING, &[]),
+        tx.query(view_defaults::VIEW_RULES, &[]),
+    )
+    .map_err(SchemaError::Load)?;
+    let mut tables =
+        assemble_tables(&relations, &columns, &constraints).map_err(SchemaError::Load)?;
+    // View columns without a default of their own take the one an INSERT through the view applies.
+    view_defaults::inherit(&tx, &mut tables, &view_rules)
+        .await
         .map_err(SchemaError::Load)?;
     tx.commit().await.map_err(SchemaError::Load)?;
 
-    let mut tables =
-        assemble_tables(&relations, &columns, &constraints).map_err(SchemaError::Load)?;
     let lineage = view_lineage(&view_sources).map_err(SchemaError::Load)?;
-    inherit_defaults(&mut tables, &lineage, &view_sources).map_err(SchemaError::Load)?;
     inherit_keys(&mut tables, &lineage);
     let functions = functions
         .iter()
@@ -411,37 +409,6 @@ fn view_lineage(rows: &[Row]) -> Result<Lineage, tokio_postgres::Error> {
             (view, traced)
         })
         .collect())
-}
-
-/// Gives each view column without a default of its own the default of the base column it is
-/// traced to (an INSERT through the view applies that one when the column is left out), so
-/// that `Prefer: missing=default` writes it too.
-fn inherit_defaults(
-    tables: &mut [Table],
-    lineage: &Lineage,
-    rows: &[Row],
-) -> Result<(), tokio_postgres::Error> {
-    let mut defaults: HashMap<(u32, String), String> = HashMap::new();
-    for row in rows {
-        let view: u32 = row.try_get("view_oid")?;
-        let column: String = row.try_get("column_name")?;
-        let base: u32 = row.try_get("base_oid")?;
-        let Some(default) = row.try_get::<_, Option<String>>("base_default")? else {
-            continue;
-        };
-        if lineage.get(&view).and_then(|traced| traced.get(&column)) == Some(&base) {
-            defaults.insert((view, column), default);
-        }
-    }
-    for table in tables.iter_mut().filter(|table| table.kind.is_view()) {
-        let oid = table.oid;
-        for column in &mut table.columns {
-            if column.default.is_none() && column.identity.is_none() && !column.generated {
-                column.default = defaults.remove(&(oid, column.name.clone()));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Gives views the keys of the table they show, as PostgREST does, so that they embed and are

@@ -278,6 +278,26 @@ test('Prefer: missing=default through a view writes the base table defaults', as
     { id: 103, status: 'given', priority: 3 },
     { id: 104, status: 'own', priority: 3 },
   ]);
+
+  // Renamed columns are traced to the column they show (key, sort), and a view of a view through
+  // both: the middle view's own default (state) first, else the table's.
+  for (const [view, key] of [
+    ['gap_item_renamed', 200],
+    ['gap_item_nested', 300],
+  ]) {
+    const renamed = await client()
+      .from(view)
+      .insert([{ key, label: `${view} full`, state: 'set', sort: 'odd', rank: 1 }, { label: `${view} bare` }], {
+        defaultToNull: false,
+      })
+      .select('key, label, state, sort, rank')
+      .order('label');
+    assert.equal(renamed.error, null, `${view}: ${JSON.stringify(renamed.error)}`);
+    const [bareRow, fullRow] = renamed.data;
+    assert.deepEqual(fullRow, { key, label: `${view} full`, state: 'set', sort: 'odd', rank: 1 });
+    assert.equal(typeof bareRow.key, 'number');
+    assert.deepEqual({ ...bareRow, key: 0 }, { key: 0, label: `${view} bare`, state: 'mid', sort: 'plain', rank: 3 });
+  }
 });
 
 test('aggregates grouped by an embedding group by its value, as PostgREST does', async () => {
