@@ -64,6 +64,10 @@ test('a refused query string with a large body reaches the client as its 400', a
   assert.equal(select.status, 400, JSON.stringify(select.error));
   assert.equal(select.error.code, 'PGRST100');
 
+  const inserted = await client().from('gap_blobs').insert(blobRows(8 * MiB)).filter('id', 'sideways', '1');
+  assert.equal(inserted.status, 400, JSON.stringify(inserted.error));
+  assert.equal(inserted.error.code, 'PGRST100');
+
   const filter = await client()
     .from('gap_blobs')
     .update({ body: 'y'.repeat(8 * MiB) })
