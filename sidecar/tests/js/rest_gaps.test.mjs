@@ -323,6 +323,18 @@ test('aggregates grouped by an embedding group by its value, as PostgREST does',
     { gap_clients: { name: 'zeta' }, sum: 7 },
   ]);
 
+  // Ordered by the embedding's column: grouped by that value too, still one "acme" group.
+  const ordered = await client()
+    .from('gap_projects')
+    .select('count(), gap_clients(name)')
+    .order('gap_clients(name)', { ascending: false, nullsFirst: false });
+  assert.equal(ordered.error, null, JSON.stringify(ordered.error));
+  assert.deepEqual(ordered.data, [
+    { count: 1, gap_clients: { name: 'zeta' } },
+    { count: 3, gap_clients: { name: 'acme' } },
+    { count: 1, gap_clients: null },
+  ]);
+
   // A to-one spread groups by its columns' values.
   const spread = await client().from('gap_projects').select('...gap_clients(name), count()').not('client_id', 'is', null);
   assert.equal(spread.error, null, JSON.stringify(spread.error));

@@ -160,6 +160,20 @@ pub(super) fn node_select_from(
             Projection::Aggregate { .. } => columns.push(select_item(projection, depth, params)),
         }
     }
+    // An order by a to-one embedding's column (`order=rel(col)`) reads it with a subquery of this
+    // row: grouped, that value is grouped by too (the same text, so Postgres matches the two).
+    let order: Vec<String> = node
+        .order
+        .iter()
+        .map(|term| order_expr(term, depth, params))
+        .collect();
+    if grouped {
+        for (term, expr) in node.order.iter().zip(&order) {
+            if term.related.is_some() {
+                group_by.push(expr.clone());
+            }
+        }
+    }
     let mut sql = format!(
         "SELECT {} FROM {relation} {}{where_clause}",
         columns.join(", "),
@@ -169,7 +183,7 @@ pub(super) fn node_select_from(
         sql.push_str(" GROUP BY ");
         sql.push_str(&group_by.join(", "));
     }
-    sql.push_str(&order_and_page(&node.order, node.page, depth, params));
+    sql.push_str(&ordered_page(&node.order, order, node.page, params));
     sql
 }
 
@@ -239,11 +253,21 @@ pub(super) fn order_and_page(
     depth: usize,
     params: &mut Params,
 ) -> String {
+    let exprs = order
+        .iter()
+        .map(|term| order_expr(term, depth, params))
+        .collect();
+    ordered_page(order, exprs, page, params)
+}
+
+/// `order_and_page` with each term's expression already written (`exprs`, one per term).
+fn ordered_page(order: &[Ordering], exprs: Vec<String>, page: Page, params: &mut Params) -> String {
     let mut sql = String::new();
     if !order.is_empty() {
         let terms = order
             .iter()
-            .map(|term| order_term(term, depth, params))
+            .zip(exprs)
+            .map(|(term, expr)| expr + &order_suffix(term))
             .collect::<Vec<_>>();
         sql.push_str(&format!(" ORDER BY {}", terms.join(", ")));
     }
@@ -434,8 +458,10 @@ pub(super) fn field_expr(field: &ResolvedField, depth: usize, params: &mut Param
     expr
 }
 
-fn order_term(term: &Ordering, depth: usize, params: &mut Params) -> String {
-    let mut sql = match &term.related {
+/// What an order term sorts by: a column of the row at `depth`, or of a to-one embedding (a
+/// subquery of the row).
+fn order_expr(term: &Ordering, depth: usize, params: &mut Params) -> String {
+    match &term.related {
         None => field_expr(&term.field, depth, params),
         Some(related) => format!(
             "(SELECT {} FROM {} {} WHERE {})",
@@ -444,7 +470,12 @@ fn order_term(term: &Ordering, depth: usize, params: &mut Params) -> String {
             alias(depth + 1),
             link_sql(&related.link, depth + 1)
         ),
-    };
+    }
+}
+
+/// ` ASC`/` DESC` and ` NULLS FIRST`/` NULLS LAST` of an order term.
+fn order_suffix(term: &Ordering) -> String {
+    let mut sql = String::new();
     sql.push_str(match term.direction {
         Some(Direction::Desc) => " DESC",
         Some(Direction::Asc) | None => " ASC",
