@@ -39,7 +39,8 @@ psql "$db_url" -qX -v ON_ERROR_STOP=1 \
     -f "$js/fixtures_storage.sql" \
     -f "$js/fixtures_select.sql" \
     -f "$js/fixtures_mfa.sql" \
-    -f "$js/fixtures_auth_link.sql"
+    -f "$js/fixtures_auth_link.sql" \
+    -f "$js/fixtures_gaps.sql"
 
 cargo build -q -p sluice-sidecar
 host_port=${admin_url#*@}

@@ -3,13 +3,22 @@
 //! sending, the connection would be closed under the upload and clients such as undici (Node's
 //! `fetch`, postgrest-js) report "fetch failed" instead of the JSON error. Past the bound (bytes
 //! or time) the answer goes out with `Connection: close`.
+//!
+//! The REST routes also answer before reading the body when the token or the query string is
+//! refused (401, 400): [`drain_unread`] wraps them and discards what the handler left unread.
 
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::{Body, BodyDataStream, Bytes};
+use axum::body::{Body, BodyDataStream, Bytes, HttpBody};
+use axum::extract::Request;
 use axum::http::header::{HeaderValue, CONNECTION};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
+use futures_util::Stream;
 use futures_util::StreamExt;
 
 /// The most bytes read and discarded (far above `--max-body-bytes`' default, so that an upload
@@ -83,4 +92,42 @@ pub(super) async fn after_draining(body: Body, answer: impl IntoResponse) -> Res
             .insert(CONNECTION, HeaderValue::from_static("close"));
     }
     response
+}
+
+/// Middleware: the handler gets the body through a shared handle, and whatever it left unread
+/// (an extractor or a check refused the request first) is discarded before the answer goes out,
+/// within the bounds above, so that the client reads the error rather than a reset connection.
+/// A request without a body passes straight through.
+pub(super) async fn drain_unread(request: Request, next: Next) -> Response {
+    if request.body().is_end_stream() {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let shared = Arc::new(Mutex::new(Some(body.into_data_stream())));
+    let handed = Body::from_stream(SharedStream(Arc::clone(&shared)));
+    let mut response = next.run(Request::from_parts(parts, handed)).await;
+    let unread = shared.lock().unwrap_or_else(PoisonError::into_inner).take();
+    if let Some(stream) = unread {
+        if !drain_stream(stream).await {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+    }
+    response
+}
+
+/// The request body as the handler reads it, while [`drain_unread`] keeps a hold on the rest.
+struct SharedStream(Arc<Mutex<Option<BodyDataStream>>>);
+
+impl Stream for SharedStream {
+    type Item = Result<Bytes, axum::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match guard.as_mut() {
+            Some(stream) => Pin::new(stream).poll_next(cx),
+            None => Poll::Ready(None),
+        }
+    }
 }

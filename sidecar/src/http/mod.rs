@@ -115,11 +115,15 @@ pub fn app(state: AppState) -> Router {
                 .post(rest::write)
                 .patch(rest::write)
                 .put(rest::write)
-                .delete(rest::write),
+                .delete(rest::write)
+                .layer(axum::middleware::from_fn(drain::drain_unread)),
         )
         .route(
             "/rest/v1/rpc/{function}",
-            get(rpc::call).head(rpc::call).post(rpc::call),
+            get(rpc::call)
+                .head(rpc::call)
+                .post(rpc::call)
+                .layer(axum::middleware::from_fn(drain::drain_unread)),
         )
         .route("/realtime/v1/websocket", get(realtime::websocket))
         .route("/realtime/v1/api/broadcast", post(realtime::broadcast))
@@ -290,6 +294,64 @@ mod tests {
             let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
             let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
             assert_eq!(json["code"], code, "{body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_left_unread_by_a_refusal_is_read_before_the_answer() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        const CHUNK: usize = 16 * 1024;
+        const CHUNKS: usize = 256; // 4 MiB, more than --max-body-bytes
+        for (method, path, token, status, code) in [
+            (
+                Method::POST,
+                "/rest/v1/nope",
+                "not.a.token",
+                401,
+                "PGRST301",
+            ),
+            (Method::PATCH, "/rest/v1/nope?id=eqq.1", "", 400, "PGRST100"),
+            (
+                Method::DELETE,
+                "/rest/v1/nope?order=id.up",
+                "",
+                400,
+                "PGRST100",
+            ),
+            (Method::POST, "/rest/v1/rpc/f?select=(", "", 400, "PGRST100"),
+            (
+                Method::POST,
+                "/rest/v1/rpc/f",
+                "not.a.token",
+                401,
+                "PGRST301",
+            ),
+        ] {
+            let read = Arc::new(AtomicUsize::new(0));
+            let counter = Arc::clone(&read);
+            let chunks = futures_util::stream::iter((0..CHUNKS).map(move |_| {
+                counter.fetch_add(CHUNK, Ordering::SeqCst);
+                Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b'x'; CHUNK]))
+            }));
+            let mut request = Request::builder().method(method.clone()).uri(path);
+            if !token.is_empty() {
+                request = request.header("authorization", format!("Bearer {token}"));
+            }
+            let request = request.body(Body::from_stream(chunks)).unwrap();
+            let response = app(state_without_database())
+                .oneshot(request)
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), status, "{method} {path}");
+            assert!(response.headers().get("connection").is_none());
+            assert_eq!(
+                read.load(Ordering::SeqCst),
+                CHUNK * CHUNKS,
+                "{method} {path}"
+            );
+            let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+            let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(json["code"], code, "{method} {path}");
         }
     }
 

@@ -266,18 +266,6 @@ pub(super) async fn explained(
     Ok(response)
 }
 
-/// The plan media types only when the server allows them (`--db-plan-enabled`, PostgREST's
-/// `db-plan-enabled`); else 406 PGRST107 naming the media type asked for.
-fn refuse_unavailable(state: &AppState, request: &RestRequest) -> Result<(), RestError> {
-    match request.output.explain {
-        Some(explain) if !state.plan_enabled => Err(ParseError::NotAcceptable {
-            requested: vec![explain.mime(request.media)],
-        }
-        .into()),
-        _ => Ok(()),
-    }
-}
-
 /// The request as parsed, refused (`SLUICE115`) when it asks for more than `--max-query-*`
 /// allow: before planning, so an oversized request costs neither the planner nor Postgres.
 pub(super) fn parse_within_limits(
@@ -288,7 +276,12 @@ pub(super) fn parse_within_limits(
     headers: &HeaderMap,
 ) -> Result<RestRequest, RestError> {
     let mut request = parse::parse_request(method, target, query, headers)?;
-    refuse_unavailable(state, &request)?;
+    // The plan media types only when the server allows them (`--db-plan-enabled`, PostgREST's
+    // `db-plan-enabled`); else they are passed over for the next range `Accept` names, and
+    // PGRST107 when none is left.
+    if request.output.explain.is_some() && !state.plan_enabled {
+        (request.media, request.output) = parse::negotiate_without_plans(headers)?;
+    }
     state.query_limits.check(&request)?;
     request.aggregates_enabled = state.aggregates_enabled;
     Ok(request)

@@ -16,6 +16,7 @@ use super::model::{
     Column, ForeignKey, Function, FunctionArg, Identity, QualifiedName, RelationKind, ReturnKind,
     SchemaCache, Table, Volatility,
 };
+use super::view_defaults;
 use super::SchemaError;
 
 /// An empty `search_path` makes `format_type` and `pg_get_expr` qualify every name outside
@@ -225,21 +226,34 @@ pub(crate) async fn load(
     // Concurrent requests on one connection are pipelined by tokio-postgres: the four queries cost
     // about two round trips (prepare, execute), not eight.
     let params: [&(dyn ToSql + Sync); 1] = [&schemas];
-    let (relations, columns, constraints, functions, role_settings, view_sources, aggregates) =
-        tokio::try_join!(
-            tx.query(RELATIONS, &params),
-            tx.query(columns_sql.as_str(), &params),
-            tx.query(CONSTRAINTS, &params),
-            tx.query(functions_sql.as_str(), &params),
-            tx.query(ROLE_STATEMENT_TIMEOUTS, &[]),
-            tx.query(VIEW_COLUMN_SOURCES, &params),
-            tx.query(AGGREGATES_SETTING, &[]),
-        )
+    let (
+        relations,
+        columns,
+        constraints,
+        functions,
+        role_settings,
+        view_sources,
+        aggregates,
+        view_rules,
+    ) = tokio::try_join!(
+        tx.query(RELATIONS, &params),
+        tx.query(columns_sql.as_str(), &params),
+        tx.query(CONSTRAINTS, &params),
+        tx.query(functions_sql.as_str(), &params),
+        tx.query(ROLE_STATEMENT_TIMEOUTS, &[]),
+        tx.query(VIEW_COLUMN_SOURCES, &params),
+        tx.query(AGGREGATES_SETTING, &[]),
+        tx.query(view_defaults::VIEW_RULES, &[]),
+    )
+    .map_err(SchemaError::Load)?;
+    let mut tables =
+        assemble_tables(&relations, &columns, &constraints).map_err(SchemaError::Load)?;
+    // View columns without a default of their own take the one an INSERT through the view applies.
+    view_defaults::inherit(&tx, &mut tables, &view_rules)
+        .await
         .map_err(SchemaError::Load)?;
     tx.commit().await.map_err(SchemaError::Load)?;
 
-    let mut tables =
-        assemble_tables(&relations, &columns, &constraints).map_err(SchemaError::Load)?;
     let lineage = view_lineage(&view_sources).map_err(SchemaError::Load)?;
     inherit_keys(&mut tables, &lineage);
     let functions = functions

@@ -16,6 +16,7 @@ pub(crate) mod model;
 pub(crate) mod openapi;
 pub(crate) mod privileges;
 mod relationships;
+mod view_defaults;
 
 pub use config::{ExposedSchemas, ExposedSchemasError};
 pub use holder::{start, SchemaHandle};

@@ -94,10 +94,13 @@ impl MediaType {
 }
 
 /// The format asked for; the OpenAPI media type only `at_root` (`/rest/v1/`), as PostgREST
-/// produces it nowhere else.
+/// produces it nowhere else. Without `plans` (PostgREST's `db-plan-enabled` off) a plan media
+/// type is passed over like any we cannot produce, so that a later one in `Accept` (or `*/*`)
+/// is answered instead, as PostgREST's `negotiateContent` does; 406 only when none is left.
 pub(crate) fn parse_accept(
     headers: &HeaderMap,
     at_root: bool,
+    plans: bool,
 ) -> Result<(MediaType, Output), ParseError> {
     let mut ranges = Vec::new();
     for value in headers.get_all("accept") {
@@ -120,9 +123,10 @@ pub(crate) fn parse_accept(
         .iter()
         .filter(|range| range.quality > 0.0)
         .filter_map(MediaRange::supported)
+        .filter(|(_, output)| plans || output.explain.is_none())
         .find(|(media, _)| at_root || *media != MediaType::OpenApi);
     chosen.ok_or_else(|| ParseError::NotAcceptable {
-        requested: ranges.into_iter().map(|range| range.essence).collect(),
+        requested: ranges.iter().map(MediaRange::mime).collect(),
     })
 }
 
@@ -176,6 +180,27 @@ impl MediaRange {
 }
 
 impl MediaRange {
+    /// The range as PostgREST's `toMime` names it in PGRST107: a plan type with its target and
+    /// options, a vendor type with `nulls=stripped`, else the type without parameters.
+    fn mime(&self) -> String {
+        match self.supported() {
+            Some((
+                media,
+                Output {
+                    explain: Some(explain),
+                    ..
+                },
+            )) => explain.mime(media),
+            Some((
+                _,
+                Output {
+                    strip_nulls: true, ..
+                },
+            )) => format!("{};nulls=stripped", self.essence),
+            _ => self.essence.clone(),
+        }
+    }
+
     /// The format and output this range asks for, if we produce it: PostgREST's
     /// `decodeMediaType`, where `nulls=stripped` must be the only parameter.
     fn supported(&self) -> Option<(MediaType, Output)> {

@@ -145,7 +145,7 @@ pub fn parse_request(
     let page = page::top_level(top_query_page, range)?;
 
     let prefer = prefer::parse_prefer(headers)?;
-    let (media, output) = media::parse_accept(headers, false)?;
+    let (media, output) = media::parse_accept(headers, false, true)?;
     let profile = profile(method, headers)?;
 
     Ok(RestRequest {
@@ -171,12 +171,19 @@ pub fn parse_request(
     })
 }
 
+/// The `Accept` header negotiated again without the plan media types, for a server that does not
+/// answer them (PostgREST's `db-plan-enabled` off): the format of the first other range that we
+/// produce, or 406 naming every range.
+pub fn negotiate_without_plans(headers: &HeaderMap) -> Result<(MediaType, Output), ParseError> {
+    media::parse_accept(headers, false, false)
+}
+
 /// `GET /rest/v1/`: the `Accept` header (where the OpenAPI media type is offered) and the
 /// `Accept-Profile` header.
 pub fn parse_root_request(
     headers: &HeaderMap,
 ) -> Result<(MediaType, Output, Option<String>), ParseError> {
-    let (media, output) = media::parse_accept(headers, true)?;
+    let (media, output) = media::parse_accept(headers, true, false)?;
     Ok((media, output, profile(&Method::GET, headers)?))
 }
 

@@ -203,7 +203,9 @@ fn aggregates_need_the_setting_and_group_by_the_rest() {
     let sql = crate::rest::sql::read(&on).sql;
     assert!(sql.contains("sum(_t0.\"id\")"), "{sql}");
     assert!(sql.contains("count(*) AS \"count\""), "{sql}");
-    assert!(sql.contains(" GROUP BY 1, _t0.\"owner\""), "{sql}");
+    // The embedding is grouped by its value (as jsonb), by position like the column.
+    assert!(sql.contains(")::jsonb AS \"users\""), "{sql}");
+    assert!(sql.contains(" GROUP BY 1, 4"), "{sql}");
 
     // The database's `pgrst.db_aggregates_enabled` turns them on too.
     let enabled = cache().with_aggregates_enabled(true);

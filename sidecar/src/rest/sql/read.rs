@@ -124,22 +124,54 @@ pub(super) fn node_select_from(
         .iter()
         .any(|projection| matches!(projection, Projection::Aggregate { .. }));
     let mut columns = Vec::with_capacity(node.select.len());
-    // With an aggregate, the rows are grouped by every other output (by position: a JSON path's
-    // keys are parameters, which Postgres would not match between the list and the clause) and
-    // by the columns each embedding's subquery reads of this row.
+    // With an aggregate, the rows are grouped by every other output, by position (a JSON path's
+    // keys are parameters, which Postgres would not match between the list and the clause). An
+    // embedding is grouped by its value, as PostgREST groups it: as `jsonb` (`json` has no
+    // equality), so that two parents whose embeddings are equal fall in one group.
     let mut group_by = Vec::new();
     for projection in node.select.iter().filter(|p| !is_empty_embed(p)) {
-        columns.push(select_item(projection, depth, params));
         if !grouped {
+            columns.push(select_item(projection, depth, params));
             continue;
         }
         match projection {
-            Projection::Field { .. } => group_by.push(columns.len().to_string()),
-            Projection::Star => group_by.push(alias(depth)),
-            Projection::Embed(embed) | Projection::Spread(embed) => {
-                group_by.extend(link_parent_columns(&embed.link, depth))
+            Projection::Field { .. } => {
+                columns.push(select_item(projection, depth, params));
+                group_by.push(columns.len().to_string());
             }
-            Projection::Aggregate { .. } => {}
+            Projection::Star => {
+                columns.push(select_item(projection, depth, params));
+                group_by.push(alias(depth));
+            }
+            Projection::Embed(embed) => {
+                columns.push(format!(
+                    "({})::jsonb AS {}",
+                    embed_sql(embed, depth, params),
+                    quote(&embed.key)
+                ));
+                group_by.push(columns.len().to_string());
+            }
+            Projection::Spread(embed) => {
+                for item in spread_item_list(embed, depth, true, params) {
+                    columns.push(item);
+                    group_by.push(columns.len().to_string());
+                }
+            }
+            Projection::Aggregate { .. } => columns.push(select_item(projection, depth, params)),
+        }
+    }
+    // An order by a to-one embedding's column (`order=rel(col)`) reads it with a subquery of this
+    // row: grouped, that value is grouped by too (the same text, so Postgres matches the two).
+    let order: Vec<String> = node
+        .order
+        .iter()
+        .map(|term| order_expr(term, depth, params))
+        .collect();
+    if grouped {
+        for (term, expr) in node.order.iter().zip(&order) {
+            if term.related.is_some() {
+                group_by.push(expr.clone());
+            }
         }
     }
     let mut sql = format!(
@@ -151,20 +183,8 @@ pub(super) fn node_select_from(
         sql.push_str(" GROUP BY ");
         sql.push_str(&group_by.join(", "));
     }
-    sql.push_str(&order_and_page(&node.order, node.page, depth, params));
+    sql.push_str(&ordered_page(&node.order, order, node.page, params));
     sql
-}
-
-/// The columns of the row at `depth` an embedding's link reads (the whole row for a function).
-fn link_parent_columns(link: &Link, depth: usize) -> Vec<String> {
-    let row = alias(depth);
-    match link {
-        Link::Direct(pairs) | Link::Junction { parent: pairs, .. } => pairs
-            .iter()
-            .map(|(ours, _)| format!("{row}.{}", quote(ours)))
-            .collect(),
-        Link::Computed { .. } => vec![row],
-    }
 }
 
 /// The JSON keys a node's rows have: what a spread of it adds to its parent.
@@ -187,8 +207,20 @@ fn output_keys(node: &Node) -> Vec<&str> {
 /// `...rel(cols)`: each output column of the embedding as a column of the parent: its value for
 /// a to-one (null without a row), the array of its values for a to-many (`[]` without rows).
 fn spread_items(embed: &EmbedPlan, depth: usize, params: &mut Params) -> String {
+    spread_item_list(embed, depth, false, params).join(", ")
+}
+
+/// The items of `spread_items`, one per key; a to-many's arrays as `jsonb` when `grouped` (the
+/// parent groups by them).
+fn spread_item_list(
+    embed: &EmbedPlan,
+    depth: usize,
+    grouped: bool,
+    params: &mut Params,
+) -> Vec<String> {
     let child = depth + 1;
     let row = format!("_e{child}");
+    let array_type = if grouped { "::jsonb" } else { "" };
     let mut items = Vec::new();
     for key in output_keys(&embed.node) {
         let rows = child_rows(embed, depth, params);
@@ -196,10 +228,12 @@ fn spread_items(embed: &EmbedPlan, depth: usize, params: &mut Params) -> String 
         items.push(if embed.to_one {
             format!("(SELECT {row}.{key} FROM ({rows}) {row}) AS {key}")
         } else {
-            format!("(SELECT coalesce(json_agg({row}.{key}), '[]') FROM ({rows}) {row}) AS {key}")
+            format!(
+                "(SELECT coalesce(json_agg({row}.{key}), '[]') FROM ({rows}) {row}){array_type} AS {key}"
+            )
         });
     }
-    items.join(", ")
+    items
 }
 
 /// `rel()`: an embedding that selects nothing only filters (with `!inner`) and is left out of
@@ -219,11 +253,21 @@ pub(super) fn order_and_page(
     depth: usize,
     params: &mut Params,
 ) -> String {
+    let exprs = order
+        .iter()
+        .map(|term| order_expr(term, depth, params))
+        .collect();
+    ordered_page(order, exprs, page, params)
+}
+
+/// `order_and_page` with each term's expression already written (`exprs`, one per term).
+fn ordered_page(order: &[Ordering], exprs: Vec<String>, page: Page, params: &mut Params) -> String {
     let mut sql = String::new();
     if !order.is_empty() {
         let terms = order
             .iter()
-            .map(|term| order_term(term, depth, params))
+            .zip(exprs)
+            .map(|(term, expr)| expr + &order_suffix(term))
             .collect::<Vec<_>>();
         sql.push_str(&format!(" ORDER BY {}", terms.join(", ")));
     }
@@ -414,8 +458,10 @@ pub(super) fn field_expr(field: &ResolvedField, depth: usize, params: &mut Param
     expr
 }
 
-fn order_term(term: &Ordering, depth: usize, params: &mut Params) -> String {
-    let mut sql = match &term.related {
+/// What an order term sorts by: a column of the row at `depth`, or of a to-one embedding (a
+/// subquery of the row).
+fn order_expr(term: &Ordering, depth: usize, params: &mut Params) -> String {
+    match &term.related {
         None => field_expr(&term.field, depth, params),
         Some(related) => format!(
             "(SELECT {} FROM {} {} WHERE {})",
@@ -424,7 +470,12 @@ fn order_term(term: &Ordering, depth: usize, params: &mut Params) -> String {
             alias(depth + 1),
             link_sql(&related.link, depth + 1)
         ),
-    };
+    }
+}
+
+/// ` ASC`/` DESC` and ` NULLS FIRST`/` NULLS LAST` of an order term.
+fn order_suffix(term: &Ordering) -> String {
+    let mut sql = String::new();
     sql.push_str(match term.direction {
         Some(Direction::Desc) => " DESC",
         Some(Direction::Asc) | None => " ASC",

@@ -181,3 +181,56 @@ fn plan_media_types_carry_their_target_and_options() {
         "PGRST107"
     );
 }
+
+#[test]
+fn without_plans_a_plan_type_is_passed_over_for_the_next_one() {
+    let negotiate = |value: &str| negotiate_without_plans(&headers(&[("Accept", value)]));
+    let plain = |media| Ok((media, Output::default()));
+    assert_eq!(
+        negotiate("application/vnd.pgrst.plan+json, application/json"),
+        plain(MediaType::Json)
+    );
+    assert_eq!(
+        negotiate("text/csv;q=0.5, application/vnd.pgrst.plan+text"),
+        plain(MediaType::Csv)
+    );
+    assert_eq!(
+        negotiate("application/vnd.pgrst.plan; options=analyze, */*;q=0.1"),
+        plain(MediaType::Json)
+    );
+    assert_eq!(
+        negotiate(
+            "application/vnd.pgrst.plan+json, application/vnd.pgrst.array+json;nulls=stripped"
+        ),
+        Ok((
+            MediaType::Json,
+            Output {
+                strip_nulls: true,
+                explain: None
+            }
+        ))
+    );
+    // Nothing left: 406 naming each range as PostgREST's toMime writes it.
+    let refused = negotiate(
+        "application/vnd.pgrst.plan+json; for=\"text/csv\"; options=analyze, text/html;q=0.2, application/vnd.pgrst.plan;q=0",
+    )
+    .unwrap_err();
+    assert_eq!((refused.code(), refused.http_status()), ("PGRST107", 406));
+    assert_eq!(
+        refused.to_string(),
+        "None of these media types are available: \
+         application/vnd.pgrst.plan+json; for=\"text/csv\"; options=analyze, text/html, \
+         application/vnd.pgrst.plan+text; for=\"application/json\""
+    );
+    // With plans allowed, the plan is chosen.
+    assert!(accept("application/vnd.pgrst.plan+json, application/json").is_ok());
+    let planned = parse_read(
+        "",
+        &headers(&[(
+            "Accept",
+            "application/vnd.pgrst.plan+json, application/json",
+        )]),
+    )
+    .unwrap();
+    assert!(planned.output.explain.is_some());
+}
