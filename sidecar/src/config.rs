@@ -397,14 +397,18 @@ impl TryFrom<ServeArgs> for Config {
                         ISSUER.to_owned(),
                     )
                 } else {
-                    AccessTokens::from_pem(
+                    let tokens = AccessTokens::from_pem(
                         &pem,
                         args.auth.auth_jwt_signing_kid.clone(),
                         auth.jwt_expiry,
                         auth_audience,
                         ISSUER.to_owned(),
                     )
-                    .map_err(|err: IssueError| failed(err.to_string()))?
+                    .map_err(|err: IssueError| failed(err.to_string()))?;
+                    // A PEM key's public half (the JWK it publishes) verifies on every API too.
+                    signing_public_keys = keys_from_jwks(&tokens.jwks.to_string())
+                        .map_err(|err| failed(err.to_string()))?;
+                    tokens
                 }
             }
         };
@@ -705,6 +709,57 @@ mod tests {
             "authenticated"
         );
         assert_eq!(config.auth_tokens.jwks["keys"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_pem_signing_key_signs_and_its_public_half_verifies_for_every_api() {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwt");
+        let key = format!("--auth-jwt-signing-key-file={fixtures}/ec-private.pem");
+        let args = [
+            "--database-url=postgres://u@127.0.0.1/app",
+            "--jwt-secret",
+            GOOD_SECRET,
+            key.as_str(),
+            "--auth-jwt-signing-kid=pem-es256",
+        ];
+        let config = Config::try_from(serve_args(&args).unwrap()).unwrap();
+        assert_eq!(
+            config.auth_tokens.algorithm(),
+            jsonwebtoken::Algorithm::ES256
+        );
+        // The secret, then the PEM key's public half: no SLUICE_JWT_PUBLIC_KEY_FILE needed.
+        assert_eq!(config.verifier.keys().len(), 2);
+        let user = serde_json::json!({"id": "6f1d0d8e-2c3b-4b59-9a9e-1f5c7d2b8a10", "role": "authenticated"});
+        let issued = config
+            .auth_tokens
+            .issue(
+                &user,
+                uuid::Uuid::nil(),
+                "aal1",
+                "password",
+                std::time::SystemTime::now(),
+            )
+            .unwrap();
+        assert_eq!(
+            config.verifier.verify(&issued.token).unwrap().role,
+            "authenticated"
+        );
+        // A token signed by another key (an RSA PEM) is refused by this verifier.
+        let other_key = format!("--auth-jwt-signing-key-file={fixtures}/rsa-private.pem");
+        let other_args = [args[0], args[1], args[2], other_key.as_str()];
+        let other = Config::try_from(serve_args(&other_args).unwrap()).unwrap();
+        let foreign = other
+            .auth_tokens
+            .issue(
+                &user,
+                uuid::Uuid::nil(),
+                "aal1",
+                "password",
+                std::time::SystemTime::now(),
+            )
+            .unwrap();
+        assert!(config.verifier.verify(&foreign.token).is_err());
+        assert!(other.verifier.verify(&foreign.token).is_ok());
     }
 
     #[test]
