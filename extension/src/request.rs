@@ -116,35 +116,76 @@ pub unsafe extern "C-unwind" fn run_request_wrapper(
 }
 
 /// The arguments out of `fcinfo` (the function is STRICT: none is NULL), the request run, and its
-/// result as the function's return value.
+/// result as the function's return value. The text arguments are read in place (`&str` into the
+/// detoasted argument) and the parameters passed on as the array's own `text` datums: converting
+/// them through Rust strings and back (pgrx's `Vec<Option<String>>`, which also looks the element
+/// type up per call) was about 3% of a GET by key's backend CPU.
 fn run_request_call(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    fn text(fcinfo: pg_sys::FunctionCallInfo, index: usize) -> String {
-        // SAFETY: index < the function's 9 declared arguments, whose types are as read here.
-        unsafe { pgrx::fcinfo::pg_getarg::<String>(fcinfo, index) }
+    fn text<'a>(fcinfo: pg_sys::FunctionCallInfo, index: usize) -> &'a str {
+        // SAFETY: index < the function's 9 declared arguments, whose types are as read here;
+        // the text lives (detoasted if it had to be) until the call returns.
+        unsafe { pgrx::fcinfo::pg_getarg::<&str>(fcinfo, index) }
             .unwrap_or_else(|| raise(RequestError::NullArgument(index)))
     }
     // SAFETY: argument 5 is the `bool`, argument 8 the `text[]`.
     let (read_only, params) = unsafe {
         (
             pgrx::fcinfo::pg_getarg::<bool>(fcinfo, 5).unwrap_or_default(),
-            pgrx::fcinfo::pg_getarg::<Vec<Option<String>>>(fcinfo, 8).unwrap_or_default(),
+            text_array_datums(fcinfo, 8),
         )
     };
     let row = run_request(
-        &text(fcinfo, 0),
-        &text(fcinfo, 1),
-        &text(fcinfo, 2),
-        &text(fcinfo, 3),
-        &text(fcinfo, 4),
+        text(fcinfo, 0),
+        text(fcinfo, 1),
+        text(fcinfo, 2),
+        text(fcinfo, 3),
+        text(fcinfo, 4),
         read_only,
-        &text(fcinfo, 6),
-        &text(fcinfo, 7),
-        params,
+        text(fcinfo, 6),
+        text(fcinfo, 7),
+        &params,
     );
     match row.and_then(IntoDatum::into_datum) {
         Some(datum) => datum,
         // SAFETY: fcinfo is the call's own.
         None => unsafe { pgrx::fcinfo::pg_return_null(fcinfo) },
+    }
+}
+
+/// The elements of the `text[]` argument `index` (of any dimensions, in storage order, as
+/// `unnest` reads them), each as the array's own `text` datum (`None` for a NULL element).
+///
+/// # Safety
+/// Argument `index` of `fcinfo` must be a non-NULL `text[]`. The datums point into the
+/// (detoasted) array, which lives in the call's memory context until the call returns.
+unsafe fn text_array_datums(
+    fcinfo: pg_sys::FunctionCallInfo,
+    index: usize,
+) -> Vec<Option<pg_sys::Datum>> {
+    // SAFETY: see above; `deconstruct_array` fills the three out-parameters with palloc'd
+    // arrays of `count` elements (text: variable length, by reference, int-aligned).
+    unsafe {
+        let raw = pgrx::fcinfo::pg_getarg_datum_raw(fcinfo, index);
+        if raw.is_null() {
+            raise(RequestError::NullArgument(index));
+        }
+        let array = pg_sys::pg_detoast_datum(raw.cast_mut_ptr()) as *mut pg_sys::ArrayType;
+        let mut elements: *mut pg_sys::Datum = std::ptr::null_mut();
+        let mut nulls: *mut bool = std::ptr::null_mut();
+        let mut count: std::ffi::c_int = 0;
+        pg_sys::deconstruct_array(
+            array,
+            pg_sys::TEXTOID,
+            -1,
+            false,
+            pg_sys::TYPALIGN_INT as std::ffi::c_char,
+            &mut elements,
+            &mut nulls,
+            &mut count,
+        );
+        (0..usize::try_from(count).unwrap_or(0))
+            .map(|i| (!*nulls.add(i)).then(|| *elements.add(i)))
+            .collect()
     }
 }
 
@@ -161,22 +202,32 @@ fn run_request(
     read_only: bool,
     statement_timeout: &str,
     sql: &str,
-    params: Vec<Option<String>>,
+    params: &[Option<pg_sys::Datum>],
 ) -> Option<Vec<Option<String>>> {
-    set_local("role", role);
-    set_local("request.jwt.claims", claims);
-    set_local("request.method", method);
-    set_local("request.path", path);
-    set_local("request.headers", headers);
+    // The context a setting is made in is the current user's (a superuser's settings are
+    // PGC_SUSET): looked up once before the role switch and once after it, not per setting.
+    set_local(guc_context(), "role", role);
+    let context = guc_context();
+    set_local(context, "request.jwt.claims", claims);
+    set_local(context, "request.method", method);
+    set_local(context, "request.path", path);
+    set_local(context, "request.headers", headers);
     if read_only {
-        set_local("transaction_read_only", "on");
+        set_local(context, "transaction_read_only", "on");
     }
-    apply_request_jit();
+    apply_request_jit(context);
     if !statement_timeout.is_empty() {
-        apply_statement_timeout(statement_timeout);
+        apply_statement_timeout(context, statement_timeout);
     }
     let statement = cached_plan(sql, params.len());
-    let args = text_arguments(&params);
+    let args: Vec<DatumWithOid<'_>> = params
+        .iter()
+        .map(|param| match *param {
+            // SAFETY: a `text` datum of the argument array, alive until the call returns.
+            Some(datum) => unsafe { DatumWithOid::new(datum, pg_sys::TEXTOID) },
+            None => DatumWithOid::null_oid(pg_sys::TEXTOID),
+        })
+        .collect();
     // `select`, not `update`: the statement was prepared with `prepare_mut`, so both run it with
     // SPI's `read_only = false` (a POST still writes, a GET's volatile function still meets the
     // read-only transaction), but pgrx's `update` first calls `GetCurrentTransactionId()`, which
@@ -191,18 +242,25 @@ fn run_request(
     })
 }
 
+/// The context `set_config` would make a setting in for the current user: PGC_SUSET for a
+/// superuser, PGC_USERSET for everyone else.
+fn guc_context() -> pg_sys::GucContext::Type {
+    // SAFETY: reads the current user's superuser flag (cached by Postgres per role).
+    if unsafe { pg_sys::superuser() } {
+        pg_sys::GucContext::PGC_SUSET
+    } else {
+        pg_sys::GucContext::PGC_USERSET
+    }
+}
+
 /// `set_config(name, value, true)` without the SQL round: the same checks (a role the session
-/// user is not a member of is refused), scoped to the transaction.
-fn set_local(name: &str, value: &str) {
+/// user is not a member of is refused), scoped to the transaction, made in `context` (see
+/// `guc_context`).
+fn set_local(context: pg_sys::GucContext::Type, name: &str, value: &str) {
     let name = CString::new(name).expect("setting names have no NUL");
     let value = CString::new(value).unwrap_or_else(|_| raise(RequestError::NulInSetting));
     // SAFETY: both strings outlive the call, which copies them; errors are raised as ERROR.
     unsafe {
-        let context = if pg_sys::superuser() {
-            pg_sys::GucContext::PGC_SUSET
-        } else {
-            pg_sys::GucContext::PGC_USERSET
-        };
         pg_sys::set_config_option(
             name.as_ptr(),
             value.as_ptr(),
@@ -220,17 +278,17 @@ fn set_local(name: &str, value: &str) {
 /// analytical statements, not for requests: a request repeating one filter 5,000 times spent
 /// 32.9 s compiling (0.12 s without JIT). Plans are made at execution with the settings then in
 /// force, so setting it here, before the statement runs, reaches every plan of the request.
-fn apply_request_jit() {
+fn apply_request_jit(context: pg_sys::GucContext::Type) {
     if !settings::REQUEST_JIT.get() {
-        set_local("jit", "off");
+        set_local(context, "jit", "off");
     }
 }
 
 /// The role's `statement_timeout` (`SET ROLE` does not apply it; the sidecar passes it). Setting
 /// it only takes effect at the next statement's start, and this call is inside its statement, so
 /// the timer is armed here, counting from now; the statement's end disarms it.
-fn apply_statement_timeout(timeout: &str) {
-    set_local("statement_timeout", timeout);
+fn apply_statement_timeout(context: pg_sys::GucContext::Type, timeout: &str) {
+    set_local(context, "statement_timeout", timeout);
     // SAFETY: reading a GUC variable of this backend and arming one of its own timers, which
     // cannot raise an error for a predefined timeout id.
     unsafe {
