@@ -83,7 +83,7 @@ pub struct ServeArgs {
     pub db_pipeline_connections: u16,
 
     /// The most unanswered reads queued on one shared connection; further reads take the pool.
-    #[arg(long, env = "SLUICE_DB_PIPELINE_DEPTH", default_value_t = 16,
+    #[arg(long, env = "SLUICE_DB_PIPELINE_DEPTH", default_value_t = 32,
           value_parser = clap::value_parser!(u16).range(1..))]
     pub db_pipeline_depth: u16,
 
@@ -499,7 +499,7 @@ mod tests {
             config.pipeline,
             PipelineSettings {
                 connections: 2,
-                depth: 16
+                depth: 32
             }
         );
         assert_eq!(config.startup_timeout, Duration::from_secs(10));
@@ -635,14 +635,14 @@ mod tests {
             config(&["--db-pipeline-connections=0"]).unwrap(),
             PipelineSettings {
                 connections: 0,
-                depth: 16
+                depth: 32
             }
         );
         assert_eq!(
-            config(&["--db-pipeline-connections=4", "--db-pipeline-depth=32"]).unwrap(),
+            config(&["--db-pipeline-connections=4", "--db-pipeline-depth=8"]).unwrap(),
             PipelineSettings {
                 connections: 4,
-                depth: 32
+                depth: 8
             }
         );
         let err = config(&["--db-pipeline-depth=0"]).unwrap_err();

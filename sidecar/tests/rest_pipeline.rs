@@ -275,21 +275,22 @@ fn fast_reads_keep_answering_while_slow_ones_run() {
     let test = Pipelined::start(2);
     let bearer = token(Some(&owner(5)), SECRET);
     test.runtime.block_on(async {
-        // A slow read on each shared connection (the least busy one is chosen: one each).
-        let slow: Vec<_> = (0..2)
-            .map(|_| {
-                let app = test.app.clone();
-                tokio::spawn(async move {
-                    let started = Instant::now();
-                    let reply = get(&app, "/rest/v1/rpc/nap?seconds=2", None).await;
-                    (reply, started.elapsed())
-                })
-            })
-            .collect();
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // A slow read on each shared connection: the second one, 100 ms after the first, passes
+        // over the first one's connection.
+        let mut slow = Vec::new();
+        for _ in 0..2 {
+            let app = test.app.clone();
+            slow.push(tokio::spawn(async move {
+                let started = Instant::now();
+                let reply = get(&app, "/rest/v1/rpc/nap?seconds=2", None).await;
+                (reply, started.elapsed())
+            }));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
         let before = test.pipeline.stats();
         assert_eq!(before.pipelined, 2, "{before:?}");
-        // Both connections are behind a query running for 200 ms: fast reads take the pool.
+        // Both connections are behind a query running for 100 ms or more: fast reads take the pool.
         for _ in 0..3 {
             let started = Instant::now();
             let fast: Vec<_> = (0..12)
@@ -354,7 +355,7 @@ fn a_terminated_backend_fails_only_its_reads_and_is_replaced() {
                 &format!(
                     "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity \
                      WHERE application_name = '{PIPELINE_APPLICATION_NAME}' \
-                     AND datname = current_database() AND state = 'active'"
+                     AND datname = current_database() AND wait_event = 'PgSleep'"
                 ),
             )
         });

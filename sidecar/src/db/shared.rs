@@ -31,7 +31,7 @@
 //! in the background; meanwhile reads use the other shared connections or the pool.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -93,9 +93,17 @@ struct Connection {
     /// When each query not yet answered was sent, oldest first. Answers come back in the order
     /// the queries were sent, so the front is the query the backend is on (or the one after it).
     sent: Mutex<VecDeque<Instant>>,
+    /// Set when a query on it failed because the connection broke (the backend was terminated,
+    /// the server went away): no read is sent on it any more, even before the client notices
+    /// that the socket closed.
+    broken: AtomicBool,
 }
 
 impl Connection {
+    fn is_down(&self) -> bool {
+        self.broken.load(Ordering::Relaxed) || self.client.is_closed()
+    }
+
     fn sent(&self) -> MutexGuard<'_, VecDeque<Instant>> {
         // A panic while holding the lock leaves a plain queue of instants: still usable.
         self.sent
@@ -141,7 +149,7 @@ impl Pipeline {
     pub fn stats(&self) -> PipelineStats {
         let open = (0..self.slots.len())
             .filter(|&index| {
-                matches!(&*self.slot(index), Slot::Open(connection) if !connection.client.is_closed())
+                matches!(&*self.slot(index), Slot::Open(connection) if !connection.is_down())
             })
             .count();
         PipelineStats {
@@ -202,9 +210,7 @@ impl Pipeline {
     fn connection(self: &Arc<Self>, index: usize, now: Instant) -> Option<Arc<Connection>> {
         let mut slot = self.slot(index);
         match &*slot {
-            Slot::Open(connection) if !connection.client.is_closed() => {
-                return Some(Arc::clone(connection))
-            }
+            Slot::Open(connection) if !connection.is_down() => return Some(Arc::clone(connection)),
             Slot::Opening => return None,
             Slot::Failed(at) if now.saturating_duration_since(*at) < RETRY_AFTER => return None,
             Slot::Open(_) | Slot::Closed | Slot::Failed(_) => {}
@@ -258,6 +264,7 @@ async fn connect(config: &Config) -> Result<Connection, PgError> {
         client,
         call,
         sent: Mutex::new(VecDeque::new()),
+        broken: AtomicBool::new(false),
     })
 }
 
@@ -274,15 +281,22 @@ impl Lane {
     pub(crate) async fn run(self, call: Call) -> Result<Option<TextRow>, DbError> {
         let task = tokio::spawn(async move {
             let connection = Arc::clone(&self.connection);
-            let row = connection
+            let answer = connection
                 .client
                 .query_one(&connection.call, &call.args())
-                .await;
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(DbError::Query);
+            // Marked before this read leaves the connection's count: until then the connection
+            // looks stalled, so no read is sent on it between its failure and the mark.
+            if answer.as_ref().is_err_and(DbError::is_unavailable) {
+                connection.broken.store(true, Ordering::Relaxed);
+            }
             drop(self);
-            row?.try_get(0)
+            answer
         });
         match task.await {
-            Ok(answer) => answer.map_err(DbError::Query),
+            Ok(answer) => answer,
             Err(err) => match err.try_into_panic() {
                 Ok(panic) => std::panic::resume_unwind(panic),
                 // Only a runtime shutting down cancels the task; nobody awaits the answer then.
