@@ -481,3 +481,58 @@ fn a_schema_reload_reaches_reads_on_shared_connections() {
         test.stats()
     );
 }
+
+/// The real binary (pipelining on by default) rides out a Postgres restart: reads answer 503 while
+/// the database is down, 200 once it is back, and both shared connections are open again.
+#[test]
+fn the_binarys_shared_connections_come_back_after_postgres_restarts() {
+    use support::postgres::{Cluster, Server};
+    use support::sidecar::Sidecar;
+
+    let cluster = Arc::new(Cluster::start());
+    let db = TestDb::create(&Server::Cluster(cluster.clone()));
+    db.install_extension();
+    db.execute(
+        "CREATE FUNCTION ping_read() RETURNS text LANGUAGE sql STABLE AS $$ SELECT 'pong' $$",
+    );
+    let sidecar = Sidecar::serve(&db.url());
+    let shared = format!(
+        "SELECT count(*) AS open FROM pg_stat_activity \
+         WHERE application_name = '{PIPELINE_APPLICATION_NAME}' AND datname = current_database()"
+    );
+    let read = "/rest/v1/rpc/ping_read";
+    let reply = sidecar.get_until(read, Duration::from_secs(10), |r| r.status == 200);
+    assert_eq!(reply.body, json!("pong"));
+    db.rows_until(&shared, Duration::from_secs(10), |rows| {
+        rows == &json!([{"open": 2}])
+    });
+
+    cluster.stop();
+    let down = sidecar.get_until(read, Duration::from_secs(10), |r| r.status == 503);
+    assert_eq!(down.body["code"], "SLUICE000");
+
+    cluster.start_again();
+    let started = Instant::now();
+    loop {
+        // Reads reopen the shared connections they find closed (and retry failed ones after 1 s).
+        let reply = sidecar.get(read).unwrap();
+        let open = if reply.status == 200 {
+            assert_eq!(reply.body, json!("pong"));
+            db.rows(&shared)
+        } else {
+            json!(null)
+        };
+        if open == json!([{"open": 2}]) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "not back: {} {} {open}",
+            reply.status,
+            reply.body
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(sidecar);
+    drop(db);
+}
