@@ -78,12 +78,14 @@ pub struct ServeArgs {
     pub pool_size: u16,
 
     /// Shared connections on which concurrent single-statement reads (GET, HEAD) are pipelined,
-    /// besides the pool; 0 turns pipelining off (every read takes a pooled connection).
-    #[arg(long, env = "SLUICE_DB_PIPELINE_CONNECTIONS", default_value_t = 2)]
+    /// besides the pool; 0 turns pipelining off (every read takes a pooled connection). One
+    /// backend working through a deep queue costs least per read (bench/README.md); reads beyond
+    /// its depth, or behind a slow one, take the pool.
+    #[arg(long, env = "SLUICE_DB_PIPELINE_CONNECTIONS", default_value_t = 1)]
     pub db_pipeline_connections: u16,
 
     /// The most unanswered reads queued on one shared connection; further reads take the pool.
-    #[arg(long, env = "SLUICE_DB_PIPELINE_DEPTH", default_value_t = 32,
+    #[arg(long, env = "SLUICE_DB_PIPELINE_DEPTH", default_value_t = 64,
           value_parser = clap::value_parser!(u16).range(1..))]
     pub db_pipeline_depth: u16,
 
@@ -498,8 +500,8 @@ mod tests {
         assert_eq!(
             config.pipeline,
             PipelineSettings {
-                connections: 2,
-                depth: 32
+                connections: 1,
+                depth: 64
             }
         );
         assert_eq!(config.startup_timeout, Duration::from_secs(10));
@@ -635,7 +637,7 @@ mod tests {
             config(&["--db-pipeline-connections=0"]).unwrap(),
             PipelineSettings {
                 connections: 0,
-                depth: 32
+                depth: 64
             }
         );
         assert_eq!(

@@ -482,8 +482,9 @@ fn a_schema_reload_reaches_reads_on_shared_connections() {
     );
 }
 
-/// The real binary (pipelining on by default) rides out a Postgres restart: reads answer 503 while
-/// the database is down, 200 once it is back, and both shared connections are open again.
+/// The real binary (pipelining on by default; two shared connections here) rides out a Postgres
+/// restart: reads answer 503 while the database is down, 200 once it is back, and both shared
+/// connections are open again.
 #[test]
 fn the_binarys_shared_connections_come_back_after_postgres_restarts() {
     use support::postgres::{Cluster, Server};
@@ -495,7 +496,10 @@ fn the_binarys_shared_connections_come_back_after_postgres_restarts() {
     db.execute(
         "CREATE FUNCTION ping_read() RETURNS text LANGUAGE sql STABLE AS $$ SELECT 'pong' $$",
     );
-    let sidecar = Sidecar::serve(&db.url());
+    let mut command = support::sidecar::serve_command(&db.url());
+    command.env("SLUICE_DB_PIPELINE_CONNECTIONS", "2");
+    let mut sidecar = Sidecar::spawn(command);
+    sidecar.wait_listening(Duration::from_secs(30));
     let shared = format!(
         "SELECT count(*) AS open FROM pg_stat_activity \
          WHERE application_name = '{PIPELINE_APPLICATION_NAME}' AND datname = current_database()"
