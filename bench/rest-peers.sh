@@ -4,6 +4,9 @@
 #
 #   bench/rest-peers.sh
 #   SIDECARS="after=target/release/sluice before=/tmp/sluice-main" CLIENTS="16 64" ROUNDS=5 bench/rest-peers.sh
+#   SIDECARS="off=SLUICE_DB_PIPELINE_CONNECTIONS=0@target/release/sluice on=target/release/sluice" bench/rest-peers.sh
+#
+# A sidecar's binary may be preceded by `VAR=value,VAR=value@`: settings given to that sidecar alone.
 #
 # For each client count, every system runs SECONDS_PER_RUN seconds per round, ROUNDS rounds, the order
 # turning from round to round (whoever runs later in a round meets a different load). Reported per
@@ -42,13 +45,18 @@ SECRET=bench-secret-bench-secret-bench-secret-0123
 export PGPASSWORD=postgres
 TCK=$(getconf CLK_TCK)
 
-declare -A binary api pid
+declare -A binary settings api pid
 labels=()
 i=2
 for side in $SIDECARS; do
     label=${side%%=*}
     labels+=("$label")
     binary[$label]=${side#*=}
+    settings[$label]=
+    if [[ ${binary[$label]} == *@* ]]; then
+        settings[$label]=${binary[$label]%%@*}
+        binary[$label]=${binary[$label]#*@}
+    fi
     api[$label]=$((BASE_PORT + i))
     i=$((i + 1))
 done
@@ -75,7 +83,7 @@ psql -qX -v ON_ERROR_STOP=1 "$URL" -f bench/rest/setup.sql
 for label in "${labels[@]}"; do
     DATABASE_URL="postgres://authenticator:authenticator@127.0.0.1:$PORT/postgres" \
         SLUICE_JWT_SECRET=$SECRET SLUICE_LISTEN=127.0.0.1:${api[$label]} SLUICE_POOL_SIZE=16 RUST_LOG=warn \
-        "${binary[$label]}" serve &
+        env ${settings[$label]//,/ } "${binary[$label]}" serve &
     pid[$label]=$!
     for _ in $(seq 100); do curl -fs "http://127.0.0.1:${api[$label]}/health" >/dev/null && break; sleep 0.1; done
 done

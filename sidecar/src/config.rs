@@ -22,6 +22,7 @@ use crate::auth::jwt::keyset::{
 };
 use crate::auth::jwt::signing::{is_jwk_file, signing_keys_from_json};
 use crate::auth::jwt::verify::{Verifier, VerifierOptions};
+use crate::db::shared::PipelineSettings;
 use crate::error::describe;
 use crate::rest::parse::QueryLimits;
 use crate::schema::{ExposedSchemas, ExposedSchemasError};
@@ -75,6 +76,18 @@ pub struct ServeArgs {
     #[arg(long, env = "SLUICE_POOL_SIZE", default_value_t = 10,
           value_parser = clap::value_parser!(u16).range(1..))]
     pub pool_size: u16,
+
+    /// Shared connections on which concurrent single-statement reads (GET, HEAD) are pipelined,
+    /// besides the pool; 0 turns pipelining off (every read takes a pooled connection). One
+    /// backend working through a deep queue costs least per read (bench/README.md); reads beyond
+    /// its depth, or behind a slow one, take the pool.
+    #[arg(long, env = "SLUICE_DB_PIPELINE_CONNECTIONS", default_value_t = 1)]
+    pub db_pipeline_connections: u16,
+
+    /// The most unanswered reads queued on one shared connection; further reads take the pool.
+    #[arg(long, env = "SLUICE_DB_PIPELINE_DEPTH", default_value_t = 64,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub db_pipeline_depth: u16,
 
     /// How long start-up waits for an unreachable database before giving up.
     #[arg(
@@ -274,6 +287,8 @@ pub struct Config {
     /// Verifies request JWTs: the secret plus any keys from the key files, read once here.
     pub verifier: Verifier,
     pub pool_size: usize,
+    /// `--db-pipeline-connections` and `--db-pipeline-depth`.
+    pub pipeline: PipelineSettings,
     pub startup_timeout: Duration,
     pub exposed_schemas: ExposedSchemas,
     pub max_rows: Option<u64>,
@@ -435,6 +450,10 @@ impl TryFrom<ServeArgs> for Config {
             jwt_secret,
             verifier,
             pool_size: usize::from(args.pool_size),
+            pipeline: PipelineSettings {
+                connections: usize::from(args.db_pipeline_connections),
+                depth: usize::from(args.db_pipeline_depth),
+            },
             startup_timeout: Duration::from_secs(args.startup_timeout),
             exposed_schemas,
             max_rows: args.max_rows,
@@ -482,6 +501,13 @@ mod tests {
         let config = Config::try_from(args).unwrap();
         assert_eq!(config.listen, "0.0.0.0:8000".parse().unwrap());
         assert_eq!(config.pool_size, 3);
+        assert_eq!(
+            config.pipeline,
+            PipelineSettings {
+                connections: 1,
+                depth: 64
+            }
+        );
         assert_eq!(config.startup_timeout, Duration::from_secs(10));
         assert_eq!(config.database.get_dbname(), Some("app"));
     }
@@ -597,6 +623,35 @@ mod tests {
             "--pool-size=0",
         ])
         .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+    }
+
+    #[test]
+    fn pipelining_is_sized_by_flags_and_zero_turns_it_off() {
+        let config = |extra: &[&str]| {
+            let mut argv = vec![
+                "--database-url=postgres://u@127.0.0.1/app",
+                "--jwt-secret",
+                GOOD_SECRET,
+            ];
+            argv.extend_from_slice(extra);
+            serve_args(&argv).map(|args| Config::try_from(args).unwrap().pipeline)
+        };
+        assert_eq!(
+            config(&["--db-pipeline-connections=0"]).unwrap(),
+            PipelineSettings {
+                connections: 0,
+                depth: 64
+            }
+        );
+        assert_eq!(
+            config(&["--db-pipeline-connections=4", "--db-pipeline-depth=8"]).unwrap(),
+            PipelineSettings {
+                connections: 4,
+                depth: 8
+            }
+        );
+        let err = config(&["--db-pipeline-depth=0"]).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
     }
 

@@ -13,7 +13,7 @@ use crate::auth::accounts::Accounts;
 use crate::changelog::ChangeReader;
 use crate::config::{Config, ConfigError, ServeArgs};
 use crate::db::listen::Listener;
-use crate::db::pool::{self, PoolBuildError};
+use crate::db::pool::{self, Pool, PoolBuildError};
 use crate::db::startup::{self, StartupError};
 use crate::http::auth_api::AuthState;
 use crate::http::storage::{routes as storage_routes, StorageState};
@@ -76,6 +76,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         }
     };
     tracing::info!("database {target} is up with the sluice extension {extension_version}");
+    // Reads get their shared connections once the database is known to be up.
+    let pool = pool.pipelined(&config.database, config.pipeline);
     // The one LISTEN connection: the schema cache, the change-log reader and realtime subscribe.
     let notices = Listener::start(&config.database);
     let schema = tokio::select! {
@@ -195,7 +197,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
 fn start_storage(
     args: &crate::config::StorageArgs,
     jwt_secret: &[u8],
-    pool: deadpool_postgres::Pool,
+    pool: Pool,
 ) -> Result<Arc<Storage>, ServeError> {
     let backend = match args.storage_s3_bucket.as_deref() {
         Some(bucket) if args.storage_backend == "s3" => {

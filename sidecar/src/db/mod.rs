@@ -1,16 +1,18 @@
-//! Everything that talks to Postgres: the connection pool, the start-up check, the per-request
-//! transaction (`tx`) and the sidecar's one LISTEN connection (`listen`), whose notifications
-//! the schema cache, realtime and the change-log reader subscribe to.
+//! Everything that talks to Postgres: the connection pool, the shared connections that pipeline
+//! single-statement reads (`shared`), the start-up check, the per-request transaction (`tx`) and
+//! the sidecar's one LISTEN connection (`listen`), whose notifications the schema cache, realtime
+//! and the change-log reader subscribe to.
 
 mod cancel;
 pub mod listen;
 pub mod pool;
+pub mod shared;
 pub(crate) mod startup;
 pub mod tx;
 
 use std::time::Duration;
 
-pub use deadpool_postgres::Pool;
+pub use pool::Pool;
 
 /// A failure to reach or use the database, as seen by request handlers.
 #[derive(Debug, thiserror::Error)]

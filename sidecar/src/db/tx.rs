@@ -212,11 +212,56 @@ pub async fn run(
 
 /// Calls `sluice.run_request`, which sets the role and settings and runs the statement inside
 /// the calling statement's own transaction: one protocol message, one flush on each side.
-const RUN_REQUEST: &str = "SELECT sluice.run_request($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+pub(crate) const RUN_REQUEST: &str =
+    "SELECT sluice.run_request($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 /// The first result row of a statement run by `run_request`, each column as its text output
 /// (`None` for SQL NULL); `None` when the statement returned no row.
 pub type TextRow = Vec<Option<String>>;
+
+/// The nine arguments of `RUN_REQUEST`, owned, so that a read on a shared connection can run in a
+/// task of its own (see `shared.rs`).
+pub(crate) struct Call {
+    role: String,
+    claims: String,
+    method: String,
+    path: String,
+    headers: String,
+    read_only: bool,
+    statement_timeout: String,
+    sql: String,
+    params: Vec<Option<String>>,
+}
+
+impl Call {
+    fn new(context: &RequestContext<'_>, sql: &str, params: &[Option<String>]) -> Call {
+        Call {
+            role: context.caller.role.to_owned(),
+            claims: context.caller.claims.to_string(),
+            method: context.method.as_str().to_owned(),
+            path: context.path.to_owned(),
+            headers: headers_json(context.headers),
+            read_only: context.access == Access::ReadOnly,
+            statement_timeout: context.statement_timeout.unwrap_or_default().to_owned(),
+            sql: sql.to_owned(),
+            params: params.to_vec(),
+        }
+    }
+
+    pub(crate) fn args(&self) -> [&(dyn ToSql + Sync); 9] {
+        [
+            &self.role,
+            &self.claims,
+            &self.method,
+            &self.path,
+            &self.headers,
+            &self.read_only,
+            &self.statement_timeout,
+            &self.sql,
+            &self.params,
+        ]
+    }
+}
 
 /// Runs one statement (parameters as text, cast in its SQL) as `context`'s identity, with one
 /// message to the server: the extension's `sluice.run_request` does what `run`'s BEGIN, settings
@@ -232,27 +277,14 @@ pub async fn run_request(
         error: DbError::Query(err),
         anonymous: context.caller.anonymous,
     };
-    let call = client.prepare_cached(RUN_REQUEST).await.map_err(fail)?;
-    let claims = context.caller.claims.to_string();
-    let headers = headers_json(context.headers);
-    let read_only = context.access == Access::ReadOnly;
-    let statement_timeout = context.statement_timeout.unwrap_or_default();
-    let args: [&(dyn ToSql + Sync); 9] = [
-        &context.caller.role,
-        &claims,
-        &context.method.as_str(),
-        &context.path,
-        &headers,
-        &read_only,
-        &statement_timeout,
-        &sql,
-        &params,
-    ];
+    let statement = client.prepare_cached(RUN_REQUEST).await.map_err(fail)?;
+    let call = Call::new(context, sql, params);
+    let args = call.args();
     let row = match context.end {
-        End::Commit => client.query_one(&call, &args).await.map_err(fail)?,
+        End::Commit => client.query_one(&statement, &args).await.map_err(fail)?,
         End::Rollback => {
             let begin = Step::start(client.batch_execute("BEGIN")).await;
-            let query = Step::start(client.query_one(&call, &args)).await;
+            let query = Step::start(client.query_one(&statement, &args)).await;
             let rollback = Step::start(client.batch_execute("ROLLBACK")).await;
             let mut errors = FirstError::default();
             errors.note(begin.finish().await);
@@ -265,14 +297,26 @@ pub async fn run_request(
     row.try_get(0).map_err(fail)
 }
 
-/// `run_request` on a connection from `pool`, cancelled in Postgres if the caller stops waiting
-/// (the future is dropped before it completes; see `cancel.rs`).
+/// `run_request` for `context`: a read-only, committed request on one of the pool's shared
+/// connections when it has one free (see `shared.rs`, which also says why such a read is never
+/// cancelled); anything else, or when none is free, on a connection of its own from `pool`,
+/// cancelled in Postgres if the caller stops waiting (the future is dropped before it completes;
+/// see `cancel.rs`).
 pub async fn execute(
     pool: &Pool,
     context: &RequestContext<'_>,
     sql: &str,
     params: &[Option<String>],
 ) -> Result<Option<TextRow>, TxError> {
+    if context.access == Access::ReadOnly && context.end == End::Commit {
+        if let Some(lane) = pool.pipeline().and_then(|pipeline| pipeline.lane()) {
+            let call = Call::new(context, sql, params);
+            return lane.run(call).await.map_err(|error| TxError {
+                error,
+                anonymous: context.caller.anonymous,
+            });
+        }
+    }
     let client = pool.get().await.map_err(|err| TxError {
         error: err.into(),
         anonymous: context.caller.anonymous,
