@@ -34,13 +34,14 @@ fn database() -> TestDb {
 }
 
 /// The sidecar's sessions as `pg_stat_activity` shows them: how many last ran a LISTEN, and how
-/// many are not pooled request connections (application name `sluice`) at all. The listener runs
-/// nothing but its LISTEN, so its `query` stays that statement however long it lives.
+/// many are not request connections (application name `sluice` for the pool, `sluice pipeline` for
+/// the shared read connections) at all. The listener runs nothing but its LISTEN, so its `query`
+/// stays that statement however long it lives.
 async fn sessions(admin: &tokio_postgres::Client) -> (i64, i64) {
     let row = admin
         .query_one(
             "SELECT count(*) FILTER (WHERE query LIKE 'LISTEN %'), \
-                    count(*) FILTER (WHERE application_name <> 'sluice') \
+                    count(*) FILTER (WHERE application_name NOT IN ('sluice', 'sluice pipeline')) \
              FROM pg_stat_activity \
              WHERE datname = current_database() AND usename = 'authenticator'",
             &[],
