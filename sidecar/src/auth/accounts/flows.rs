@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::flow_state::constant_time_eq;
 use super::mailer::Mail;
-use super::otp::{code_hash, random_code, IssuedLink, MAX_CODE_ATTEMPTS};
+use super::otp::{code_for_phone, code_hash, random_code, IssuedLink, MAX_CODE_ATTEMPTS};
 use super::session::Session;
 use super::store::{self, StoreError};
 use super::store_flow::{self, PHONE_CHANGE, REAUTHENTICATION};
@@ -177,13 +177,9 @@ impl Accounts {
         self.limiter
             .check("reauthenticate", &client.ip, Some(key))?;
         let user_id = caller.user_id;
-        let fixed = match (email, phone) {
-            (None, Some(phone)) => self.settings.sms.test_otp.get(phone).cloned(),
-            _ => None,
-        };
-        let nonce = match &fixed {
-            Some(code) => code.clone(),
-            None => random_code()?,
+        let (nonce, fixed) = match (email, phone) {
+            (None, Some(phone)) => code_for_phone(&self.settings.sms.test_otp, phone)?,
+            _ => (random_code()?, false),
         };
         store_flow::issue_code(
             &self.pool,
@@ -205,7 +201,7 @@ impl Accounts {
                 self.mailer.send(&self.pool, mail).await?;
                 Ok(None)
             }
-            (None, Some(_)) if fixed.is_some() => Ok(None),
+            (None, Some(_)) if fixed => Ok(None),
             (None, Some(phone)) => {
                 let body = format!("Your reauthentication code is {nonce}");
                 Ok(Some(self.sms.send(&self.pool, phone, &body).await?))
@@ -240,15 +236,29 @@ impl Accounts {
             store_flow::code_pending(&self.pool, Some(user_id), REAUTHENTICATION, None, valid)
                 .await?
                 .ok_or(AccountError::ReauthenticationNotValid)?;
-        let offered = code_hash(user_id, nonce);
-        if !constant_time_eq(offered.as_bytes(), stored.as_bytes()) {
-            store_otp::otp_failed(&self.pool, user_id, REAUTHENTICATION, MAX_CODE_ATTEMPTS).await?;
-            return Err(AccountError::ReauthenticationNotValid);
-        }
-        store_flow::take_code(&self.pool, user_id, REAUTHENTICATION, &offered, valid)
+        self.take_flow_code(user_id, REAUTHENTICATION, &stored, nonce)
             .await?
             .ok_or(AccountError::ReauthenticationNotValid)?;
         Ok(())
+    }
+
+    /// Checks `code` against `stored`, the hash of `user_id`'s live code on `channel` (a wrong
+    /// one counts toward its guess limit), and uses the code up (applying a phone change): the
+    /// user, `None` when the code is wrong or was used in between.
+    async fn take_flow_code(
+        &self,
+        user_id: Uuid,
+        channel: &str,
+        stored: &str,
+        code: &str,
+    ) -> Result<Option<Value>, StoreError> {
+        let offered = code_hash(user_id, code);
+        if !constant_time_eq(offered.as_bytes(), stored.as_bytes()) {
+            store_otp::otp_failed(&self.pool, user_id, channel, MAX_CODE_ATTEMPTS).await?;
+            return Ok(None);
+        }
+        let valid = self.settings.otp_expiry.as_secs_f64();
+        store_flow::take_code(&self.pool, user_id, channel, &offered, valid).await
     }
 
     /// `PUT /user {phone}`: texts a code to the new number (its fixed code for a test number);
@@ -284,11 +294,7 @@ impl Accounts {
         user_id: Uuid,
         phone: &str,
     ) -> Result<(Value, String), AccountError> {
-        let fixed = self.settings.sms.test_otp.get(phone).cloned();
-        let code = match &fixed {
-            Some(code) => code.clone(),
-            None => random_code()?,
-        };
+        let (code, fixed) = code_for_phone(&self.settings.sms.test_otp, phone)?;
         let user = store_flow::issue_code(
             &self.pool,
             user_id,
@@ -299,7 +305,7 @@ impl Accounts {
         .await
         .map_err(phone_taken)?
         .ok_or(AccountError::UserFromTokenNotFound)?;
-        if fixed.is_some() {
+        if fixed {
             return Ok((user, String::new()));
         }
         let body = format!("Your code is {code}");
@@ -321,12 +327,7 @@ impl Accounts {
             store_flow::code_pending(&self.pool, None, PHONE_CHANGE, Some(phone), valid)
                 .await?
                 .ok_or(AccountError::OtpInvalid)?;
-        let offered = code_hash(user_id, code);
-        if !constant_time_eq(offered.as_bytes(), stored.as_bytes()) {
-            store_otp::otp_failed(&self.pool, user_id, PHONE_CHANGE, MAX_CODE_ATTEMPTS).await?;
-            return Err(AccountError::OtpInvalid);
-        }
-        store_flow::take_code(&self.pool, user_id, PHONE_CHANGE, &offered, valid)
+        self.take_flow_code(user_id, PHONE_CHANGE, &stored, code)
             .await
             .map_err(phone_taken)?
             .ok_or(AccountError::OtpInvalid)?;

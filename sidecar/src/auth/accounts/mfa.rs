@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use totp_rs::{Algorithm, Secret, TOTP};
 use uuid::Uuid;
 
+use super::flow_state::constant_time_eq;
 use super::session::Session;
 use super::store;
 use super::tokens::{random_token, token_hash, IssueError};
@@ -57,10 +58,6 @@ fn matching_step(totp: &TOTP, code: &str, now: u64) -> Option<u64> {
     [current.saturating_sub(1), current, current + 1]
         .into_iter()
         .find(|step| constant_time_eq(totp.generate(step * STEP).as_bytes(), code.as_bytes()))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn unix_now() -> Result<u64, AccountError> {

@@ -78,6 +78,18 @@ pub fn normalize_phone(phone: &str) -> Result<String, AccountError> {
     }
 }
 
+/// The code to text to `phone`: a test number's fixed code (`true`: nothing is to be sent),
+/// else a fresh random one.
+pub(super) fn code_for_phone(
+    test_otp: &std::collections::HashMap<String, String>,
+    phone: &str,
+) -> Result<(String, bool), IssueError> {
+    match test_otp.get(phone) {
+        Some(code) => Ok((code.clone(), true)),
+        None => Ok((random_code()?, false)),
+    }
+}
+
 /// A uniformly random 6-digit code.
 pub(super) fn random_code() -> Result<String, IssueError> {
     loop {
@@ -304,11 +316,7 @@ impl Accounts {
         user_id: Uuid,
         phone: &str,
     ) -> Result<String, AccountError> {
-        let fixed = self.settings.sms.test_otp.get(phone);
-        let code = match fixed {
-            Some(code) => code.clone(),
-            None => random_code()?,
-        };
+        let (code, fixed) = code_for_phone(&self.settings.sms.test_otp, phone)?;
         store_otp::issue_otp(
             &self.pool,
             user_id,
@@ -319,7 +327,7 @@ impl Accounts {
         )
         .await?
         .ok_or(AccountError::UserNotFound)?;
-        if fixed.is_some() {
+        if fixed {
             return Ok(String::new());
         }
         let body = format!("Your code is {code}");
