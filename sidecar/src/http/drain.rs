@@ -37,7 +37,7 @@ pub(super) async fn read_at_most(body: Body, limit: usize) -> Option<Bytes> {
         let chunk = chunk.ok()?;
         read = read.saturating_add(chunk.len());
         if read > limit {
-            drain_stream(stream).await;
+            drain_stream(stream, 0).await;
             return None;
         }
         chunks.push(chunk);
@@ -58,11 +58,12 @@ pub(super) async fn read_at_most(body: Body, limit: usize) -> Option<Bytes> {
 
 /// Whether `body` was read to its end within the bounds.
 pub(super) async fn drain(body: Body) -> bool {
-    drain_stream(body.into_data_stream()).await
+    drain_stream(body.into_data_stream(), 0).await
 }
 
-async fn drain_stream(mut stream: BodyDataStream) -> bool {
-    let mut read = 0usize;
+/// Reads `stream` to its end and discards it, counting from `read` bytes already taken from it;
+/// `false` past `DRAIN_LIMIT`, `DRAIN_TIME`, or on a read error.
+async fn drain_stream(mut stream: BodyDataStream, mut read: usize) -> bool {
     let reading = async {
         while let Some(chunk) = stream.next().await {
             match chunk {
@@ -103,12 +104,20 @@ pub(super) async fn drain_unread(request: Request, next: Next) -> Response {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let shared = Arc::new(Mutex::new(Some(body.into_data_stream())));
+    let shared = Arc::new(Mutex::new(Unread {
+        stream: Some(body.into_data_stream()),
+        read: 0,
+    }));
     let handed = Body::from_stream(SharedStream(Arc::clone(&shared)));
     let mut response = next.run(Request::from_parts(parts, handed)).await;
-    let unread = shared.lock().unwrap_or_else(PoisonError::into_inner).take();
+    let (unread, read) = {
+        let mut unread = shared.lock().unwrap_or_else(PoisonError::into_inner);
+        (unread.stream.take(), unread.read)
+    };
     if let Some(stream) = unread {
-        if !drain_stream(stream).await {
+        // Counted from what the handler already read: a handler that gave up draining at the
+        // bound is not followed by a second full drain here.
+        if !drain_stream(stream, read).await {
             response
                 .headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
@@ -117,17 +126,28 @@ pub(super) async fn drain_unread(request: Request, next: Next) -> Response {
     response
 }
 
+/// The request body: the stream, and how many bytes the handler has taken from it.
+struct Unread {
+    stream: Option<BodyDataStream>,
+    read: usize,
+}
+
 /// The request body as the handler reads it, while [`drain_unread`] keeps a hold on the rest.
-struct SharedStream(Arc<Mutex<Option<BodyDataStream>>>);
+struct SharedStream(Arc<Mutex<Unread>>);
 
 impl Stream for SharedStream {
     type Item = Result<Bytes, axum::Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let mut guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        match guard.as_mut() {
-            Some(stream) => Pin::new(stream).poll_next(cx),
-            None => Poll::Ready(None),
+        let unread = &mut *guard;
+        let Some(stream) = unread.stream.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = Pin::new(stream).poll_next(cx);
+        if let Poll::Ready(Some(Ok(bytes))) = &polled {
+            unread.read = unread.read.saturating_add(bytes.len());
         }
+        polled
     }
 }

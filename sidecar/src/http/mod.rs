@@ -356,6 +356,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_body_the_handler_gave_up_draining_is_not_drained_again() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        const MIB: usize = 1024 * 1024;
+        // 200 MiB offered to an RPC: its handler reads up to --max-body-bytes and discards up to
+        // the drain bound (64 MiB) before answering 413; the middleware must not start a second
+        // 64 MiB drain after it, but close the connection.
+        let read = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&read);
+        let chunk = axum::body::Bytes::from(vec![b'x'; MIB]);
+        let chunks = futures_util::stream::iter((0..200).map(move |_| {
+            counter.fetch_add(MIB, Ordering::SeqCst);
+            Ok::<_, std::io::Error>(chunk.clone())
+        }));
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri("/rest/v1/rpc/f")
+            .body(Body::from_stream(chunks))
+            .unwrap();
+        let state = state_without_database();
+        let limit = state.writes.max_body_bytes;
+        let response = app(state).oneshot(request).await.unwrap();
+        assert_eq!(response.status().as_u16(), 413);
+        assert_eq!(response.headers()["connection"], "close");
+        // Each reader overshoots its bound by the chunk that crosses it: the handler's limit, its
+        // drain, and the one chunk the middleware reads before it sees the count is past it (a
+        // second drain would have read another 64 MiB).
+        let taken = read.load(Ordering::SeqCst);
+        assert!(
+            taken <= limit + 64 * MIB + 3 * MIB,
+            "{taken} bytes read with a limit of {limit}"
+        );
+    }
+
+    #[tokio::test]
     async fn the_websocket_endpoint_answers_plain_requests_with_json_errors() {
         let (status, body) = call(Method::GET, "/realtime/v1/websocket?vsn=9.9.9").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
