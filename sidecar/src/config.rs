@@ -89,6 +89,14 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u16).range(1..))]
     pub db_pipeline_depth: u16,
 
+    /// Threads that serve requests; 0 (the default) is one per core. 1 runs the server on one
+    /// thread (Tokio's current-thread scheduler): reads that arrive together then reach the shared
+    /// connection together and go to Postgres in one write, which costs least per request where
+    /// the sidecar shares a small machine with Postgres (bench/README.md). Password hashing and
+    /// image transforms run on their own blocking threads either way.
+    #[arg(long, env = "SLUICE_WORKER_THREADS", default_value_t = 0)]
+    pub worker_threads: u16,
+
     /// How long start-up waits for an unreachable database before giving up.
     #[arg(
         long,
@@ -289,6 +297,8 @@ pub struct Config {
     pub pool_size: usize,
     /// `--db-pipeline-connections` and `--db-pipeline-depth`.
     pub pipeline: PipelineSettings,
+    /// `--worker-threads`: 0 for one per core.
+    pub worker_threads: usize,
     pub startup_timeout: Duration,
     pub exposed_schemas: ExposedSchemas,
     pub max_rows: Option<u64>,
@@ -454,6 +464,7 @@ impl TryFrom<ServeArgs> for Config {
                 connections: usize::from(args.db_pipeline_connections),
                 depth: usize::from(args.db_pipeline_depth),
             },
+            worker_threads: usize::from(args.worker_threads),
             startup_timeout: Duration::from_secs(args.startup_timeout),
             exposed_schemas,
             max_rows: args.max_rows,

@@ -55,11 +55,25 @@ pub enum ServeError {
 /// Validates the flags and runs the server until a stop signal.
 pub fn run(args: ServeArgs) -> Result<(), ServeError> {
     let config = Config::try_from(args)?;
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(ServeError::Runtime)?
-        .block_on(serve(config))
+    let mut builder = match config.worker_threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        threads => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            if threads > 1 {
+                builder.worker_threads(threads);
+            }
+            builder
+        }
+    };
+    let runtime = builder.enable_all().build().map_err(ServeError::Runtime)?;
+    let threads = runtime.metrics().num_workers();
+    runtime.block_on(async move {
+        tracing::info!(
+            "serving requests on {threads} worker thread{}",
+            if threads == 1 { "" } else { "s" }
+        );
+        serve(config).await
+    })
 }
 
 pub async fn serve(config: Config) -> Result<(), ServeError> {

@@ -114,7 +114,7 @@ fn identity(role: &str, sub: Option<&str>) -> Identity {
 fn caller(identity: &Identity) -> Caller<'_> {
     Caller {
         role: &identity.role,
-        claims: &identity.claims,
+        claims: &identity.claims_text,
         anonymous: identity.is_anonymous(),
     }
 }

@@ -271,6 +271,40 @@ fn an_abandoned_read_is_not_cancelled_and_does_not_fail_the_read_beside_it() {
 }
 
 #[test]
+fn an_abandoned_read_keeps_its_place_until_it_has_ended() {
+    // One shared connection. A read abandoned by its client still runs on the backend; until it
+    // has ended, a new read must not queue behind it on that connection.
+    let test = Pipelined::start(1);
+    let before = test.stats();
+    test.runtime.block_on(async {
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(100),
+            get(&test.app, "/rest/v1/rpc/nap?seconds=1", None),
+        )
+        .await;
+        assert!(abandoned.is_err(), "abandoned at 100 ms");
+        let started = Instant::now();
+        let during = get(&test.app, "/rest/v1/rpc/whoami", None).await;
+        assert_eq!(during.json(), json!("anon - GET"));
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "answered at once, not behind the nap: {:?}",
+            started.elapsed()
+        );
+        let mid = test.stats();
+        assert_eq!(mid.pipelined - before.pipelined, 1, "{mid:?}");
+        assert_eq!(mid.passed_over - before.passed_over, 1, "{mid:?}");
+        // The nap has ended: its place is given back and reads share the connection again.
+        tokio::time::sleep(Duration::from_millis(1400)).await;
+        let after_nap = get(&test.app, "/rest/v1/rpc/whoami", None).await;
+        assert_eq!(after_nap.json(), json!("anon - GET"));
+        let after = test.stats();
+        assert_eq!(after.pipelined - before.pipelined, 2, "{after:?}");
+        assert_eq!(after.passed_over - before.passed_over, 1, "{after:?}");
+    });
+}
+
+#[test]
 fn fast_reads_keep_answering_while_slow_ones_run() {
     let test = Pipelined::start(2);
     let bearer = token(Some(&owner(5)), SECRET);
@@ -539,4 +573,55 @@ fn the_binarys_shared_connections_come_back_after_postgres_restarts() {
     }
     drop(sidecar);
     drop(db);
+}
+
+#[test]
+fn one_worker_thread_serves_concurrent_reads_and_a_slow_read_holds_none_of_them() {
+    use support::postgres::Server;
+    use support::sidecar::Sidecar;
+
+    let db = TestDb::create(&Server::shared());
+    db.install_extension();
+    db.execute(SCHEMA);
+    let mut command = support::sidecar::serve_command(&db.url());
+    command.env("SLUICE_WORKER_THREADS", "1");
+    let mut sidecar = Sidecar::spawn(command);
+    sidecar.wait_listening(Duration::from_secs(30));
+    let whoami = "/rest/v1/rpc/whoami";
+    let reply = sidecar.get_until(whoami, Duration::from_secs(10), |r| r.status == 200);
+    assert_eq!(reply.body, json!("anon - GET"));
+    assert!(
+        sidecar
+            .log()
+            .contains("serving requests on 1 worker thread"),
+        "{}",
+        sidecar.log()
+    );
+    let addr = sidecar.addr();
+    let get = |path: &str| support::http::get(addr, path).unwrap();
+
+    std::thread::scope(|scope| {
+        // A read that sleeps for 1.5 s on the database...
+        let slow = scope.spawn(|| get("/rest/v1/rpc/nap?seconds=1.5"));
+        std::thread::sleep(Duration::from_millis(200));
+        // ...while 24 others, from 8 clients at once, each answer at once and right.
+        let started = Instant::now();
+        let readers: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| (0..3).map(|_| get(whoami)).collect::<Vec<_>>()))
+            .collect();
+        for reader in readers {
+            for reply in reader.join().unwrap() {
+                assert_eq!(reply.status, 200, "{}", reply.body);
+                assert_eq!(reply.body, json!("anon - GET"));
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(1000),
+            "the fast reads waited for the slow one: {:?}",
+            started.elapsed()
+        );
+        let slow = slow.join().unwrap();
+        assert_eq!(slow.status, 200, "{}", slow.body);
+        assert_eq!(slow.body, json!(1));
+    });
 }

@@ -23,8 +23,8 @@
 //! names a backend, not a query, and on a shared connection it would hit whichever query runs
 //! at that moment: possibly another client's. The abandoned read runs to its end (it is
 //! read-only and bounded by its role's `statement_timeout`, which `run_request` applies) and its
-//! answer is dropped. Each query runs in a task of its own, so that the connection's count of
-//! unanswered queries falls when the answer arrives, not when the client leaves.
+//! answer is dropped. Its place in the connection's count of unanswered queries is given up only
+//! when it has ended (see `Lane`'s `Drop`), not when the client leaves.
 //!
 //! Failure: when a backend dies (terminated, crashed, the network gone) the queries on it fail
 //! (503, as on a pooled connection) and the next read that looks at the connection opens a new one
@@ -190,7 +190,10 @@ impl Pipeline {
                 // number of reads choosing at the same instant, which is harmless.
                 connection.sent().push_back(now);
                 self.pipelined.fetch_add(1, Ordering::Relaxed);
-                Some(Lane { connection })
+                Some(Lane {
+                    connection,
+                    answered: false,
+                })
             }
             None => {
                 self.passed_over.fetch_add(1, Ordering::Relaxed);
@@ -269,45 +272,54 @@ async fn connect(config: &Config) -> Result<Connection, PgError> {
 }
 
 /// A read's place on a shared connection: counted among the connection's unanswered queries
-/// until it is dropped, which `run` does when the answer has arrived.
+/// until its answer has arrived.
 pub(crate) struct Lane {
     connection: Arc<Connection>,
+    answered: bool,
 }
 
 impl Lane {
-    /// Sends `call` on the connection and waits for its answer. The query runs in its own task:
-    /// if this future is dropped (the client went away) the query still runs to its end and
-    /// only then leaves the connection's count; no cancel is sent (see the module's comment).
-    pub(crate) async fn run(self, call: Call) -> Result<Option<TextRow>, DbError> {
-        let task = tokio::spawn(async move {
-            let connection = Arc::clone(&self.connection);
-            let answer = connection
-                .client
-                .query_one(&connection.call, &call.args())
-                .await
-                .and_then(|row| row.try_get(0))
-                .map_err(DbError::Query);
-            // Marked before this read leaves the connection's count: until then the connection
-            // looks stalled, so no read is sent on it between its failure and the mark.
-            if answer.as_ref().is_err_and(DbError::is_unavailable) {
-                connection.broken.store(true, Ordering::Relaxed);
-            }
-            drop(self);
-            answer
-        });
-        match task.await {
-            Ok(answer) => answer,
-            Err(err) => match err.try_into_panic() {
-                Ok(panic) => std::panic::resume_unwind(panic),
-                // Only a runtime shutting down cancels the task; nobody awaits the answer then.
-                Err(_) => Err(DbError::Pool(deadpool_postgres::PoolError::Closed)),
-            },
+    /// Sends `call` on the connection and waits for its answer. If this future is dropped (the
+    /// client went away) the query still runs to its end: no cancel is sent (see the module's
+    /// comment), and its place is held until it has ended (see `Drop`).
+    pub(crate) async fn run(mut self, call: Call<'_>) -> Result<Option<TextRow>, DbError> {
+        let connection = &self.connection;
+        let answer = connection
+            .client
+            .query_one(&connection.call, &call.args())
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(DbError::Query);
+        // Marked before this read leaves the connection's count: until then the connection
+        // looks stalled, so no read is sent on it between its failure and the mark.
+        if answer.as_ref().is_err_and(DbError::is_unavailable) {
+            connection.broken.store(true, Ordering::Relaxed);
         }
+        self.answered = true;
+        answer
     }
 }
 
 impl Drop for Lane {
     fn drop(&mut self) {
-        self.connection.sent().pop_front();
+        if self.answered {
+            self.connection.sent().pop_front();
+            return;
+        }
+        // Abandoned before its answer: the query may be queued or running on the backend. The
+        // backend answers in order, so once an empty query sent behind it is answered, it has
+        // ended; its place is held until then (a rare path: a client that went away).
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let connection = Arc::clone(&self.connection);
+                runtime.spawn(async move {
+                    let _ = connection.client.batch_execute("").await;
+                    connection.sent().pop_front();
+                });
+            }
+            Err(_) => {
+                self.connection.sent().pop_front();
+            }
+        }
     }
 }

@@ -72,7 +72,8 @@ pub enum End {
 #[derive(Debug, Clone, Copy)]
 pub struct Caller<'a> {
     pub role: &'a str,
-    pub claims: &'a serde_json::Value,
+    /// The claims as JSON text (an object), as `request.jwt.claims` is set.
+    pub claims: &'a str,
     pub anonymous: bool,
 }
 
@@ -143,12 +144,11 @@ pub async fn run(
     };
     // It reads nothing the login role lacks, so it may be prepared outside a transaction.
     let set_request = client.prepare_cached(SET_REQUEST).await.map_err(fail)?;
-    let claims = context.caller.claims.to_string();
     let method = context.method.as_str();
     let headers = headers_json(context.headers);
     let settings: [&(dyn ToSql + Sync); 5] = [
         &context.caller.role,
-        &claims,
+        &context.caller.claims,
         &method,
         &context.path,
         &headers,
@@ -219,32 +219,32 @@ pub(crate) const RUN_REQUEST: &str =
 /// (`None` for SQL NULL); `None` when the statement returned no row.
 pub type TextRow = Vec<Option<String>>;
 
-/// The nine arguments of `RUN_REQUEST`, owned, so that a read on a shared connection can run in a
-/// task of its own (see `shared.rs`).
-pub(crate) struct Call {
-    role: String,
-    claims: String,
-    method: String,
-    path: String,
+/// The nine arguments of `RUN_REQUEST`. Only `request.headers` is written for the call; the rest
+/// is borrowed from the request.
+pub(crate) struct Call<'a> {
+    role: &'a str,
+    claims: &'a str,
+    method: &'a str,
+    path: &'a str,
     headers: String,
     read_only: bool,
-    statement_timeout: String,
-    sql: String,
-    params: Vec<Option<String>>,
+    statement_timeout: &'a str,
+    sql: &'a str,
+    params: &'a [Option<String>],
 }
 
-impl Call {
-    fn new(context: &RequestContext<'_>, sql: &str, params: &[Option<String>]) -> Call {
+impl<'a> Call<'a> {
+    fn new(context: &RequestContext<'a>, sql: &'a str, params: &'a [Option<String>]) -> Call<'a> {
         Call {
-            role: context.caller.role.to_owned(),
-            claims: context.caller.claims.to_string(),
-            method: context.method.as_str().to_owned(),
-            path: context.path.to_owned(),
+            role: context.caller.role,
+            claims: context.caller.claims,
+            method: context.method.as_str(),
+            path: context.path,
             headers: headers_json(context.headers),
             read_only: context.access == Access::ReadOnly,
-            statement_timeout: context.statement_timeout.unwrap_or_default().to_owned(),
-            sql: sql.to_owned(),
-            params: params.to_vec(),
+            statement_timeout: context.statement_timeout.unwrap_or_default(),
+            sql,
+            params,
         }
     }
 
@@ -267,11 +267,11 @@ impl Call {
 /// message to the server: the extension's `sluice.run_request` does what `run`'s BEGIN, settings
 /// and COMMIT do, in the implicit transaction of the call. A dry run (`End::Rollback`) wraps the
 /// call in BEGIN … ROLLBACK, still one pipeline.
-pub async fn run_request(
+pub async fn run_request<'a>(
     client: &Client,
-    context: &RequestContext<'_>,
-    sql: &str,
-    params: &[Option<String>],
+    context: &RequestContext<'a>,
+    sql: &'a str,
+    params: &'a [Option<String>],
 ) -> Result<Option<TextRow>, TxError> {
     let fail = |err: PgError| TxError {
         error: DbError::Query(err),
@@ -302,11 +302,11 @@ pub async fn run_request(
 /// cancelled); anything else, or when none is free, on a connection of its own from `pool`,
 /// cancelled in Postgres if the caller stops waiting (the future is dropped before it completes;
 /// see `cancel.rs`).
-pub async fn execute(
+pub async fn execute<'a>(
     pool: &Pool,
-    context: &RequestContext<'_>,
-    sql: &str,
-    params: &[Option<String>],
+    context: &RequestContext<'a>,
+    sql: &'a str,
+    params: &'a [Option<String>],
 ) -> Result<Option<TextRow>, TxError> {
     if context.access == Access::ReadOnly && context.end == End::Commit {
         if let Some(lane) = pool.pipeline().and_then(|pipeline| pipeline.lane()) {
@@ -449,10 +449,9 @@ mod tests {
 
     #[test]
     fn get_and_head_are_read_only() {
-        let claims = serde_json::json!({"role": "anon"});
         let caller = Caller {
             role: "anon",
-            claims: &claims,
+            claims: r#"{"role":"anon"}"#,
             anonymous: true,
         };
         let headers = HeaderMap::new();

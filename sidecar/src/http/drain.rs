@@ -5,8 +5,9 @@
 //! or time) the answer goes out with `Connection: close`.
 //!
 //! The REST routes also answer before reading the body when the token or the query string is
-//! refused (401, 400): [`drain_unread`] wraps them and discards what the handler left unread.
+//! refused (401, 400): [`DrainUnreadLayer`] wraps them and discards what the handler left unread.
 
+use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
@@ -15,11 +16,12 @@ use std::time::Duration;
 use axum::body::{Body, BodyDataStream, Bytes, HttpBody};
 use axum::extract::Request;
 use axum::http::header::{HeaderValue, CONNECTION};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
+use futures_util::future::{BoxFuture, Either};
 use futures_util::Stream;
 use futures_util::StreamExt;
+use tower::{Layer, Service};
 
 /// The most bytes read and discarded (far above `--max-body-bytes`' default, so that an upload
 /// sent to a wrong path is still answered).
@@ -95,21 +97,62 @@ pub(super) async fn after_draining(body: Body, answer: impl IntoResponse) -> Res
     response
 }
 
-/// Middleware: the handler gets the body through a shared handle, and whatever it left unread
-/// (an extractor or a check refused the request first) is discarded before the answer goes out,
-/// within the bounds above, so that the client reads the error rather than a reset connection.
-/// A request without a body passes straight through.
-pub(super) async fn drain_unread(request: Request, next: Next) -> Response {
-    if request.body().is_end_stream() {
-        return next.run(request).await;
+/// Middleware (`DrainUnreadLayer`): the handler gets the body through a shared handle, and
+/// whatever it left unread (an extractor or a check refused the request first) is discarded
+/// before the answer goes out, within the bounds above, so that the client reads the error rather
+/// than a reset connection. A request without a body (every GET by key) goes straight to the
+/// handler: no clone of the route, no boxed future.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct DrainUnreadLayer;
+
+impl<S> Layer<S> for DrainUnreadLayer {
+    type Service = DrainUnread<S>;
+
+    fn layer(&self, inner: S) -> DrainUnread<S> {
+        DrainUnread { inner }
     }
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct DrainUnread<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for DrainUnread<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<S::Future, BoxFuture<'static, Result<Response, Infallible>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if request.body().is_end_stream() {
+            return Either::Left(self.inner.call(request));
+        }
+        // The ready service goes into the future; a clone stays for the next call.
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
+        Either::Right(Box::pin(drain_unread(request, ready)))
+    }
+}
+
+async fn drain_unread<S>(request: Request, mut inner: S) -> Result<Response, Infallible>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     let (parts, body) = request.into_parts();
     let shared = Arc::new(Mutex::new(Unread {
         stream: Some(body.into_data_stream()),
         read: 0,
     }));
     let handed = Body::from_stream(SharedStream(Arc::clone(&shared)));
-    let mut response = next.run(Request::from_parts(parts, handed)).await;
+    let mut response = inner.call(Request::from_parts(parts, handed)).await?;
     let (unread, read) = {
         let mut unread = shared.lock().unwrap_or_else(PoisonError::into_inner);
         (unread.stream.take(), unread.read)
@@ -123,7 +166,7 @@ pub(super) async fn drain_unread(request: Request, next: Next) -> Response {
                 .insert(CONNECTION, HeaderValue::from_static("close"));
         }
     }
-    response
+    Ok(response)
 }
 
 /// The request body: the stream, and how many bytes the handler has taken from it.

@@ -7,10 +7,14 @@
 //! inside hyper's, so a request over them reaches this layer and gets `{code, message, details,
 //! hint}`; only a head beyond hyper's own limits still gets hyper's bare status.
 
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+
 use axum::extract::Request;
 use axum::http::{HeaderMap, Uri};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::future::{ready, Either, Ready};
+use tower::{Layer, Service};
 
 use crate::http::error::ApiError;
 
@@ -21,11 +25,42 @@ pub const MAX_URI_BYTES: usize = 16 * 1024;
 pub const MAX_HEADERS: usize = 64;
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
-/// The middleware: refuses a request whose head is over a bound before any route sees it.
-pub(super) async fn bound_request_head(request: Request, next: Next) -> Response {
-    match check(request.uri(), request.headers()) {
-        Err(err) => err.into_response(),
-        Ok(()) => next.run(request).await,
+/// The middleware: refuses a request whose head is over a bound before any route sees it. A
+/// plain service around the router: a request within the bounds goes on with no clone and no
+/// boxed future.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BoundRequestHeadLayer;
+
+impl<S> Layer<S> for BoundRequestHeadLayer {
+    type Service = BoundRequestHead<S>;
+
+    fn layer(&self, inner: S) -> BoundRequestHead<S> {
+        BoundRequestHead { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct BoundRequestHead<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for BoundRequestHead<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<S::Future, Ready<Result<Response, Infallible>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        match check(request.uri(), request.headers()) {
+            Err(err) => Either::Right(ready(Ok(err.into_response()))),
+            Ok(()) => Either::Left(self.inner.call(request)),
+        }
     }
 }
 

@@ -116,14 +116,14 @@ pub fn app(state: AppState) -> Router {
                 .patch(rest::write)
                 .put(rest::write)
                 .delete(rest::write)
-                .layer(axum::middleware::from_fn(drain::drain_unread)),
+                .layer(drain::DrainUnreadLayer),
         )
         .route(
             "/rest/v1/rpc/{function}",
             get(rpc::call)
                 .head(rpc::call)
                 .post(rpc::call)
-                .layer(axum::middleware::from_fn(drain::drain_unread)),
+                .layer(drain::DrainUnreadLayer),
         )
         .route("/realtime/v1/websocket", get(realtime::websocket))
         .route("/realtime/v1/api/broadcast", post(realtime::broadcast))
@@ -134,7 +134,7 @@ pub fn app(state: AppState) -> Router {
         .merge(webhooks::routes())
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn(limits::bound_request_head))
+        .layer(limits::BoundRequestHeadLayer)
         .with_state(state)
 }
 

@@ -16,7 +16,6 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use crate::auth::jwt::identity::token;
-use crate::auth::Identity;
 use crate::http::error::ApiError;
 use crate::realtime::api::{self, BroadcastApiError, Outgoing};
 use crate::realtime::cluster::{PublishError, MAX_NOTIFY};
@@ -38,10 +37,9 @@ pub(super) async fn websocket(
         ));
     };
     let identity = match params.get("apikey").filter(|key| !key.is_empty()) {
-        Some(key) => state.verifier.verify(key),
-        None => state.verifier.anonymous(),
-    }
-    .map(Identity::from)?;
+        Some(key) => state.verifier.identify(key),
+        None => state.verifier.anonymous_identity(),
+    }?;
     let upgrade = upgrade.map_err(|rejection| ApiError::NotWebSocket(rejection.body_text()))?;
     let realtime = state.realtime.clone();
     let verifier = state.verifier.clone();

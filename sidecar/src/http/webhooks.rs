@@ -120,7 +120,7 @@ impl Admin {
         let client = state.pool.get().await.map_err(DbError::Pool)?;
         let caller = Caller {
             role: ADMIN_ROLE,
-            claims: &self.identity.claims,
+            claims: &self.identity.claims_text,
             anonymous: false,
         };
         let context = RequestContext::new(caller, &self.method, self.uri.path(), &self.headers);

@@ -260,11 +260,7 @@ impl Session {
 
     fn verify(&self, payload: &Value) -> Result<Identity, String> {
         match payload.get("access_token").and_then(Value::as_str) {
-            Some(token) => self
-                .verifier
-                .verify(token)
-                .map(Identity::from)
-                .map_err(|e| e.to_string()),
+            Some(token) => self.verifier.identify(token).map_err(|e| e.to_string()),
             None => Ok(self.identity.clone()),
         }
     }
@@ -351,7 +347,7 @@ impl Session {
                 bindings,
                 subscriber: Mutex::new(Subscriber {
                     role: identity.role.clone(),
-                    claims: identity.claims.to_string(),
+                    claims: identity.claims_text.to_string(),
                 }),
                 outbox: Arc::clone(&self.outbox),
                 cursor: AtomicI64::new(resume_after.unwrap_or(0)),
@@ -453,7 +449,7 @@ impl Session {
                 if let Some(sub) = &channel.changes {
                     *sub.subscriber.lock().unwrap_or_else(|e| e.into_inner()) = Subscriber {
                         role: identity.role.clone(),
-                        claims: identity.claims.to_string(),
+                        claims: identity.claims_text.to_string(),
                     };
                 }
                 self.reply(&message, "ok", json!({}));

@@ -44,7 +44,7 @@ impl<'a> HttpRequest<'a> {
         let identity = self.identity;
         let caller = Caller {
             role: &identity.role,
-            claims: &identity.claims,
+            claims: &identity.claims_text,
             anonymous: identity.is_anonymous(),
         };
         RequestContext::new(caller, self.method, self.path, self.headers)

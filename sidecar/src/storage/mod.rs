@@ -208,7 +208,7 @@ impl Storage {
         end: End,
         statements: &[Statement<'_>],
     ) -> Result<Vec<Vec<Row>>, StorageError> {
-        let service_claims = json!({"role": SERVICE_ROLE});
+        let service_claims = json!({"role": SERVICE_ROLE}).to_string();
         let caller = if service {
             Caller {
                 role: SERVICE_ROLE,
@@ -218,7 +218,7 @@ impl Storage {
         } else {
             Caller {
                 role: &request.identity.role,
-                claims: &request.identity.claims,
+                claims: &request.identity.claims_text,
                 anonymous: request.identity.is_anonymous(),
             }
         };
@@ -768,10 +768,7 @@ impl Storage {
 
     /// `sweep` outside any request (the periodic task).
     pub async fn sweep_now(&self, grace: Duration) -> Result<Swept, StorageError> {
-        let identity = Identity {
-            role: SERVICE_ROLE.to_owned(),
-            claims: json!({"role": SERVICE_ROLE}),
-        };
+        let identity = Identity::new(SERVICE_ROLE.to_owned(), json!({"role": SERVICE_ROLE}));
         let headers = HeaderMap::new();
         let request = Request {
             identity: &identity,

@@ -335,6 +335,28 @@ test('aggregates grouped by an embedding group by its value, as PostgREST does',
     { count: 1, gap_clients: null },
   ]);
 
+  // Ordered by an embedding's column that is not selected: grouping by it too would split the
+  // "acme" group (clients 1 and 2), so the request is refused, as Postgres refuses PostgREST's.
+  const unselected = await client()
+    .from('gap_projects')
+    .select('count(), gap_clients(name)')
+    .order('gap_clients(id)');
+  assert.equal(unselected.data, null, JSON.stringify(unselected.data));
+  assert.equal(unselected.status, 400);
+  assert.equal(unselected.error?.code, '42803', JSON.stringify(unselected.error));
+  // Grouped by the key the embedding is read by as well, the same order is well defined.
+  const byKey = await client()
+    .from('gap_projects')
+    .select('client_id, count(), gap_clients(name)')
+    .not('client_id', 'is', null)
+    .order('gap_clients(id)', { ascending: false });
+  assert.equal(byKey.error, null, JSON.stringify(byKey.error));
+  assert.deepEqual(byKey.data, [
+    { client_id: 3, count: 1, gap_clients: { name: 'zeta' } },
+    { client_id: 2, count: 1, gap_clients: { name: 'acme' } },
+    { client_id: 1, count: 2, gap_clients: { name: 'acme' } },
+  ]);
+
   // A to-one spread groups by its columns' values.
   const spread = await client().from('gap_projects').select('...gap_clients(name), count()').not('client_id', 'is', null);
   assert.equal(spread.error, null, JSON.stringify(spread.error));

@@ -22,7 +22,7 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
-use super::verify::Verified;
+use super::identity::Identity;
 
 /// How many verified tokens are kept by default.
 pub(crate) const DEFAULT_CAPACITY: usize = 1024;
@@ -40,7 +40,7 @@ pub(crate) struct TokenCache {
 }
 
 struct Entry {
-    verified: Verified,
+    identity: Identity,
     /// The entry is used while the time (Unix seconds) is below this.
     until: u64,
 }
@@ -54,18 +54,18 @@ impl TokenCache {
     }
 
     /// The verified token, if kept and its entry has not ended at `now` (Unix seconds).
-    pub(crate) fn get(&self, token: &str, now: u64) -> Option<Verified> {
+    pub(crate) fn get(&self, token: &str, now: u64) -> Option<Identity> {
         let entries = self.entries.lock().unwrap_or_else(|err| err.into_inner());
         let entry = entries.get(token)?;
-        (now < entry.until).then(|| entry.verified.clone())
+        (now < entry.until).then(|| entry.identity.clone())
     }
 
     /// Keeps `verified`, the outcome of verifying `token` at `now`, until its `exp` (or `MAX_AGE`).
-    pub(crate) fn insert(&self, token: &str, verified: &Verified, now: u64) {
+    pub(crate) fn insert(&self, token: &str, identity: &Identity, now: u64) {
         if self.capacity == 0 || token.len() > MAX_TOKEN_BYTES {
             return;
         }
-        let until = match verified.claims.get("exp") {
+        let until = match identity.claims.get("exp") {
             None | Some(Value::Null) => now.saturating_add(MAX_AGE),
             // Whole seconds, rounded down: the entry ends at or before `exp`, never after.
             Some(Value::Number(exp)) => match exp.as_f64() {
@@ -94,7 +94,7 @@ impl TokenCache {
         entries.insert(
             token.into(),
             Entry {
-                verified: verified.clone(),
+                identity: identity.clone(),
                 until,
             },
         );
@@ -124,14 +124,9 @@ mod tests {
 
     use super::*;
 
-    fn verified(claims: Value) -> Verified {
-        let Value::Object(claims) = claims else {
-            panic!("claims must be an object")
-        };
-        Verified {
-            role: claims["role"].as_str().unwrap().to_owned(),
-            claims,
-        }
+    fn verified(claims: Value) -> Identity {
+        assert!(claims.is_object(), "claims must be an object");
+        Identity::new(claims["role"].as_str().unwrap().to_owned(), claims)
     }
 
     #[test]

@@ -22,21 +22,32 @@ use crate::http::error::ApiError;
 pub(crate) const APIKEY: &str = "apikey";
 
 /// The role a request runs as and the claims Postgres sees (`request.jwt.claims`, `auth.jwt()`).
+/// Cloned per request (from the verifier's cache of tokens), so the claims are shared, not copied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Identity {
     pub role: String,
     /// A JSON object that always has `role`; `{"role": "anon"}` for a request without a token.
-    pub claims: Value,
+    pub claims: Arc<Value>,
+    /// `claims` as JSON text, written once: what `request.jwt.claims` is set to.
+    pub claims_text: Arc<str>,
 }
 
 impl Identity {
+    pub fn new(role: String, claims: Value) -> Identity {
+        let claims_text = Arc::from(claims.to_string());
+        Identity {
+            role,
+            claims: Arc::new(claims),
+            claims_text,
+        }
+    }
+
     /// Verifies the request's token, if it has one.
     pub fn from_headers(headers: &HeaderMap, verifier: &Verifier) -> Result<Identity, TokenError> {
-        let verified = match token(headers)? {
-            Some(token) => verifier.verify(token)?,
-            None => verifier.anonymous()?,
-        };
-        Ok(Identity::from(verified))
+        match token(headers)? {
+            Some(token) => verifier.identify(token),
+            None => verifier.anonymous_identity(),
+        }
     }
 
     /// Whether the request runs as `anon`. PostgREST answers a permission error with 401 for anon
@@ -48,9 +59,15 @@ impl Identity {
 
 impl From<Verified> for Identity {
     fn from(verified: Verified) -> Self {
-        Identity {
-            role: verified.role,
-            claims: Value::Object(verified.claims),
+        Identity::new(verified.role, Value::Object(verified.claims))
+    }
+}
+
+impl From<&Identity> for Verified {
+    fn from(identity: &Identity) -> Self {
+        Verified {
+            role: identity.role.clone(),
+            claims: identity.claims.as_object().cloned().unwrap_or_default(),
         }
     }
 }
@@ -137,10 +154,29 @@ mod tests {
     }
 
     #[test]
+    fn the_claims_text_is_the_claims_and_is_shared_by_requests_with_the_same_token() {
+        let verifier = verifier();
+        let token = token_for("authenticated");
+        let headers = headers(&[("authorization", &format!("Bearer {token}"))]);
+        let first = Identity::from_headers(&headers, &verifier).unwrap();
+        let second = Identity::from_headers(&headers, &verifier).unwrap();
+        let parsed: Value = serde_json::from_str(&first.claims_text).unwrap();
+        assert_eq!(parsed, *first.claims);
+        assert_eq!(parsed["sub"], "authenticated-user");
+        // The second request's identity came from the cache: the same claims, not a copy.
+        assert!(Arc::ptr_eq(&first.claims, &second.claims));
+        assert!(Arc::ptr_eq(&first.claims_text, &second.claims_text));
+        let anon = Identity::from_headers(&HeaderMap::new(), &verifier).unwrap();
+        assert_eq!(&*anon.claims_text, r#"{"role":"anon"}"#);
+        let again = Identity::from_headers(&HeaderMap::new(), &verifier).unwrap();
+        assert!(Arc::ptr_eq(&anon.claims_text, &again.claims_text));
+    }
+
+    #[test]
     fn no_token_is_anon() {
         let identity = identify(&[]).unwrap();
         assert_eq!(identity.role, "anon");
-        assert_eq!(identity.claims, json!({"role": "anon"}));
+        assert_eq!(*identity.claims, json!({"role": "anon"}));
         assert!(identity.is_anonymous());
     }
 
@@ -218,7 +254,7 @@ mod tests {
     }
 
     async fn whoami(identity: Identity) -> Json<Value> {
-        Json(json!({"role": identity.role, "claims": identity.claims}))
+        Json(json!({"role": identity.role, "claims": *identity.claims}))
     }
 
     async fn call(pairs: &[(&str, &str)]) -> (StatusCode, HeaderMap, Value) {

@@ -13,6 +13,7 @@
 //!   `--jwt-roles`. The role is checked here rather than left to `SET ROLE`, so that a token for a
 //!   role the authenticator happens to be a member of cannot reach it by accident.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -24,6 +25,7 @@ use serde_json::{Map, Value};
 
 use super::cache::{TokenCache, DEFAULT_CAPACITY};
 use super::error::TokenError;
+use super::identity::Identity;
 use super::keys::JwtSecret;
 use super::keyset::{SigningAlg, VerifyingKey};
 
@@ -73,6 +75,8 @@ pub struct Verifier {
     roles: Vec<String>,
     /// Tokens that verified, until their `exp` (see `cache`).
     cache: TokenCache,
+    /// `anonymous()`, once (the roles never change).
+    anonymous_identity: OnceLock<Result<Identity, TokenError>>,
 }
 
 /// jsonwebtoken's checks for each algorithm (a `Validation` names the algorithms it accepts).
@@ -119,6 +123,7 @@ impl Verifier {
             leeway: options.leeway.as_secs(),
             roles: options.roles,
             cache: TokenCache::new(DEFAULT_CAPACITY),
+            anonymous_identity: OnceLock::new(),
         }
     }
 
@@ -146,13 +151,26 @@ impl Verifier {
     /// Verifies `token` (the compact JWS, without `Bearer `). A token that verified before is
     /// answered from the cache until its `exp`; anything else is verified in full.
     pub fn verify(&self, token: &str) -> Result<Verified, TokenError> {
+        self.identify(token)
+            .map(|identity| Verified::from(&identity))
+    }
+
+    /// `verify`, as the request's `Identity`: from the cache, a clone of two `Arc`s and the role.
+    pub fn identify(&self, token: &str) -> Result<Identity, TokenError> {
         let now = jsonwebtoken::get_current_timestamp();
-        if let Some(verified) = self.cache.get(token, now) {
-            return Ok(verified);
+        if let Some(identity) = self.cache.get(token, now) {
+            return Ok(identity);
         }
-        let verified = self.verify_uncached(token)?;
-        self.cache.insert(token, &verified, now);
-        Ok(verified)
+        let identity = Identity::from(self.verify_uncached(token)?);
+        self.cache.insert(token, &identity, now);
+        Ok(identity)
+    }
+
+    /// `anonymous`, as the request's `Identity`, built once.
+    pub fn anonymous_identity(&self) -> Result<Identity, TokenError> {
+        self.anonymous_identity
+            .get_or_init(|| self.anonymous().map(Identity::from))
+            .clone()
     }
 
     fn verify_uncached(&self, token: &str) -> Result<Verified, TokenError> {

@@ -161,7 +161,10 @@ pub(super) fn node_select_from(
         }
     }
     // An order by a to-one embedding's column (`order=rel(col)`) reads it with a subquery of this
-    // row: grouped, that value is grouped by too (the same text, so Postgres matches the two).
+    // row. Grouped, that value is grouped by too (the same text, so Postgres matches the two) when
+    // the embedding is selected with that column: its value is then part of the group's, and
+    // grouping by it splits nothing. Any other such order is left to Postgres, which refuses it
+    // (42803, as it refuses PostgREST's) unless the columns it reads by are grouped by.
     let order: Vec<String> = node
         .order
         .iter()
@@ -169,7 +172,7 @@ pub(super) fn node_select_from(
         .collect();
     if grouped {
         for (term, expr) in node.order.iter().zip(&order) {
-            if term.related.is_some() {
+            if term.related.is_some() && selected_with(node, term) {
                 group_by.push(expr.clone());
             }
         }
@@ -185,6 +188,29 @@ pub(super) fn node_select_from(
     }
     sql.push_str(&ordered_page(&node.order, order, node.page, params));
     sql
+}
+
+/// Whether `term` (an order by a to-one embedding's column) names a column that `node` selects
+/// from that same embedding, as itself (no JSON path, not computed).
+fn selected_with(node: &Node, term: &Ordering) -> bool {
+    let Some(related) = &term.related else {
+        return false;
+    };
+    node.select.iter().any(|projection| {
+        let (Projection::Embed(embed) | Projection::Spread(embed)) = projection else {
+            return false;
+        };
+        embed.to_one
+            && embed.link == related.link
+            && embed.node.schema == related.schema
+            && embed.node.table == related.table
+            && embed.node.select.iter().any(|item| {
+                matches!(item, Projection::Field { field, .. }
+                    if field.column == term.field.column
+                        && field.json_path.is_empty()
+                        && field.computed.is_none())
+            })
+    })
 }
 
 /// The JSON keys a node's rows have: what a spread of it adds to its parent.
