@@ -87,7 +87,7 @@ pub(super) async fn broadcast_one(
 /// broadcast API is not open to requests without one.
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let token = token(headers)?.ok_or(BroadcastApiError::TokenRequired)?;
-    state.verifier.verify(token)?;
+    state.verifier.identify(token)?;
     Ok(())
 }
 

@@ -63,6 +63,7 @@ impl From<Verified> for Identity {
     }
 }
 
+#[cfg(test)]
 impl From<&Identity> for Verified {
     fn from(identity: &Identity) -> Self {
         Verified {
