@@ -19,8 +19,14 @@ fn typegen_dir() -> PathBuf {
     repo_root().join("sidecar/tests/typegen")
 }
 
-/// `npm ci` when node_modules is missing or older than the lockfile.
+/// `npm ci` when node_modules is missing or older than the lockfile. The tests of this file run
+/// on threads of one process and each calls this: one at a time, or two `npm ci` in one folder
+/// (a fresh clone has no node_modules) race and one fails.
 fn install_npm_packages() {
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALLING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = typegen_dir();
     let modules = dir.join("node_modules");
     let stale = match (modules.metadata(), dir.join("package-lock.json").metadata()) {
