@@ -2336,3 +2336,10 @@ BEGIN
     END LOOP;
 END
 $grants$;
+
+-- Several pipelined reads in one call (extension/src/reads.rs): each in a subtransaction rolled
+-- back after it, a failing read answered with its error in its row.
+CREATE FUNCTION sluice.run_reads(roles text[], claims text[], methods text[], paths text[], headers text[], statement_timeouts text[], sqls text[], param_counts int4[], params text[]) RETURNS TABLE(result text[], error text[]) STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'run_reads_wrapper';
+COMMENT ON FUNCTION sluice.run_reads(text[], text[], text[], text[], text[], text[], text[], int4[], text[]) IS 'Runs several read-only sidecar requests, each in a subtransaction rolled back after it; a read''s error is its row''s answer (for authenticator only).';
+REVOKE ALL ON FUNCTION sluice.run_reads(text[], text[], text[], text[], text[], text[], text[], int4[], text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sluice.run_reads(text[], text[], text[], text[], text[], text[], text[], int4[], text[]) TO authenticator;

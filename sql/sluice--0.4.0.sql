@@ -7,7 +7,7 @@ The ordering of items is not stable, it is driven by a dependency graph.
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:22
+-- extension/src/lib.rs:23
 -- bootstrap
 -- Sluice bootstrap: roles, schemas and tables. Runs before any function is created.
 
@@ -138,7 +138,16 @@ SELECT pg_catalog.pg_extension_config_dump('sluice.history_entries', '');
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:78
+-- extension/src/request.rs:77
+
+CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, statement_timeout text, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'run_request_wrapper';
+COMMENT ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) IS 'Runs one sidecar request: settings, role and statement in one call (for authenticator only).';
+REVOKE ALL ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) TO authenticator;
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/lib.rs:79
 -- Sluice storage: the metadata of files, guarded by RLS, with Supabase Storage's tables and helpers.
 --
 -- Access model. The bytes live in a backend (a directory or an S3 bucket) that only the sidecar
@@ -304,43 +313,7 @@ GRANT EXECUTE ON FUNCTION storage.sluice_bucket_rules(text), storage.sluice_publ
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/request.rs:77
-
-CREATE FUNCTION sluice.run_request(role text, claims text, method text, path text, headers text, read_only bool, statement_timeout text, sql text, params text[]) RETURNS text[] STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'run_request_wrapper';
-COMMENT ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) IS 'Runs one sidecar request: settings, role and statement in one call (for authenticator only).';
-REVOKE ALL ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION sluice.run_request(text, text, text, text, text, bool, text, text, text[]) TO authenticator;
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/lib.rs:75
--- sluice.raise_error: raises an ERROR with the given SQLSTATE, message, detail and hint (NULL: none).
--- The sidecar's generated SQL calls it for the guards PostgREST checks after a statement ("exactly one
--- row" for a single-object write, `Prefer: max-affected`), so that the statement itself fails with a code
--- of its own and its write is undone: no cast error provoked, no message text read back. It returns
--- text only so that it can stand in any expression (`sluice.raise_error(...)::int8`); it never returns.
-CREATE FUNCTION sluice.raise_error(error_code text, error_message text, error_detail text DEFAULT NULL, error_hint text DEFAULT NULL)
-RETURNS text LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-    IF error_detail IS NULL AND error_hint IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message;
-    ELSIF error_hint IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail;
-    ELSIF error_detail IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, HINT = error_hint;
-    ELSE
-        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail, HINT = error_hint;
-    END IF;
-END
-$$;
-COMMENT ON FUNCTION sluice.raise_error(text, text, text, text) IS 'Raises an ERROR with this SQLSTATE, message, detail and hint (the sidecar''s request guards).';
--- The request roles run the generated SQL; raising an error of one's choosing grants nothing.
-REVOKE ALL ON FUNCTION sluice.raise_error(text, text, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION sluice.raise_error(text, text, text, text) TO anon, authenticated, service_role;
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/lib.rs:80
+-- extension/src/lib.rs:81
 -- requires:
 --   storage
 
@@ -366,6 +339,33 @@ REVOKE ALL ON storage.sluice_multipart_uploads FROM PUBLIC;
 GRANT USAGE ON SCHEMA storage TO authenticator;
 GRANT SELECT, INSERT, UPDATE (touched_at), DELETE ON storage.sluice_multipart_uploads TO authenticator;
 SELECT pg_catalog.pg_extension_config_dump('storage.sluice_multipart_uploads', '');
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/lib.rs:76
+-- sluice.raise_error: raises an ERROR with the given SQLSTATE, message, detail and hint (NULL: none).
+-- The sidecar's generated SQL calls it for the guards PostgREST checks after a statement ("exactly one
+-- row" for a single-object write, `Prefer: max-affected`), so that the statement itself fails with a code
+-- of its own and its write is undone: no cast error provoked, no message text read back. It returns
+-- text only so that it can stand in any expression (`sluice.raise_error(...)::int8`); it never returns.
+CREATE FUNCTION sluice.raise_error(error_code text, error_message text, error_detail text DEFAULT NULL, error_hint text DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF error_detail IS NULL AND error_hint IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message;
+    ELSIF error_hint IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail;
+    ELSIF error_detail IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, HINT = error_hint;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = error_code, MESSAGE = error_message, DETAIL = error_detail, HINT = error_hint;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION sluice.raise_error(text, text, text, text) IS 'Raises an ERROR with this SQLSTATE, message, detail and hint (the sidecar''s request guards).';
+-- The request roles run the generated SQL; raising an error of one's choosing grants nothing.
+REVOKE ALL ON FUNCTION sluice.raise_error(text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sluice.raise_error(text, text, text, text) TO anon, authenticated, service_role;
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -411,7 +411,7 @@ AS 'MODULE_PATHNAME', 'history_rows_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/request.rs:311
+-- extension/src/request.rs:391
 -- sluice::request::planned_rows
 CREATE FUNCTION sluice.planned_rows(query text, params text[]) RETURNS int8 STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'planned_rows_wrapper'; COMMENT ON FUNCTION sluice.planned_rows(text, text[]) IS 'The planner''s row estimate for one SELECT (Prefer: count=planned); in sessions of authenticator only.'; REVOKE ALL ON FUNCTION sluice.planned_rows(text, text[]) FROM PUBLIC; GRANT EXECUTE ON FUNCTION sluice.planned_rows(text, text[]) TO anon, authenticated, service_role;
 /* </end connected objects> */
@@ -436,7 +436,13 @@ AS 'MODULE_PATHNAME', 'restore_version_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:100
+-- extension/src/reads.rs:73
+-- sluice::reads::run_reads
+CREATE FUNCTION sluice.run_reads(roles text[], claims text[], methods text[], paths text[], headers text[], statement_timeouts text[], sqls text[], param_counts int4[], params text[]) RETURNS TABLE(result text[], error text[]) STRICT VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'run_reads_wrapper'; COMMENT ON FUNCTION sluice.run_reads(text[], text[], text[], text[], text[], text[], text[], int4[], text[]) IS 'Runs several read-only sidecar requests, each in a subtransaction rolled back after it; a read''s error is its row''s answer (for authenticator only).'; REVOKE ALL ON FUNCTION sluice.run_reads(text[], text[], text[], text[], text[], text[], text[], int4[], text[]) FROM PUBLIC; GRANT EXECUTE ON FUNCTION sluice.run_reads(text[], text[], text[], text[], text[], text[], text[], int4[], text[]) TO authenticator;
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/lib.rs:101
 -- sluice::version
 CREATE  FUNCTION "version"() RETURNS TEXT /* & '_ str */
 IMMUTABLE STRICT PARALLEL SAFE
@@ -454,7 +460,7 @@ CREATE FUNCTION "capture_change"()
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:25
+-- extension/src/lib.rs:26
 -- requires:
 --   registry::enable_realtime
 --   capture::capture_change
@@ -941,7 +947,7 @@ TO authenticator;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:68
+-- extension/src/lib.rs:69
 -- requires:
 --   auth_tables
 
@@ -1198,7 +1204,7 @@ TO authenticator;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:86
+-- extension/src/lib.rs:87
 -- requires:
 --   registry::enable_realtime
 --   auth_tables
@@ -1663,7 +1669,7 @@ TO service_role;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:93
+-- extension/src/lib.rs:94
 -- requires:
 --   webhooks
 --   auth_tables
@@ -2020,7 +2026,7 @@ TO authenticator;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:33
+-- extension/src/lib.rs:34
 -- requires:
 --   auth_tables
 
@@ -2149,7 +2155,7 @@ GRANT EXECUTE ON FUNCTION auth.sluice_rehash_password(uuid, text, text) TO authe
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:40
+-- extension/src/lib.rs:41
 -- requires:
 --   auth_import
 
@@ -2525,7 +2531,7 @@ TO authenticator;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:47
+-- extension/src/lib.rs:48
 -- requires:
 --   auth_otp
 
@@ -2622,7 +2628,7 @@ REVOKE ALL ON FUNCTION auth.sluice_user_json(auth.users) FROM PUBLIC;
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:54
+-- extension/src/lib.rs:55
 -- requires:
 --   auth_oauth
 
@@ -2837,7 +2843,7 @@ GRANT EXECUTE ON FUNCTION auth.sluice_unlink_identity(uuid, uuid) TO authenticat
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:61
+-- extension/src/lib.rs:62
 -- requires:
 --   auth_link
 
@@ -3041,30 +3047,21 @@ CREATE SCHEMA IF NOT EXISTS auth; /* sluice::claims::auth */
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/claims.rs:79
--- sluice::claims::auth::email
-CREATE  FUNCTION auth."email"() RETURNS TEXT /* Option < String > */
-STRICT STABLE PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'email_wrapper';
-/* </end connected objects> */
-
-/* <begin connected objects> */
--- extension/src/claims.rs:73
--- sluice::claims::auth::role
-CREATE  FUNCTION auth."role"() RETURNS TEXT /* Option < String > */
-STRICT STABLE PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'role_wrapper';
-/* </end connected objects> */
-
-/* <begin connected objects> */
 -- extension/src/claims.rs:67
 -- sluice::claims::auth::uid
 CREATE  FUNCTION auth."uid"() RETURNS uuid /* Option < pgrx :: Uuid > */
 STRICT STABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'uid_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/claims.rs:79
+-- sluice::claims::auth::email
+CREATE  FUNCTION auth."email"() RETURNS TEXT /* Option < String > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'email_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -3077,7 +3074,16 @@ AS 'MODULE_PATHNAME', 'jwt_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- extension/src/lib.rs:23
+-- extension/src/claims.rs:73
+-- sluice::claims::auth::role
+CREATE  FUNCTION auth."role"() RETURNS TEXT /* Option < String > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'role_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- extension/src/lib.rs:24
 -- finalize
 -- Sluice finalize: SQL-level functions and the event triggers. Runs after the Rust functions exist.
 

@@ -11,6 +11,7 @@ mod elevate;
 mod error;
 mod history;
 mod plan_cache;
+mod reads;
 mod registry;
 mod request;
 mod rethrow;

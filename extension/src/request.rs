@@ -219,7 +219,6 @@ fn run_request(
     if !statement_timeout.is_empty() {
         apply_statement_timeout(context, statement_timeout);
     }
-    let statement = cached_plan(sql, params.len());
     let args: Vec<DatumWithOid<'_>> = params
         .iter()
         .map(|param| match *param {
@@ -228,6 +227,13 @@ fn run_request(
             None => DatumWithOid::null_oid(pg_sys::TEXTOID),
         })
         .collect();
+    run_statement(sql, &args)
+}
+
+/// Runs `sql` with `args` (all `text`) through its kept plan, as the current role with the
+/// settings in force, and returns its first row's columns as text (`None`: no row).
+pub(crate) fn run_statement(sql: &str, args: &[DatumWithOid<'_>]) -> Option<Vec<Option<String>>> {
+    let statement = cached_plan(sql, args.len());
     // `select`, not `update`: the statement was prepared with `prepare_mut`, so both run it with
     // SPI's `read_only = false` (a POST still writes, a GET's volatile function still meets the
     // read-only transaction), but pgrx's `update` first calls `GetCurrentTransactionId()`, which
@@ -236,7 +242,7 @@ fn run_request(
     // writes (bench/README.md, "Where the Postgres CPU of a GET goes").
     Spi::connect_mut(|client| {
         client
-            .select(&**statement, None, &args)
+            .select(&**statement, None, args)
             .unwrap_or_else(|e| raise(RequestError::Run(e)));
         first_row_as_text()
     })
@@ -244,7 +250,7 @@ fn run_request(
 
 /// The context `set_config` would make a setting in for the current user: PGC_SUSET for a
 /// superuser, PGC_USERSET for everyone else.
-fn guc_context() -> pg_sys::GucContext::Type {
+pub(crate) fn guc_context() -> pg_sys::GucContext::Type {
     // SAFETY: reads the current user's superuser flag (cached by Postgres per role).
     if unsafe { pg_sys::superuser() } {
         pg_sys::GucContext::PGC_SUSET
@@ -256,7 +262,7 @@ fn guc_context() -> pg_sys::GucContext::Type {
 /// `set_config(name, value, true)` without the SQL round: the same checks (a role the session
 /// user is not a member of is refused), scoped to the transaction, made in `context` (see
 /// `guc_context`).
-fn set_local(context: pg_sys::GucContext::Type, name: &str, value: &str) {
+pub(crate) fn set_local(context: pg_sys::GucContext::Type, name: &str, value: &str) {
     let name = CString::new(name).expect("setting names have no NUL");
     let value = CString::new(value).unwrap_or_else(|_| raise(RequestError::NulInSetting));
     // SAFETY: both strings outlive the call, which copies them; errors are raised as ERROR.
@@ -278,7 +284,7 @@ fn set_local(context: pg_sys::GucContext::Type, name: &str, value: &str) {
 /// analytical statements, not for requests: a request repeating one filter 5,000 times spent
 /// 32.9 s compiling (0.12 s without JIT). Plans are made at execution with the settings then in
 /// force, so setting it here, before the statement runs, reaches every plan of the request.
-fn apply_request_jit(context: pg_sys::GucContext::Type) {
+pub(crate) fn apply_request_jit(context: pg_sys::GucContext::Type) {
     if !settings::REQUEST_JIT.get() {
         set_local(context, "jit", "off");
     }
@@ -287,7 +293,7 @@ fn apply_request_jit(context: pg_sys::GucContext::Type) {
 /// The role's `statement_timeout` (`SET ROLE` does not apply it; the sidecar passes it). Setting
 /// it only takes effect at the next statement's start, and this call is inside its statement, so
 /// the timer is armed here, counting from now; the statement's end disarms it.
-fn apply_statement_timeout(context: pg_sys::GucContext::Type, timeout: &str) {
+pub(crate) fn apply_statement_timeout(context: pg_sys::GucContext::Type, timeout: &str) {
     set_local(context, "statement_timeout", timeout);
     // SAFETY: reading a GUC variable of this backend and arming one of its own timers, which
     // cannot raise an error for a predefined timeout id.
@@ -299,11 +305,27 @@ fn apply_statement_timeout(context: pg_sys::GucContext::Type, timeout: &str) {
     }
 }
 
+/// Stops the timer `apply_statement_timeout` armed, once its statement has ended. A timeout that
+/// fired after the statement had ended (its signal handled, the cancel still pending) would
+/// otherwise cancel whatever runs next; it is dropped, as the statement it was for is done.
+pub(crate) fn disarm_statement_timeout() {
+    // SAFETY: disarming and reading this backend's own timer, and clearing its own pending
+    // cancel flag (set only by its own signal handler, which the timeout's signal ran already).
+    unsafe {
+        disable_timeout(STATEMENT_TIMEOUT, true);
+        if get_timeout_indicator(STATEMENT_TIMEOUT, true) {
+            pg_sys::QueryCancelPending = 0;
+        }
+    }
+}
+
 // utils/timeout.h, which pgrx does not bind. `TimeoutId` is a C enum; STATEMENT_TIMEOUT is its
 // fourth value in Postgres 15 (the only version this extension is built for).
 const STATEMENT_TIMEOUT: std::ffi::c_int = 3;
 extern "C" {
     fn enable_timeout_after(id: std::ffi::c_int, delay_ms: std::ffi::c_int);
+    fn disable_timeout(id: std::ffi::c_int, keep_indicator: bool);
+    fn get_timeout_indicator(id: std::ffi::c_int, reset_indicator: bool) -> bool;
 }
 
 /// The kept plan for `sql`, prepared on first use as the current role (so names resolve as the

@@ -120,6 +120,19 @@ unsafe extern "C-unwind" fn copy_error(arg: *mut c_void) {
     }
 }
 
+impl RaisedError {
+    /// `[sqlstate, message, detail, hint]` of the error, which is freed.
+    pub(crate) fn into_fields(self) -> Vec<Option<String>> {
+        // SAFETY: the copy is a complete ErrorData in a context that is still alive, freed once
+        // here (the value is consumed).
+        unsafe {
+            let fields = crate::reads::error_fields(&*self.0);
+            free_error_data(self.0);
+            fields
+        }
+    }
+}
+
 /// Raises `error` again, unchanged.
 ///
 /// # Safety

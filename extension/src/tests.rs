@@ -489,4 +489,6 @@ mod tests {
 #[cfg(test)]
 mod committed;
 #[cfg(test)]
+mod reads;
+#[cfg(test)]
 mod request_errors;

@@ -655,7 +655,7 @@ fn run_request_refuses_writes_on_get_and_rolls_back_failures() {
             .await
             .unwrap_err();
         assert_eq!(err.error.sqlstate(), Some("23505"), "{err:?}");
-        let detail = err.error.server_error().and_then(|e| e.detail());
+        let detail = err.error.server_error().and_then(|e| e.detail);
         assert_eq!(detail, Some("Key (handle)=(taken) already exists."));
 
         let handles = "SELECT string_agg(handle, ',' ORDER BY handle) FROM handles";

@@ -36,6 +36,8 @@ const SCHEMA: &str = "
         FROM generate_series(1, 80) i;
     CREATE FUNCTION nap(seconds float8) RETURNS integer LANGUAGE sql VOLATILE
         AS $$ SELECT 1 FROM pg_sleep(seconds) $$;
+    CREATE FUNCTION pay() RETURNS text LANGUAGE sql STABLE
+        AS $$ SELECT sluice.raise_error('PT402', 'pay up', 'the detail', 'a hint') $$;
     CREATE FUNCTION whoami() RETURNS text LANGUAGE sql STABLE
         AS $$ SELECT current_user || ' ' || coalesce(auth.uid()::text, '-') || ' '
                      || current_setting('request.method') $$;";
@@ -184,22 +186,24 @@ fn concurrent_reads_of_different_users_each_see_only_their_own_rows_and_settings
     let after = test.stats();
     let pipelined = after.pipelined - before.pipelined;
     // Most of the 288 reads went to the shared connections (some may have met a connection
-    // that looked stalled on this busy machine and taken the pool instead).
+    // that looked stalled on this busy machine and taken the pool instead), many of them
+    // together in one call of `sluice.run_reads`, each still as its own user.
     assert!(pipelined >= 100, "{before:?} → {after:?}");
+    assert!(after.batches > before.batches, "{before:?} → {after:?}");
 }
 
 #[test]
-fn an_erroring_read_among_concurrent_ones_fails_alone() {
+fn erroring_reads_among_concurrent_ones_fail_alone_with_their_own_errors() {
     let test = Pipelined::start(1);
     let bearer = token(Some(&owner(3)), SECRET);
     let before = test.stats();
     for _ in 0..6 {
         let mut reads = Vec::new();
         for i in 0..12 {
-            let path = if i % 3 == 1 {
-                "/rest/v1/notes?id=eq.not-a-number".to_owned()
-            } else {
-                "/rest/v1/notes?select=id&id=lt.12".to_owned()
+            let path = match i % 4 {
+                1 => "/rest/v1/notes?id=eq.not-a-number".to_owned(),
+                3 => "/rest/v1/rpc/pay".to_owned(),
+                _ => "/rest/v1/notes?select=id&id=lt.12".to_owned(),
             };
             reads.push((path, Some(bearer.clone())));
         }
@@ -207,6 +211,13 @@ fn an_erroring_read_among_concurrent_ones_fails_alone() {
         for ((path, _), reply) in reads.iter().zip(&replies) {
             if path.contains("not-a-number") {
                 assert_eq!(reply.error(StatusCode::BAD_REQUEST), "22P02", "{path}");
+            } else if path.contains("pay") {
+                // A code of the function's own, with its detail and hint, and its status.
+                assert_eq!(reply.error(StatusCode::PAYMENT_REQUIRED), "PT402");
+                assert_eq!(
+                    reply.json(),
+                    json!({"code": "PT402", "message": "pay up", "details": "the detail", "hint": "a hint"})
+                );
             } else {
                 assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
                 assert_eq!(reply.ids(), vec![3, 11], "{path}");
@@ -217,6 +228,10 @@ fn an_erroring_read_among_concurrent_ones_fails_alone() {
     assert!(
         after.pipelined - before.pipelined >= 24,
         "{before:?} → {after:?}"
+    );
+    assert!(
+        after.batches > before.batches,
+        "erroring reads were sent together with others: {before:?} → {after:?}"
     );
     assert_eq!(
         after.open, 1,

@@ -5,7 +5,8 @@
 use postgres::error::DbError;
 use postgres::Client;
 
-fn connect() -> Client {
+/// A client of the pgrx test server (started once for the test binary).
+pub(super) fn connect() -> Client {
     pgrx_tests::run_test(
         "server_ready",
         None,

@@ -1,32 +1,41 @@
-//! Shared connections that pipeline single-statement reads.
+//! Shared connections that pipeline single-statement reads, and send the reads that queue up
+//! together.
 //!
 //! A GET is one call of `sluice.run_request` in its own implicit transaction. On a pooled
 //! connection each GET has a backend to itself, which sleeps between requests and is woken for
-//! each one (a socket read, a send, a wake-up, on both sides, per request). tokio-postgres
-//! pipelines the queries issued concurrently on one `Client`: its connection task writes every
-//! queued message before flushing and reads every answer available, and an error in one query
-//! skips only to that query's own Sync. So concurrent reads share a few connections here: each
-//! backend works through a queue instead of sleeping, and both sides make far fewer system calls
-//! per request. The role, claims and request settings are transaction-local inside
-//! `run_request`, so nothing one read sets is seen by the next one on the same connection.
+//! each one (a socket read, a send, a wake-up, on both sides, per request). So concurrent reads
+//! share a few connections here instead. A read placed on a shared connection is queued there; a
+//! sender task of the connection takes everything queued and sends it as one call: a read alone
+//! as `sluice.run_request`, several as one call of `sluice.run_reads`, which runs each read in a
+//! subtransaction of its own that is rolled back after it (extension/src/reads.rs). Postgres then
+//! starts, commits and answers one transaction, with one flush, for all of them: per read, that
+//! cost more than the read itself. Two senders may be on their way at once, so the next call is
+//! queued behind the one the backend is on and the backend does not wait for the sidecar; reads
+//! that arrive meanwhile go together in the call after. Under light load a read is sent at once,
+//! alone.
+//!
+//! Each read still runs as its own role with its own claims and settings, all transaction-local
+//! to its subtransaction, so nothing one read sets is seen by the next one. A read that fails
+//! answers its own error (SQLSTATE, message, detail, hint) and the others are not affected; no
+//! read is run twice.
 //!
 //! Only read-only, committed single-statement requests come here (`tx::execute` decides);
 //! writes, dry runs and multi-statement transactions keep exclusive pooled connections.
 //!
-//! Choosing a connection: the open one with the fewest queries not yet answered, below
-//! `depth`, whose oldest unanswered query was sent at most `STALLED_AFTER` ago. A connection
-//! behind a slow query (a function that sleeps, a large scan) is passed over once that query
-//! has taken longer than a normal read, so that fast reads are not queued behind it; when no
-//! connection qualifies, the read takes a pooled connection as every request did before.
+//! Choosing a connection: the open one with the fewest reads not yet answered, below `depth`,
+//! whose oldest unanswered call was sent at most `STALLED_AFTER` ago. A connection behind a slow
+//! query (a function that sleeps, a large scan) is passed over once that query has taken longer
+//! than a normal read, so that fast reads are not queued behind it; when no connection
+//! qualifies, the read takes a pooled connection as every request did before.
 //!
 //! Cancellation: a read whose client goes away is **not** cancelled in Postgres. A cancel request
 //! names a backend, not a query, and on a shared connection it would hit whichever query runs
 //! at that moment: possibly another client's. The abandoned read runs to its end (it is
-//! read-only and bounded by its role's `statement_timeout`, which `run_request` applies) and its
-//! answer is dropped. Its place in the connection's count of unanswered queries is given up only
-//! when it has ended (see `Lane`'s `Drop`), not when the client leaves.
+//! read-only and bounded by its role's `statement_timeout`, which `run_request` and
+//! `run_reads` apply) and its answer is dropped. Its place in the connection's count of
+//! unanswered reads is given up only when it has ended, not when the client leaves.
 //!
-//! Failure: when a backend dies (terminated, crashed, the network gone) the queries on it fail
+//! Failure: when a backend dies (terminated, crashed, the network gone) the reads on it fail
 //! (503, as on a pooled connection) and the next read that looks at the connection opens a new one
 //! in the background; meanwhile reads use the other shared connections or the pool.
 
@@ -35,16 +44,23 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use tokio::sync::oneshot;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, Error as PgError, NoTls, Statement};
 
 use super::pool::CONNECT_TIMEOUT;
-use super::tx::{Call, TextRow, RUN_REQUEST};
-use super::DbError;
+use super::tx::{OwnedCall, TextRow, RUN_READS, RUN_REQUEST};
+use super::{DbError, ReadError};
 
 /// How long the oldest unanswered query of a connection may have waited before new reads pass
 /// the connection over: a GET by key answers in well under a millisecond, so a few milliseconds
 /// mean a slow query (or an overloaded machine, where the pool is as good a place).
 const STALLED_AFTER: Duration = Duration::from_millis(5);
+
+/// Tasks that may send a connection's reads at once: with two, the next call is on its way while
+/// the backend works on the current one, so the backend does not wait for the sidecar between
+/// calls; reads arriving meanwhile queue for the call after.
+const SENDERS: usize = 2;
 
 /// How long after a failed attempt a connection is tried again (reads take the pool meanwhile).
 const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -65,6 +81,7 @@ pub struct Pipeline {
     slots: Box<[Mutex<Slot>]>,
     pipelined: AtomicU64,
     passed_over: AtomicU64,
+    batches: AtomicU64,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -88,15 +105,34 @@ enum Slot {
 
 struct Connection {
     client: Client,
-    /// `RUN_REQUEST`, prepared once on this connection.
+    /// `RUN_REQUEST`, prepared once on this connection: a read sent alone.
     call: Statement,
-    /// When each query not yet answered was sent, oldest first. Answers come back in the order
-    /// the queries were sent, so the front is the query the backend is on (or the one after it).
-    sent: Mutex<VecDeque<Instant>>,
+    /// `RUN_READS`, prepared once on this connection: reads sent together.
+    batch: Statement,
+    state: Mutex<State>,
     /// Set when a query on it failed because the connection broke (the backend was terminated,
     /// the server went away): no read is sent on it any more, even before the client notices
     /// that the socket closed.
     broken: AtomicBool,
+}
+
+/// The reads of one connection.
+#[derive(Default)]
+struct State {
+    /// Reads placed on the connection and not yet answered: queued or sent.
+    places: usize,
+    /// Reads waiting for a sender, in the order they came.
+    queue: Vec<Queued>,
+    /// When each call on its way was sent, oldest first: the front is the call the backend is
+    /// on (or the one after it).
+    sent: VecDeque<Instant>,
+    /// Sender tasks running (at most `SENDERS`).
+    senders: usize,
+}
+
+struct Queued {
+    call: OwnedCall,
+    reply: oneshot::Sender<Result<Option<TextRow>, DbError>>,
 }
 
 impl Connection {
@@ -104,11 +140,161 @@ impl Connection {
         self.broken.load(Ordering::Relaxed) || self.client.is_closed()
     }
 
-    fn sent(&self) -> MutexGuard<'_, VecDeque<Instant>> {
-        // A panic while holding the lock leaves a plain queue of instants: still usable.
-        self.sent
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain counts and queues: still usable.
+        self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sends the queued reads, all of them in one call, until none is left; then ends. The reads
+    /// are taken when the task runs, not when it was spawned, so that reads arriving meanwhile
+    /// go in the same call.
+    async fn send_queued(&self, batches: &AtomicU64) {
+        loop {
+            let (reads, sent_at) = {
+                let mut state = self.state();
+                if state.queue.is_empty() {
+                    state.senders -= 1;
+                    return;
+                }
+                let sent_at = Instant::now();
+                state.sent.push_back(sent_at);
+                (std::mem::take(&mut state.queue), sent_at)
+            };
+            let answers = if let [single] = reads.as_slice() {
+                vec![self.run_one(&single.call).await]
+            } else {
+                batches.fetch_add(1, Ordering::Relaxed);
+                self.run_many(&reads).await
+            };
+            // Marked before these reads leave the connection's count: until then the connection
+            // looks busy, so no read is sent on it between its failure and the mark.
+            if answers
+                .iter()
+                .any(|answer| answer.as_ref().is_err_and(DbError::is_unavailable))
+            {
+                self.broken.store(true, Ordering::Relaxed);
+            }
+            {
+                let mut state = self.state();
+                state.places -= reads.len();
+                if let Some(at) = state.sent.iter().position(|at| *at == sent_at) {
+                    state.sent.remove(at);
+                }
+            }
+            for (read, answer) in reads.into_iter().zip(answers) {
+                // A read whose client went away no longer listens: its answer is dropped.
+                let _ = read.reply.send(answer);
+            }
+        }
+    }
+
+    /// One read: `sluice.run_request`, whose errors are the call's.
+    async fn run_one(&self, call: &OwnedCall) -> Result<Option<TextRow>, DbError> {
+        let call = call.borrowed();
+        self.client
+            .query_one(&self.call, &call.args())
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(DbError::Query)
+    }
+
+    /// Several reads in one call of `sluice.run_reads`: each answers its own row or its own
+    /// error. If the call itself fails (the connection broke), every read fails with that error.
+    async fn run_many(&self, reads: &[Queued]) -> Vec<Result<Option<TextRow>, DbError>> {
+        let batch = Batch::new(reads.iter().map(|read| &read.call));
+        let rows = match self.client.query(&self.batch, &batch.args()).await {
+            Ok(rows) => rows,
+            Err(err) => {
+                let err = Arc::new(err);
+                return reads
+                    .iter()
+                    .map(|_| Err(DbError::Shared(Arc::clone(&err))))
+                    .collect();
+            }
+        };
+        if rows.len() != reads.len() {
+            let answered = ReadError::internal(format!(
+                "sluice.run_reads answered {} rows for {} reads",
+                rows.len(),
+                reads.len()
+            ));
+            return reads
+                .iter()
+                .map(|_| Err(DbError::Read(Box::new(answered.clone()))))
+                .collect();
+        }
+        rows.iter().map(read_answer).collect()
+    }
+}
+
+/// A row of `sluice.run_reads`: the read's first row, or its error.
+fn read_answer(row: &tokio_postgres::Row) -> Result<Option<TextRow>, DbError> {
+    let error: Option<Vec<Option<String>>> = row.try_get(1).map_err(DbError::Query)?;
+    match error {
+        Some(fields) => Err(DbError::Read(Box::new(ReadError::from_fields(fields)))),
+        None => row.try_get(0).map_err(DbError::Query),
+    }
+}
+
+/// The columns of `RUN_READS` for a batch of reads.
+struct Batch<'a> {
+    roles: Vec<&'a str>,
+    claims: Vec<&'a str>,
+    methods: Vec<&'a str>,
+    paths: Vec<&'a str>,
+    headers: Vec<&'a str>,
+    timeouts: Vec<&'a str>,
+    sqls: Vec<&'a str>,
+    param_counts: Vec<i32>,
+    params: Vec<Option<&'a str>>,
+}
+
+impl<'a> Batch<'a> {
+    fn new(calls: impl ExactSizeIterator<Item = &'a OwnedCall>) -> Batch<'a> {
+        let n = calls.len();
+        let mut batch = Batch {
+            roles: Vec::with_capacity(n),
+            claims: Vec::with_capacity(n),
+            methods: Vec::with_capacity(n),
+            paths: Vec::with_capacity(n),
+            headers: Vec::with_capacity(n),
+            timeouts: Vec::with_capacity(n),
+            sqls: Vec::with_capacity(n),
+            param_counts: Vec::with_capacity(n),
+            params: Vec::new(),
+        };
+        for call in calls {
+            let call = call.borrowed();
+            batch.roles.push(call.role);
+            batch.claims.push(call.claims);
+            batch.methods.push(call.method);
+            batch.paths.push(call.path);
+            batch.headers.push(call.headers);
+            batch.timeouts.push(call.statement_timeout);
+            batch.sqls.push(call.sql);
+            // A statement has far fewer than 2^31 parameters (Postgres allows 65,535).
+            batch.param_counts.push(call.params.len() as i32);
+            batch
+                .params
+                .extend(call.params.iter().map(Option::as_deref));
+        }
+        batch
+    }
+
+    fn args(&self) -> [&(dyn ToSql + Sync); 9] {
+        [
+            &self.roles,
+            &self.claims,
+            &self.methods,
+            &self.paths,
+            &self.headers,
+            &self.timeouts,
+            &self.sqls,
+            &self.param_counts,
+            &self.params,
+        ]
     }
 }
 
@@ -120,6 +306,8 @@ pub struct PipelineStats {
     /// Reads that found no shared connection open, below its depth and not stalled, and took
     /// a pooled connection.
     pub passed_over: u64,
+    /// Calls of `sluice.run_reads`: several reads sent together.
+    pub batches: u64,
     /// Shared connections open now.
     pub open: usize,
 }
@@ -136,6 +324,7 @@ impl Pipeline {
                 .collect(),
             pipelined: AtomicU64::new(0),
             passed_over: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
         });
         if tokio::runtime::Handle::try_current().is_ok() {
             let now = Instant::now();
@@ -155,6 +344,7 @@ impl Pipeline {
         PipelineStats {
             pipelined: self.pipelined.load(Ordering::Relaxed),
             passed_over: self.passed_over.load(Ordering::Relaxed),
+            batches: self.batches.load(Ordering::Relaxed),
             open,
         }
     }
@@ -168,12 +358,13 @@ impl Pipeline {
             let Some(connection) = self.connection(index, now) else {
                 continue;
             };
-            let sent = connection.sent();
-            let waiting = sent.len();
-            let stalled = sent
+            let state = connection.state();
+            let waiting = state.places;
+            let stalled = state
+                .sent
                 .front()
                 .is_some_and(|first| now.saturating_duration_since(*first) > STALLED_AFTER);
-            drop(sent);
+            drop(state);
             if waiting >= self.depth || stalled {
                 continue;
             }
@@ -188,11 +379,12 @@ impl Pipeline {
             Some((_, connection)) => {
                 // Two reads may both take the last place below `depth`: the bound is soft by the
                 // number of reads choosing at the same instant, which is harmless.
-                connection.sent().push_back(now);
+                connection.state().places += 1;
                 self.pipelined.fetch_add(1, Ordering::Relaxed);
                 Some(Lane {
+                    pipeline: Arc::clone(self),
                     connection,
-                    answered: false,
+                    queued: false,
                 })
             }
             None => {
@@ -249,9 +441,9 @@ impl Pipeline {
     }
 }
 
-/// Opens one shared connection and prepares `RUN_REQUEST` on it. The statement is prepared as
-/// the login role, as on pooled connections: `sluice.run_request` is callable by it, and the
-/// request's own statement is parsed inside the call, as the request's role.
+/// Opens one shared connection and prepares `RUN_REQUEST` and `RUN_READS` on it. They are
+/// prepared as the login role, as on pooled connections: both functions are callable by it, and
+/// each request's own statement is parsed inside the call, as the request's role.
 async fn connect(config: &Config) -> Result<Connection, PgError> {
     let (client, connection) = config.connect(NoTls).await?;
     tokio::spawn(async move {
@@ -263,63 +455,91 @@ async fn connect(config: &Config) -> Result<Connection, PgError> {
         }
     });
     let call = client.prepare(RUN_REQUEST).await?;
+    let batch = client.prepare(RUN_READS).await?;
     Ok(Connection {
         client,
         call,
-        sent: Mutex::new(VecDeque::new()),
+        batch,
+        state: Mutex::new(State::default()),
         broken: AtomicBool::new(false),
     })
 }
 
-/// A read's place on a shared connection: counted among the connection's unanswered queries
+/// A read's place on a shared connection: counted among the connection's unanswered reads
 /// until its answer has arrived.
 pub(crate) struct Lane {
+    pipeline: Arc<Pipeline>,
     connection: Arc<Connection>,
-    answered: bool,
+    /// Whether the read was handed to the connection, whose sender then gives the place back.
+    queued: bool,
 }
 
 impl Lane {
-    /// Sends `call` on the connection and waits for its answer. If this future is dropped (the
-    /// client went away) the query still runs to its end: no cancel is sent (see the module's
-    /// comment), and its place is held until it has ended (see `Drop`).
-    pub(crate) async fn run(mut self, call: Call<'_>) -> Result<Option<TextRow>, DbError> {
-        let connection = &self.connection;
-        let answer = connection
-            .client
-            .query_one(&connection.call, &call.args())
-            .await
-            .and_then(|row| row.try_get(0))
-            .map_err(DbError::Query);
-        // Marked before this read leaves the connection's count: until then the connection
-        // looks stalled, so no read is sent on it between its failure and the mark.
-        if answer.as_ref().is_err_and(DbError::is_unavailable) {
-            connection.broken.store(true, Ordering::Relaxed);
+    /// Queues `call` on the connection and waits for its answer. Reads queued while the
+    /// connection's senders are busy go together in their next call. If this future is dropped
+    /// (the client went away) the read still runs to its end: no cancel is sent (see the
+    /// module's comment), and its place is held until it has ended.
+    pub(crate) async fn run(mut self, call: OwnedCall) -> Result<Option<TextRow>, DbError> {
+        let (reply, answer) = oneshot::channel();
+        let spawn = {
+            let mut state = self.connection.state();
+            state.queue.push(Queued { call, reply });
+            self.queued = true;
+            let spawn = state.senders < SENDERS;
+            if spawn {
+                state.senders += 1;
+            }
+            spawn
+        };
+        if spawn {
+            let sender = Sender {
+                connection: Arc::clone(&self.connection),
+                pipeline: Arc::clone(&self.pipeline),
+                done: false,
+            };
+            tokio::spawn(sender.run());
         }
-        self.answered = true;
-        answer
+        answer.await.unwrap_or_else(|_| {
+            Err(DbError::Read(Box::new(ReadError::internal(
+                "the shared connection's sender stopped before answering".to_owned(),
+            ))))
+        })
     }
 }
 
 impl Drop for Lane {
     fn drop(&mut self) {
-        if self.answered {
-            self.connection.sent().pop_front();
+        if !self.queued {
+            self.connection.state().places -= 1;
+        }
+    }
+}
+
+/// A task that sends a connection's queued reads (`Connection::send_queued`). Should it end by
+/// a panic, the connection is given up: the reads still queued fail instead of waiting for a
+/// sender that will not come.
+struct Sender {
+    connection: Arc<Connection>,
+    pipeline: Arc<Pipeline>,
+    done: bool,
+}
+
+impl Sender {
+    async fn run(mut self) {
+        self.connection.send_queued(&self.pipeline.batches).await;
+        self.done = true;
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        if self.done {
             return;
         }
-        // Abandoned before its answer: the query may be queued or running on the backend. The
-        // backend answers in order, so once an empty query sent behind it is answered, it has
-        // ended; its place is held until then (a rare path: a client that went away).
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                let connection = Arc::clone(&self.connection);
-                runtime.spawn(async move {
-                    let _ = connection.client.batch_execute("").await;
-                    connection.sent().pop_front();
-                });
-            }
-            Err(_) => {
-                self.connection.sent().pop_front();
-            }
-        }
+        self.connection.broken.store(true, Ordering::Relaxed);
+        let mut state = self.connection.state();
+        state.senders = state.senders.saturating_sub(1);
+        let queued = std::mem::take(&mut state.queue);
+        state.places = state.places.saturating_sub(queued.len());
     }
 }

@@ -219,28 +219,38 @@ pub(crate) const RUN_REQUEST: &str =
 /// (`None` for SQL NULL); `None` when the statement returned no row.
 pub type TextRow = Vec<Option<String>>;
 
-/// The nine arguments of `RUN_REQUEST`. Only `request.headers` is written for the call; the rest
-/// is borrowed from the request.
+/// Calls `sluice.run_reads`: several read-only requests in one statement, each answering its
+/// first row or its error in a row of its own (see extension/src/reads.rs).
+pub(crate) const RUN_READS: &str =
+    "SELECT result, error FROM sluice.run_reads($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+/// The nine arguments of `RUN_REQUEST`, borrowed from the request.
 pub(crate) struct Call<'a> {
-    role: &'a str,
-    claims: &'a str,
-    method: &'a str,
-    path: &'a str,
-    headers: String,
-    read_only: bool,
-    statement_timeout: &'a str,
-    sql: &'a str,
-    params: &'a [Option<String>],
+    pub(crate) role: &'a str,
+    pub(crate) claims: &'a str,
+    pub(crate) method: &'a str,
+    pub(crate) path: &'a str,
+    pub(crate) headers: &'a str,
+    pub(crate) read_only: bool,
+    pub(crate) statement_timeout: &'a str,
+    pub(crate) sql: &'a str,
+    pub(crate) params: &'a [Option<String>],
 }
 
 impl<'a> Call<'a> {
-    fn new(context: &RequestContext<'a>, sql: &'a str, params: &'a [Option<String>]) -> Call<'a> {
+    /// `headers` is `request.headers` of the request (`headers_json`).
+    fn new(
+        context: &RequestContext<'a>,
+        headers: &'a str,
+        sql: &'a str,
+        params: &'a [Option<String>],
+    ) -> Call<'a> {
         Call {
             role: context.caller.role,
             claims: context.caller.claims,
             method: context.method.as_str(),
             path: context.path,
-            headers: headers_json(context.headers),
+            headers,
             read_only: context.access == Access::ReadOnly,
             statement_timeout: context.statement_timeout.unwrap_or_default(),
             sql,
@@ -263,6 +273,50 @@ impl<'a> Call<'a> {
     }
 }
 
+/// A `Call` that owns its arguments: a read handed to a shared connection, which may send it
+/// after its request has gone (see shared.rs).
+pub(crate) struct OwnedCall {
+    role: String,
+    claims: String,
+    method: String,
+    path: String,
+    headers: String,
+    read_only: bool,
+    statement_timeout: String,
+    sql: String,
+    params: Vec<Option<String>>,
+}
+
+impl OwnedCall {
+    fn new(context: &RequestContext<'_>, sql: &str, params: &[Option<String>]) -> OwnedCall {
+        OwnedCall {
+            role: context.caller.role.to_owned(),
+            claims: context.caller.claims.to_owned(),
+            method: context.method.as_str().to_owned(),
+            path: context.path.to_owned(),
+            headers: headers_json(context.headers),
+            read_only: context.access == Access::ReadOnly,
+            statement_timeout: context.statement_timeout.unwrap_or_default().to_owned(),
+            sql: sql.to_owned(),
+            params: params.to_vec(),
+        }
+    }
+
+    pub(crate) fn borrowed(&self) -> Call<'_> {
+        Call {
+            role: &self.role,
+            claims: &self.claims,
+            method: &self.method,
+            path: &self.path,
+            headers: &self.headers,
+            read_only: self.read_only,
+            statement_timeout: &self.statement_timeout,
+            sql: &self.sql,
+            params: &self.params,
+        }
+    }
+}
+
 /// Runs one statement (parameters as text, cast in its SQL) as `context`'s identity, with one
 /// message to the server: the extension's `sluice.run_request` does what `run`'s BEGIN, settings
 /// and COMMIT do, in the implicit transaction of the call. A dry run (`End::Rollback`) wraps the
@@ -278,7 +332,8 @@ pub async fn run_request<'a>(
         anonymous: context.caller.anonymous,
     };
     let statement = client.prepare_cached(RUN_REQUEST).await.map_err(fail)?;
-    let call = Call::new(context, sql, params);
+    let headers = headers_json(context.headers);
+    let call = Call::new(context, &headers, sql, params);
     let args = call.args();
     let row = match context.end {
         End::Commit => client.query_one(&statement, &args).await.map_err(fail)?,
@@ -310,7 +365,7 @@ pub async fn execute<'a>(
 ) -> Result<Option<TextRow>, TxError> {
     if context.access == Access::ReadOnly && context.end == End::Commit {
         if let Some(lane) = pool.pipeline().and_then(|pipeline| pipeline.lane()) {
-            let call = Call::new(context, sql, params);
+            let call = OwnedCall::new(context, sql, params);
             return lane.run(call).await.map_err(|error| TxError {
                 error,
                 anonymous: context.caller.anonymous,

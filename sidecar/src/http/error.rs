@@ -160,7 +160,7 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Transaction(tx) => match tx.error.server_error() {
-                Some(db) => status_for_sqlstate(db.code().code(), db.message(), tx.anonymous),
+                Some(db) => status_for_sqlstate(db.code, db.message, tx.anonymous),
                 None => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -204,10 +204,10 @@ impl ApiError {
             // connection broke) is ours to explain, in the log.
             ApiError::Transaction(tx) => match tx.error.server_error() {
                 Some(db) => ErrorBody {
-                    code: db.code().code().to_owned(),
-                    message: db.message().to_owned(),
-                    details: db.detail().map(|d| serde_json::Value::String(d.to_owned())),
-                    hint: db.hint().map(str::to_owned),
+                    code: db.code.to_owned(),
+                    message: db.message.to_owned(),
+                    details: db.detail.map(|d| serde_json::Value::String(d.to_owned())),
+                    hint: db.hint.map(str::to_owned),
                 },
                 None => ErrorBody::internal(tx.error.sqlstate()),
             },

@@ -10,7 +10,7 @@ use super::sql::{guard, Params};
 use super::RestError;
 use crate::auth::Identity;
 use crate::db::tx::{self, Access, Caller, End, RequestContext, TextRow, TxError};
-use crate::db::{DbError, Pool};
+use crate::db::Pool;
 use crate::schema::SchemaCache;
 
 /// The HTTP request as the statement sees it: who asks (role and claims), and the method, path
@@ -181,10 +181,7 @@ impl<'a> tokio_postgres::types::FromSql<'a> for PlanLine<'a> {
 }
 
 fn guard_refusal(err: &TxError) -> Option<RestError> {
-    match &err.error {
-        DbError::Query(query) => guard::refusal(query.as_db_error()?),
-        _ => None,
-    }
+    guard::refusal(&err.error.server_error()?)
 }
 
 /// The (body, page count, total) row that read statements and set-returning calls produce.

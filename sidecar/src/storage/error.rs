@@ -69,7 +69,7 @@ impl From<DbError> for StorageError {
         }
         let message = err
             .server_error()
-            .map(|db| db.message().to_owned())
+            .map(|db| db.message.to_owned())
             .unwrap_or_else(|| "database error".to_owned());
         match err.sqlstate() {
             // insufficient_privilege: RLS (`new row violates row-level security policy`) or a

@@ -6,6 +6,7 @@
 //! text (which `lc_messages` translates), and the count is digits the SQL wrote.
 
 use super::super::RestError;
+use crate::db::ServerError;
 
 /// Not exactly one row for `Accept: application/vnd.pgrst.object+json` (PostgREST's PGRST116).
 /// Class `SL` is Sluice's own: Postgres leaves classes beginning I–Z to implementations.
@@ -38,9 +39,9 @@ fn fail(code: &str, message: &str, rows: &str) -> String {
 
 /// The refusal a guard's failure stands for, if `err` is one: known by its SQLSTATE, with the row
 /// count from its DETAIL.
-pub(crate) fn refusal(err: &tokio_postgres::error::DbError) -> Option<RestError> {
-    let rows = || err.detail()?.parse::<i64>().ok();
-    match err.code().code() {
+pub(crate) fn refusal(err: &ServerError<'_>) -> Option<RestError> {
+    let rows = || err.detail?.parse::<i64>().ok();
+    match err.code {
         NOT_ONE_ROW => Some(RestError::NotOneRow { rows: rows()? }),
         TOO_MANY_ROWS => Some(RestError::MaxAffectedExceeded { affected: rows()? }),
         _ => None,
