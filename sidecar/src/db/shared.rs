@@ -23,10 +23,10 @@
 //! writes, dry runs and multi-statement transactions keep exclusive pooled connections.
 //!
 //! Choosing a connection: the open one with the fewest reads not yet answered, below `depth`,
-//! whose oldest unanswered call was sent at most `STALLED_AFTER` ago. A connection behind a slow
-//! query (a function that sleeps, a large scan) is passed over once that query has taken longer
-//! than a normal read, so that fast reads are not queued behind it; when no connection
-//! qualifies, the read takes a pooled connection as every request did before.
+//! whose oldest unanswered call has not taken longer than its reads should (`stalled`). A
+//! connection behind a slow query (a function that sleeps, a large scan) is passed over once that
+//! query has taken longer than normal reads, so that fast reads are not queued behind it; when
+//! no connection qualifies, the read takes a pooled connection as every request did before.
 //!
 //! Cancellation: a read whose client goes away is **not** cancelled in Postgres. A cancel request
 //! names a backend, not a query, and on a shared connection it would hit whichever query runs
@@ -52,10 +52,20 @@ use super::pool::CONNECT_TIMEOUT;
 use super::tx::{OwnedCall, TextRow, RUN_READS, RUN_REQUEST};
 use super::{DbError, ReadError};
 
-/// How long the oldest unanswered query of a connection may have waited before new reads pass
-/// the connection over: a GET by key answers in well under a millisecond, so a few milliseconds
-/// mean a slow query (or an overloaded machine, where the pool is as good a place).
+/// How long the oldest unanswered call of a connection may take before new reads pass the
+/// connection over: `STALLED_AFTER`, and `PER_READ` more for each read in the call. A GET by key
+/// answers in well under a millisecond, and a read among others in a call in a few tens of
+/// microseconds, so this means a slow query (or an overloaded machine, where the pool is as good
+/// a place). Without the allowance per read, a call of 64 reads on a slow, busy machine passed
+/// the 5 ms and sent reads to the (costlier) pool just when the machine had the least to spare.
 const STALLED_AFTER: Duration = Duration::from_millis(5);
+const PER_READ: Duration = Duration::from_micros(200);
+
+/// Whether a call of `reads` reads, sent at `sent_at`, has taken longer than it should by `now`.
+fn stalled(now: Instant, sent_at: Instant, reads: usize) -> bool {
+    let allowed = STALLED_AFTER + PER_READ * u32::try_from(reads).unwrap_or(u32::MAX).min(1024);
+    now.saturating_duration_since(sent_at) > allowed
+}
 
 /// Tasks that may send a connection's reads at once: with two, the next call is on its way while
 /// the backend works on the current one, so the backend does not wait for the sidecar between
@@ -123,9 +133,9 @@ struct State {
     places: usize,
     /// Reads waiting for a sender, in the order they came.
     queue: Vec<Queued>,
-    /// When each call on its way was sent, oldest first: the front is the call the backend is
-    /// on (or the one after it).
-    sent: VecDeque<Instant>,
+    /// When each call on its way was sent and how many reads it carries, oldest first: the
+    /// front is the call the backend is on (or the one after it).
+    sent: VecDeque<(Instant, usize)>,
     /// Sender tasks running (at most `SENDERS`).
     senders: usize,
 }
@@ -159,8 +169,9 @@ impl Connection {
                     return;
                 }
                 let sent_at = Instant::now();
-                state.sent.push_back(sent_at);
-                (std::mem::take(&mut state.queue), sent_at)
+                let reads = std::mem::take(&mut state.queue);
+                state.sent.push_back((sent_at, reads.len()));
+                (reads, sent_at)
             };
             let answers = if let [single] = reads.as_slice() {
                 vec![self.run_one(&single.call).await]
@@ -179,7 +190,7 @@ impl Connection {
             {
                 let mut state = self.state();
                 state.places -= reads.len();
-                if let Some(at) = state.sent.iter().position(|at| *at == sent_at) {
+                if let Some(at) = state.sent.iter().position(|(at, _)| *at == sent_at) {
                     state.sent.remove(at);
                 }
             }
@@ -363,7 +374,7 @@ impl Pipeline {
             let stalled = state
                 .sent
                 .front()
-                .is_some_and(|first| now.saturating_duration_since(*first) > STALLED_AFTER);
+                .is_some_and(|&(sent_at, reads)| stalled(now, sent_at, reads));
             drop(state);
             if waiting >= self.depth || stalled {
                 continue;
@@ -541,5 +552,25 @@ impl Drop for Sender {
         state.senders = state.senders.saturating_sub(1);
         let queued = std::mem::take(&mut state.queue);
         state.places = state.places.saturating_sub(queued.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_may_take_longer_the_more_reads_it_carries() {
+        let sent = Instant::now();
+        let after = |ms: u64| sent + Duration::from_millis(ms);
+        assert!(!stalled(after(4), sent, 1));
+        assert!(stalled(after(6), sent, 1), "a lone read past 5 ms is slow");
+        assert!(!stalled(after(6), sent, 32), "32 reads may take 11.4 ms");
+        assert!(!stalled(after(11), sent, 32));
+        assert!(stalled(after(12), sent, 32));
+        assert!(
+            stalled(after(300), sent, usize::MAX),
+            "the allowance is bounded"
+        );
     }
 }
