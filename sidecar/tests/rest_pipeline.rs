@@ -36,6 +36,14 @@ const SCHEMA: &str = "
         FROM generate_series(1, 80) i;
     CREATE FUNCTION nap(seconds float8) RETURNS integer LANGUAGE sql VOLATILE
         AS $$ SELECT 1 FROM pg_sleep(seconds) $$;
+    -- Calls of PL functions are counted in pg_stat_user_functions (a read-only transaction has
+    -- no other way to leave a trace that a rollback keeps).
+    DO $$ BEGIN
+        EXECUTE format('ALTER DATABASE %I SET track_functions = ''pl''', current_database());
+    END $$;
+    CREATE FUNCTION counted() RETURNS integer LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END $$;
+    CREATE FUNCTION fails_after_counting() RETURNS integer LANGUAGE plpgsql
+        AS $$ BEGIN PERFORM counted(); RETURN 1 / 0; END $$;
     CREATE FUNCTION pay() RETURNS text LANGUAGE sql STABLE
         AS $$ SELECT sluice.raise_error('PT402', 'pay up', 'the detail', 'a hint') $$;
     CREATE FUNCTION whoami() RETURNS text LANGUAGE sql STABLE
@@ -237,6 +245,46 @@ fn erroring_reads_among_concurrent_ones_fail_alone_with_their_own_errors() {
         after.open, 1,
         "an error in a query leaves its connection up"
     );
+}
+
+#[test]
+fn a_failing_read_sent_together_with_others_runs_once() {
+    let test = Pipelined::start(1);
+    let bearer = token(Some(&owner(2)), SECRET);
+    let before = test.stats();
+    let mut failing = 0;
+    for _ in 0..4 {
+        let reads: Vec<(String, Option<String>)> = (0..16)
+            .map(|i| match i % 2 {
+                0 => ("/rest/v1/rpc/fails_after_counting".to_owned(), None),
+                _ => (
+                    "/rest/v1/notes?select=id&id=lt.12".to_owned(),
+                    Some(bearer.clone()),
+                ),
+            })
+            .collect();
+        let replies = all_at_once(&test, reads.clone());
+        for ((path, _), reply) in reads.iter().zip(&replies) {
+            if path.contains("fails") {
+                assert_eq!(reply.error(StatusCode::BAD_REQUEST), "22012", "{path}");
+                failing += 1;
+            } else {
+                assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+                assert_eq!(reply.ids(), vec![2, 10]);
+            }
+        }
+    }
+    let after = test.stats();
+    assert!(after.batches > before.batches, "{before:?} → {after:?}");
+    // Each failing read ran `counted()` once before it failed: 32 calls, not one more. Backends
+    // report their counts once idle for a second or so.
+    let calls = "SELECT coalesce(sum(calls), 0)::int AS calls FROM pg_stat_user_functions \
+                 WHERE funcname = 'counted'";
+    test.db.rows_until(calls, Duration::from_secs(30), |rows| {
+        rows[0]["calls"].as_i64() >= Some(failing)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(test.db.rows(calls)[0]["calls"], json!(failing));
 }
 
 #[test]
