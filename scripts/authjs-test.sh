@@ -7,7 +7,7 @@
 # off, :9998 autoconfirm on, :9997 sign-ups disabled, :9996 autoconfirm on with asymmetric
 # (ES256) signing keys, all with the JWT secret the suite signs its admin tokens with. This starts
 # one sidecar for each on one fresh database `sluice_authjs`, on ports SLUICE_AUTHJS_PORT
-# (default 54340) .. +3, configured as that GoTrue instance; sluice/ports.ts sends the suite's
+# .. +3 (default: four free ones), configured as that GoTrue instance; sluice/ports.ts sends the suite's
 # requests to them. It runs jest as the suite's own config does, writes per-file counts to
 # sidecar/tests/authjs/results/, and exits non-zero only when a test listed in
 # sidecar/tests/authjs/expected-pass.txt (the tests that passed when the list was made) does not
@@ -19,7 +19,12 @@ source "$(dirname "$0")/lib.sh"
 admin_url=${1:?usage: scripts/authjs-test.sh <superuser-database-url>}
 db=sluice_authjs
 db_url=${admin_url%/*}/$db
-base=${SLUICE_AUTHJS_PORT:-54340}
+# Four ports: SLUICE_AUTHJS_PORT .. +3 when given, otherwise four that are free now (lib.sh).
+if [ -n "${SLUICE_AUTHJS_PORT:-}" ]; then
+    api_ports=("$SLUICE_AUTHJS_PORT" $((SLUICE_AUTHJS_PORT + 1)) $((SLUICE_AUTHJS_PORT + 2)) $((SLUICE_AUTHJS_PORT + 3)))
+else
+    api_ports=("$(free_port)" "$(free_port)" "$(free_port)" "$(free_port)")
+fi
 # GoTrue's GOTRUE_JWT_SECRET in the suite's setup (test/lib/clients.ts signs admin tokens with it).
 secret=37c304f8-51aa-419a-a1af-06154e63707a
 suite=$REPO/sidecar/tests/authjs
@@ -81,14 +86,14 @@ start() {
     ports+=("$gotrue=$port")
 }
 ports=()
-start 9999 "$base"
+start 9999 "${api_ports[0]}"
 # :9998 also has anonymous sign-ins on (signInAnonymously succeeds there and fails on :9999).
-start 9998 $((base + 1)) SLUICE_AUTH_AUTOCONFIRM=true SLUICE_AUTH_ANONYMOUS_USERS=true
-start 9997 $((base + 2)) SLUICE_AUTH_DISABLE_SIGNUP=true
-start 9996 $((base + 3)) SLUICE_AUTH_AUTOCONFIRM=true \
+start 9998 "${api_ports[1]}" SLUICE_AUTH_AUTOCONFIRM=true SLUICE_AUTH_ANONYMOUS_USERS=true
+start 9997 "${api_ports[2]}" SLUICE_AUTH_DISABLE_SIGNUP=true
+start 9996 "${api_ports[3]}" SLUICE_AUTH_AUTOCONFIRM=true \
     SLUICE_AUTH_JWT_SIGNING_KEY_FILE="$work/signing.p8.pem" SLUICE_AUTH_JWT_SIGNING_KID=authjs-es256 \
     SLUICE_JWT_PUBLIC_KEY_FILE="$work/public.pem"
-for port in "$base" $((base + 1)) $((base + 2)) $((base + 3)); do
+for port in "${api_ports[@]}"; do
     for _ in $(seq 200); do
         curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && continue 2
         sleep 0.1

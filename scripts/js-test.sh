@@ -14,9 +14,9 @@ source "$(dirname "$0")/lib.sh"
 admin_url=${1:?usage: scripts/js-test.sh <superuser-database-url>}
 db=sluice_js
 db_url=${admin_url%/*}/$db
-port=${SLUICE_JS_PORT:-54331}
+port=${SLUICE_JS_PORT:-$(free_port)}
 # auth_oauth.test.mjs starts an OpenID provider (npm oidc-provider) here.
-oidc_port=${SLUICE_JS_OIDC_PORT:-$((port + 1))}
+oidc_port=${SLUICE_JS_OIDC_PORT:-$(free_port)}
 secret=js-test-secret-that-is-at-least-32-bytes-long
 js=$REPO/sidecar/tests/js
 

@@ -14,3 +14,8 @@ as_root() {
 
 # Print a stage header.
 stage() { printf '\n==> %s\n' "$*"; }
+
+# A TCP port on 127.0.0.1 that is free now. Test servers take these rather than fixed ports: a fixed
+# port inside the ephemeral range (32768-60999 here) can be held by any outgoing connection's local
+# port at the moment a server binds it, which made test sidecars fail to listen.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

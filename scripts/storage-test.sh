@@ -16,9 +16,7 @@ source "$(dirname "$0")/lib.sh"
 admin_url=${1:?usage: scripts/storage-test.sh <superuser-database-url>}
 db=sluice_storage
 db_url=${admin_url%/*}/$db
-# Ports that are free now, unless given: fixed ones inside the ephemeral range (32768-60999) can be
-# taken by any outgoing connection's local port, which made a sidecar fail to listen.
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# Ports that are free now, unless given (see `free_port` in lib.sh).
 port=${SLUICE_JS_PORT:-$(free_port)}
 port2=${SLUICE_JS_PORT_2:-$(free_port)}
 s3_port=${SLUICE_S3_PORT:-$(free_port)}

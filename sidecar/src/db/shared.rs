@@ -278,6 +278,8 @@ impl<'a> Batch<'a> {
         };
         for call in calls {
             let call = call.borrowed();
+            // `sluice.run_reads` runs every read read-only; only reads are pipelined.
+            debug_assert!(call.read_only, "a write was queued on a shared connection");
             batch.roles.push(call.role);
             batch.claims.push(call.claims);
             batch.methods.push(call.method);
