@@ -666,7 +666,15 @@ fn one_worker_thread_serves_concurrent_reads_and_a_slow_read_holds_none_of_them(
     std::thread::scope(|scope| {
         // A read that sleeps for 1.5 s on the database...
         let slow = scope.spawn(|| get("/rest/v1/rpc/nap?seconds=1.5"));
-        std::thread::sleep(Duration::from_millis(200));
+        // (on its backend before the others come: reads that arrive together go to Postgres in
+        // one call, and then wait for each other)
+        db.rows_until(
+            "SELECT count(*)::int AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event = 'PgSleep'",
+            Duration::from_secs(10),
+            |rows| rows[0]["n"] == json!(1),
+        );
+        std::thread::sleep(Duration::from_millis(20));
         // ...while 24 others, from 8 clients at once, each answer at once and right.
         let started = Instant::now();
         let readers: Vec<_> = (0..8)

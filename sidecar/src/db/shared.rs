@@ -12,7 +12,10 @@
 //! cost more than the read itself. Two senders may be on their way at once, so the next call is
 //! queued behind the one the backend is on and the backend does not wait for the sidecar; reads
 //! that arrive meanwhile go together in the call after. Under light load a read is sent at once,
-//! alone.
+//! alone. The reads of one call are answered together, when the last has ended: a slow read holds
+//! the reads sent with it, as it holds the reads queued behind it on the connection. Both are
+//! bounded by the roles' statement timeouts, and new reads pass the connection over meanwhile
+//! (below).
 //!
 //! Each read still runs as its own role with its own claims and settings, all transaction-local
 //! to its subtransaction, so nothing one read sets is seen by the next one. A read that fails
