@@ -158,8 +158,7 @@ pub extern "C-unwind" fn sluice_numbering_worker_main(_arg: pg_sys::Datum) {
             std::thread::sleep(BATCH_WINDOW);
         }
         WAKE_PENDING.get().store(false, Ordering::Release);
-        let commit_order = drain_commit_queue();
-        BackgroundWorker::transaction(|| number_batch(&commit_order));
+        BackgroundWorker::transaction(number_batch);
         last_pass = Instant::now();
     }
     WORKER_PROC.get().store(0, Ordering::Release);
@@ -168,7 +167,13 @@ pub extern "C-unwind" fn sluice_numbering_worker_main(_arg: pg_sys::Datum) {
 
 /// Numbers every committed pending event (commit-queue order first) and sends one NOTIFY for
 /// the batch.
-fn number_batch(commit_order: &[i64]) {
+///
+/// The queue is drained only once `NUMBERING_LOCK` is held. Drained before it, the commits taken
+/// out were known to this worker alone while it waited for the lock; an inline numberer holding
+/// the lock meanwhile (a session with `sluice.numbering = inline` in the same database) numbered
+/// their events by transaction id, after later commits still in the queue: a commit that had
+/// returned before another began could come after it in the log.
+fn number_batch() {
     Spi::connect_mut(|client| {
         let installed = client
             .select(
@@ -179,6 +184,7 @@ fn number_batch(commit_order: &[i64]) {
             .map(|t| !t.is_empty())
             .unwrap_or(false);
         if !installed {
+            drain_commit_queue();
             return;
         }
         // Skip the lock when nothing is pending (the timeout pass, or events that an inline
@@ -192,7 +198,11 @@ fn number_batch(commit_order: &[i64]) {
             .and_then(|t| t.first().get::<bool>(1))
             .unwrap_or_else(|e| raise(NumberingError::Read(e)))
             .unwrap_or(true);
-        if !pending {
+        // Nothing pending: the queued commits were numbered by someone else (an inline numberer
+        // takes everyone's events). Their ids are dropped, under the lock as always, once they
+        // fill half the queue, so that it keeps room for the order of commits yet to come.
+        let stale = !pending && COMMIT_QUEUE.share().len > QUEUE_CAPACITY / 2;
+        if !pending && !stale {
             return;
         }
         client
@@ -202,7 +212,10 @@ fn number_batch(commit_order: &[i64]) {
                 &[changelog::NUMBERING_LOCK.into()],
             )
             .unwrap_or_else(|e| raise(NumberingError::Lock(e)));
-        if let Some(range) = changelog::number_pending(client, commit_order) {
+        // (Numbering runs even when draining stale ids: a commit queued since the check above is
+        // numbered now, in queue order, rather than losing its place.)
+        let commit_order = drain_commit_queue();
+        if let Some(range) = changelog::number_pending(client, &commit_order) {
             changelog::notify(client, range);
         }
     });

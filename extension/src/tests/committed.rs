@@ -389,3 +389,56 @@ fn truncate_is_one_statement_level_event() {
         assert_numbered_by(&mut client, mode, &table);
     }
 }
+
+/// A commit the worker has taken off the queue keeps its place even when an inline numberer
+/// (a session with `sluice.numbering = inline`) numbers everyone's events first. Before the fix,
+/// the worker drained the queue and then waited for `NUMBERING_LOCK`; an inline numberer holding
+/// the lock meanwhile saw only the commits queued after that, and numbered the drained one by
+/// transaction id: after a commit that began when it had already returned.
+#[test]
+fn a_commit_the_worker_has_dequeued_keeps_its_place_before_an_inline_numberer() {
+    let mut setup = connect("worker");
+    let table = "dequeued_order";
+    tracked_table(&mut setup, table, "id int PRIMARY KEY, label text");
+    let start = last_position(&mut setup);
+
+    // The inline numberer holds the lock from the start, with an event of its own.
+    let mut inline = connect("inline");
+    let mut numberer = inline.transaction().unwrap();
+    numberer
+        .query_one(
+            "SELECT pg_advisory_xact_lock($1)::text",
+            &[&crate::changelog::NUMBERING_LOCK],
+        )
+        .unwrap();
+    numberer
+        .execute(&format!("INSERT INTO {table} VALUES (3, 'inline')"), &[])
+        .unwrap();
+
+    // Two worker-mode commits, the second begun after the first returned; the worker is woken
+    // by the first and waits for the lock.
+    let mut writer = connect("worker");
+    // The second writer's transaction id is taken first, so that the two ids are in the
+    // opposite order to the commits: numbering by id would put the second first.
+    let mut second = connect("worker");
+    let mut later = second.transaction().unwrap();
+    later.execute("SELECT pg_current_xact_id()", &[]).unwrap();
+    writer
+        .execute(&format!("INSERT INTO {table} VALUES (1, 'first')"), &[])
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    later
+        .execute(&format!("INSERT INTO {table} VALUES (2, 'second')"), &[])
+        .unwrap();
+    later.commit().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    // The inline numberer commits: it numbers every pending event, in the queue's order.
+    numberer.commit().unwrap();
+
+    let (_, events) = read_until(&mut setup, start, table, |e| e.len() >= 3);
+    let labels: Vec<&str> = events
+        .iter()
+        .map(|e| e.record.as_ref().unwrap()["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["first", "second", "inline"], "commit order");
+}
