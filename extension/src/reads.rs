@@ -159,12 +159,8 @@ fn run_read(read: &Read<'_>) -> Answer {
     let subtransaction = SubTransaction::begin();
     let mut timed = false;
     let answer = caught(|| {
-        request::set_local(request::guc_context(), "role", read.role);
-        let context = request::guc_context();
-        request::set_local(context, "request.jwt.claims", read.claims);
-        request::set_local(context, "request.method", read.method);
-        request::set_local(context, "request.path", read.path);
-        request::set_local(context, "request.headers", read.headers);
+        let context =
+            request::set_request(read.role, read.claims, read.method, read.path, read.headers);
         if !read.statement_timeout.is_empty() {
             timed = true;
             request::apply_statement_timeout(context, read.statement_timeout);

@@ -204,14 +204,7 @@ fn run_request(
     sql: &str,
     params: &[Option<pg_sys::Datum>],
 ) -> Option<Vec<Option<String>>> {
-    // The context a setting is made in is the current user's (a superuser's settings are
-    // PGC_SUSET): looked up once before the role switch and once after it, not per setting.
-    set_local(guc_context(), "role", role);
-    let context = guc_context();
-    set_local(context, "request.jwt.claims", claims);
-    set_local(context, "request.method", method);
-    set_local(context, "request.path", path);
-    set_local(context, "request.headers", headers);
+    let context = set_request(role, claims, method, path, headers);
     if read_only {
         set_local(context, "transaction_read_only", "on");
     }
@@ -246,6 +239,26 @@ pub(crate) fn run_statement(sql: &str, args: &[DatumWithOid<'_>]) -> Option<Vec<
             .unwrap_or_else(|e| raise(RequestError::Run(e)));
         first_row_as_text()
     })
+}
+
+/// Switches to `role` and sets the request's settings transaction-locally; returns the context
+/// further settings are made in as that role.
+pub(crate) fn set_request(
+    role: &str,
+    claims: &str,
+    method: &str,
+    path: &str,
+    headers: &str,
+) -> pg_sys::GucContext::Type {
+    // The context a setting is made in is the current user's (a superuser's settings are
+    // PGC_SUSET): looked up once before the role switch and once after it, not per setting.
+    set_local(guc_context(), "role", role);
+    let context = guc_context();
+    set_local(context, "request.jwt.claims", claims);
+    set_local(context, "request.method", method);
+    set_local(context, "request.path", path);
+    set_local(context, "request.headers", headers);
+    context
 }
 
 /// The context `set_config` would make a setting in for the current user: PGC_SUSET for a
