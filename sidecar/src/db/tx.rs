@@ -288,17 +288,30 @@ pub(crate) struct OwnedCall {
 }
 
 impl OwnedCall {
+    /// What `Call::new` makes of the request, owned (the headers' JSON is written once and moved
+    /// in).
     fn new(context: &RequestContext<'_>, sql: &str, params: &[Option<String>]) -> OwnedCall {
+        let Call {
+            role,
+            claims,
+            method,
+            path,
+            headers: _,
+            read_only,
+            statement_timeout,
+            sql,
+            params,
+        } = Call::new(context, "", sql, params);
         OwnedCall {
-            role: context.caller.role.to_owned(),
-            claims: context.caller.claims.to_owned(),
-            method: context.method.as_str().to_owned(),
-            path: context.path.to_owned(),
-            headers: headers_json(context.headers),
-            read_only: context.access == Access::ReadOnly,
-            statement_timeout: context.statement_timeout.unwrap_or_default().to_owned(),
+            role: role.to_owned(),
+            claims: claims.to_owned(),
+            method: method.to_owned(),
+            path: path.to_owned(),
+            read_only,
+            statement_timeout: statement_timeout.to_owned(),
             sql: sql.to_owned(),
             params: params.to_vec(),
+            headers: headers_json(context.headers),
         }
     }
 
