@@ -74,6 +74,8 @@ scripts/check-upgrade.sh "$TEST_URL"
 
 timed_stage "sidecar: cargo test -p sluice-sidecar"
 SLUICE_TEST_DATABASE_URL=$TEST_URL cargo test -p sluice-sidecar
+# Each test sidecar gets a storage folder of its own (support/sidecar.rs); they are throwaway.
+rm -rf "$REPO"/.sluice/test-storage-*
 
 timed_stage "client tests: @supabase/postgrest-js against a real sidecar"
 scripts/js-test.sh "$TEST_URL"
