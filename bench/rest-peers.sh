@@ -16,6 +16,11 @@
 # PocketBase process. The load generator's CPU (wrk, pgbench) is measured apart and excluded from the
 # server's figure. The 1-minute load average is noted at the start of each run.
 #
+# The ratios come twice: of the medians, and paired (each sidecar's requests/s over a peer's in the
+# same round, then the median and range of those ratios over the rounds). On a shared machine whose
+# speed drifts from one minute to the next, the paired figure compares runs made about a minute
+# apart rather than medians that may come from different minutes.
+#
 # The systems:
 # - sidecar (each of SIDECARS, `label=binary`): wrk GET /rest/v1/items?id=eq.<random>, anon key,
 #   pool of 16 connections, one Postgres cluster shared by all (a sidecar only works during its runs).
@@ -265,5 +270,20 @@ for clients in $CLIENTS; do
         awk -v s="$s" -v a="$(column pgbench-call "$clients" 1)" -v b="$(column pgbench-select "$clients" 1)" \
             -v p="$(column pocketbase "$clients" 1)" -v c="$clients" -v l="$label" \
             'BEGIN { printf "| %s | %s | %.2f | %.2f | %.2f |\n", c, l, s / a, s / b, s / p }'
+    done
+done
+echo
+echo "Paired: per round, the sidecar's requests/s over the peer's in the same round; median (range) over the rounds."
+echo
+echo "| clients | sidecar | / pgbench-call | / pgbench-select | / pocketbase |"
+echo "|---|---|---|---|---|"
+paired() { # sidecar-system peer clients
+    paste <(echo -n "${results[$1,$3]}" | awk '{ print $1 }') <(echo -n "${results[$2,$3]}" | awk '{ print $1 }') |
+        awk '{ printf "%.4f\n", $1 / $2 }' | sort -n |
+        awk '{ v[NR] = $1 } END { printf "%.2f (%.2f-%.2f)", v[int((NR + 1) / 2)], v[1], v[NR] }'
+}
+for clients in $CLIENTS; do
+    for label in "${labels[@]}"; do
+        echo "| $clients | $label | $(paired "sidecar:$label" pgbench-call "$clients") | $(paired "sidecar:$label" pgbench-select "$clients") | $(paired "sidecar:$label" pocketbase "$clients") |"
     done
 done
