@@ -14,6 +14,8 @@
 # as they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
+need_commands wrk
 here=$PWD
 
 SIDES=${SIDES:-"this=$here:${PG_CONFIG:-/usr/bin/pg_config}"}

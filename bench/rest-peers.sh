@@ -14,7 +14,10 @@
 # server spent per answered request: the sidecar process alone, or the Postgres cluster alone
 # (backends, including those that exited, through the postmaster's children's time), or the
 # PocketBase process. The load generator's CPU (wrk, pgbench) is measured apart and excluded from the
-# server's figure. The 1-minute load average is noted at the start of each run.
+# server's figure. The 1-minute load average is noted at the start of each run. After each run the
+# benchmark waits until every server has gone quiet (PocketBase writes its request log for seconds
+# after its load), and a server's CPU until then counts as its own: no run shares the machine with
+# the work a previous run left behind.
 #
 # The ratios come twice: of the medians, and paired (each sidecar's requests/s over a peer's in the
 # same round, then the median and range of those ratios over the rounds). On a shared machine whose
@@ -34,6 +37,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 here=$PWD
 source scripts/lib.sh
+need_commands wrk time:/usr/bin/time
 
 SIDECARS=${SIDECARS:-"sluice=$here/target/release/sluice"}
 CLIENTS=${CLIENTS:-"16 64"}
@@ -166,6 +170,26 @@ cluster_ticks() {
     done
     echo "$total"
 }
+# Every server of the benchmark at once: the sidecars, PocketBase and the cluster.
+all_ticks() {
+    local total label
+    total=$(cluster_ticks)
+    for label in "${labels[@]}"; do total=$((total + $(ticks_of "${pid[$label]}"))); done
+    echo $((total + $(ticks_of "$pb_pid")))
+}
+# Waits until the servers have gone quiet (under 2 ticks in a quarter of a second, all together; at
+# most 20 s) and prints how many milliseconds that took. PocketBase writes its request log after the
+# load has ended (about 3.5 s of most of a core after 6 s at 16 clients): unless it is waited for, the
+# system that runs next shares the machine with it. A server's CPU until then counts as its own.
+settle() {
+    local a b waited=0
+    while [ $waited -lt 20000 ]; do
+        a=$(all_ticks); sleep 0.25; b=$(all_ticks)
+        waited=$((waited + 250))
+        [ $((b - a)) -le 1 ] && break
+    done
+    echo "$waited"
+}
 per_request() { awk -v t="$1" -v n="$2" -v k="$TCK" 'BEGIN { printf "%.1f", t / k * 1e6 / n }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 # The load generator's CPU: GNU time's user and system seconds, into ticks.
@@ -177,7 +201,7 @@ systems+=(pgbench-call pgbench-select pocketbase)
 
 # One run: prints "requests/s server-µs/req loadgen-µs/req load requests".
 run() { # system clients
-    local system=$1 clients=$2 load server0 server1 out n rps tfile
+    local system=$1 clients=$2 load server0 server1 out n rps tfile settled
     tfile=$(mktemp)
     load=$(cut -d' ' -f1 /proc/loadavg)
     case $system in
@@ -186,12 +210,14 @@ run() { # system clients
             server0=$(ticks_of "${pid[$label]}")
             out=$(/usr/bin/time -f '%U %S' -o "$tfile" wrk -t2 -c"$clients" -d"${SECONDS_PER_RUN}s" \
                 -s bench/rest/get_pk.lua "http://127.0.0.1:${api[$label]}")
+            settled=$(settle)
             server1=$(ticks_of "${pid[$label]}")
             ;;
         pocketbase)
             server0=$(ticks_of "$pb_pid")
             out=$(/usr/bin/time -f '%U %S' -o "$tfile" wrk -t2 -c"$clients" -d"${SECONDS_PER_RUN}s" \
                 -s bench/rest/get_pk_pocketbase.lua "http://127.0.0.1:$PB_PORT")
+            settled=$(settle)
             server1=$(ticks_of "$pb_pid")
             ;;
         pgbench-*)
@@ -206,6 +232,7 @@ run() { # system clients
                 [ "$(pgrep -c -P "$(head -n 1 "$DATA/postmaster.pid")")" -le "$children" ] && break
                 sleep 0.1
             done
+            settled=$(settle)
             server1=$(cluster_ticks)
             ;;
     esac
@@ -221,6 +248,7 @@ run() { # system clients
             if echo "$out" | grep -q Non-2xx; then echo "$system: non-2xx answers" >&2; echo "$out" >&2; exit 1; fi
             ;;
     esac
+    echo "$system: quiet ${settled} ms after its load ended" >&2
     # The sidecars' Postgres CPU is the cluster's during the run, counted apart.
     echo "$rps $(per_request $((server1 - server0)) "$n") $(per_request "$(loadgen_ticks "$tfile")" "$n") $load $n"
     rm -f "$tfile"

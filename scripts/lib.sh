@@ -19,3 +19,21 @@ stage() { printf '\n==> %s\n' "$*"; }
 # port inside the ephemeral range (32768-60999 here) can be held by any outgoing connection's local
 # port at the moment a server binds it, which made test sidecars fail to listen.
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# Make sure the Debian packages that provide the given commands are installed: `need_commands wrk
+# time:/usr/bin/time` installs `wrk` when no `wrk` is on PATH, and `time` when /usr/bin/time is absent.
+# Benchmarks call this so that they run on a clean machine, as `make test` does.
+need_commands() {
+    local want pkg cmd missing=()
+    for want in "$@"; do
+        pkg=${want%%:*}
+        cmd=${want#*:}
+        if [ "$cmd" = "$want" ]; then cmd=$pkg; fi
+        if [[ $cmd == /* ]]; then [ -x "$cmd" ] && continue; else command -v "$cmd" >/dev/null && continue; fi
+        missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "installing ${missing[*]} (apt)" >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
