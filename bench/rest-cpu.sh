@@ -67,10 +67,9 @@ first=${labels[0]}
 SLUICE_BENCH_KEY=$(SLUICE_JWT_SECRET=$SECRET "${checkout[$first]}/target/release/sluice" keys | sed -n 's/^anon key: //p')
 export SLUICE_BENCH_KEY
 
-# CPU ticks (user + system) of one process; "pid ticks" lines for every child of a cluster's
-# postmaster; and the ticks used between two such snapshots (a child that ended meanwhile is left
-# out, one that started counts whole).
-ticks_of() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# "pid ticks" lines (`ticks_of`, scripts/lib.sh) for every child of a cluster's postmaster; and the
+# ticks used between two such snapshots (a child that ended meanwhile is left out, one that started
+# counts whole).
 cluster_snapshot() {
     local postmaster child; postmaster=$(head -n 1 "$1/postmaster.pid")
     for child in $(pgrep -P "$postmaster"); do

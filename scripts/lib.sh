@@ -34,6 +34,28 @@ need_commands() {
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     echo "installing ${missing[*]} (apt)" >&2
+    apt_install "${missing[@]}"
+}
+
+# Install Debian packages: the package lists refreshed, then the packages without recommends.
+apt_install() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
+
+# CPU ticks (user + system) a process has used so far.
+ticks_of() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# Waits until the command given (one that prints a count of CPU ticks, such as `ticks_of PID`) grows
+# by at most 1 tick in a quarter of a second, for at most 20 s, and prints the milliseconds waited.
+# Benchmarks call it between runs: a server that keeps working after its load has ended (PocketBase
+# writes its request log for seconds) would otherwise share the machine with the next run.
+wait_until_quiet() {
+    local a b waited=0
+    while [ $waited -lt 20000 ]; do
+        a=$("$@"); sleep 0.25; b=$("$@")
+        waited=$((waited + 250))
+        [ $((b - a)) -le 1 ] && break
+    done
+    echo "$waited"
 }
