@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createClient } from '@supabase/supabase-js';
-import { anonKey, serviceKey, url } from './support.mjs';
+import { anonKey, freePort, serviceKey, url } from './support.mjs';
 import { site, issuer, port as oidcPort, emailOf, Jar, browse, fragmentOf } from './oidc_support.mjs';
 
 class NoWebSocket {
@@ -256,7 +256,7 @@ test('an anonymous user converted by linking an ID token keeps their id', async 
 });
 
 // A second sidecar on the same database with manual linking off (GoTrue's default).
-const sidecarPort = Number(new URL(url).port) + 3;
+const sidecarPort = await freePort();
 const offUrl = `http://127.0.0.1:${sidecarPort}`;
 let offSidecar;
 after(() => offSidecar?.kill());

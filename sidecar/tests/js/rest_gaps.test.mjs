@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PostgrestClient } from '@supabase/postgrest-js';
-import { anonKey, client, sign, url } from './support.mjs';
+import { anonKey, client, freePort, sign, url } from './support.mjs';
 
 const MiB = 1024 * 1024;
 const forged = sign({ role: 'anon' }, 'not-the-secret-not-the-secret-not-the-secret');
@@ -107,7 +107,7 @@ let plainUrl;
 let storageRoot;
 
 before(async () => {
-  const port = Number(new URL(url).port) + 2;
+  const port = await freePort();
   plainUrl = `http://127.0.0.1:${port}`;
   const database = new URL(process.env.SLUICE_JS_DATABASE_URL);
   database.username = 'sluice_js_plain';

@@ -1,8 +1,23 @@
 // Shared set-up for the client tests: the sidecar's URL and tokens signed like Supabase's.
 import { createHmac } from 'node:crypto';
+import { createServer } from 'node:net';
 import { PostgrestClient } from '@supabase/postgrest-js';
 
 export const url = process.env.SLUICE_URL;
+
+// A TCP port on 127.0.0.1 that is free now, for a second sidecar (as scripts/lib.sh's free_port):
+// a port next to the first sidecar's lies in the ephemeral range, where an outgoing connection
+// may hold it.
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
 const secret = process.env.SLUICE_JWT_SECRET;
 
 export const ANN = '00000000-0000-4000-8000-00000000000a';
